@@ -1,0 +1,60 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `/proc` says about processes: enough to tell a bot apart from a process that reused its pid.
+public enum ProcessTable {
+    /// A process's identity: pid, its start time in clock ticks since boot, and its process group.
+    public struct Entry: Sendable, Equatable {
+        public var pid: Int32
+        public var startTime: UInt64
+        public var processGroup: Int32
+    }
+
+    /// The live (not zombie) process with this pid, or nil.
+    public static func entry(pid: Int32) -> Entry? {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return nil }
+        // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state), so field N is fields[N - 3].
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X",
+              let group = Int32(fields[2]), let start = UInt64(fields[19])
+        else { return nil }
+        return Entry(pid: pid, startTime: start, processGroup: group)
+    }
+
+    /// The start time of a live process, or nil.
+    public static func startTime(pid: Int32) -> UInt64? {
+        entry(pid: pid)?.startTime
+    }
+
+    /// True when `pid` is alive and is the same process that started at `startTime`.
+    public static func isAlive(pid: Int32, startTime: UInt64) -> Bool {
+        entry(pid: pid)?.startTime == startTime
+    }
+
+    /// Live process-group leaders whose environment holds `variable=value` (a bot whose pid never reached the
+    /// database before a crash still carries its session id in `AUTOSPAWN_SESSION_ID`).
+    public static func groupLeaders(withEnvironment variable: String, equalTo value: String) -> [Entry] {
+        let needle = Array("\(variable)=\(value)".utf8)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found: [Entry] = []
+        for name in names {
+            guard let pid = Int32(name), let entry = entry(pid: pid), entry.processGroup == pid,
+                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { continue }
+            let matches = environment.split(separator: 0, omittingEmptySubsequences: true).contains { Array($0) == needle }
+            if matches { found.append(entry) }
+        }
+        return found
+    }
+
+    /// The pid and start time of this process.
+    public static func current() -> Entry {
+        let pid = getpid()
+        return entry(pid: pid) ?? Entry(pid: pid, startTime: 0, processGroup: getpgrp())
+    }
+}

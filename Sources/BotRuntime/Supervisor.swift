@@ -1,0 +1,333 @@
+import Foundation
+import Logging
+import Policy
+import ServiceLifecycle
+import SessionStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts, watches and stops this instance's bots, and keeps the database's account of them true.
+///
+/// It is a `Service`: while running it ends due empty-room stops, picks up stops other instances asked for,
+/// and applies the reaper's rules; on graceful shutdown it stops every bot it owns (`shutdown`) and returns.
+public actor Supervisor: Service {
+    /// What the supervisor needs from the configuration.
+    public struct Settings: Sendable {
+        public var commandTemplate: [String]
+        public var logDirectory: String
+        public var stopGraceSeconds: Double
+        public var startTimeoutSeconds: Double
+        public var maxSessionSeconds: Double
+        public var reaperIntervalSeconds: Double
+        /// How often scheduled and cross-instance stops are looked for.
+        public var pollInterval: Duration
+
+        public init(
+            commandTemplate: [String], logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
+            maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250)
+        ) {
+            self.commandTemplate = commandTemplate
+            self.logDirectory = logDirectory
+            self.stopGraceSeconds = stopGraceSeconds
+            self.startTimeoutSeconds = startTimeoutSeconds
+            self.maxSessionSeconds = maxSessionSeconds
+            self.reaperIntervalSeconds = reaperIntervalSeconds
+            self.pollInterval = pollInterval
+        }
+    }
+
+    /// A bot this instance watches.
+    private struct Bot {
+        var pid: Int32
+        var exit: Task<ExitStatus, Never>
+        var stopping = false
+    }
+
+    private let store: SessionStore
+    private let settings: Settings
+    private let logger: Logger
+    private var bots: [String: Bot] = [:]
+    /// Launches under way, so that `drain` can wait for them.
+    private var pendingLaunches: [String: Task<Void, Never>] = [:]
+    private let drainingFlag = Atomic<Bool>(false)
+
+    public init(store: SessionStore, settings: Settings, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// True once shutdown has begun: no new bots are started.
+    public nonisolated var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
+
+    private static var now: Double { Date().timeIntervalSince1970 }
+
+    /// The file a session's bot writes to.
+    public nonisolated func logPath(for sessionID: String) -> String {
+        settings.logDirectory + "/" + sessionID + ".log"
+    }
+
+    // MARK: Launching
+
+    /// Starts the session's bot after the caller's answer has gone out; returns at once.
+    public nonisolated func launchSoon(_ session: Session) {
+        Task { await self.launch(session) }
+    }
+
+    /// Starts the session's bot and records its process; a bot that cannot start fails its session.
+    public func launch(_ session: Session) async {
+        guard bots[session.id] == nil, pendingLaunches[session.id] == nil else { return }
+        let task = Task { await self.performLaunch(session) }
+        pendingLaunches[session.id] = task
+        await task.value
+        pendingLaunches[session.id] = nil
+    }
+
+    private func performLaunch(_ session: Session) async {
+        var logger = logger
+        logger[metadataKey: "session_id"] = .string(session.id)
+        logger[metadataKey: "room"] = .string(session.roomName)
+        if isDraining {
+            await finish(session.id, state: .failed, reason: .shutdown, exitCode: nil)
+            return
+        }
+        let command = BotCommand(template: settings.commandTemplate, session: session, token: nil)
+        let environment = ProcessInfo.processInfo.environment.merging(command.environment) { $1 }
+        let logPath = logPath(for: session.id)
+        let pid: Int32
+        do {
+            try FileManager.default.createDirectory(atPath: settings.logDirectory, withIntermediateDirectories: true)
+            pid = try ProcessLauncher.spawn(arguments: command.arguments, environment: environment, logPath: logPath)
+        } catch {
+            logger.error("bot could not start", metadata: ["error": "\(error)"])
+            appendToLog(logPath, "autospawn: \(error)\n")
+            await finish(session.id, state: .failed, reason: .spawnFailed, exitCode: nil)
+            return
+        }
+        let startTime = ProcessTable.startTime(pid: pid) ?? 0
+        watch(session.id, pid: pid, exit: Task { await ProcessLauncher.waitForExit(pid: pid) })
+        logger.info("bot started", metadata: ["pid": "\(pid)"])
+        do {
+            let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: Self.now)
+            if current?.state == .stopping { beginTermination(session.id) }
+        } catch {
+            // The bot runs but the database did not take its pid: stopping it keeps invariant 4.
+            logger.error("could not record the bot's pid; stopping it", metadata: ["error": "\(error)"])
+            beginTermination(session.id)
+        }
+    }
+
+    private nonisolated func appendToLog(_ path: String, _ text: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { return }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    private func watch(_ sessionID: String, pid: Int32, exit: Task<ExitStatus, Never>) {
+        bots[sessionID] = Bot(pid: pid, exit: exit)
+        Task {
+            let status = await exit.value
+            await self.botExited(sessionID, pid: pid, status: status)
+        }
+    }
+
+    private func botExited(_ sessionID: String, pid: Int32, status: ExitStatus) async {
+        // Whatever the bot left behind in its group goes with it.
+        ProcessLauncher.signalGroup(pid, SIGKILL)
+        bots[sessionID] = nil
+        let (state, reason): (SessionState, EndReason) =
+            switch status {
+            case .exited(0), .vanished: (.ended, .botExited)
+            case .exited, .signaled: (.failed, .botFailed)
+            }
+        logger.info(
+            "bot exited",
+            metadata: ["session_id": "\(sessionID)", "pid": "\(pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")"])
+        await finish(sessionID, state: state, reason: reason, exitCode: status.exitCode)
+    }
+
+    private func finish(_ sessionID: String, state: SessionState, reason: EndReason, exitCode: Int?) async {
+        do {
+            let ending = try await store.finish(sessionID, state: state, reason: reason, exitCode: exitCode, now: Self.now)
+            if let successor = ending?.successor {
+                logger.info("a human is waiting: starting the room's next bot", metadata: ["session_id": "\(successor.id)"])
+                launchSoon(successor)
+            }
+        } catch {
+            logger.error("could not record the end of a session", metadata: ["session_id": "\(sessionID)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Stops the session's bot (SIGTERM to its group, SIGKILL after the grace) if this instance watches it.
+    public func stop(_ session: Session) {
+        if session.state == .stopping { beginTermination(session.id) }
+    }
+
+    /// Asks for a stop through the database (any instance may own the bot) and acts on it when it is ours.
+    public func requestStop(_ sessionID: String, reason: EndReason) async throws -> Session? {
+        let session = try await store.requestStop(sessionID, reason: reason, now: Self.now)
+        if let session, session.state == .stopping, session.ownerInstance == store.instanceID {
+            if bots[sessionID] == nil, pendingLaunches[sessionID] == nil, session.pid == nil {
+                // Claimed but never launched (or its launch failed): nothing to signal.
+                await finish(sessionID, state: .ended, reason: reason, exitCode: nil)
+            } else {
+                beginTermination(sessionID)
+            }
+        }
+        return session
+    }
+
+    private func beginTermination(_ sessionID: String) {
+        guard var bot = bots[sessionID], !bot.stopping else { return }
+        bot.stopping = true
+        bots[sessionID] = bot
+        let (pid, exit, grace) = (bot.pid, bot.exit, settings.stopGraceSeconds)
+        logger.info("stopping bot", metadata: ["session_id": "\(sessionID)", "pid": "\(pid)"])
+        Task.detached {
+            ProcessLauncher.signalGroup(pid, SIGTERM)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { _ = await exit.value }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(grace))
+                    if !Task.isCancelled { ProcessLauncher.signalGroup(pid, SIGKILL) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Before serving: registers this instance, adopts every live bot of instances that are gone (pid and
+    /// start time both match, or found by its `AUTOSPAWN_SESSION_ID` when its pid never reached the
+    /// database) and ends the rest as `lost`.
+    public func recover() async throws {
+        let me = ProcessTable.current()
+        let others = try await store.register(
+            ServiceInstance(id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: Self.now))
+        var live: Set<String> = [store.instanceID]
+        for other in others {
+            if ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime) {
+                live.insert(other.id)
+            }
+        }
+        for session in try await store.unownedActiveSessions(liveInstances: live) {
+            await recover(session)
+        }
+        for other in others where !live.contains(other.id) {
+            try await store.deregister(other.id)
+        }
+    }
+
+    private func recover(_ session: Session) async {
+        var found: ProcessTable.Entry?
+        if let pid = session.pid, let startTime = session.pidStartTime, ProcessTable.isAlive(pid: pid, startTime: startTime) {
+            found = ProcessTable.entry(pid: pid)
+        } else if session.pid == nil {
+            found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
+        }
+        guard let found else {
+            logger.warning("bot of an earlier instance is gone", metadata: ["session_id": "\(session.id)"])
+            await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
+            return
+        }
+        do {
+            guard let adopted = try await store.adopt(session.id, pid: found.pid, pidStartTime: found.startTime, now: Self.now)
+            else { return }
+            logger.info("adopted bot of an earlier instance", metadata: ["session_id": "\(session.id)", "pid": "\(found.pid)"])
+            watch(session.id, pid: found.pid, exit: Task { await ProcessLauncher.pollForExit(pid: found.pid, startTime: found.startTime) })
+            if adopted.state == .stopping { beginTermination(session.id) }
+        } catch {
+            // Not adopted: stop it rather than leave a bot nobody accounts for.
+            logger.error("could not adopt bot; stopping it", metadata: ["session_id": "\(session.id)", "error": "\(error)"])
+            ProcessLauncher.signalGroup(found.pid, SIGKILL)
+        }
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.maintain()
+        }
+        await drain()
+    }
+
+    private func maintain() async {
+        var lastReap = ContinuousClock.now - .seconds(settings.reaperIntervalSeconds)
+        while !Task.isCancelled {
+            await syncStops()
+            if ContinuousClock.now - lastReap >= .seconds(settings.reaperIntervalSeconds) {
+                lastReap = ContinuousClock.now
+                await reap()
+            }
+            try? await Task.sleep(for: settings.pollInterval)
+        }
+    }
+
+    /// Due empty-room stops, and stops that another instance wrote for a bot of ours.
+    func syncStops() async {
+        do {
+            let now = Self.now
+            for session in try await store.scheduledStops() where (session.stopAt ?? .infinity) <= now {
+                if let stopping = try await store.beginScheduledStop(session.id, now: now) {
+                    _ = try await requestStop(stopping.id, reason: .roomEmpty)
+                }
+            }
+            for session in try await store.ownActiveSessions() where session.state == .stopping {
+                if bots[session.id].map({ !$0.stopping }) ?? false { beginTermination(session.id) }
+            }
+        } catch {
+            logger.error("could not read scheduled stops", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The reaper's rules that need no Daily API: stuck starts, the maximum session length, old event ids,
+    /// and bots of instances that died meanwhile.
+    func reap() async {
+        let now = Self.now
+        do {
+            for session in try await store.ownActiveSessions() {
+                if session.state == .starting, now - session.createdAt > settings.startTimeoutSeconds,
+                   pendingLaunches[session.id] == nil
+                {
+                    _ = try await requestStop(session.id, reason: .startTimeout)
+                } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
+                    _ = try await requestStop(session.id, reason: .maxDuration)
+                }
+            }
+            try await store.pruneSeenEvents(before: now - 86_400)
+            try await recover()
+        } catch {
+            logger.error("reaper pass failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stops every bot of this instance (`shutdown`) and waits until each has ended.
+    func drain() async {
+        drainingFlag.store(true, ordering: .releasing)
+        for task in pendingLaunches.values { await task.value }
+        let sessions = (try? await store.ownActiveSessions()) ?? []
+        logger.info("draining: stopping bots", metadata: ["count": "\(sessions.count)"])
+        for session in sessions {
+            _ = try? await requestStop(session.id, reason: .shutdown)
+        }
+        // Ended sessions leave `bots` in botExited; stop waiting once none is left.
+        while !bots.isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        try? await store.deregister(store.instanceID)
+    }
+
+    /// Starts draining without a signal (for tests and embedding).
+    public func beginDraining() {
+        drainingFlag.store(true, ordering: .releasing)
+    }
+}

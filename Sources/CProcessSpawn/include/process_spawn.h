@@ -1,0 +1,13 @@
+// glibc's spawn extensions are declared only under _GNU_SOURCE, which Swift's Glibc module does not define.
+#ifndef AUTOSPAWN_PROCESS_SPAWN_H
+#define AUTOSPAWN_PROCESS_SPAWN_H
+
+#include <spawn.h>
+
+/// POSIX_SPAWN_SETSID: the child starts a session (and process group) of its own.
+short autospawn_spawn_setsid_flag(void);
+
+/// Closes every descriptor from `lowest` up in the child, so a bot inherits none of the service's.
+int autospawn_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest);
+
+#endif

@@ -1,0 +1,227 @@
+/// Every `AUTOSPAWN_*` (and `DAILY_*`) setting, parsed and validated once at start-up.
+///
+/// Parsing is pure: it takes the environment as a dictionary, so command-line flags are merged in by the
+/// caller and every rule is testable without touching the process environment.
+public struct Config: Sendable {
+    /// How bots are started.
+    public enum Launcher: Sendable, Equatable {
+        /// `AUTOSPAWN_BOT_COMMAND`, already split into words (placeholders not yet replaced).
+        case process(arguments: [String])
+        /// `AUTOSPAWN_AGENT_URL`: a Pipecat-Cloud-style agent.
+        case agent(baseURL: String)
+    }
+
+    public var host: String
+    public var port: Int
+    public var databasePath: String
+    public var webhookEnabled: Bool
+    /// Decoded `hmac` keys, newest first as configured; any of them may sign a request.
+    public var webhookSecrets: [[UInt8]]
+    public var requireSignature: Bool
+    public var signatureToleranceSeconds: Double
+    public var maxConcurrency: Int
+    public var allowedRoomPattern: String
+    public var botName: String
+    public var launcher: Launcher
+    public var botLogDirectory: String
+    public var startTimeoutSeconds: Double
+    public var emptyGraceSeconds: Double
+    public var stopGraceSeconds: Double
+    public var reaperIntervalSeconds: Double
+    public var maxSessionSeconds: Double
+    public var orphanAfterSeconds: Double
+    public var adminToken: String?
+    public var dailyAPIKey: String?
+    public var dailyAPIURL: String
+    public var dailyDomain: String?
+
+    /// The room-eligibility rule derived from `allowedRoomPattern`.
+    public var roomFilter: RoomFilter
+
+    /// The names of every variable `parse` reads, in the order of DESIGN.md's table.
+    public static let variables: [String] = [
+        "AUTOSPAWN_HOST", "AUTOSPAWN_PORT", "AUTOSPAWN_DB", "AUTOSPAWN_WEBHOOK", "AUTOSPAWN_WEBHOOK_SECRET",
+        "AUTOSPAWN_REQUIRE_SIGNATURE", "AUTOSPAWN_SIGNATURE_TOLERANCE_S", "AUTOSPAWN_MAX_CONCURRENCY",
+        "AUTOSPAWN_ALLOWED_ROOM_REGEX", "AUTOSPAWN_BOT_NAME", "AUTOSPAWN_BOT_COMMAND", "AUTOSPAWN_BOT_LOG_DIR",
+        "AUTOSPAWN_START_TIMEOUT_S", "AUTOSPAWN_AGENT_URL", "AUTOSPAWN_EMPTY_GRACE_S", "AUTOSPAWN_STOP_GRACE_S",
+        "AUTOSPAWN_REAPER_INTERVAL_S", "AUTOSPAWN_MAX_SESSION_S", "AUTOSPAWN_ORPHAN_AFTER_S",
+        "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY", "DAILY_API_URL", "AUTOSPAWN_DAILY_DOMAIN",
+    ]
+
+    /// Parses and validates the settings; the first bad one throws, naming its variable.
+    public static func parse(_ environment: [String: String]) throws(ConfigError) -> Config {
+        let reader = Reader(environment)
+        let host = reader.string("AUTOSPAWN_HOST") ?? "127.0.0.1"
+        let port = try reader.integer("AUTOSPAWN_PORT", default: 8080, range: 0...65535)
+        let databasePath = try reader.nonEmpty("AUTOSPAWN_DB") ?? "autospawn.sqlite"
+        let webhookEnabled = try reader.flag("AUTOSPAWN_WEBHOOK", default: true)
+        let secrets = try reader.secrets("AUTOSPAWN_WEBHOOK_SECRET")
+        let requireSignature = try reader.flag("AUTOSPAWN_REQUIRE_SIGNATURE", default: false)
+        if requireSignature && secrets.isEmpty {
+            throw ConfigError("AUTOSPAWN_WEBHOOK_SECRET", "must be set when AUTOSPAWN_REQUIRE_SIGNATURE=1")
+        }
+        let tolerance = try reader.seconds("AUTOSPAWN_SIGNATURE_TOLERANCE_S", default: 300, allowZero: false)
+        let maxConcurrency = try reader.integer("AUTOSPAWN_MAX_CONCURRENCY", default: 5, range: 1...100_000)
+        let pattern = reader.string("AUTOSPAWN_ALLOWED_ROOM_REGEX") ?? ".*"
+        let roomFilter: RoomFilter
+        do {
+            roomFilter = try RoomFilter(pattern: pattern)
+        } catch {
+            throw ConfigError("AUTOSPAWN_ALLOWED_ROOM_REGEX", "'\(pattern)' is not a valid regular expression")
+        }
+        let botName = try reader.nonEmpty("AUTOSPAWN_BOT_NAME") ?? "Pipecat Bot"
+        let command = try reader.nonEmpty("AUTOSPAWN_BOT_COMMAND")
+        let agentURL = try reader.nonEmpty("AUTOSPAWN_AGENT_URL")
+        let launcher: Launcher
+        switch (command, agentURL) {
+        case (nil, nil):
+            throw ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL) to say how a bot is started")
+        case (.some, .some):
+            throw ConfigError("AUTOSPAWN_AGENT_URL", "set either AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL, not both")
+        case (let command?, nil):
+            let words: [String]
+            do {
+                words = try CommandLineSplitter.split(command)
+            } catch {
+                throw ConfigError("AUTOSPAWN_BOT_COMMAND", "cannot be split into words (\(error))")
+            }
+            guard !words.isEmpty else { throw ConfigError("AUTOSPAWN_BOT_COMMAND", "is empty") }
+            launcher = .process(arguments: words)
+        case (nil, let url?):
+            guard Self.isHTTPURL(url) else {
+                throw ConfigError("AUTOSPAWN_AGENT_URL", "'\(url)' is not an http:// or https:// URL")
+            }
+            launcher = .agent(baseURL: Self.trimmingTrailingSlashes(url))
+        }
+        let botLogDirectory = try reader.nonEmpty("AUTOSPAWN_BOT_LOG_DIR")
+            ?? Self.siblingPath(of: databasePath, named: "bot-logs")
+        let startTimeout = try reader.seconds("AUTOSPAWN_START_TIMEOUT_S", default: 60, allowZero: false)
+        let emptyGrace = try reader.seconds("AUTOSPAWN_EMPTY_GRACE_S", default: 20, allowZero: true)
+        let stopGrace = try reader.seconds("AUTOSPAWN_STOP_GRACE_S", default: 10, allowZero: true)
+        let reaperInterval = try reader.seconds("AUTOSPAWN_REAPER_INTERVAL_S", default: 15, allowZero: false)
+        let maxSession = try reader.seconds("AUTOSPAWN_MAX_SESSION_S", default: 14_400, allowZero: false)
+        let orphanAfter = try reader.seconds("AUTOSPAWN_ORPHAN_AFTER_S", default: 60, allowZero: false)
+        let adminToken = try reader.nonEmpty("AUTOSPAWN_ADMIN_TOKEN")
+        let apiKey = try reader.nonEmpty("DAILY_API_KEY")
+        let apiURL = try reader.nonEmpty("DAILY_API_URL") ?? "https://api.daily.co/v1"
+        guard Self.isHTTPURL(apiURL) else {
+            throw ConfigError("DAILY_API_URL", "'\(apiURL)' is not an http:// or https:// URL")
+        }
+        let domain = try reader.nonEmpty("AUTOSPAWN_DAILY_DOMAIN")
+        if let domain, !Self.isDomainLabel(domain) {
+            throw ConfigError(
+                "AUTOSPAWN_DAILY_DOMAIN",
+                "'\(domain)' is not a Daily domain: give only <domain> of https://<domain>.daily.co (letters, digits, '-')"
+            )
+        }
+        return Config(
+            host: host, port: port, databasePath: databasePath, webhookEnabled: webhookEnabled,
+            webhookSecrets: secrets, requireSignature: requireSignature, signatureToleranceSeconds: tolerance,
+            maxConcurrency: maxConcurrency, allowedRoomPattern: pattern, botName: botName, launcher: launcher,
+            botLogDirectory: botLogDirectory, startTimeoutSeconds: startTimeout, emptyGraceSeconds: emptyGrace,
+            stopGraceSeconds: stopGrace, reaperIntervalSeconds: reaperInterval, maxSessionSeconds: maxSession,
+            orphanAfterSeconds: orphanAfter, adminToken: adminToken, dailyAPIKey: apiKey,
+            dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, roomFilter: roomFilter
+        )
+    }
+
+    /// The policy's share of the settings.
+    public var policySettings: PolicySettings {
+        PolicySettings(
+            maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
+            emptyGraceSeconds: emptyGraceSeconds
+        )
+    }
+
+    static func isHTTPURL(_ value: String) -> Bool {
+        for scheme in ["http://", "https://"] where value.lowercased().hasPrefix(scheme) {
+            return value.count > scheme.count && !value.contains(where: { $0 == " " || $0 == "\n" })
+        }
+        return false
+    }
+
+    static func isDomainLabel(_ value: String) -> Bool {
+        value.count <= 63 && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+    }
+
+    static func trimmingTrailingSlashes(_ value: String) -> String {
+        var value = value
+        while value.hasSuffix("/") { value.removeLast() }
+        return value
+    }
+
+    static func siblingPath(of file: String, named name: String) -> String {
+        guard let slash = file.lastIndex(of: "/") else { return name }
+        return String(file[...slash]) + name
+    }
+}
+
+/// Reads typed values out of the environment dictionary, each failure naming its variable.
+private struct Reader {
+    let environment: [String: String]
+
+    init(_ environment: [String: String]) { self.environment = environment }
+
+    func string(_ name: String) -> String? {
+        environment[name]
+    }
+
+    /// A value that, when present, must not be blank; an empty assignment counts as unset.
+    func nonEmpty(_ name: String) throws(ConfigError) -> String? {
+        guard let value = environment[name] else { return nil }
+        if value.isEmpty { return nil }
+        if value.allSatisfy(\.isWhitespace) { throw ConfigError(name, "is blank") }
+        return value
+    }
+
+    func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
+        guard let text = try nonEmpty(name) else { return value }
+        guard let number = Int(text.trimmingBlanks()), range.contains(number) else {
+            throw ConfigError(name, "'\(text)' is not a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    func seconds(_ name: String, default value: Double, allowZero: Bool) throws(ConfigError) -> Double {
+        guard let text = try nonEmpty(name) else { return value }
+        guard let number = Double(text.trimmingBlanks()), number.isFinite, number >= 0, number <= 31_536_000,
+              allowZero || number > 0
+        else {
+            let least = allowZero ? "0" : "more than 0"
+            throw ConfigError(name, "'\(text)' is not a number of seconds (\(least), at most 31536000)")
+        }
+        return number
+    }
+
+    func flag(_ name: String, default value: Bool) throws(ConfigError) -> Bool {
+        guard let text = try nonEmpty(name) else { return value }
+        switch text.trimmingBlanks().lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ConfigError(name, "'\(text)' is not 1 or 0")
+        }
+    }
+
+    func secrets(_ name: String) throws(ConfigError) -> [[UInt8]] {
+        guard let text = try nonEmpty(name) else { return [] }
+        var keys: [[UInt8]] = []
+        for (index, part) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = String(part).trimmingBlanks()
+            // The secret itself is never echoed: the line says which entry is wrong, not what it holds.
+            guard let key = Base64.decode(trimmed), !key.isEmpty else {
+                throw ConfigError(name, "entry \(index + 1) of the comma-separated list is not base64")
+            }
+            keys.append(key)
+        }
+        return keys
+    }
+}
+
+extension String {
+    func trimmingBlanks() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+}

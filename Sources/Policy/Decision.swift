@@ -1,0 +1,61 @@
+/// The HTTP-visible action of a webhook (`action` in the answer).
+public enum WebhookAction: String, Sendable, Codable {
+    case spawned, stopping, recorded, duplicate, ignored, rejected
+}
+
+/// Why a session ended (`end_reason`).
+public enum EndReason: String, Sendable, Codable, CaseIterable {
+    case meetingEnded = "meeting_ended"
+    case roomEmpty = "room_empty"
+    case botExited = "bot_exited"
+    case botFailed = "bot_failed"
+    case spawnFailed = "spawn_failed"
+    case stopRequested = "stop_requested"
+    case startTimeout = "start_timeout"
+    case maxDuration = "max_duration"
+    case orphaned
+    case lost
+    case shutdown
+}
+
+/// Session states; the first three are *active*.
+public enum SessionState: String, Sendable, Codable, CaseIterable {
+    case starting, running, stopping, ended, failed
+
+    public static let active: [SessionState] = [.starting, .running, .stopping]
+    public var isActive: Bool { Self.active.contains(self) }
+}
+
+/// What to do about one event, given the room's state.
+public enum Decision: Sendable, Equatable {
+    /// Claim the room for a new session and start its bot.
+    case spawn
+    /// Stop the room's bot now.
+    case stop(EndReason)
+    /// The room is empty of humans: stop its bot at `at` unless a human comes back first.
+    case scheduleStop(at: Double)
+    /// A human is back: forget the scheduled stop.
+    case cancelScheduledStop
+    /// A human joined while the bot is stopping: start a new one once that session has ended.
+    case spawnAfterStop
+    /// Keep track (participants, activity) and do nothing else.
+    case record(reason: String)
+    /// Not for this service: acknowledge only.
+    case ignore(reason: String)
+    /// Would spawn, but `AUTOSPAWN_MAX_CONCURRENCY` sessions are already active.
+    case reject(reason: String)
+
+    /// The answer's `action` and `reason`.
+    public var answer: (action: WebhookAction, reason: String) {
+        switch self {
+        case .spawn: (.spawned, "human_joined")
+        case .stop(let reason): (.stopping, reason.rawValue)
+        case .scheduleStop: (.recorded, "stop_scheduled")
+        case .cancelScheduledStop: (.recorded, "stop_cancelled")
+        case .spawnAfterStop: (.recorded, "respawn_after_stop")
+        case .record(let reason): (.recorded, reason)
+        case .ignore(let reason): (.ignored, reason)
+        case .reject(let reason): (.rejected, reason)
+        }
+    }
+}

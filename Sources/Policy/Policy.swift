@@ -1,0 +1,106 @@
+/// The settings `decide` needs.
+public struct PolicySettings: Sendable {
+    public var maxConcurrency: Int
+    public var botName: String
+    public var roomFilter: RoomFilter
+    public var emptyGraceSeconds: Double
+
+    public init(maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double) {
+        self.maxConcurrency = maxConcurrency
+        self.botName = botName
+        self.roomFilter = roomFilter
+        self.emptyGraceSeconds = emptyGraceSeconds
+    }
+}
+
+/// The room as the store sees it, after the event's participant change has been applied.
+public struct RoomSnapshot: Sendable, Equatable {
+    /// The room's active session, if any.
+    public var activeState: SessionState?
+    /// True when the active session has a stop scheduled (the empty-room grace).
+    public var stopScheduled: Bool
+    /// Humans now in the room (bots excluded).
+    public var humans: Int
+    /// Active sessions in the whole service.
+    public var activeSessions: Int
+
+    public init(activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int) {
+        self.activeState = activeState
+        self.stopScheduled = stopScheduled
+        self.humans = humans
+        self.activeSessions = activeSessions
+    }
+}
+
+/// User ids of the bots this service mints tokens for start with this.
+public let botUserIDPrefix = "autospawn-"
+
+/// True when the participant is a bot: its name contains the bot name (ignoring case) or its user id is one of ours.
+public func isBot(_ participant: RoomEvent.Participant, botName: String) -> Bool {
+    if let userID = participant.userID, userID.hasPrefix(botUserIDPrefix) { return true }
+    guard let name = participant.userName, !botName.isEmpty else { return false }
+    return name.lowercased().contains(botName.lowercased())
+}
+
+/// Decisions that need no room state: bots, rooms not allowed, rooms without a known URL.
+/// Returns nil when the event needs the room's state (`decide`).
+public func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
+    switch event.kind {
+    case .participantJoined, .participantLeft:
+        if let participant = event.participant, isBot(participant, botName: settings.botName) {
+            return .ignore(reason: "bot_participant")
+        }
+    case .waitingParticipantJoined, .waitingParticipantLeft:
+        // A knocker is not in the room yet; its admission arrives as participant.joined.
+        return .ignore(reason: "waiting_participant")
+    case .meetingStarted, .meetingEnded:
+        break
+    }
+    if !settings.roomFilter.allows(name: event.roomName, url: event.roomURL) {
+        return .ignore(reason: "room_not_allowed")
+    }
+    if event.kind == .participantJoined, event.roomURL == nil {
+        return .ignore(reason: "no_domain")
+    }
+    return nil
+}
+
+/// The policy: what one (screened, recorded) event means for its room.
+///
+/// - Parameters:
+///   - kind: the event's kind.
+///   - room: the room's state after the event's participant change.
+///   - now: the current time in Unix seconds.
+public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicySettings, now: Double) -> Decision {
+    switch kind {
+    case .participantJoined:
+        switch room.activeState {
+        case .stopping?:
+            return .spawnAfterStop
+        case .starting?, .running?:
+            return room.stopScheduled ? .cancelScheduledStop : .record(reason: "bot_present")
+        case nil, .ended?, .failed?:
+            if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
+            return .spawn
+        }
+    case .participantLeft:
+        guard room.humans == 0, let state = room.activeState, state != .stopping else {
+            return .record(reason: "participant_left")
+        }
+        if settings.emptyGraceSeconds <= 0 { return .stop(.roomEmpty) }
+        if room.stopScheduled { return .record(reason: "stop_scheduled") }
+        return .scheduleStop(at: now + settings.emptyGraceSeconds)
+    case .meetingEnded:
+        guard let state = room.activeState, state != .stopping else { return .record(reason: "no_active_session") }
+        return .stop(.meetingEnded)
+    case .meetingStarted:
+        return .record(reason: "meeting_started")
+    case .waitingParticipantJoined, .waitingParticipantLeft:
+        return .ignore(reason: "waiting_participant")
+    }
+}
+
+/// After a session ends: should the room get a new one (a human joined while it was stopping)?
+public func decideAfterEnd(respawnRequested: Bool, humans: Int, activeSessions: Int, settings: PolicySettings) -> Bool {
+    respawnRequested && humans > 0 && activeSessions < settings.maxConcurrency
+}

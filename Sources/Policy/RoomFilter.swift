@@ -1,0 +1,18 @@
+/// `AUTOSPAWN_ALLOWED_ROOM_REGEX`: which rooms may get a bot.
+public struct RoomFilter: @unchecked Sendable {
+    // `Regex<AnyRegexOutput>` is an immutable value; it is only read after init, so sharing it is safe.
+    private let regex: Regex<AnyRegexOutput>
+    private let matchesEverything: Bool
+
+    public init(pattern: String) throws {
+        regex = try Regex(pattern)
+        matchesEverything = pattern == ".*"
+    }
+
+    /// True when the pattern matches the whole room URL or the whole room name.
+    public func allows(name: String, url: String?) -> Bool {
+        if matchesEverything { return true }
+        if let url, (try? regex.wholeMatch(in: url)) != nil { return true }
+        return (try? regex.wholeMatch(in: name)) != nil
+    }
+}

@@ -1,0 +1,66 @@
+import GRDB
+
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE session (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    room_name TEXT NOT NULL,
+                    room_url TEXT,
+                    state TEXT NOT NULL CHECK (state IN ('starting','running','stopping','ended','failed')),
+                    launcher TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL,
+                    updated_at DOUBLE NOT NULL,
+                    ended_at DOUBLE,
+                    end_reason TEXT,
+                    exit_code INTEGER,
+                    pid INTEGER,
+                    pid_start_time INTEGER,
+                    owner_instance TEXT NOT NULL,
+                    stop_at DOUBLE,
+                    stop_reason TEXT,
+                    body TEXT NOT NULL DEFAULT '{}'
+                );
+                -- Invariant 1: one active session per room, whatever writes to the file.
+                CREATE UNIQUE INDEX session_one_active_per_room ON session(room_name)
+                    WHERE state IN ('starting','running','stopping');
+                CREATE INDEX session_by_state ON session(state, created_at);
+                CREATE INDEX session_by_room ON session(room_name, created_at);
+
+                -- Humans in each room. present = 0 is a tombstone: a leave that arrived before its join.
+                CREATE TABLE participant (
+                    room_name TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    present INTEGER NOT NULL,
+                    sent_at DOUBLE,
+                    updated_at DOUBLE NOT NULL,
+                    PRIMARY KEY (room_name, key)
+                ) WITHOUT ROWID;
+
+                -- Invariant 3: an event id is acted upon once.
+                CREATE TABLE seen_event (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    received_at DOUBLE NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX seen_event_by_time ON seen_event(received_at);
+
+                CREATE TABLE room (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    url TEXT,
+                    last_event_at DOUBLE NOT NULL,
+                    respawn_pending INTEGER NOT NULL DEFAULT 0
+                ) WITHOUT ROWID;
+
+                CREATE TABLE instance (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    pid INTEGER NOT NULL,
+                    pid_start_time INTEGER NOT NULL,
+                    started_at DOUBLE NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,62 @@
+import GRDB
+import Policy
+
+/// One bot's stay in one room, as stored in the `session` table.
+public struct Session: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "session"
+
+    public var id: String
+    public var roomName: String
+    public var roomURL: String?
+    public var state: SessionState
+    /// `process` or `agent`.
+    public var launcher: String
+    public var createdAt: Double
+    public var updatedAt: Double
+    public var endedAt: Double?
+    public var endReason: String?
+    public var exitCode: Int?
+    public var pid: Int32?
+    /// The bot process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22): with the pid,
+    /// it tells the bot apart from an unrelated process that reused its pid.
+    public var pidStartTime: UInt64?
+    /// The service instance that watches this bot.
+    public var ownerInstance: String
+    /// A scheduled stop (the empty-room grace), Unix seconds.
+    public var stopAt: Double?
+    /// Why the session is `stopping`; becomes `endReason` once the bot is gone.
+    public var stopReason: String?
+    /// JSON object handed to the bot as `AUTOSPAWN_BODY`.
+    public var body: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, launcher, pid, body
+        case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
+        case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code", pidStartTime = "pid_start_time"
+        case ownerInstance = "owner_instance", stopAt = "stop_at", stopReason = "stop_reason"
+    }
+}
+
+/// A running copy of the service, so that another copy can tell whether a session's owner is still alive.
+public struct ServiceInstance: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "instance"
+
+    public var id: String
+    public var pid: Int32
+    public var pidStartTime: UInt64
+    public var startedAt: Double
+
+    public init(id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double) {
+        self.id = id
+        self.pid = pid
+        self.pidStartTime = pidStartTime
+        self.startedAt = startedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, pid
+        case pidStartTime = "pid_start_time", startedAt = "started_at"
+    }
+}
+
+extension SessionState: DatabaseValueConvertible {}

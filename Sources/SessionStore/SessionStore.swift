@@ -1,0 +1,423 @@
+import Foundation
+import GRDB
+import Policy
+
+/// A failure of the store, with the file it concerns.
+public struct SessionStoreError: Error, CustomStringConvertible {
+    public let path: String
+    public let underlying: any Error
+
+    public var description: String { "database \(path): \(underlying)" }
+}
+
+/// What the store did with one event.
+public struct EventOutcome: Sendable, Equatable {
+    public var decision: Decision?
+    public var action: WebhookAction
+    public var reason: String
+    /// The session the event spawned, or whose stop it started or scheduled.
+    public var session: Session?
+}
+
+/// A session that has just ended, and the room's next session when a human was waiting for one.
+public struct Ending: Sendable, Equatable {
+    public var ended: Session
+    public var successor: Session?
+}
+
+/// Filters for `sessions(_:)`.
+public struct SessionQuery: Sendable {
+    public enum States: String, Sendable { case active, ended, failed, all }
+    public var states: States
+    public var roomName: String?
+    public var limit: Int
+
+    public init(states: States = .active, roomName: String? = nil, limit: Int = 100) {
+        self.states = states
+        self.roomName = roomName
+        self.limit = limit
+    }
+}
+
+/// Sessions, participants and seen event ids in one SQLite file (WAL).
+///
+/// Every change that an invariant of DESIGN.md depends on happens inside one `BEGIN IMMEDIATE` transaction,
+/// which takes SQLite's write lock before reading: the count of active sessions and the room's state that a
+/// decision is based on cannot change before the decision is written, even with other processes on the file.
+public final class SessionStore: Sendable {
+    public let path: String
+    let pool: DatabasePool
+    let settings: PolicySettings
+    let launcher: String
+    /// The instance that owns the sessions this store creates.
+    public let instanceID: String
+
+    public init(path: String, settings: PolicySettings, launcher: String, instanceID: String) throws(SessionStoreError) {
+        self.path = path
+        self.settings = settings
+        self.launcher = launcher
+        self.instanceID = instanceID
+        var configuration = GRDB.Configuration()
+        // Other processes on the same file hold the write lock for milliseconds; wait rather than fail.
+        configuration.busyMode = .timeout(30)
+        configuration.maximumReaderCount = 4
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw SessionStoreError(path: path, underlying: error)
+        }
+    }
+
+    /// GRDB opens every write with `BEGIN IMMEDIATE` (Database.inTransaction): the write lock is held from the
+    /// first read, so what the transaction reads is still true when it commits.
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.write(body)
+    }
+
+    // MARK: Events
+
+    /// Records an event (its id, the room's activity and participant set), decides, and claims or releases the room,
+    /// all in one transaction. The event must already have passed `Policy.screen`.
+    public func record(_ event: RoomEvent, now: Double) async throws -> EventOutcome {
+        let settings = settings
+        let launcher = launcher
+        let owner = instanceID
+        return try await transaction { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
+            if db.changesCount == 0 {
+                return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO room (name, url, last_event_at) VALUES (?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET url = coalesce(excluded.url, url), last_event_at = excluded.last_event_at
+                    """,
+                arguments: [event.roomName, event.roomURL, now]
+            )
+            try Self.applyParticipantChange(event, db: db, now: now)
+            let active = try Self.activeSession(room: event.roomName, db: db)
+            let snapshot = RoomSnapshot(
+                activeState: active?.state, stopScheduled: active?.stopAt != nil,
+                humans: try Self.humans(room: event.roomName, db: db), activeSessions: try Self.activeCount(db: db)
+            )
+            let decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            var session = active
+            switch decision {
+            case .spawn:
+                session = try Self.claim(
+                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", now: now, db: db)
+            case .stop(let reason):
+                session = try active.flatMap { try Self.beginStop($0.id, reason: reason, now: now, db: db) }
+            case .scheduleStop(let at):
+                try db.execute(sql: "UPDATE session SET stop_at = ?, updated_at = ? WHERE id = ?", arguments: [at, now, active?.id])
+                session?.stopAt = at
+            case .cancelScheduledStop:
+                try db.execute(sql: "UPDATE session SET stop_at = NULL, updated_at = ? WHERE id = ?", arguments: [now, active?.id])
+                session?.stopAt = nil
+            case .spawnAfterStop:
+                try db.execute(sql: "UPDATE room SET respawn_pending = 1 WHERE name = ?", arguments: [event.roomName])
+            case .record, .ignore, .reject:
+                break
+            }
+            if event.kind == .meetingEnded {
+                // The call is over: nobody is left to wait for a new bot.
+                try db.execute(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [event.roomName])
+            }
+            let (action, reason) = decision.answer
+            return EventOutcome(decision: decision, action: action, reason: reason, session: session)
+        }
+    }
+
+    /// Humans only: the caller screens bots out. A leave that arrives before its join leaves a tombstone, so the
+    /// late join does not bring back a participant who is gone.
+    static func applyParticipantChange(_ event: RoomEvent, db: Database, now: Double) throws {
+        switch event.kind {
+        case .meetingEnded:
+            try db.execute(sql: "DELETE FROM participant WHERE room_name = ?", arguments: [event.roomName])
+        case .participantJoined, .participantLeft:
+            guard let participant = event.participant else { return }
+            let (key, isPerJoin) = participant.trackingKey
+            let joining = event.kind == .participantJoined
+            let row = try Row.fetchOne(
+                db, sql: "SELECT present, sent_at FROM participant WHERE room_name = ? AND key = ?",
+                arguments: [event.roomName, key])
+            if let row {
+                let present: Bool = row["present"]
+                let previous: Double? = row["sent_at"]
+                if present == joining { return }
+                // A per-join id never comes back once it left; other keys follow the newest event.
+                if joining && isPerJoin { return }
+                if let previous, let sent = event.sentAt, sent < previous { return }
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO participant (room_name, key, present, sent_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(room_name, key) DO UPDATE SET present = excluded.present,
+                        sent_at = coalesce(excluded.sent_at, sent_at), updated_at = excluded.updated_at
+                    """,
+                arguments: [event.roomName, key, joining, event.sentAt, now]
+            )
+        case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
+            break
+        }
+    }
+
+    static func activeSession(room: String, db: Database) throws -> Session? {
+        try Session.fetchOne(
+            db, sql: "SELECT * FROM session WHERE room_name = ? AND state IN ('starting','running','stopping')",
+            arguments: [room])
+    }
+
+    static func humans(room: String, db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM participant WHERE room_name = ? AND present = 1", arguments: [room]) ?? 0
+    }
+
+    static func activeCount(db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')") ?? 0
+    }
+
+    /// Inserts a `starting` session for the room. The caller has checked capacity and the room's active session
+    /// in the same transaction; the unique index is the last line of defence.
+    static func claim(
+        room: String, url: String?, launcher: String, owner: String, body: String, now: Double, db: Database
+    ) throws -> Session {
+        let session = Session(
+            id: UUID().uuidString.lowercased(), roomName: room, roomURL: url, state: .starting, launcher: launcher,
+            createdAt: now, updatedAt: now, endedAt: nil, endReason: nil, exitCode: nil, pid: nil, pidStartTime: nil,
+            ownerInstance: owner, stopAt: nil, stopReason: nil, body: body)
+        try session.insert(db)
+        return session
+    }
+
+    static func beginStop(_ id: String, reason: EndReason, now: Double, db: Database) throws -> Session? {
+        try db.execute(
+            sql: """
+                UPDATE session SET state = 'stopping', stop_reason = ?, stop_at = NULL, updated_at = ?
+                WHERE id = ? AND state IN ('starting','running')
+                """,
+            arguments: [reason.rawValue, now, id])
+        return try Session.fetchOne(db, key: id)
+    }
+
+    // MARK: Claims outside webhooks
+
+    /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
+    /// session or the service is at capacity.
+    public func claim(room: String, url: String?, body: String = "{}", now: Double) async throws -> Session? {
+        let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
+        return try await transaction { db in
+            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < maxConcurrency else {
+                return nil
+            }
+            return try Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, db: db)
+        }
+    }
+
+    // MARK: Bot lifecycle
+
+    /// Records the bot's process; returns the session as it now is (it may be `stopping` already).
+    public func markStarted(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+        try await transaction { db in
+            try db.execute(
+                sql: """
+                    UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?,
+                        state = CASE state WHEN 'starting' THEN 'running' ELSE state END
+                    WHERE id = ? AND state IN ('starting','running','stopping')
+                    """,
+                arguments: [pid, pidStartTime, now, id])
+            return try Session.fetchOne(db, key: id)
+        }
+    }
+
+    /// Moves an active session to `stopping`; nil when it does not exist, the unchanged session when it has ended.
+    public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
+        try await transaction { db in
+            try Self.beginStop(id, reason: reason, now: now, db: db)
+        }
+    }
+
+    /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
+    public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
+        try await transaction { db in
+            guard let session = try Session.fetchOne(db, key: id), let stopAt = session.stopAt, stopAt <= now,
+                  session.state == .starting || session.state == .running
+            else { return nil }
+            return try Self.beginStop(id, reason: .roomEmpty, now: now, db: db)
+        }
+    }
+
+    /// Ends an active session (the bot is gone) and, when a human joined while it was stopping and humans
+    /// remain, claims the room's next session in the same transaction. Nil when it had already ended.
+    public func finish(
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double
+    ) async throws -> Ending? {
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
+        return try await transaction { db in
+            guard var session = try Session.fetchOne(db, key: id), session.state.isActive else { return nil }
+            // A stop that was asked for keeps its reason, whatever the bot's exit looked like.
+            let endReason = session.state == .stopping ? (session.stopReason ?? reason.rawValue) : reason.rawValue
+            let endState: SessionState =
+                session.state == .stopping ? (endReason == EndReason.startTimeout.rawValue ? .failed : .ended) : state
+            session.state = endState
+            session.endReason = endReason
+            session.exitCode = exitCode
+            session.endedAt = now
+            session.updatedAt = now
+            session.stopAt = nil
+            try session.update(db)
+            var successor: Session?
+            let respawn = try Bool.fetchOne(
+                db, sql: "SELECT respawn_pending FROM room WHERE name = ?", arguments: [session.roomName]) ?? false
+            if respawn {
+                try db.execute(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
+                let roomFree = try Self.activeSession(room: session.roomName, db: db) == nil
+                if roomFree, decideAfterEnd(
+                    respawnRequested: true, humans: try Self.humans(room: session.roomName, db: db),
+                    activeSessions: try Self.activeCount(db: db), settings: settings)
+                {
+                    successor = try Self.claim(
+                        room: session.roomName, url: session.roomURL, launcher: launcher, owner: owner,
+                        body: session.body, now: now, db: db)
+                }
+            }
+            return Ending(ended: session, successor: successor)
+        }
+    }
+
+    /// Hands a session to this instance (re-adoption after a restart), with the bot process it found.
+    public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+        let owner = instanceID
+        return try await transaction { db in
+            try db.execute(
+                sql: """
+                    UPDATE session SET owner_instance = ?, pid = ?, pid_start_time = ?, updated_at = ?,
+                        state = CASE state WHEN 'starting' THEN 'running' ELSE state END
+                    WHERE id = ? AND state IN ('starting','running','stopping')
+                    """,
+                arguments: [owner, pid, pidStartTime, now, id])
+            return try Session.fetchOne(db, key: id)
+        }
+    }
+
+    // MARK: Instances
+
+    /// Registers this instance (so others can see that it is alive) and returns every other registered one.
+    public func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
+        try await transaction { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO instance (id, pid, pid_start_time, started_at) VALUES (?, ?, ?, ?)",
+                arguments: [instance.id, instance.pid, instance.pidStartTime, instance.startedAt])
+            return try ServiceInstance.filter(Column("id") != instance.id).fetchAll(db)
+        }
+    }
+
+    /// Forgets an instance that is gone (after its sessions were dealt with).
+    public func deregister(_ id: String) async throws {
+        _ = try await transaction { db in try ServiceInstance.deleteOne(db, key: id) }
+    }
+
+    /// Active sessions whose owner is not one of `liveInstances`.
+    public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
+        try await pool.read { db in
+            try Session.fetchAll(db, sql: "SELECT * FROM session WHERE state IN ('starting','running','stopping')")
+                .filter { !liveInstances.contains($0.ownerInstance) }
+        }
+    }
+
+    // MARK: Reading
+
+    public func session(_ id: String) async throws -> Session? {
+        try await pool.read { db in try Session.fetchOne(db, key: id) }
+    }
+
+    /// Active sessions owned by this instance.
+    public func ownActiveSessions() async throws -> [Session] {
+        let owner = instanceID
+        return try await pool.read { db in
+            try Session.fetchAll(
+                db, sql: "SELECT * FROM session WHERE state IN ('starting','running','stopping') AND owner_instance = ?",
+                arguments: [owner])
+        }
+    }
+
+    /// Sessions of this instance with a stop scheduled, soonest first.
+    public func scheduledStops() async throws -> [Session] {
+        let owner = instanceID
+        return try await pool.read { db in
+            try Session.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM session WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance = ?
+                    ORDER BY stop_at
+                    """,
+                arguments: [owner])
+        }
+    }
+
+    public func sessions(_ query: SessionQuery) async throws -> [Session] {
+        try await pool.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            switch query.states {
+            case .active: conditions.append("state IN ('starting','running','stopping')")
+            case .ended: conditions.append("state IN ('ended','failed')")
+            case .failed: conditions.append("state = 'failed'")
+            case .all: break
+            }
+            if let room = query.roomName {
+                conditions.append("room_name = ?")
+                _ = arguments.append(contentsOf: [room])
+            }
+            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            _ = arguments.append(contentsOf: [query.limit])
+            return try Session.fetchAll(
+                db, sql: "SELECT * FROM session \(whereClause) ORDER BY created_at DESC, id LIMIT ?", arguments: arguments)
+        }
+    }
+
+    public func activeCount() async throws -> Int {
+        try await pool.read { db in try Self.activeCount(db: db) }
+    }
+
+    /// Humans currently in each of the rooms.
+    public func humans(inRooms rooms: Set<String>) async throws -> [String: Int] {
+        guard !rooms.isEmpty else { return [:] }
+        return try await pool.read { db in
+            let placeholders = Array(repeating: "?", count: rooms.count).joined(separator: ",")
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT room_name, count(*) AS n FROM participant
+                    WHERE present = 1 AND room_name IN (\(placeholders)) GROUP BY room_name
+                    """,
+                arguments: StatementArguments(Array(rooms)))
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0["room_name"], $0["n"]) })
+        }
+    }
+
+    /// The room's active session (or nil) and its humans.
+    public func roomStatus(_ room: String) async throws -> (session: Session?, humans: Int, url: String?) {
+        try await pool.read { db in
+            let url = try String.fetchOne(db, sql: "SELECT url FROM room WHERE name = ?", arguments: [room])
+            return (try Self.activeSession(room: room, db: db), try Self.humans(room: room, db: db), url)
+        }
+    }
+
+    /// True when the database accepts a write now.
+    public func isWritable() async -> Bool {
+        do {
+            try await pool.write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS ready_probe (x)") }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Forgets event ids older than `before` (Daily retries for at most 15 minutes).
+    public func pruneSeenEvents(before: Double) async throws {
+        _ = try await transaction { db in
+            try db.execute(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [before])
+        }
+    }
+}

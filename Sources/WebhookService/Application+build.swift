@@ -1,0 +1,66 @@
+import BotRuntime
+import Foundation
+import Hummingbird
+import Logging
+import Policy
+import ServiceLifecycle
+import SessionStore
+
+/// The parts of a running service, composed by `buildApplication`.
+public struct AutospawnService: Sendable {
+    public let store: SessionStore
+    public let supervisor: Supervisor
+    public let webhooks: WebhookHandler
+}
+
+/// Opens the database, recovers the bots of earlier instances, and builds the HTTP application.
+///
+/// Run the result with `runService(_:)`, or drive its router in tests.
+public func buildApplication(
+    _ config: Config, logger: Logger, onListening: (@Sendable (Int) -> Void)? = nil
+) async throws -> (some ApplicationProtocol, AutospawnService) {
+    guard case .process(let template) = config.launcher else {
+        throw ConfigError(
+            "AUTOSPAWN_AGENT_URL",
+            "the agent launcher is not available in this version; set AUTOSPAWN_BOT_COMMAND instead")
+    }
+    if config.dailyDomain == nil && config.dailyAPIKey == nil {
+        logger.warning(
+            "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
+    }
+    let store = try SessionStore(
+        path: config.databasePath, settings: config.policySettings, launcher: "process",
+        instanceID: UUID().uuidString.lowercased())
+    let supervisor = Supervisor(
+        store: store,
+        settings: .init(
+            commandTemplate: template, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
+            startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
+            reaperIntervalSeconds: config.reaperIntervalSeconds),
+        logger: logger)
+    try await supervisor.recover()
+    let webhooks = WebhookHandler(
+        verifier: SignatureVerifier(
+            secrets: config.webhookSecrets, toleranceSeconds: config.signatureToleranceSeconds,
+            requireSignature: config.requireSignature),
+        normaliser: EventNormaliser(domain: config.dailyDomain), settings: config.policySettings, store: store,
+        supervisor: supervisor, logger: logger)
+    let parts = AutospawnService(store: store, supervisor: supervisor, webhooks: webhooks)
+    let router = buildRouter(config, parts)
+    let app = Application(
+        router: router,
+        configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "autospawn"),
+        onServerRunning: { channel in
+            if let port = channel.localAddress?.port { onListening?(port) }
+        },
+        logger: logger)
+    return (app, parts)
+}
+
+/// Runs the application and the supervisor until SIGTERM or SIGINT. The supervisor is shut down first
+/// (it stops the bots) while the HTTP server still answers; then the server stops.
+public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: .init(services: [app, parts.supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+}

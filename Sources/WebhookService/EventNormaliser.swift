@@ -1,0 +1,144 @@
+import Crypto
+import Foundation
+import Policy
+
+/// A body that is not an event this service can read; `code` is the `error` of the 400 answer.
+public struct NormaliseError: Error, Equatable, Sendable {
+    public let code: String
+    public let detail: String
+}
+
+/// What a webhook body turned out to be.
+public enum WebhookBody: Sendable, Equatable {
+    /// Daily's `{"test":"test"}` probe, sent when a webhook is created or updated.
+    case probe
+    /// A well-formed event of a type this service does not act on.
+    case unknownType(String)
+    case event(RoomEvent)
+}
+
+/// Reads Daily's event shapes (version 1.0.0) and the brief's simplified shape into one `RoomEvent`.
+public struct EventNormaliser: Sendable {
+    /// `<domain>` of `https://<domain>.daily.co/<room>`, used when an event names only its room.
+    public let domain: String?
+
+    public init(domain: String?) {
+        self.domain = domain
+    }
+
+    private static let dailyKinds: [String: RoomEvent.Kind] = [
+        "participant.joined": .participantJoined, "participant.left": .participantLeft,
+        "meeting.started": .meetingStarted, "meeting.ended": .meetingEnded,
+        "waiting-participant.joined": .waitingParticipantJoined, "waiting-participant.left": .waitingParticipantLeft,
+    ]
+    private static let simplifiedKinds: [String: RoomEvent.Kind] = [
+        "participant-joined": .participantJoined, "participant-left": .participantLeft, "room-ended": .meetingEnded,
+    ]
+
+    public func normalise(_ body: [UInt8]) throws(NormaliseError) -> WebhookBody {
+        let json: JSONValue
+        do {
+            json = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+        } catch {
+            throw NormaliseError(code: "malformed_json", detail: "the body is not JSON")
+        }
+        guard let object = json.object else {
+            throw NormaliseError(code: "malformed_json", detail: "the body is not a JSON object")
+        }
+        if object.count == 1, object["test"]?.string == "test" { return .probe }
+        if let type = object["type"]?.string {
+            guard let kind = Self.dailyKinds[type] else { return .unknownType(type) }
+            return .event(try dailyEvent(json, kind: kind, body: body))
+        }
+        if let name = object["event"]?.string {
+            guard let kind = Self.simplifiedKinds[name] else { return .unknownType(name) }
+            return .event(try simplifiedEvent(json, kind: kind, body: body))
+        }
+        throw NormaliseError(code: "missing_type", detail: "neither `type` nor `event` is a string")
+    }
+
+    private func dailyEvent(_ json: JSONValue, kind: RoomEvent.Kind, body: [UInt8]) throws(NormaliseError) -> RoomEvent {
+        guard let payload = json["payload"], let roomValue = payload["room"] else {
+            throw NormaliseError(code: "missing_room", detail: "payload.room is missing")
+        }
+        guard let room = roomValue.string else {
+            throw NormaliseError(code: "invalid_room", detail: "payload.room is not a string")
+        }
+        let name = try Self.validRoomName(room)
+        return RoomEvent(
+            id: Self.eventID(json, body: body), kind: kind, roomName: name, roomURL: roomURL(for: name),
+            participant: Self.participant(payload, kind: kind), sentAt: json["event_ts"]?.number)
+    }
+
+    private func simplifiedEvent(_ json: JSONValue, kind: RoomEvent.Kind, body: [UInt8]) throws(NormaliseError) -> RoomEvent {
+        guard let room = json["room"] else { throw NormaliseError(code: "missing_room", detail: "room is missing") }
+        var name = room.string ?? room["name"]?.string
+        var url: String?
+        if let given = room["url"] {
+            guard let text = given.string, let parsed = URL(string: text), ["http", "https"].contains(parsed.scheme),
+                  parsed.host != nil, !parsed.lastPathComponent.isEmpty, parsed.lastPathComponent != "/"
+            else {
+                throw NormaliseError(code: "invalid_room", detail: "room.url is not an http(s) URL of a room")
+            }
+            if name == nil { name = parsed.lastPathComponent }
+            guard parsed.lastPathComponent == name else {
+                throw NormaliseError(code: "invalid_room", detail: "room.url does not end with room.name")
+            }
+            url = text
+        }
+        guard let name else { throw NormaliseError(code: "missing_room", detail: "room.name is missing") }
+        let valid = try Self.validRoomName(name)
+        return RoomEvent(
+            id: Self.eventID(json, body: body), kind: kind, roomName: valid, roomURL: url ?? roomURL(for: valid),
+            participant: json["participant"].flatMap { Self.participant($0, kind: kind) }, sentAt: json["event_ts"]?.number)
+    }
+
+    private func roomURL(for name: String) -> String? {
+        domain.map { "https://\($0).daily.co/\(name)" }
+    }
+
+    /// Daily's rule for room names, which also keeps them safe in argv, environment, paths and URLs.
+    static func validRoomName(_ name: String) throws(NormaliseError) -> String {
+        guard isValidRoomName(name) else {
+            throw NormaliseError(code: "invalid_room", detail: "a room name is 1 to 128 of [A-Za-z0-9_-]")
+        }
+        return name
+    }
+
+    public static func isValidRoomName(_ name: String) -> Bool {
+        (1...128).contains(name.utf8.count)
+            && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+    }
+
+    /// The room name in `value`, given as a name or as a room URL; nil when it is neither.
+    public static func roomName(fromNameOrURL value: String) -> String? {
+        if isValidRoomName(value) { return value }
+        guard let url = URL(string: value), url.host != nil else { return nil }
+        let name = url.lastPathComponent
+        return isValidRoomName(name) ? name : nil
+    }
+
+    private static func participant(_ object: JSONValue, kind: RoomEvent.Kind) -> RoomEvent.Participant? {
+        guard kind == .participantJoined || kind == .participantLeft || kind == .waitingParticipantJoined
+                || kind == .waitingParticipantLeft
+        else { return nil }
+        let participant = RoomEvent.Participant(
+            sessionID: object["session_id"]?.string.flatMap { $0.isEmpty ? nil : $0 },
+            userID: object["user_id"]?.string.flatMap { $0.isEmpty ? nil : $0 },
+            userName: object["user_name"]?.string)
+        return participant
+    }
+
+    /// Daily's `id`; shapes without one are keyed by a digest of the body, so a redelivery is still a duplicate.
+    private static func eventID(_ json: JSONValue, body: [UInt8]) -> String {
+        if let id = json["id"]?.string, !id.isEmpty { return id }
+        return "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    }
+}

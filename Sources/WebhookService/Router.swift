@@ -1,0 +1,179 @@
+import BotRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Policy
+import SessionStore
+
+/// Webhook bodies larger than this are refused with 413.
+let maxWebhookBody = 64 * 1024
+
+/// The routes of DESIGN.md's HTTP API.
+func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicRequestContext> {
+    let router = Router()
+    let store = parts.store
+    let supervisor = parts.supervisor
+
+    router.get("health") { _, _ in json(.ok, ["status": "ok"]) }
+    router.get("ready") { _, _ in
+        if supervisor.isDraining { return json(.serviceUnavailable, ["status": "draining"]) }
+        guard await store.isWritable() else { return json(.serviceUnavailable, ["status": "database_unavailable"]) }
+        return json(.ok, ["status": "ready"])
+    }
+
+    router.post("daily/webhook") { request, _ -> Response in
+        guard config.webhookEnabled else { return json(.notFound, ErrorBody(error: "not_found")) }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxWebhookBody {
+            return json(.contentTooLarge, ErrorBody(error: "body_too_large"))
+        }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxWebhookBody)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return json(.contentTooLarge, ErrorBody(error: "body_too_large"))
+        }
+        let answer = await parts.webhooks.handle(
+            body: Array(buffer.readableBytesView), signature: request.headers[webhookSignature],
+            timestamp: request.headers[webhookTimestamp], now: Date().timeIntervalSince1970)
+        return json(HTTPResponse.Status(code: answer.status), answer.body)
+    }
+
+    router.get("bot/status") { request, _ -> Response in
+        guard let room = request.uri.queryParameters.get("room") else {
+            return json(.badRequest, ErrorBody(error: "missing_room"))
+        }
+        guard let name = EventNormaliser.roomName(fromNameOrURL: room) else {
+            return json(.badRequest, ErrorBody(error: "invalid_room"))
+        }
+        let status = try await store.roomStatus(name)
+        let url = status.session?.roomURL ?? status.url ?? config.dailyDomain.map { "https://\($0).daily.co/\(name)" }
+        return json(
+            .ok,
+            BotStatus(
+                roomName: name, roomURL: url, status: status.session?.state.rawValue ?? "absent",
+                sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
+                participants: status.humans))
+    }
+
+    let admin = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken))
+    admin.get("sessions") { request, _ -> Response in
+        let parameters = request.uri.queryParameters
+        var query = SessionQuery()
+        if let state = parameters.get("state") {
+            guard let states = SessionQuery.States(rawValue: state) else {
+                return json(.badRequest, ErrorBody(error: "invalid_state"))
+            }
+            query.states = states
+        }
+        if let room = parameters.get("room") {
+            guard let name = EventNormaliser.roomName(fromNameOrURL: room) else {
+                return json(.badRequest, ErrorBody(error: "invalid_room"))
+            }
+            query.roomName = name
+        }
+        if let limit = parameters.get("limit") {
+            guard let value = Int(limit), (1...1000).contains(value) else {
+                return json(.badRequest, ErrorBody(error: "invalid_limit"))
+            }
+            query.limit = value
+        }
+        let sessions = try await store.sessions(query)
+        let humans = try await store.humans(inRooms: Set(sessions.map(\.roomName)))
+        return json(
+            .ok,
+            SessionList(
+                sessions: sessions.map { SessionView($0, participants: humans[$0.roomName] ?? 0) },
+                active: try await store.activeCount(), maxConcurrency: config.maxConcurrency))
+    }
+    admin.get("sessions/:id") { _, context -> Response in
+        guard let id = context.parameters.get("id"), let session = try await store.session(id) else {
+            return json(.notFound, ErrorBody(error: "session_not_found"))
+        }
+        let humans = try await store.humans(inRooms: [session.roomName])
+        return json(.ok, SessionView(session, participants: humans[session.roomName] ?? 0))
+    }
+    admin.delete("sessions/:id") { _, context -> Response in
+        guard let id = context.parameters.get("id"), let session = try await supervisor.requestStop(id, reason: .stopRequested)
+        else {
+            return json(.notFound, ErrorBody(error: "session_not_found"))
+        }
+        guard session.state.isActive else { return json(.conflict, ErrorBody(error: "session_finished")) }
+        let current = try await store.session(id) ?? session
+        let humans = try await store.humans(inRooms: [session.roomName])
+        return json(.accepted, SessionView(current, participants: humans[session.roomName] ?? 0))
+    }
+    admin.get("sessions/:id/log") { request, context -> Response in
+        guard let id = context.parameters.get("id"), try await store.session(id) != nil else {
+            return json(.notFound, ErrorBody(error: "session_not_found"))
+        }
+        var lines = 100
+        if let tail = request.uri.queryParameters.get("tail") {
+            guard let value = Int(tail), (1...100_000).contains(value) else {
+                return json(.badRequest, ErrorBody(error: "invalid_tail"))
+            }
+            lines = value
+        }
+        let text = LogTail.lastLines(of: supervisor.logPath(for: id), count: lines)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+    return router
+}
+
+let webhookSignature = HTTPField.Name("X-Webhook-Signature")!
+let webhookTimestamp = HTTPField.Name("X-Webhook-Timestamp")!
+
+private let encoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return encoder
+}()
+
+/// A JSON response.
+func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+    let data = (try? encoder.encode(value)) ?? Data(#"{"ok":false,"error":"encoding_failed"}"#.utf8)
+    return Response(
+        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// `Authorization: Bearer <AUTOSPAWN_ADMIN_TOKEN>` on the admin routes, when a token is configured.
+struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token else { return try await next(request, context) }
+        let presented = request.headers[.authorization] ?? ""
+        guard constantTimeEqual(Array(presented.utf8), Array("Bearer \(token)".utf8)) else {
+            var response = json(.unauthorized, ErrorBody(error: "unauthorized"))
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return try await next(request, context)
+    }
+}
+
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    for index in 0..<max(a.count, b.count) {
+        difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+    }
+    return difference == 0
+}
+
+/// The end of a bot's log file.
+enum LogTail {
+    /// The last `count` lines, reading at most the last 4 MiB of the file.
+    static func lastLines(of path: String, count: Int) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        let window: UInt64 = 4 * 1024 * 1024
+        try? handle.seek(toOffset: size > window ? size - window : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        return lines.suffix(count).joined(separator: "\n") + (lines.isEmpty ? "" : "\n")
+    }
+}

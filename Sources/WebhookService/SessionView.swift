@@ -1,0 +1,87 @@
+import Foundation
+import Policy
+import SessionStore
+
+/// A session as the read API shows it: no secrets, times as RFC 3339 strings.
+public struct SessionView: Codable, Sendable, Equatable {
+    public var id: String
+    public var roomName: String
+    public var roomURL: String?
+    public var state: SessionState
+    public var createdAt: String
+    public var updatedAt: String
+    public var endedAt: String?
+    public var endReason: String?
+    public var participants: Int
+    public var launcher: String
+    public var pid: Int32?
+    public var exitCode: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, participants, launcher, pid
+        case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
+        case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code"
+    }
+
+    public init(_ session: Session, participants: Int) {
+        id = session.id
+        roomName = session.roomName
+        roomURL = session.roomURL
+        state = session.state
+        createdAt = rfc3339(session.createdAt)
+        updatedAt = rfc3339(session.updatedAt)
+        endedAt = session.endedAt.map(rfc3339)
+        endReason = session.endReason ?? (session.state == .stopping ? session.stopReason : nil)
+        self.participants = participants
+        launcher = session.launcher
+        pid = session.pid
+        exitCode = session.exitCode
+    }
+}
+
+/// `GET /sessions`.
+struct SessionList: Codable, Sendable {
+    var sessions: [SessionView]
+    var active: Int
+    var maxConcurrency: Int
+
+    enum CodingKeys: String, CodingKey {
+        case sessions, active
+        case maxConcurrency = "max_concurrency"
+    }
+}
+
+/// `GET /bot/status`.
+struct BotStatus: Codable, Sendable {
+    var roomName: String
+    var roomURL: String?
+    var status: String
+    var sessionID: String?
+    var since: String?
+    var participants: Int
+
+    enum CodingKeys: String, CodingKey {
+        case status, since, participants
+        case roomName = "room_name", roomURL = "room_url", sessionID = "session_id"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(roomName, forKey: .roomName)
+        try container.encode(roomURL, forKey: .roomURL)  // null when unknown, but always present
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(sessionID, forKey: .sessionID)
+        try container.encodeIfPresent(since, forKey: .since)
+        try container.encode(participants, forKey: .participants)
+    }
+}
+
+/// `{"ok":false,"error":..}` for the read and control API.
+struct ErrorBody: Codable, Sendable {
+    var ok = false
+    var error: String
+}
+
+func rfc3339(_ seconds: Double) -> String {
+    Date(timeIntervalSince1970: seconds).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+}

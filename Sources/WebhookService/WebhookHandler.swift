@@ -1,0 +1,92 @@
+import BotRuntime
+import Foundation
+import Logging
+import Policy
+import SessionStore
+
+/// The webhook's answer: status and JSON body.
+public struct WebhookAnswer: Sendable, Equatable {
+    public var status: Int
+    public var body: WebhookAnswerBody
+}
+
+/// `{"ok":true,"action":..,"reason":..,"session_id":..}` or `{"ok":false,"error":..}`.
+public struct WebhookAnswerBody: Codable, Sendable, Equatable {
+    public var ok: Bool
+    public var action: WebhookAction?
+    public var reason: String?
+    public var sessionID: String?
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case ok, action, reason, error
+        case sessionID = "session_id"
+    }
+
+    static func accepted(_ action: WebhookAction, _ reason: String, session: String? = nil) -> WebhookAnswerBody {
+        WebhookAnswerBody(ok: true, action: action, reason: reason, sessionID: session, error: nil)
+    }
+
+    static func refused(_ error: String) -> WebhookAnswerBody {
+        WebhookAnswerBody(ok: false, action: nil, reason: nil, sessionID: nil, error: error)
+    }
+}
+
+/// The way of a webhook: signature -> normaliser -> policy screen -> store (record, decide, claim) -> answer,
+/// with the bot's start or stop handed to the supervisor after the decision is durable.
+public struct WebhookHandler: Sendable {
+    let verifier: SignatureVerifier
+    let normaliser: EventNormaliser
+    let settings: PolicySettings
+    let store: SessionStore
+    let supervisor: Supervisor
+    let logger: Logger
+
+    public func handle(body: [UInt8], signature: String?, timestamp: String?, now: Double) async -> WebhookAnswer {
+        let parsed: WebhookBody
+        do {
+            parsed = try normaliser.normalise(body)
+        } catch {
+            return WebhookAnswer(status: 400, body: .refused(error.code))
+        }
+        // The probe carries no event; Daily may send it unsigned, and refusing it would stop webhook creation.
+        if parsed == .probe { return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe")) }
+        switch verifier.verify(body: body, signature: signature, timestamp: timestamp, now: now) {
+        case .valid, .unsigned: break
+        case let refusal:
+            logger.warning("webhook refused", metadata: ["reason": "\(refusal.rawValue)"])
+            return WebhookAnswer(status: 401, body: .refused(refusal.rawValue))
+        }
+        guard case .event(let event) = parsed else {
+            return WebhookAnswer(status: 200, body: .accepted(.ignored, "unknown_type"))
+        }
+        if supervisor.isDraining { return WebhookAnswer(status: 200, body: .accepted(.rejected, "draining")) }
+        if let screened = screen(event, settings: settings) {
+            let (action, reason) = screened.answer
+            return WebhookAnswer(status: 200, body: .accepted(action, reason))
+        }
+        let outcome: EventOutcome
+        do {
+            outcome = try await store.record(event, now: now)
+        } catch {
+            // Not recorded, so not acknowledged: Daily delivers it again.
+            logger.error("could not record webhook", metadata: ["room": "\(event.roomName)", "error": "\(error)"])
+            return WebhookAnswer(status: 503, body: .refused("database_unavailable"))
+        }
+        if let session = outcome.session {
+            switch outcome.decision {
+            case .spawn?:
+                supervisor.launchSoon(session)
+            case .stop?:
+                Task { [supervisor] in await supervisor.stop(session) }
+            default:
+                break
+            }
+        }
+        logger.info(
+            "webhook",
+            metadata: ["room": "\(event.roomName)", "event_id": "\(event.id)", "action": "\(outcome.action.rawValue)",
+                       "reason": "\(outcome.reason)"])
+        return WebhookAnswer(status: 200, body: .accepted(outcome.action, outcome.reason, session: outcome.session?.id))
+    }
+}

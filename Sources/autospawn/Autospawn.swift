@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Autospawn: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Starts a bot in a Daily room when a human joins it, and stops it when the humans are gone.",
+        subcommands: [Serve.self, Replay.self, Sign.self],
+        defaultSubcommand: Serve.self)
+}

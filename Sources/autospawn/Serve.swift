@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Policy
+import WebhookService
+
+/// `autospawn serve`: every setting is an environment variable and a flag; a flag wins.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the service (settings: see README, Configuration).")
+
+    @Option(help: "AUTOSPAWN_HOST") var host: String?
+    @Option(help: "AUTOSPAWN_PORT (0: any free port)") var port: String?
+    @Option(help: "AUTOSPAWN_DB") var db: String?
+    @Option(help: "AUTOSPAWN_WEBHOOK (1 or 0)") var webhook: String?
+    @Option(help: "AUTOSPAWN_WEBHOOK_SECRET (base64, comma-separated)") var webhookSecret: String?
+    @Option(help: "AUTOSPAWN_REQUIRE_SIGNATURE (1 or 0)") var requireSignature: String?
+    @Option(name: .customLong("signature-tolerance-s"), help: "AUTOSPAWN_SIGNATURE_TOLERANCE_S") var signatureTolerance: String?
+    @Option(help: "AUTOSPAWN_MAX_CONCURRENCY") var maxConcurrency: String?
+    @Option(help: "AUTOSPAWN_ALLOWED_ROOM_REGEX") var allowedRoomRegex: String?
+    @Option(help: "AUTOSPAWN_BOT_NAME") var botName: String?
+    @Option(help: "AUTOSPAWN_BOT_COMMAND") var botCommand: String?
+    @Option(help: "AUTOSPAWN_BOT_LOG_DIR") var botLogDir: String?
+    @Option(name: .customLong("start-timeout-s"), help: "AUTOSPAWN_START_TIMEOUT_S") var startTimeout: String?
+    @Option(help: "AUTOSPAWN_AGENT_URL") var agentUrl: String?
+    @Option(name: .customLong("empty-grace-s"), help: "AUTOSPAWN_EMPTY_GRACE_S") var emptyGrace: String?
+    @Option(name: .customLong("stop-grace-s"), help: "AUTOSPAWN_STOP_GRACE_S") var stopGrace: String?
+    @Option(name: .customLong("reaper-interval-s"), help: "AUTOSPAWN_REAPER_INTERVAL_S") var reaperInterval: String?
+    @Option(name: .customLong("max-session-s"), help: "AUTOSPAWN_MAX_SESSION_S") var maxSession: String?
+    @Option(name: .customLong("orphan-after-s"), help: "AUTOSPAWN_ORPHAN_AFTER_S") var orphanAfter: String?
+    @Option(help: "AUTOSPAWN_ADMIN_TOKEN") var adminToken: String?
+    @Option(help: "DAILY_API_KEY") var dailyApiKey: String?
+    @Option(help: "DAILY_API_URL") var dailyApiUrl: String?
+    @Option(help: "AUTOSPAWN_DAILY_DOMAIN") var dailyDomain: String?
+
+    /// The flags given, by the variable they override.
+    var flagValues: [String: String?] {
+        [
+            "AUTOSPAWN_HOST": host, "AUTOSPAWN_PORT": port, "AUTOSPAWN_DB": db, "AUTOSPAWN_WEBHOOK": webhook,
+            "AUTOSPAWN_WEBHOOK_SECRET": webhookSecret, "AUTOSPAWN_REQUIRE_SIGNATURE": requireSignature,
+            "AUTOSPAWN_SIGNATURE_TOLERANCE_S": signatureTolerance, "AUTOSPAWN_MAX_CONCURRENCY": maxConcurrency,
+            "AUTOSPAWN_ALLOWED_ROOM_REGEX": allowedRoomRegex, "AUTOSPAWN_BOT_NAME": botName,
+            "AUTOSPAWN_BOT_COMMAND": botCommand, "AUTOSPAWN_BOT_LOG_DIR": botLogDir,
+            "AUTOSPAWN_START_TIMEOUT_S": startTimeout, "AUTOSPAWN_AGENT_URL": agentUrl,
+            "AUTOSPAWN_EMPTY_GRACE_S": emptyGrace, "AUTOSPAWN_STOP_GRACE_S": stopGrace,
+            "AUTOSPAWN_REAPER_INTERVAL_S": reaperInterval, "AUTOSPAWN_MAX_SESSION_S": maxSession,
+            "AUTOSPAWN_ORPHAN_AFTER_S": orphanAfter, "AUTOSPAWN_ADMIN_TOKEN": adminToken, "DAILY_API_KEY": dailyApiKey,
+            "DAILY_API_URL": dailyApiUrl, "AUTOSPAWN_DAILY_DOMAIN": dailyDomain,
+        ]
+    }
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        for (variable, value) in flagValues {
+            if let value { environment[variable] = value }
+        }
+        let logger = Logger(label: "autospawn")
+        do {
+            let config = try Config.parse(environment)
+            let (app, parts) = try await buildApplication(config, logger: logger) { port in
+                // One line on stdout, for people and for scripts that started the service on port 0.
+                FileHandle.standardOutput.write(Data("autospawn listening on http://\(config.host):\(port)\n".utf8))
+            }
+            try await runService(app, parts, logger: logger)
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("autospawn: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

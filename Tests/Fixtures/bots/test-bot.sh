@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# A stand-in for a Pipecat bot, for the integration tests. It prints what it was started with, then:
+#   test-bot.sh run ...           runs until SIGTERM, then exits 0
+#   test-bot.sh ignore-term ...   ignores SIGTERM (must be SIGKILLed)
+#   test-bot.sh exit CODE ...     exits with CODE after a moment
+mode=${1:-run}
+echo "argv: $*"
+echo "pid: $$"
+for name in DAILY_ROOM_URL DAILY_ROOM_TOKEN AUTOSPAWN_SESSION_ID AUTOSPAWN_ROOM_NAME AUTOSPAWN_BODY; do
+  echo "env $name=${!name-<unset>}"
+done
+echo "ready"
+case "$mode" in
+  exit) sleep 0.3; exit "${2:-0}" ;;
+  ignore-term) trap 'echo "ignoring SIGTERM"' TERM ;;
+  *) trap 'echo "got SIGTERM"; exit 0' TERM ;;
+esac
+while true; do sleep 0.2 & wait $!; done
