@@ -1,0 +1,225 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure of the test harness itself.
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The real `autospawn serve` binary, started on a loopback port with its own database and bot log folder.
+public final class ServiceProcess: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
+    public let process: Process
+    public let environment: [String: String]
+    public var databasePath: String { directory.appendingPathComponent("autospawn.sqlite").path }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var stderrPath: String { directory.appendingPathComponent("service-\(process.processIdentifier).err").path }
+
+    /// The test webhook secret (base64), the one the Python vectors use.
+    public static let secret = Fixtures.vectors.secret
+
+    /// The bot command every test service starts: the test bot in `mode` with its placeholders.
+    public static func botCommand(_ mode: String = "run") -> String {
+        "\(Fixtures.path("bots/test-bot.sh")) \(mode) {room_url} {room_name} {session_id} {token}"
+    }
+
+    /// The `autospawn` executable next to the test bundle (`swift build --build-tests` builds both).
+    public static var executable: String {
+        let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("autospawn").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/autospawn").path
+    }
+
+    /// A new, empty folder for one test.
+    public static func makeDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("autospawn-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Starts the service in `directory` (a new one by default) with the test defaults, overridden by `settings`.
+    public static func start(in directory: URL? = nil, _ settings: [String: String] = [:]) async throws -> ServiceProcess {
+        let directory = try directory ?? makeDirectory()
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTOSPAWN_") && !$0.key.hasPrefix("DAILY_") }
+        let defaults = [
+            "AUTOSPAWN_PORT": "0", "AUTOSPAWN_DB": directory.appendingPathComponent("autospawn.sqlite").path,
+            "AUTOSPAWN_DAILY_DOMAIN": "test", "AUTOSPAWN_BOT_COMMAND": botCommand(),
+            "AUTOSPAWN_WEBHOOK_SECRET": secret, "AUTOSPAWN_REQUIRE_SIGNATURE": "1", "AUTOSPAWN_STOP_GRACE_S": "2",
+            "AUTOSPAWN_EMPTY_GRACE_S": "1", "AUTOSPAWN_REAPER_INTERVAL_S": "1",
+        ]
+        environment.merge(defaults) { $1 }
+        environment.merge(settings) { $1 }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve"]
+        process.environment = environment
+        process.currentDirectoryURL = directory
+        let stdoutPath = directory.appendingPathComponent("service-\(UUID().uuidString).out").path
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        let stderrURL = directory.appendingPathComponent("service.err")
+        if !FileManager.default.fileExists(atPath: stderrURL.path) {
+            FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        }
+        let stderrHandle = try FileHandle(forWritingTo: stderrURL)
+        try stderrHandle.seekToEnd()
+        process.standardError = stderrHandle
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let output = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+            if let line = output.split(separator: "\n").first(where: { $0.contains("listening on") }),
+               let port = line.split(separator: ":").last.flatMap({ Int($0) })
+            {
+                return ServiceProcess(directory: directory, port: port, process: process, environment: environment)
+            }
+            if !process.isRunning {
+                let errors = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
+                throw HarnessError("autospawn exited with \(process.terminationStatus): \(errors)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        throw HarnessError("autospawn did not start listening within 30 s")
+    }
+
+    private init(directory: URL, port: Int, process: Process, environment: [String: String]) {
+        self.directory = directory
+        self.port = port
+        self.process = process
+        self.environment = environment
+    }
+
+    /// Sends a signal to the service.
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the service to exit and returns its status, or nil if it still runs after `timeout`.
+    public func waitForExit(timeout: Double = 30) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// Stops the service (SIGTERM, then SIGKILL) if it still runs.
+    public func shutdown() async {
+        guard process.isRunning else { return }
+        signal(SIGTERM)
+        if await waitForExit(timeout: 20) == nil {
+            signal(SIGKILL)
+            _ = await waitForExit(timeout: 5)
+        }
+    }
+
+    /// What the service wrote to stderr so far (its log).
+    public var log: String {
+        (try? String(contentsOf: directory.appendingPathComponent("service.err"), encoding: .utf8)) ?? ""
+    }
+
+    // MARK: HTTP
+
+    /// An HTTP answer: status, raw body and the body as a JSON object when it is one.
+    public struct Answer: Sendable {
+        public var status: Int
+        public var text: String
+        public var json: [String: any Sendable] {
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: any Sendable]) ?? [:]
+        }
+
+        public func string(_ key: String) -> String? { json[key] as? String }
+    }
+
+    public func request(
+        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), text: String(buffer: buffer))
+    }
+
+    /// POSTs a webhook body, signed with the test secret unless `signed` is false.
+    public func webhook(_ body: [UInt8], signed: Bool = true, timestamp: String? = nil) async throws -> Answer {
+        let headers = signed ? TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: timestamp) : []
+        return try await request(.POST, "/daily/webhook", body: body, headers: headers)
+    }
+
+    public func webhook(fixture name: String, signed: Bool = true) async throws -> Answer {
+        try await webhook(Fixtures.bytes(name), signed: signed)
+    }
+
+    /// `GET /sessions?…` as a list of session objects.
+    public func sessions(_ query: String = "state=all") async throws -> [[String: any Sendable]] {
+        try await request(.GET, "/sessions?\(query)").json["sessions"] as? [[String: any Sendable]] ?? []
+    }
+
+    public func session(_ id: String) async throws -> [String: any Sendable] {
+        try await request(.GET, "/sessions/\(id)").json
+    }
+
+    /// Live bot processes (group leaders) this service started: those whose environment names its database.
+    public func liveBots(room: String? = nil) -> [Int32] {
+        LiveProcesses.leaders(withEnvironment: "AUTOSPAWN_DB=\(environment["AUTOSPAWN_DB"] ?? "")").filter { pid in
+            let environment = LiveProcesses.environment(of: pid)
+            // The service itself leads a group and shares AUTOSPAWN_DB; only bots carry a session id.
+            guard environment.contains(where: { $0.hasPrefix("AUTOSPAWN_SESSION_ID=") }) else { return false }
+            return room.map { environment.contains("AUTOSPAWN_ROOM_NAME=\($0)") } ?? true
+        }
+    }
+}
+
+/// Waits until `condition` holds, polling; false when `timeout` passes first.
+public func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+/// Looks at /proc on its own, independently of the service's ProcessTable.
+public enum LiveProcesses {
+    public static func environment(of pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Non-zombie process-group leaders whose environment holds `entry`.
+    public static func leaders(withEnvironment entry: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap(Int32.init).filter { pid in
+            guard isAlive(pid), getpgid(pid) == pid else { return false }
+            return environment(of: pid).contains(entry)
+        }.sorted()
+    }
+
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+}
