@@ -92,6 +92,7 @@ let package = Package(
             name: "WebhookServiceTests",
             dependencies: [
                 "WebhookService", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -29,6 +29,29 @@ public struct Session: Sendable, Equatable, Codable, FetchableRecord, Persistabl
     /// JSON object handed to the bot as `AUTOSPAWN_BODY`.
     public var body: String
 
+    public init(
+        id: String, roomName: String, roomURL: String?, state: SessionState, launcher: String, createdAt: Double,
+        updatedAt: Double, endedAt: Double? = nil, endReason: String? = nil, exitCode: Int? = nil, pid: Int32? = nil,
+        pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: String? = nil, body: String = "{}"
+    ) {
+        self.id = id
+        self.roomName = roomName
+        self.roomURL = roomURL
+        self.state = state
+        self.launcher = launcher
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.endedAt = endedAt
+        self.endReason = endReason
+        self.exitCode = exitCode
+        self.pid = pid
+        self.pidStartTime = pidStartTime
+        self.ownerInstance = ownerInstance
+        self.stopAt = stopAt
+        self.stopReason = stopReason
+        self.body = body
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, state, launcher, pid, body
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"

@@ -184,8 +184,7 @@ public final class SessionStore: Sendable {
     ) throws -> Session {
         let session = Session(
             id: UUID().uuidString.lowercased(), roomName: room, roomURL: url, state: .starting, launcher: launcher,
-            createdAt: now, updatedAt: now, endedAt: nil, endReason: nil, exitCode: nil, pid: nil, pidStartTime: nil,
-            ownerInstance: owner, stopAt: nil, stopReason: nil, body: body)
+            createdAt: now, updatedAt: now, ownerInstance: owner, body: body)
         try session.insert(db)
         return session
     }

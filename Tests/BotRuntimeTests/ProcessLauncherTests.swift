@@ -1,0 +1,110 @@
+import BotRuntime
+import Foundation
+import Policy
+import SessionStore
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func temporaryLog() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("bot-\(UUID().uuidString).log").path
+}
+
+struct ProcessLauncherTests {
+    @Test func botRunsInItsOwnSessionWithItsOutputInItsLogFile() async throws {
+        let log = temporaryLog()
+        let pid = try ProcessLauncher.spawn(
+            arguments: ["sh", "-c", "echo out; echo err >&2; echo \"$MARK\"; ps -o sid= -p $$"],
+            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MARK": "marked"], logPath: log)
+        #expect(await ProcessLauncher.waitForExit(pid: pid) == .exited(0))
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(Array(lines.prefix(3)) == ["out", "err", "marked"])
+        #expect(lines.last == String(pid))  // session id == its own pid: setsid
+    }
+
+    @Test func logIsAppendedAcrossRuns() async throws {
+        let log = temporaryLog()
+        for word in ["first", "second"] {
+            let pid = try ProcessLauncher.spawn(arguments: ["echo", word], environment: ["PATH": "/usr/bin:/bin"], logPath: log)
+            _ = await ProcessLauncher.waitForExit(pid: pid)
+        }
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "first\nsecond\n")
+    }
+
+    @Test func ignoredSignalsOfTheServiceAreNotInherited() async throws {
+        // The service ignores SIGPIPE (and may ignore SIGTERM); a bot must start with default dispositions.
+        let previous = signal(SIGTERM, SIG_IGN)
+        defer { signal(SIGTERM, previous) }
+        let pid = try ProcessLauncher.spawn(arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin"], logPath: temporaryLog())
+        ProcessLauncher.signalGroup(pid, SIGTERM)
+        #expect(await ProcessLauncher.waitForExit(pid: pid) == .signaled(SIGTERM))
+    }
+
+    @Test func exitStatusesAreReported() async throws {
+        let failing = try ProcessLauncher.spawn(arguments: ["sh", "-c", "exit 7"], environment: ["PATH": "/usr/bin:/bin"], logPath: temporaryLog())
+        let status = await ProcessLauncher.waitForExit(pid: failing)
+        #expect(status == .exited(7))
+        #expect(status.exitCode == 7)
+        #expect(ExitStatus.signaled(9).exitCode == 137)
+        #expect(ExitStatus.vanished.exitCode == nil)
+    }
+
+    @Test func missingExecutableIsALaunchError() {
+        #expect(throws: LaunchError.self) {
+            try ProcessLauncher.spawn(arguments: ["/nonexistent/bot"], environment: [:], logPath: temporaryLog())
+        }
+    }
+
+    @Test func processTableTellsAProcessFromOneThatReusedItsPid() async throws {
+        let pid = try ProcessLauncher.spawn(
+            arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin", "AUTOSPAWN_SESSION_ID": "find-me-\(getpid())"],
+            logPath: temporaryLog())
+        let entry = try #require(ProcessTable.entry(pid: pid))
+        #expect(entry.processGroup == pid)
+        #expect(ProcessTable.isAlive(pid: pid, startTime: entry.startTime))
+        #expect(!ProcessTable.isAlive(pid: pid, startTime: entry.startTime + 1))
+        #expect(ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").map(\.pid) == [pid])
+        ProcessLauncher.signalGroup(pid, SIGKILL)
+        _ = await ProcessLauncher.waitForExit(pid: pid)
+        #expect(!ProcessTable.isAlive(pid: pid, startTime: entry.startTime))
+        #expect(ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").isEmpty)
+    }
+
+    @Test func adoptedProcessesAreWatchedByPolling() async throws {
+        let pid = try ProcessLauncher.spawn(arguments: ["sleep", "0.3"], environment: ["PATH": "/usr/bin:/bin"], logPath: temporaryLog())
+        let start = try #require(ProcessTable.startTime(pid: pid))
+        // Reap it elsewhere, as a process that is not our child would be.
+        let reaped = Task { await ProcessLauncher.waitForExit(pid: pid) }
+        #expect(await ProcessLauncher.pollForExit(pid: pid, startTime: start, interval: .milliseconds(20)) == .vanished)
+        _ = await reaped.value
+    }
+}
+
+struct BotCommandTests {
+    let session = Session(
+        id: "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", roomName: "demo-room", roomURL: "https://d.daily.co/demo-room",
+        state: .starting, launcher: "process", createdAt: 0, updatedAt: 0, ownerInstance: "i", body: #"{"lang":"en"}"#)
+
+    @Test func placeholdersAreReplacedWithinWordsAndNeverSplit() {
+        let command = BotCommand(
+            template: ["python3", "bot.py", "--url={room_url}", "{room_name}", "{session_id}", "{token}", "--x", "{room_url} {room_name}"],
+            session: session, token: nil)
+        #expect(command.arguments == [
+            "python3", "bot.py", "--url=https://d.daily.co/demo-room", "demo-room", "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "",
+            "--x", "https://d.daily.co/demo-room demo-room",
+        ])
+    }
+
+    @Test func environmentFollowsTheBotContract() {
+        let command = BotCommand(template: ["bot"], session: session, token: "tok")
+        #expect(command.environment == [
+            "DAILY_ROOM_URL": "https://d.daily.co/demo-room", "DAILY_ROOM_TOKEN": "tok",
+            "AUTOSPAWN_SESSION_ID": "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "AUTOSPAWN_ROOM_NAME": "demo-room",
+            "AUTOSPAWN_BODY": #"{"lang":"en"}"#,
+        ])
+        #expect(BotCommand(template: ["bot"], session: session, token: nil).environment["DAILY_ROOM_TOKEN"] == nil)
+    }
+}

@@ -1,0 +1,131 @@
+import Policy
+import Testing
+
+struct ConfigTests {
+    let minimal = ["AUTOSPAWN_BOT_COMMAND": "bot {room_url}"]
+
+    @Test func defaultsFollowTheDesign() throws {
+        let config = try Config.parse(minimal)
+        #expect(config.host == "127.0.0.1")
+        #expect(config.port == 8080)
+        #expect(config.databasePath == "autospawn.sqlite")
+        #expect(config.webhookEnabled)
+        #expect(config.webhookSecrets.isEmpty)
+        #expect(!config.requireSignature)
+        #expect(config.signatureToleranceSeconds == 300)
+        #expect(config.maxConcurrency == 5)
+        #expect(config.botName == "Pipecat Bot")
+        #expect(config.launcher == .process(arguments: ["bot", "{room_url}"]))
+        #expect(config.botLogDirectory == "bot-logs")
+        #expect(config.startTimeoutSeconds == 60)
+        #expect(config.emptyGraceSeconds == 20)
+        #expect(config.stopGraceSeconds == 10)
+        #expect(config.reaperIntervalSeconds == 15)
+        #expect(config.maxSessionSeconds == 14_400)
+        #expect(config.orphanAfterSeconds == 60)
+        #expect(config.adminToken == nil)
+        #expect(config.dailyAPIURL == "https://api.daily.co/v1")
+        #expect(config.dailyDomain == nil)
+    }
+
+    @Test func botLogDirectoryDefaultsBesideTheDatabase() throws {
+        let config = try Config.parse(minimal.merging(["AUTOSPAWN_DB": "/var/lib/autospawn/db.sqlite"]) { $1 })
+        #expect(config.botLogDirectory == "/var/lib/autospawn/bot-logs")
+    }
+
+    @Test func secretsAreACommaSeparatedListOfBase64Keys() throws {
+        let config = try Config.parse(minimal.merging(["AUTOSPAWN_WEBHOOK_SECRET": "YWJj, ZGVm"]) { $1 })
+        #expect(config.webhookSecrets == [Array("abc".utf8), Array("def".utf8)])
+    }
+
+    @Test(arguments: [
+        ("AUTOSPAWN_PORT", "http", "AUTOSPAWN_PORT"),
+        ("AUTOSPAWN_PORT", "70000", "AUTOSPAWN_PORT"),
+        ("AUTOSPAWN_WEBHOOK", "maybe", "AUTOSPAWN_WEBHOOK"),
+        ("AUTOSPAWN_WEBHOOK_SECRET", "%%%", "AUTOSPAWN_WEBHOOK_SECRET"),
+        ("AUTOSPAWN_WEBHOOK_SECRET", "YWJj,", "AUTOSPAWN_WEBHOOK_SECRET"),
+        ("AUTOSPAWN_REQUIRE_SIGNATURE", "1", "AUTOSPAWN_WEBHOOK_SECRET"),
+        ("AUTOSPAWN_SIGNATURE_TOLERANCE_S", "0", "AUTOSPAWN_SIGNATURE_TOLERANCE_S"),
+        ("AUTOSPAWN_MAX_CONCURRENCY", "0", "AUTOSPAWN_MAX_CONCURRENCY"),
+        ("AUTOSPAWN_MAX_CONCURRENCY", "2.5", "AUTOSPAWN_MAX_CONCURRENCY"),
+        ("AUTOSPAWN_ALLOWED_ROOM_REGEX", "(unclosed", "AUTOSPAWN_ALLOWED_ROOM_REGEX"),
+        ("AUTOSPAWN_BOT_NAME", "   ", "AUTOSPAWN_BOT_NAME"),
+        ("AUTOSPAWN_BOT_COMMAND", "bot 'unterminated", "AUTOSPAWN_BOT_COMMAND"),
+        ("AUTOSPAWN_AGENT_URL", "http://agent:8080", "AUTOSPAWN_AGENT_URL"),
+        ("AUTOSPAWN_START_TIMEOUT_S", "-1", "AUTOSPAWN_START_TIMEOUT_S"),
+        ("AUTOSPAWN_EMPTY_GRACE_S", "soon", "AUTOSPAWN_EMPTY_GRACE_S"),
+        ("AUTOSPAWN_STOP_GRACE_S", "nan", "AUTOSPAWN_STOP_GRACE_S"),
+        ("AUTOSPAWN_REAPER_INTERVAL_S", "0", "AUTOSPAWN_REAPER_INTERVAL_S"),
+        ("AUTOSPAWN_MAX_SESSION_S", "inf", "AUTOSPAWN_MAX_SESSION_S"),
+        ("AUTOSPAWN_ORPHAN_AFTER_S", "x", "AUTOSPAWN_ORPHAN_AFTER_S"),
+        ("DAILY_API_URL", "api.daily.co", "DAILY_API_URL"),
+        ("AUTOSPAWN_DAILY_DOMAIN", "acme.daily.co", "AUTOSPAWN_DAILY_DOMAIN"),
+    ])
+    func badValueNamesItsVariable(variable: String, value: String, named: String) {
+        #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }
+        do {
+            _ = try Config.parse(minimal.merging([variable: value]) { $1 })
+        } catch {
+            #expect(error.variable == named)
+            #expect(error.description.hasPrefix("\(named): "))
+        }
+    }
+
+    @Test func neitherLauncherIsAnError() {
+        #expect(throws: ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL) to say how a bot is started")) {
+            try Config.parse([:])
+        }
+    }
+
+    @Test func agentLauncherAloneIsAccepted() throws {
+        let config = try Config.parse(["AUTOSPAWN_AGENT_URL": "http://agent:8080/"])
+        #expect(config.launcher == .agent(baseURL: "http://agent:8080"))
+    }
+
+    @Test func secretValueNeverAppearsInItsError() {
+        do {
+            _ = try Config.parse(minimal.merging(["AUTOSPAWN_WEBHOOK_SECRET": "c2VjcmV0,top-secret!"]) { $1 })
+            Issue.record("accepted a bad secret")
+        } catch {
+            #expect(!error.description.contains("top-secret"))
+            #expect(error.description.contains("entry 2"))
+        }
+    }
+}
+
+struct CommandLineSplitterTests {
+    @Test(arguments: [
+        ("bot {room_url}", ["bot", "{room_url}"]),
+        ("  python3   -m  bot  ", ["python3", "-m", "bot"]),
+        ("bot 'a b' \"c d\"", ["bot", "a b", "c d"]),
+        (#"bot "say \"hi\"" it\'s"#, ["bot", #"say "hi""#, "it's"]),
+        ("bot '$HOME' *", ["bot", "$HOME", "*"]),
+        ("bot ''", ["bot", ""]),
+        ("a'b'\"c\"d", ["abcd"]),
+    ])
+    func splitsLikeAShellWithoutExpanding(line: String, words: [String]) throws {
+        #expect(try CommandLineSplitter.split(line) == words)
+    }
+
+    @Test func unterminatedQuotesAreErrors() {
+        #expect(throws: CommandLineSplitter.SplitError.unterminatedQuote("'")) { try CommandLineSplitter.split("bot 'x") }
+        #expect(throws: CommandLineSplitter.SplitError.unterminatedQuote("\"")) { try CommandLineSplitter.split("bot \"x") }
+        #expect(throws: CommandLineSplitter.SplitError.trailingBackslash) { try CommandLineSplitter.split("bot \\") }
+    }
+}
+
+struct Base64Tests {
+    @Test(arguments: ["", "f", "fo", "foo", "foob", "fooba", "foobar"])
+    func roundTripsRFC4648Vectors(text: String) {
+        let encoded = Base64.encode(Array(text.utf8))
+        #expect(Base64.decode(encoded) == Array(text.utf8))
+    }
+
+    @Test func matchesRFC4648() {
+        #expect(Base64.encode(Array("foobar".utf8)) == "Zm9vYmFy")
+        #expect(Base64.encode(Array("fooba".utf8)) == "Zm9vYmE=")
+        #expect(Base64.decode("Zm9vYg") == Array("foob".utf8))
+        #expect(Base64.decode("Zm9v!mFy") == nil)
+        #expect(Base64.decode("Z") == nil)
+    }
+}

@@ -1,0 +1,94 @@
+import Policy
+import Testing
+
+func settings(max: Int = 2, grace: Double = 20, pattern: String = ".*") -> PolicySettings {
+    // Patterns in these tests are constants; a bad one is a bug in the test.
+    PolicySettings(maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try! RoomFilter(pattern: pattern), emptyGraceSeconds: grace)
+}
+
+func room(_ state: SessionState? = nil, scheduled: Bool = false, humans: Int = 1, active: Int = 0) -> RoomSnapshot {
+    RoomSnapshot(activeState: state, stopScheduled: scheduled, humans: humans, activeSessions: active)
+}
+
+struct DecideTests {
+    @Test(arguments: [
+        // kind, room, expected
+        (RoomEvent.Kind.participantJoined, room(), Decision.spawn),
+        (.participantJoined, room(active: 1), .spawn),
+        (.participantJoined, room(active: 2), .reject(reason: "capacity")),
+        (.participantJoined, room(.running, humans: 2, active: 2), .record(reason: "bot_present")),
+        (.participantJoined, room(.starting, active: 1), .record(reason: "bot_present")),
+        (.participantJoined, room(.running, scheduled: true, active: 1), .cancelScheduledStop),
+        (.participantJoined, room(.stopping, active: 2), .spawnAfterStop),
+        (.participantLeft, room(.running, humans: 1, active: 1), .record(reason: "participant_left")),
+        (.participantLeft, room(.running, humans: 0, active: 1), .scheduleStop(at: 1_020)),
+        (.participantLeft, room(.running, scheduled: true, humans: 0, active: 1), .record(reason: "stop_scheduled")),
+        (.participantLeft, room(.stopping, humans: 0, active: 1), .record(reason: "participant_left")),
+        (.participantLeft, room(nil, humans: 0), .record(reason: "participant_left")),
+        (.meetingEnded, room(.running, humans: 0, active: 1), .stop(.meetingEnded)),
+        (.meetingEnded, room(.starting, active: 1), .stop(.meetingEnded)),
+        (.meetingEnded, room(.stopping, active: 1), .record(reason: "no_active_session")),
+        (.meetingEnded, room(nil), .record(reason: "no_active_session")),
+        (.meetingStarted, room(), .record(reason: "meeting_started")),
+        (.waitingParticipantJoined, room(), .ignore(reason: "waiting_participant")),
+    ])
+    func decides(kind: RoomEvent.Kind, snapshot: RoomSnapshot, expected: Decision) {
+        #expect(decide(kind, room: snapshot, settings: settings(), now: 1_000) == expected)
+    }
+
+    @Test func noGraceStopsAtOnce() {
+        #expect(decide(.participantLeft, room: room(.running, humans: 0, active: 1), settings: settings(grace: 0), now: 0) == .stop(.roomEmpty))
+    }
+
+    @Test func respawnAfterStopNeedsHumansAndCapacity() {
+        #expect(decideAfterEnd(respawnRequested: true, humans: 1, activeSessions: 1, settings: settings()))
+        #expect(!decideAfterEnd(respawnRequested: true, humans: 0, activeSessions: 0, settings: settings()))
+        #expect(!decideAfterEnd(respawnRequested: true, humans: 1, activeSessions: 2, settings: settings()))
+        #expect(!decideAfterEnd(respawnRequested: false, humans: 1, activeSessions: 0, settings: settings()))
+    }
+
+    @Test func answersNameTheirActionAndReason() {
+        #expect(Decision.spawn.answer == (.spawned, "human_joined"))
+        #expect(Decision.stop(.meetingEnded).answer == (.stopping, "meeting_ended"))
+        #expect(Decision.reject(reason: "capacity").answer == (.rejected, "capacity"))
+        #expect(Decision.scheduleStop(at: 1).answer == (.recorded, "stop_scheduled"))
+    }
+}
+
+struct ScreenTests {
+    func joined(_ name: String? = "Jane", userID: String? = "u1", room: String = "demo-room", url: String? = "https://d.daily.co/demo-room") -> RoomEvent {
+        RoomEvent(id: "e", kind: .participantJoined, roomName: room, roomURL: url,
+                  participant: .init(sessionID: "s", userID: userID, userName: name))
+    }
+
+    @Test func botsNeverSpawn() {
+        #expect(screen(joined("Pipecat Bot"), settings: settings()) == .ignore(reason: "bot_participant"))
+        #expect(screen(joined("my pipecat bot 2"), settings: settings()) == .ignore(reason: "bot_participant"))
+        #expect(screen(joined("Assistant", userID: "autospawn-abc"), settings: settings()) == .ignore(reason: "bot_participant"))
+        #expect(screen(joined("Jane"), settings: settings()) == nil)
+        #expect(screen(joined(nil, userID: nil), settings: settings()) == nil)
+    }
+
+    @Test func roomMustWhollyMatchTheRegex() {
+        let only = settings(pattern: "pipecat-[0-9a-f]{8}")
+        #expect(screen(joined(room: "pipecat-0123abcd", url: "https://d.daily.co/pipecat-0123abcd"), settings: only) == nil)
+        #expect(screen(joined(room: "pipecat-0123abcd-x", url: nil), settings: only) == .ignore(reason: "room_not_allowed"))
+        #expect(screen(joined(room: "xpipecat-0123abcd"), settings: only) == .ignore(reason: "room_not_allowed"))
+        let byURL = settings(pattern: #"https://d\.daily\.co/team-.*"#)
+        #expect(screen(joined(room: "team-a", url: "https://d.daily.co/team-a"), settings: byURL) == nil)
+        #expect(screen(joined(room: "other", url: "https://d.daily.co/other"), settings: byURL) == .ignore(reason: "room_not_allowed"))
+    }
+
+    @Test func joinWithoutAKnownURLIsIgnored() {
+        #expect(screen(joined(url: nil), settings: settings()) == .ignore(reason: "no_domain"))
+        var left = joined(url: nil)
+        left.kind = .participantLeft
+        #expect(screen(left, settings: settings()) == nil)
+    }
+
+    @Test func knockersAreNotInTheRoomYet() {
+        var knock = joined()
+        knock.kind = .waitingParticipantJoined
+        #expect(screen(knock, settings: settings()) == .ignore(reason: "waiting_participant"))
+    }
+}

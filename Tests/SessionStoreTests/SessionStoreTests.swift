@@ -1,0 +1,189 @@
+import Foundation
+import Policy
+import SessionStore
+import Testing
+
+func temporaryDatabase() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
+}
+
+func makeStore(path: String = temporaryDatabase(), max: Int = 5, grace: Double = 20, instance: String = "instance-a") throws -> SessionStore {
+    let settings = PolicySettings(
+        maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace)
+    return try SessionStore(path: path, settings: settings, launcher: "process", instanceID: instance)
+}
+
+func event(
+    _ kind: RoomEvent.Kind = .participantJoined, id: String = UUID().uuidString, room: String = "room",
+    participant: String? = "p1", sentAt: Double? = nil
+) -> RoomEvent {
+    RoomEvent(
+        id: id, kind: kind, roomName: room, roomURL: "https://d.daily.co/\(room)",
+        participant: participant.map { .init(sessionID: $0, userID: nil, userName: "Human") }, sentAt: sentAt)
+}
+
+struct SessionStoreTests {
+    @Test func twoHundredConcurrentJoinsForOneRoomClaimItOnce() async throws {
+        let store = try makeStore()
+        let actions = try await withThrowingTaskGroup(of: WebhookAction.self) { group in
+            for index in 0..<200 {
+                group.addTask { try await store.record(event(participant: "p\(index)"), now: 1).action }
+            }
+            return try await group.reduce(into: [WebhookAction]()) { $0.append($1) }
+        }
+        #expect(actions.filter { $0 == .spawned }.count == 1)
+        #expect(actions.filter { $0 == .recorded }.count == 199)
+        #expect(try await store.sessions(.init(states: .all)).count == 1)
+        #expect(try await store.humans(inRooms: ["room"]) == ["room": 200])
+    }
+
+    @Test func twoHundredConcurrentJoinsAcrossRoomsNeverExceedTheCap() async throws {
+        let store = try makeStore(max: 10)
+        let actions = try await withThrowingTaskGroup(of: WebhookAction.self) { group in
+            for index in 0..<200 {
+                group.addTask { try await store.record(event(room: "room-\(index % 50)", participant: "p\(index)"), now: 1).action }
+            }
+            return try await group.reduce(into: [WebhookAction]()) { $0.append($1) }
+        }
+        #expect(actions.filter { $0 == .spawned }.count == 10)
+        #expect(try await store.activeCount() == 10)
+        let rooms = try await store.sessions(.init(states: .all, limit: 1000)).map(\.roomName)
+        #expect(Set(rooms).count == rooms.count)
+    }
+
+    @Test func twoStoresOnOneFileKeepBothInvariants() async throws {
+        let path = temporaryDatabase()
+        let first = try makeStore(path: path, max: 7, instance: "a")
+        let second = try makeStore(path: path, max: 7, instance: "b")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<200 {
+                let store = index % 2 == 0 ? first : second
+                group.addTask { _ = try await store.record(event(room: "room-\(index % 20)", participant: "p\(index)"), now: 1) }
+            }
+            try await group.waitForAll()
+        }
+        let sessions = try await first.sessions(.init(states: .all, limit: 1000))
+        #expect(sessions.count == 7)
+        #expect(Set(sessions.map(\.roomName)).count == 7)
+    }
+
+    @Test func anEventIdIsActedUponOnce() async throws {
+        let store = try makeStore()
+        let join = event(id: "same")
+        #expect(try await store.record(join, now: 1).action == .spawned)
+        #expect(try await store.record(join, now: 2).action == .duplicate)
+        var left = event(.participantLeft, id: "same")
+        left.participant = join.participant
+        #expect(try await store.record(left, now: 3).action == .duplicate)
+        #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
+    }
+
+    @Test func leaveBeforeJoinLeavesNoGhost() async throws {
+        let store = try makeStore()
+        _ = try await store.record(event(.participantLeft, participant: "late"), now: 1)
+        _ = try await store.record(event(.participantJoined, participant: "late"), now: 2)
+        #expect(try await store.humans(inRooms: ["room"]) == [:])
+        _ = try await store.record(event(.participantJoined, participant: "other"), now: 3)
+        _ = try await store.record(event(.participantJoined, participant: "other"), now: 4)
+        #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
+    }
+
+    @Test func keysThatRecurFollowTheNewestEvent() async throws {
+        let store = try makeStore()
+        func byUser(_ kind: RoomEvent.Kind, at time: Double) -> RoomEvent {
+            RoomEvent(id: UUID().uuidString, kind: kind, roomName: "room", roomURL: "https://d.daily.co/room",
+                      participant: .init(sessionID: nil, userID: "jane", userName: "Jane"), sentAt: time)
+        }
+        _ = try await store.record(byUser(.participantJoined, at: 10), now: 1)
+        _ = try await store.record(byUser(.participantLeft, at: 20), now: 2)
+        _ = try await store.record(byUser(.participantJoined, at: 15), now: 3)  // older than the leave: ignored
+        #expect(try await store.humans(inRooms: ["room"]) == [:])
+        _ = try await store.record(byUser(.participantJoined, at: 30), now: 4)  // she is back
+        #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
+    }
+
+    @Test func lastLeaveSchedulesAStopAndAReturnCancelsIt() async throws {
+        let store = try makeStore(grace: 20)
+        let spawned = try await store.record(event(participant: "a"), now: 100)
+        let id = try #require(spawned.session?.id)
+        let left = try await store.record(event(.participantLeft, participant: "a"), now: 110)
+        #expect(left.decision == .scheduleStop(at: 130))
+        #expect(try await store.beginScheduledStop(id, now: 120) == nil)
+        #expect(try await store.scheduledStops().map(\.id) == [id])
+        let back = try await store.record(event(participant: "b"), now: 125)
+        #expect(back.decision == .cancelScheduledStop)
+        #expect(try await store.beginScheduledStop(id, now: 200) == nil)
+        _ = try await store.record(event(.participantLeft, participant: "b"), now: 300)
+        let stopping = try await store.beginScheduledStop(id, now: 321)
+        #expect(stopping?.state == .stopping)
+        #expect(stopping?.stopReason == "room_empty")
+    }
+
+    @Test func finishingKeepsTheRequestedStopsReason() async throws {
+        let store = try makeStore()
+        let id = try #require(try await store.record(event(), now: 1).session?.id)
+        _ = try await store.markStarted(id, pid: 42, pidStartTime: 7, now: 2)
+        #expect(try await store.session(id)?.state == .running)
+        let stop = try await store.record(event(.meetingEnded, participant: nil), now: 3)
+        #expect(stop.action == .stopping)
+        let ending = try await store.finish(id, state: .failed, reason: .botFailed, exitCode: 143, now: 4)
+        #expect(ending?.ended.state == .ended)
+        #expect(ending?.ended.endReason == "meeting_ended")
+        #expect(try await store.finish(id, state: .ended, reason: .botExited, now: 5) == nil)
+    }
+
+    @Test func humanJoiningWhileTheBotStopsGetsTheNextBot() async throws {
+        let store = try makeStore()
+        let id = try #require(try await store.record(event(participant: "a"), now: 1).session?.id)
+        _ = try await store.requestStop(id, reason: .stopRequested, now: 2)
+        let joined = try await store.record(event(participant: "b"), now: 3)
+        #expect(joined.decision == .spawnAfterStop)
+        let ending = try #require(try await store.finish(id, state: .ended, reason: .botExited, exitCode: 0, now: 4))
+        let successor = try #require(ending.successor)
+        #expect(successor.roomName == "room")
+        #expect(successor.state == .starting)
+        #expect(try await store.activeCount() == 1)
+    }
+
+    @Test func meetingEndClearsTheRoomsParticipants() async throws {
+        let store = try makeStore()
+        _ = try await store.record(event(participant: "a"), now: 1)
+        _ = try await store.record(event(participant: "b"), now: 1)
+        _ = try await store.record(event(.meetingEnded, participant: nil), now: 2)
+        #expect(try await store.humans(inRooms: ["room"]) == [:])
+    }
+
+    @Test func directClaimsRespectRoomAndCapacity() async throws {
+        let store = try makeStore(max: 1)
+        let first = try await store.claim(room: "made", url: "https://d.daily.co/made", now: 1)
+        #expect(first != nil)
+        #expect(try await store.claim(room: "made", url: nil, now: 1) == nil)
+        #expect(try await store.claim(room: "other", url: nil, now: 1) == nil)
+    }
+
+    @Test func listingFiltersByStateRoomAndLimit() async throws {
+        let store = try makeStore()
+        for room in ["a", "b", "c"] { _ = try await store.record(event(room: room), now: 1) }
+        let ended = try #require(try await store.sessions(.init(roomName: "a")).first)
+        _ = try await store.finish(ended.id, state: .failed, reason: .botFailed, exitCode: 1, now: 2)
+        #expect(try await store.sessions(.init()).count == 2)
+        #expect(try await store.sessions(.init(states: .ended)).map(\.roomName) == ["a"])
+        #expect(try await store.sessions(.init(states: .failed)).map(\.roomName) == ["a"])
+        #expect(try await store.sessions(.init(states: .all)).count == 3)
+        #expect(try await store.sessions(.init(states: .all, roomName: "b")).count == 1)
+        #expect(try await store.sessions(.init(states: .all, limit: 2)).count == 2)
+    }
+
+    @Test func reopeningTheFileKeepsEverything() async throws {
+        let path = temporaryDatabase()
+        let id = try #require(try await makeStore(path: path).record(event(id: "kept"), now: 1).session?.id)
+        let reopened = try makeStore(path: path, instance: "b")
+        #expect(try await reopened.session(id)?.state == .starting)
+        #expect(try await reopened.record(event(id: "kept"), now: 2).action == .duplicate)
+        #expect(try await reopened.unownedActiveSessions(liveInstances: ["b"]).map(\.id) == [id])
+    }
+
+    @Test func unusableDatabasePathIsATypedError() {
+        #expect(throws: SessionStoreError.self) { try makeStore(path: "/nonexistent-dir/x/db.sqlite") }
+    }
+}
