@@ -17,7 +17,7 @@ struct ProcessLauncherTests {
     @Test func botRunsInItsOwnSessionWithItsOutputInItsLogFile() async throws {
         let log = temporaryLog()
         let pid = try ProcessLauncher.spawn(
-            arguments: ["sh", "-c", "echo out; echo err >&2; echo \"$MARK\"; ps -o sid= -p $$"],
+            arguments: ["sh", "-c", "echo out; echo err >&2; echo \"$MARK\"; cut -d' ' -f6 /proc/$$/stat"],
             environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MARK": "marked"], logPath: log)
         #expect(await ProcessLauncher.waitForExit(pid: pid) == .exited(0))
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
