@@ -125,14 +125,10 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
 let webhookSignature = HTTPField.Name("X-Webhook-Signature")!
 let webhookTimestamp = HTTPField.Name("X-Webhook-Timestamp")!
 
-private let encoder: JSONEncoder = {
+/// A JSON response (keys sorted, so answers are stable byte for byte).
+func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return encoder
-}()
-
-/// A JSON response.
-func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
     let data = (try? encoder.encode(value)) ?? Data(#"{"ok":false,"error":"encoding_failed"}"#.utf8)
     return Response(
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,0 +1,75 @@
+import BotRuntime
+import Foundation
+import Logging
+import Policy
+import SessionStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Recovery after a crash, driven directly: a store left behind by a dead instance, and real processes.
+struct SupervisorRecoveryTests {
+    func makeStore(_ path: String, instance: String) throws -> SessionStore {
+        let settings = PolicySettings(
+            maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
+        return try SessionStore(path: path, settings: settings, launcher: "process", instanceID: instance)
+    }
+
+    func makeSupervisor(_ store: SessionStore) -> Supervisor {
+        Supervisor(
+            store: store,
+            settings: .init(
+                commandTemplate: ["true"], logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
+                startTimeoutSeconds: 60, maxSessionSeconds: 3600, reaperIntervalSeconds: 60),
+            logger: Logger(label: "test"))
+    }
+
+    @Test func botWhosePidNeverReachedTheDatabaseIsFoundAndAdopted() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recovery-\(UUID().uuidString).sqlite").path
+        // The crashed instance claimed two rooms; it started one bot and died before recording its pid.
+        let crashed = try makeStore(path, instance: "crashed")
+        let started = try #require(try await crashed.claim(room: "started", url: "https://d.daily.co/started", now: 1))
+        let never = try #require(try await crashed.claim(room: "never", url: "https://d.daily.co/never", now: 1))
+        let pid = try ProcessLauncher.spawn(
+            arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin", "AUTOSPAWN_SESSION_ID": started.id],
+            logPath: FileManager.default.temporaryDirectory.appendingPathComponent("\(started.id).log").path)
+        let reaper = Task { await ProcessLauncher.waitForExit(pid: pid) }
+
+        let next = try makeStore(path, instance: "next")
+        let supervisor = makeSupervisor(next)
+        try await supervisor.recover()
+
+        let adopted = try #require(try await next.session(started.id))
+        #expect(adopted.state == .running)
+        #expect(adopted.pid == pid)
+        #expect(adopted.ownerInstance == "next")
+        let lost = try #require(try await next.session(never.id))
+        #expect(lost.state == .failed)
+        #expect(lost.endReason == "lost")
+
+        // The adopted bot can be stopped by the new owner.
+        _ = try await supervisor.requestStop(started.id, reason: .stopRequested)
+        #expect(await reaper.value == .signaled(SIGTERM))
+        var ended = false
+        for _ in 0..<100 where !ended {
+            ended = try await next.session(started.id)?.state == .ended
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(ended)
+    }
+
+    @Test func sessionsOfALiveInstanceAreLeftAlone() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recovery-\(UUID().uuidString).sqlite").path
+        let alive = try makeStore(path, instance: "alive")
+        // This test process plays the live instance that owns the session.
+        let me = ProcessTable.current()
+        _ = try await alive.register(ServiceInstance(id: "alive", pid: me.pid, pidStartTime: me.startTime, startedAt: 1))
+        let session = try #require(try await alive.claim(room: "busy", url: nil, now: 1))
+        let other = try makeStore(path, instance: "other")
+        try await makeSupervisor(other).recover()
+        #expect(try await other.session(session.id)?.state == .starting)
+        #expect(try await other.session(session.id)?.ownerInstance == "alive")
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `autospawn sign` and `autospawn replay`, run as a user would.
+@Suite(.serialized)
+struct CommandLineTests {
+    /// Runs the binary and returns its exit status and stdout.
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServiceProcess.executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func signPrintsTheHeadersPythonComputes() throws {
+        let vectors = Fixtures.vectors
+        for vector in vectors.vectors {
+            guard let file = vector.bodyFile else { continue }
+            let result = try run(["sign", Fixtures.path(file), "--secret", vector.secret, "--timestamp", vector.timestamp])
+            #expect(result.status == 0)
+            #expect(result.output == "X-Webhook-Signature: \(vector.signature)\nX-Webhook-Timestamp: \(vector.timestamp)\n")
+        }
+    }
+
+    @Test func replaySignsEachBodyFreshlyAndPrintsEachAnswer() async throws {
+        let service = try await ServiceProcess.start()
+        let url = service.baseURL + "/daily/webhook"
+        let joined = Fixtures.path("daily/participant-joined.json")
+        let ended = Fixtures.path("daily/meeting-ended.json")
+        let result = try run(["replay", joined, joined, "--url", url, "--secret", ServiceProcess.secret])
+        #expect(result.status == 0)
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.first?.hasPrefix("\(joined): 200 ") == true)
+        #expect(lines.first?.contains(#""action":"spawned""#) == true)
+        #expect(lines.last?.contains(#""action":"duplicate""#) == true)
+        // Unsigned, the service (which requires signatures) refuses it, and replay says so in its status.
+        let unsigned = try run(["replay", ended, "--url", url])
+        #expect(unsigned.status == 1)
+        #expect(unsigned.output.contains("401"))
+        #expect(try run(["replay", ended, "--url", url, "--secret", ServiceProcess.secret]).output.contains(#""action":"stopping""#))
+        await service.shutdown()
+    }
+}
