@@ -43,20 +43,23 @@ public struct WebhookHandler: Sendable {
     let logger: Logger
 
     public func handle(body: [UInt8], signature: String?, timestamp: String?, now: Double) async -> WebhookAnswer {
+        let verdict = verifier.verify(body: body, signature: signature, timestamp: timestamp, now: now)
+        if verdict != .valid && verdict != .unsigned {
+            // The probe carries no event; Daily may send it unsigned, and refusing it would stop webhook creation.
+            // Only a body small enough to be the probe is parsed before it is authenticated.
+            if body.count <= 64, (try? normaliser.normalise(body)) == .probe {
+                return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe"))
+            }
+            logger.warning("webhook refused", metadata: ["reason": "\(verdict.rawValue)"])
+            return WebhookAnswer(status: 401, body: .refused(verdict.rawValue))
+        }
         let parsed: WebhookBody
         do {
             parsed = try normaliser.normalise(body)
         } catch {
             return WebhookAnswer(status: 400, body: .refused(error.code))
         }
-        // The probe carries no event; Daily may send it unsigned, and refusing it would stop webhook creation.
         if parsed == .probe { return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe")) }
-        switch verifier.verify(body: body, signature: signature, timestamp: timestamp, now: now) {
-        case .valid, .unsigned: break
-        case let refusal:
-            logger.warning("webhook refused", metadata: ["reason": "\(refusal.rawValue)"])
-            return WebhookAnswer(status: 401, body: .refused(refusal.rawValue))
-        }
         guard case .event(let event) = parsed else {
             return WebhookAnswer(status: 200, body: .accepted(.ignored, "unknown_type"))
         }

@@ -37,6 +37,8 @@ struct HTTPSurfaceTests {
             let answer = try await service.webhook(fixture: name)
             #expect(answer.status == 400, "\(name)")
         }
+        // Authentication comes first: an unsigned body is refused before anyone reads it.
+        #expect(try await service.webhook(fixture: "malformed/not-json.txt", signed: false).status == 401)
         #expect(try await service.sessions().isEmpty)
         #expect(try await service.request(.GET, "/health").status == 200)
         await service.shutdown()
