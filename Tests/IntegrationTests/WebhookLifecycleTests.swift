@@ -173,4 +173,13 @@ struct WebhookLifecycleTests {
         #expect(try await service.request(.GET, "/sessions/\(id)/log").text.contains("cannot start /nonexistent/bot"))
         await service.shutdown()
     }
+
+    @Test func sessionsPastTheMaximumLengthAreStopped() async throws {
+        let service = try await ServiceProcess.start(["AUTOSPAWN_MAX_SESSION_S": "1", "AUTOSPAWN_REAPER_INTERVAL_S": "0.5"])
+        let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
+        #expect(try await service.session(id)["end_reason"] as? String == "max_duration")
+        #expect(service.liveBots().isEmpty)
+        await service.shutdown()
+    }
 }
