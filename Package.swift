@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "autospawn", targets: ["autospawn"]),
+        .executable(name: "daily-double", targets: ["daily-double"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
@@ -43,6 +44,8 @@ let package = Package(
                 "CProcessSpawn",
                 "Policy",
                 "SessionStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -75,6 +78,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "DailyDouble",
+            dependencies: [
+                "Policy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "daily-double",
+            dependencies: [
+                "DailyDouble",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TestSupport",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -87,7 +111,16 @@ let package = Package(
         ),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SessionStoreTests", dependencies: ["SessionStore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "BotRuntimeTests", dependencies: ["BotRuntime", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BotRuntimeTests",
+            dependencies: [
+                "BotRuntime", "DailyDouble", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WebhookServiceTests",
             dependencies: [

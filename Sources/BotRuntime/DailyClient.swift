@@ -1,0 +1,246 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Policy
+
+/// An error answer of Daily's REST API (`{"error":"<type>","info":"<text>"}`).
+public struct DailyAPIError: Error, Equatable, CustomStringConvertible {
+    public var status: Int
+    /// Daily's error type, e.g. `authentication-error`, `rate-limit-error`, `invalid-request-error`.
+    public var type: String
+    public var info: String
+    /// `METHOD /path` of the request (never its headers: they hold the API key).
+    public var endpoint: String
+
+    public var description: String { "Daily \(endpoint): \(status) \(type): \(info)" }
+
+    /// Worth trying again: rate limited or a server error.
+    public var isTransient: Bool { status == 429 || status >= 500 }
+}
+
+/// Daily could not be reached, or kept failing until the retries ran out.
+public struct DailyUnavailableError: Error, CustomStringConvertible {
+    public var endpoint: String
+    public var attempts: Int
+    public var lastError: String
+
+    public var description: String { "Daily \(endpoint) failed after \(attempts) attempts: \(lastError)" }
+}
+
+/// How failed requests are retried: exponential backoff with full jitter, bounded in attempts and time.
+public struct RetryPolicy: Sendable {
+    public var maxAttempts: Int
+    public var baseDelay: Double
+    public var maxDelay: Double
+    /// No new attempt starts after this many seconds since the first one.
+    public var totalTime: Double
+    public var requestTimeout: Double
+
+    public init(maxAttempts: Int = 5, baseDelay: Double = 0.25, maxDelay: Double = 4, totalTime: Double = 20, requestTimeout: Double = 10) {
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.totalTime = totalTime
+        self.requestTimeout = requestTimeout
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1).
+    func delay(after attempt: Int) -> Double {
+        Double.random(in: 0...min(maxDelay, baseDelay * pow(2, Double(attempt - 1))))
+    }
+}
+
+/// Keeps the whole service under Daily's rate limit, however many rooms are busy: request starts are paced
+/// evenly, `1/perSecond` apart. Evenly spaced starts still arrive under the limit when the network bunches
+/// them a little; a burst allowance would not.
+public actor RequestLimiter {
+    private let interval: Duration
+    private var nextSlot = ContinuousClock.now
+
+    public init(perSecond: Int = 15) {
+        interval = .seconds(1) / max(1, perSecond)
+    }
+
+    /// Waits until a request may start, and takes its slot.
+    public func acquire() async {
+        let now = ContinuousClock.now
+        let slot = max(now, nextSlot)
+        nextSlot = slot + interval
+        if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
+    }
+}
+
+/// Daily's REST API: rooms, meeting tokens, presence, eject, the domain, webhooks.
+public struct DailyClient: Sendable {
+    public let baseURL: String
+    private let apiKey: String
+    private let http: HTTPClient
+    private let limiter: RequestLimiter
+    private let retry: RetryPolicy
+    private let logger: Logger
+
+    public init(
+        baseURL: String, apiKey: String, http: HTTPClient = .shared, limiter: RequestLimiter = RequestLimiter(),
+        retry: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "autospawn.daily")
+    ) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
+        self.http = http
+        self.limiter = limiter
+        self.retry = retry
+        self.logger = logger
+    }
+
+    // MARK: Endpoints
+
+    /// The domain's name (`domain_name` of the API root).
+    public func domainName() async throws -> String {
+        let root = try await send(.GET, "/", as: JSONValue.self)
+        guard let name = root["domain_name"]?.string else {
+            throw DailyAPIError(status: 200, type: "unexpected-response", info: "no domain_name in the API root", endpoint: "GET /")
+        }
+        return name
+    }
+
+    public func createRoom(name: String?, privacy: String? = nil, properties: [String: JSONValue] = [:]) async throws -> DailyRoom {
+        var body: [String: JSONValue] = ["properties": .object(properties)]
+        if let name { body["name"] = .string(name) }
+        if let privacy { body["privacy"] = .string(privacy) }
+        return try await send(.POST, "/rooms", body: JSONValue.object(body), as: DailyRoom.self)
+    }
+
+    public func room(_ name: String) async throws -> DailyRoom {
+        try await send(.GET, "/rooms/\(name)", as: DailyRoom.self)
+    }
+
+    public func deleteRoom(_ name: String) async throws {
+        _ = try await send(.DELETE, "/rooms/\(name)", as: JSONValue.self)
+    }
+
+    /// A meeting token with these properties (always give `room_name`).
+    public func meetingToken(_ properties: [String: JSONValue]) async throws -> String {
+        struct Token: Decodable { var token: String }
+        return try await send(.POST, "/meeting-tokens", body: JSONValue.object(["properties": .object(properties)]), as: Token.self).token
+    }
+
+    /// Who is in the room now; a room Daily does not know is empty.
+    public func presence(_ room: String) async throws -> [DailyPresence] {
+        struct Presence: Decodable { var data: [DailyPresence] }
+        do {
+            return try await send(.GET, "/rooms/\(room)/presence", as: Presence.self).data
+        } catch let error as DailyAPIError where error.status == 404 {
+            return []
+        }
+    }
+
+    /// Removes participants from a room, by user id.
+    public func eject(room: String, userIDs: [String]) async throws {
+        let body = JSONValue.object(["user_ids": .array(userIDs.map(JSONValue.string))])
+        _ = try await send(.POST, "/rooms/\(room)/eject", body: body, as: JSONValue.self)
+    }
+
+    public func createWebhook(url: String, hmac: String?, eventTypes: [String], retryType: String? = nil) async throws -> DailyWebhook {
+        var body: [String: JSONValue] = ["url": .string(url), "eventTypes": .array(eventTypes.map(JSONValue.string))]
+        if let hmac { body["hmac"] = .string(hmac) }
+        if let retryType { body["retryType"] = .string(retryType) }
+        return try await send(.POST, "/webhooks", body: JSONValue.object(body), as: DailyWebhook.self)
+    }
+
+    public func webhooks() async throws -> [DailyWebhook] {
+        try await send(.GET, "/webhooks", as: [DailyWebhook].self)
+    }
+
+    public func webhook(_ uuid: String) async throws -> DailyWebhook {
+        try await send(.GET, "/webhooks/\(uuid)", as: DailyWebhook.self)
+    }
+
+    /// Updates a webhook; also how a webhook that Daily turned `FAILED` is switched on again.
+    public func updateWebhook(_ uuid: String, changes: [String: JSONValue]) async throws -> DailyWebhook {
+        try await send(.POST, "/webhooks/\(uuid)", body: JSONValue.object(changes), as: DailyWebhook.self)
+    }
+
+    public func deleteWebhook(_ uuid: String) async throws {
+        _ = try await send(.DELETE, "/webhooks/\(uuid)", as: JSONValue.self)
+    }
+
+    // MARK: Transport
+
+    private func send<Answer: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: JSONValue? = nil, as: Answer.Type
+    ) async throws -> Answer {
+        let endpoint = "\(method.rawValue) \(path)"
+        let payload = try body.map { try JSONEncoder().encode($0) }
+        let started = ContinuousClock.now
+        var attempt = 0
+        var lastError = ""
+        while attempt < retry.maxAttempts && ContinuousClock.now - started < .seconds(retry.totalTime) {
+            attempt += 1
+            if attempt > 1 { try await Task.sleep(for: .seconds(retry.delay(after: attempt - 1))) }
+            await limiter.acquire()
+            var request = HTTPClientRequest(url: baseURL + path)
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+            if let payload {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: payload))
+            }
+            let status: Int
+            let data: ByteBuffer
+            do {
+                let response = try await http.execute(request, timeout: .seconds(Int64(retry.requestTimeout)))
+                status = Int(response.status.code)
+                data = try await response.body.collect(upTo: 4 << 20)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                lastError = "\(error)"
+                logger.warning("Daily request failed", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)", "error": "\(error)"])
+                continue
+            }
+            if (200..<300).contains(status) {
+                do {
+                    return try JSONDecoder().decode(Answer.self, from: Data(data.readableBytesView))
+                } catch {
+                    throw DailyAPIError(status: status, type: "unexpected-response", info: "\(error)", endpoint: endpoint)
+                }
+            }
+            let answer = try? JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView))
+            let error = DailyAPIError(
+                status: status, type: answer?["error"]?.string ?? "http-\(status)", info: answer?["info"]?.string ?? "",
+                endpoint: endpoint)
+            guard error.isTransient else { throw error }
+            lastError = error.description
+            logger.warning("Daily answered with a transient error", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)", "status": "\(status)"])
+        }
+        throw DailyUnavailableError(endpoint: endpoint, attempts: attempt, lastError: lastError)
+    }
+}
+
+/// A room as Daily describes it.
+public struct DailyRoom: Codable, Sendable, Equatable {
+    public var id: String?
+    public var name: String
+    public var url: String
+    public var privacy: String?
+    public var config: JSONValue?
+}
+
+/// One participant of `GET /rooms/:name/presence` (camelCase, unlike webhooks).
+public struct DailyPresence: Codable, Sendable, Equatable {
+    public var id: String?
+    public var userId: String?
+    public var userName: String?
+}
+
+/// A webhook as Daily describes it (the `hmac` secret is not kept in this type's description).
+public struct DailyWebhook: Codable, Sendable, Equatable {
+    public var uuid: String
+    public var url: String
+    public var hmac: String?
+    public var state: String?
+    public var failedCount: Int?
+    public var retryType: String?
+    public var eventTypes: [String]?
+}

@@ -1,0 +1,269 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Policy
+import ServiceLifecycle
+
+/// A local stand-in for Daily's REST API (`https://api.daily.co/v1`), for tests and local demos only: the
+/// real Daily cannot be reached from here. Same paths, `Bearer` auth failures, `{"error","info"}` bodies,
+/// 429 above the rate limit; plus controls under `/_double/` that Daily does not have (presence, faults,
+/// a request log, a webhook sink, signed event delivery).
+public enum DailyDouble {
+    /// Builds the double's HTTP application.
+    public static func application(
+        apiKey: String, domain: String, host: String = "127.0.0.1", port: Int = 0, rateLimitPerSecond: Int = 20,
+        logger: Logger = Logger(label: "daily-double"), onListening: (@Sendable (Int) -> Void)? = nil
+    ) -> some ApplicationProtocol {
+        let state = DailyDoubleState(apiKey: apiKey, domain: domain, rateLimitPerSecond: rateLimitPerSecond)
+        let router = Router()
+        router.add(middleware: DailyGate(state: state))
+        addDailyRoutes(router, state: state)
+        addControlRoutes(router, state: state)
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "daily-double"),
+            onServerRunning: { channel in
+                if let port = channel.localAddress?.port { onListening?(port) }
+            },
+            logger: logger)
+    }
+
+    /// A double running in this process (tests): its base URL, stopped by `stop()`.
+    public final class Running: Sendable {
+        public let port: Int
+        private let task: Task<Void, any Error>
+
+        init(port: Int, task: Task<Void, any Error>) {
+            self.port = port
+            self.task = task
+        }
+
+        /// `http://127.0.0.1:<port>`, the `DAILY_API_URL` to use.
+        public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+        public func stop() async {
+            task.cancel()
+            _ = await task.result
+        }
+    }
+
+    /// Starts a double on a free loopback port.
+    public static func start(apiKey: String, domain: String = "double", rateLimitPerSecond: Int = 20) async throws -> Running {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = application(apiKey: apiKey, domain: domain, rateLimitPerSecond: rateLimitPerSecond) { continuation.yield($0) }
+        let task = Task {
+            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "daily-double")))
+            try await group.run()
+        }
+        for await port in ports { return Running(port: port, task: task) }
+        throw CancellationError()
+    }
+}
+
+/// Faults, the rate limit and authentication, in that order, for every Daily path.
+struct DailyGate<Context: RequestContext>: RouterMiddleware {
+    let state: DailyDoubleState
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path.hasPrefix("/_double/") { return try await next(request, context) }
+        var request = request
+        let buffer = try await request.collectBody(upTo: 1 << 20)
+        let body = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+        let response = try await answer(request, body: body, context: context, next: next)
+        await state.log(.init(
+            method: request.method.rawValue, path: request.uri.path, status: Int(response.status.code), body: body,
+            at: Date().timeIntervalSince1970))
+        return response
+    }
+
+    private func answer(
+        _ request: Request, body: JSONValue?, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        if let fault = await state.takeFault() {
+            if let delay = fault.delaySeconds { try await Task.sleep(for: .seconds(delay)) }
+            if let status = fault.status {
+                return dailyError(status, status == 429 ? "rate-limit-error" : "server-error", "injected fault")
+            }
+        }
+        guard await state.admit(now: Date().timeIntervalSince1970) else {
+            return dailyError(429, "rate-limit-error", "Too many requests")
+        }
+        guard let authorization = request.headers[.authorization] else {
+            return dailyError(400, "authorization-header-error", "Authorization header missing")
+        }
+        guard authorization == "Bearer \(state.apiKey)" else {
+            return dailyError(401, "authentication-error", "Invalid API key")
+        }
+        return try await next(request, context)
+    }
+}
+
+func dailyJSON(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func dailyError(_ status: Int, _ type: String, _ info: String) -> Response {
+    dailyJSON(HTTPResponse.Status(code: status), .object(["error": .string(type), "info": .string(info)]))
+}
+
+func requestBody(_ request: Request) async throws -> JSONValue {
+    var request = request
+    let buffer = try await request.collectBody(upTo: 1 << 20)
+    if buffer.readableBytes == 0 { return .object([:]) }
+    return (try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))) ?? .null
+}
+
+private func isRoomName(_ name: String) -> Bool {
+    (1...128).contains(name.utf8.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+}
+
+private func randomName(_ count: Int) -> String {
+    String((0..<count).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement() ?? "a" })
+}
+
+func addDailyRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleState) {
+    router.get("/") { _, _ in
+        dailyJSON(.ok, .object(["domain_name": .string(state.domain), "domain_id": .string("double-\(state.domain)")]))
+    }
+    router.post("rooms") { request, _ -> Response in
+        let body = try await requestBody(request)
+        guard body.object != nil else { return dailyError(400, "json-parsing-error", "Invalid JSON") }
+        let name = body["name"]?.string ?? randomName(20)
+        guard isRoomName(name) else { return dailyError(400, "invalid-request-error", "name: invalid room name") }
+        let room = JSONValue.object([
+            "id": .string(UUID().uuidString.lowercased()), "name": .string(name), "api_created": .bool(true),
+            "privacy": body["privacy"] ?? .string("public"), "url": .string("https://\(state.domain).daily.co/\(name)"),
+            "created_at": .string(Date().formatted(.iso8601)), "config": body["properties"] ?? .object([:]),
+        ])
+        guard await state.createRoom(room, name: name) else {
+            return dailyError(400, "invalid-request-error", "a room named \(name) already exists")
+        }
+        return dailyJSON(.ok, room)
+    }
+    router.get("rooms/:name") { _, context -> Response in
+        let name = context.parameters.get("name") ?? ""
+        guard let room = await state.room(name) else { return dailyError(404, "not-found", "room \(name) not found") }
+        return dailyJSON(.ok, room)
+    }
+    router.delete("rooms/:name") { _, context -> Response in
+        let name = context.parameters.get("name") ?? ""
+        guard await state.deleteRoom(name) else { return dailyError(404, "not-found", "room \(name) not found") }
+        return dailyJSON(.ok, .object(["deleted": .bool(true), "name": .string(name)]))
+    }
+    router.get("rooms/:name/presence") { _, context -> Response in
+        let name = context.parameters.get("name") ?? ""
+        guard await state.room(name) != nil else { return dailyError(404, "not-found", "room \(name) not found") }
+        let participants = await state.participants(name)
+        return dailyJSON(.ok, .object(["total_count": .number(Double(participants.count)), "data": .array(participants)]))
+    }
+    router.post("rooms/:name/eject") { request, context -> Response in
+        let name = context.parameters.get("name") ?? ""
+        guard await state.room(name) != nil else { return dailyError(404, "not-found", "room \(name) not found") }
+        guard case .array(let ids)? = try await requestBody(request)["user_ids"] else {
+            return dailyError(400, "invalid-request-error", "user_ids: an array is required")
+        }
+        let ejected = await state.eject(room: name, userIDs: Set(ids.compactMap(\.string)))
+        return dailyJSON(.ok, .object(["ejected": .array(ejected.map(JSONValue.string))]))
+    }
+    router.post("meeting-tokens") { request, _ -> Response in
+        guard let properties = try await requestBody(request)["properties"]?.object else {
+            return dailyError(400, "invalid-request-error", "properties: an object is required")
+        }
+        if let userID = properties["user_id"]?.string, userID.count > 36 {
+            return dailyError(400, "invalid-request-error", "user_id: at most 36 characters")
+        }
+        // Shaped like a JWT; the double does not sign it.
+        let payload = (try? JSONEncoder().encode(JSONValue.object(properties))) ?? Data()
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + payload.base64EncodedString() + ".double"
+        return dailyJSON(.ok, .object(["token": .string(token)]))
+    }
+    router.post("webhooks") { request, _ -> Response in
+        let body = try await requestBody(request)
+        guard let url = body["url"]?.string else { return dailyError(400, "invalid-request-error", "url: required") }
+        guard await probe(url) else {
+            return dailyError(400, "invalid-request-error", "non-200 status code returned from webhook endpoint, recvd 0")
+        }
+        let uuid = UUID().uuidString.lowercased()
+        let now = JSONValue.string(Date().formatted(.iso8601))
+        let secret = body["hmac"]?.string ?? Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let webhook = JSONValue.object([
+            "uuid": .string(uuid), "url": .string(url), "hmac": .string(secret), "basicAuth": .null,
+            "retryType": body["retryType"] ?? .string("circuit-breaker"), "eventTypes": body["eventTypes"] ?? .array([]),
+            "state": .string("ACTIVE"), "failedCount": .number(0), "createdAt": now, "updatedAt": now,
+        ])
+        await state.saveWebhook(webhook, uuid: uuid)
+        return dailyJSON(.ok, webhook)
+    }
+    router.get("webhooks") { _, _ in dailyJSON(.ok, .array(await state.allWebhooks())) }
+    router.get("webhooks/:uuid") { _, context -> Response in
+        let uuid = context.parameters.get("uuid") ?? ""
+        guard let webhook = await state.webhook(uuid) else { return dailyError(404, "not-found", "webhook \(uuid) not found") }
+        return dailyJSON(.ok, webhook)
+    }
+    router.post("webhooks/:uuid") { request, context -> Response in
+        let uuid = context.parameters.get("uuid") ?? ""
+        guard var fields = await state.webhook(uuid)?.object else { return dailyError(404, "not-found", "webhook \(uuid) not found") }
+        let changes = try await requestBody(request).object ?? [:]
+        for (key, value) in changes where ["url", "hmac", "eventTypes", "retryType", "basicAuth"].contains(key) { fields[key] = value }
+        guard let url = fields["url"]?.string, await probe(url) else {
+            return dailyError(400, "invalid-request-error", "non-200 status code returned from webhook endpoint")
+        }
+        fields["state"] = .string("ACTIVE")
+        fields["failedCount"] = .number(0)
+        fields["updatedAt"] = .string(Date().formatted(.iso8601))
+        await state.saveWebhook(.object(fields), uuid: uuid)
+        return dailyJSON(.ok, .object(fields))
+    }
+    router.delete("webhooks/:uuid") { _, context -> Response in
+        let uuid = context.parameters.get("uuid") ?? ""
+        guard await state.deleteWebhook(uuid) else { return dailyError(404, "not-found", "webhook \(uuid) not found") }
+        return dailyJSON(.ok, .object(["uuid": .string(uuid), "deleted": .bool(true)]))
+    }
+}
+
+/// Like Daily: POST `{"test":"test"}` to the URL and require 200 within a few seconds.
+private func probe(_ url: String) async -> Bool {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    request.body = .bytes(ByteBuffer(string: #"{"test":"test"}"#))
+    guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(3)) else { return false }
+    _ = try? await response.body.collect(upTo: 1 << 16)
+    return response.status.code == 200
+}
+
+func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleState) {
+    router.put("_double/rooms/:name/presence") { request, context -> Response in
+        guard case .array(let participants) = try await requestBody(request) else {
+            return dailyError(400, "invalid-request-error", "an array of {id, userId, userName} is required")
+        }
+        await state.setPresence(context.parameters.get("name") ?? "", participants)
+        return dailyJSON(.ok, .object(["ok": .bool(true)]))
+    }
+    router.post("_double/faults") { request, _ -> Response in
+        let data = try JSONEncoder().encode(try await requestBody(request))
+        guard let fault = try? JSONDecoder().decode(DailyDoubleState.Fault.self, from: data) else {
+            return dailyError(400, "invalid-request-error", #"{"status"?, "delay_s"?, "count"} is required"#)
+        }
+        await state.addFault(fault)
+        return dailyJSON(.ok, .object(["ok": .bool(true)]))
+    }
+    router.get("_double/log") { _, _ -> Response in
+        let requests = await state.requests
+        let data = try JSONEncoder().encode(requests)
+        let value = try JSONDecoder().decode(JSONValue.self, from: data)
+        return dailyJSON(.ok, .object(["requests": value, "sink": .array(await state.sink)]))
+    }
+    // A webhook receiver that answers 200 and keeps what it got (for probing without a service).
+    router.post("_double/sink") { request, _ -> Response in
+        await state.record(sink: try await requestBody(request))
+        return dailyJSON(.ok, .object(["ok": .bool(true)]))
+    }
+}

@@ -1,0 +1,135 @@
+import AsyncHTTPClient
+import BotRuntime
+import DailyDouble
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Policy
+import Testing
+
+/// The Daily client against the project's local double of Daily's REST API (never the real Daily).
+@Suite(.serialized)
+struct DailyClientTests {
+    let fast = RetryPolicy(maxAttempts: 4, baseDelay: 0.05, maxDelay: 0.2, totalTime: 10, requestTimeout: 1)
+
+    /// POSTs a control request to the double.
+    func control(_ double: DailyDouble.Running, _ path: String, _ body: String, method: HTTPMethod = .POST) async throws {
+        var request = HTTPClientRequest(url: double.baseURL + path)
+        request.method = method
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        #expect(response.status.code == 200)
+        _ = try await response.body.collect(upTo: 1 << 20)
+    }
+
+    /// The double's request log.
+    func log(_ double: DailyDouble.Running) async throws -> JSONValue {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: double.baseURL + "/_double/log"), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+    }
+
+    func requests(_ log: JSONValue) -> [JSONValue] {
+        if case .array(let items)? = log["requests"] { return items }
+        return []
+    }
+
+    @Test func roomsTokensPresenceAndEjectFollowDailysPaths() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
+        #expect(try await client.domainName() == "acme")
+        let room = try await client.createRoom(name: "demo-room", properties: ["exp": .number(1_900_000_000)])
+        #expect(room.url == "https://acme.daily.co/demo-room")
+        #expect(try await client.room("demo-room").name == "demo-room")
+        let token = try await client.meetingToken([
+            "room_name": .string("demo-room"), "is_owner": .bool(true), "user_id": .string("autospawn-0123456789abcdef0123456789"),
+        ])
+        #expect(token.split(separator: ".").count == 3)
+        let tokenRequest = try #require(requests(try await log(double)).last { $0["path"]?.string == "/meeting-tokens" })
+        #expect(tokenRequest["body"]?["properties"]?["is_owner"] == .bool(true))
+        #expect(try await client.presence("demo-room").isEmpty)
+        try await control(double, "/_double/rooms/demo-room/presence",
+                          #"[{"id":"p1","userId":"autospawn-x","userName":"Pipecat Bot"},{"id":"p2","userId":"u2","userName":"Jane"}]"#,
+                          method: .PUT)
+        #expect(try await client.presence("demo-room").map(\.userId) == ["autospawn-x", "u2"])
+        try await client.eject(room: "demo-room", userIDs: ["autospawn-x"])
+        #expect(try await client.presence("demo-room").map(\.userName) == ["Jane"])
+        try await client.deleteRoom("demo-room")
+        #expect(try await client.presence("demo-room").isEmpty)  // a room Daily no longer knows is empty
+        await #expect(throws: DailyAPIError.self) { try await client.room("demo-room") }
+    }
+
+    @Test func serverErrorsAndRateLimitsAreRetried() async throws {
+        let double = try await DailyDouble.start(apiKey: "k")
+        defer { Task { await double.stop() } }
+        try await control(double, "/_double/faults", #"{"status":500,"count":2}"#)
+        try await control(double, "/_double/faults", #"{"status":429,"count":1}"#)
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
+        #expect(try await client.domainName() == "double")
+        #expect(requests(try await log(double)).compactMap { $0["status"]?.number } == [500, 500, 429, 200])
+    }
+
+    @Test func retriesAreBoundedAndClientErrorsAreNotRetried() async throws {
+        let double = try await DailyDouble.start(apiKey: "k")
+        defer { Task { await double.stop() } }
+        try await control(double, "/_double/faults", #"{"status":503,"count":4}"#)
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
+        let error = await #expect(throws: DailyUnavailableError.self) { try await client.domainName() }
+        #expect(error?.attempts == 4)
+        let wrongKey = DailyClient(baseURL: double.baseURL, apiKey: "wrong", retry: fast)
+        let before = requests(try await log(double)).count
+        let authError = await #expect(throws: DailyAPIError.self) { try await wrongKey.domainName() }
+        #expect(authError?.type == "authentication-error")
+        #expect(authError?.status == 401)
+        #expect(authError?.description.contains("wrong") == false)  // the key never appears in an error
+        #expect(requests(try await log(double)).count == before + 1)  // one 401, not retried
+    }
+
+    @Test func slowAnswersTimeOutAndAreRetried() async throws {
+        let double = try await DailyDouble.start(apiKey: "k")
+        defer { Task { await double.stop() } }
+        try await control(double, "/_double/faults", #"{"delay_s":2,"count":1}"#)
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
+        #expect(try await client.domainName() == "double")
+    }
+
+    @Test func refusedConnectionsEndInATypedError() async throws {
+        let client = DailyClient(baseURL: "http://127.0.0.1:9", apiKey: "k", retry: fast)
+        let error = await #expect(throws: DailyUnavailableError.self) { try await client.domainName() }
+        #expect(error?.attempts == 4)
+        #expect(error?.endpoint == "GET /")
+    }
+
+    @Test func oneLimiterKeepsManyCallersUnderTheRateLimit() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", rateLimitPerSecond: 20)
+        defer { Task { await double.stop() } }
+        let noRetry = RetryPolicy(maxAttempts: 1, baseDelay: 0, maxDelay: 0, totalTime: 30, requestTimeout: 5)
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", limiter: RequestLimiter(perSecond: 15), retry: noRetry)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<45 { group.addTask { _ = try await client.domainName() } }
+            try await group.waitForAll()
+        }
+        let statuses = requests(try await log(double)).compactMap { $0["status"]?.number }
+        #expect(statuses.count == 45)
+        #expect(statuses.allSatisfy { $0 == 200 })
+    }
+
+    @Test func webhookCreationProbesTheURLLikeDaily() async throws {
+        let double = try await DailyDouble.start(apiKey: "k")
+        defer { Task { await double.stop() } }
+        // Daily's probe may take its whole few seconds: the client waits longer than that.
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: RetryPolicy(maxAttempts: 1, requestTimeout: 10))
+        let webhook = try await client.createWebhook(
+            url: double.baseURL + "/_double/sink", hmac: "c2VjcmV0", eventTypes: ["participant.joined"])
+        #expect(webhook.state == "ACTIVE")
+        #expect(try await log(double)["sink"] == .array([.object(["test": .string("test")])]))
+        #expect(try await client.webhooks().map(\.uuid) == [webhook.uuid])
+        let refused = await #expect(throws: DailyAPIError.self) {
+            try await client.createWebhook(url: "http://127.0.0.1:9/daily/webhook", hmac: nil, eventTypes: [])
+        }
+        #expect(refused?.status == 400)
+        try await client.deleteWebhook(webhook.uuid)
+        #expect(try await client.webhooks().isEmpty)
+    }
+}
