@@ -24,11 +24,15 @@ public actor Supervisor: Service {
         public var reaperIntervalSeconds: Double
         /// How often scheduled and cross-instance stops are looked for.
         public var pollInterval: Duration
+        /// The name bots join with (their meeting token's `user_name`).
+        public var botName: String
 
         public init(
             commandTemplate: [String], logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
-            maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250)
+            maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250),
+            botName: String = "Pipecat Bot"
         ) {
+            self.botName = botName
             self.commandTemplate = commandTemplate
             self.logDirectory = logDirectory
             self.stopGraceSeconds = stopGraceSeconds
@@ -49,15 +53,18 @@ public actor Supervisor: Service {
     private let store: SessionStore
     private let settings: Settings
     private let logger: Logger
+    /// With `DAILY_API_KEY`: mints each bot's meeting token.
+    private let daily: DailyClient?
     private var bots: [String: Bot] = [:]
     /// Launches under way, so that `drain` can wait for them.
     private var pendingLaunches: [String: Task<Void, Never>] = [:]
     private let drainingFlag = Atomic<Bool>(false)
 
-    public init(store: SessionStore, settings: Settings, logger: Logger) {
+    public init(store: SessionStore, settings: Settings, logger: Logger, daily: DailyClient? = nil) {
         self.store = store
         self.settings = settings
         self.logger = logger
+        self.daily = daily
     }
 
     /// True once shutdown has begun: no new bots are started.
@@ -94,7 +101,18 @@ public actor Supervisor: Service {
             await finish(session.id, state: .failed, reason: .shutdown, exitCode: nil)
             return
         }
-        let command = BotCommand(template: settings.commandTemplate, session: session, token: nil)
+        var token: String?
+        if let daily {
+            do {
+                token = try await daily.meetingToken(botTokenProperties(session))
+            } catch {
+                logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
+                appendToLog(logPath(for: session.id), "autospawn: no meeting token: \(error)\n")
+                await finish(session.id, state: .failed, reason: .tokenFailed, exitCode: nil)
+                return
+            }
+        }
+        let command = BotCommand(template: settings.commandTemplate, session: session, token: token)
         let environment = ProcessInfo.processInfo.environment.merging(command.environment) { $1 }
         let logPath = logPath(for: session.id)
         let pid: Int32
@@ -118,6 +136,15 @@ public actor Supervisor: Service {
             logger.error("could not record the bot's pid; stopping it", metadata: ["error": "\(error)"])
             beginTermination(session.id)
         }
+    }
+
+    /// DESIGN.md's bot token: owner, the bot's name, `autospawn-…` user id, expiring with the session.
+    nonisolated func botTokenProperties(_ session: Session) -> [String: JSONValue] {
+        [
+            "room_name": .string(session.roomName), "is_owner": .bool(true), "user_name": .string(settings.botName),
+            "user_id": .string(session.botUserID ?? botUserID(sessionID: session.id)),
+            "exp": .number((Date().timeIntervalSince1970 + settings.maxSessionSeconds).rounded(.down)),
+        ]
     }
 
     private nonisolated func appendToLog(_ path: String, _ text: String) {

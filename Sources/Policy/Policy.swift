@@ -35,6 +35,12 @@ public struct RoomSnapshot: Sendable, Equatable {
 /// User ids of the bots this service mints tokens for start with this.
 public let botUserIDPrefix = "autospawn-"
 
+/// The `user_id` a session's bot joins with: `autospawn-` and the first 26 characters of the session id
+/// without dashes, 36 characters in all (Daily's limit).
+public func botUserID(sessionID: String) -> String {
+    botUserIDPrefix + String(sessionID.filter { $0 != "-" }.prefix(26))
+}
+
 /// True when the participant is a bot: its name contains the bot name (ignoring case) or its user id is one of ours.
 public func isBot(_ participant: RoomEvent.Participant, botName: String) -> Bool {
     if let userID = participant.userID, userID.hasPrefix(botUserIDPrefix) { return true }

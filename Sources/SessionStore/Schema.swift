@@ -61,6 +61,10 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-bot-user-id") { db in
+            // The user id the bot's meeting token carries: what stopping an agent bot ejects.
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN bot_user_id TEXT")
+        }
         return migrator
     }
 }

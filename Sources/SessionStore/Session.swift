@@ -28,11 +28,14 @@ public struct Session: Sendable, Equatable, Codable, FetchableRecord, Persistabl
     public var stopReason: String?
     /// JSON object handed to the bot as `AUTOSPAWN_BODY`.
     public var body: String
+    /// The `user_id` of the bot's meeting token (`autospawn-…`).
+    public var botUserID: String?
 
     public init(
         id: String, roomName: String, roomURL: String?, state: SessionState, launcher: String, createdAt: Double,
         updatedAt: Double, endedAt: Double? = nil, endReason: String? = nil, exitCode: Int? = nil, pid: Int32? = nil,
-        pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: String? = nil, body: String = "{}"
+        pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: String? = nil, body: String = "{}",
+        botUserID: String? = nil
     ) {
         self.id = id
         self.roomName = roomName
@@ -50,13 +53,14 @@ public struct Session: Sendable, Equatable, Codable, FetchableRecord, Persistabl
         self.stopAt = stopAt
         self.stopReason = stopReason
         self.body = body
+        self.botUserID = botUserID
     }
 
     enum CodingKeys: String, CodingKey {
         case id, state, launcher, pid, body
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
         case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code", pidStartTime = "pid_start_time"
-        case ownerInstance = "owner_instance", stopAt = "stop_at", stopReason = "stop_reason"
+        case ownerInstance = "owner_instance", stopAt = "stop_at", stopReason = "stop_reason", botUserID = "bot_user_id"
     }
 }
 

@@ -182,9 +182,10 @@ public final class SessionStore: Sendable {
     static func claim(
         room: String, url: String?, launcher: String, owner: String, body: String, now: Double, db: Database
     ) throws -> Session {
+        let id = UUID().uuidString.lowercased()
         let session = Session(
-            id: UUID().uuidString.lowercased(), roomName: room, roomURL: url, state: .starting, launcher: launcher,
-            createdAt: now, updatedAt: now, ownerInstance: owner, body: body)
+            id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
+            ownerInstance: owner, body: body, botUserID: botUserID(sessionID: id))
         try session.insert(db)
         return session
     }

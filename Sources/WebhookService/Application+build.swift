@@ -24,6 +24,18 @@ public func buildApplication(
             "AUTOSPAWN_AGENT_URL",
             "the agent launcher is not available in this version; set AUTOSPAWN_BOT_COMMAND instead")
     }
+    var config = config
+    let daily = config.dailyAPIKey.map { DailyClient(baseURL: config.dailyAPIURL, apiKey: $0, logger: logger) }
+    if let daily, config.dailyDomain == nil {
+        do {
+            config.dailyDomain = try await daily.domainName()
+            logger.info("Daily domain read from the API root", metadata: ["domain": "\(config.dailyDomain ?? "")"])
+        } catch let error as DailyAPIError where error.status == 401 || error.status == 403 {
+            throw ConfigError("DAILY_API_KEY", "Daily refused it (\(error.type)); check the key")
+        } catch {
+            throw StartupError("cannot read the Daily domain from \(config.dailyAPIURL): \(error); set AUTOSPAWN_DAILY_DOMAIN to start without it")
+        }
+    }
     if config.dailyDomain == nil && config.dailyAPIKey == nil {
         logger.warning(
             "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
@@ -36,8 +48,8 @@ public func buildApplication(
         settings: .init(
             commandTemplate: template, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
-            reaperIntervalSeconds: config.reaperIntervalSeconds),
-        logger: logger)
+            reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName),
+        logger: logger, daily: daily)
     try await supervisor.recover()
     let webhooks = WebhookHandler(
         verifier: SignatureVerifier(
@@ -55,6 +67,12 @@ public func buildApplication(
         },
         logger: logger)
     return (app, parts)
+}
+
+/// The service cannot start for a reason other than a bad setting.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Runs the application and the supervisor until SIGTERM or SIGINT. The supervisor is shut down first

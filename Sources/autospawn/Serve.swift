@@ -64,6 +64,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("autospawn: \(error.description)\n".utf8))
             throw ExitCode(2)
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("autospawn: \(error.description)\n".utf8))
+            throw ExitCode(1)
         }
     }
 }
