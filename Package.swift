@@ -69,6 +69,7 @@ let package = Package(
             name: "autospawn",
             dependencies: [
                 "Policy",
+                "BotRuntime",
                 "WebhookService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,3 +1,4 @@
+import DailyDouble
 import Foundation
 import Testing
 import TestSupport
@@ -6,10 +7,11 @@ import TestSupport
 @Suite(.serialized)
 struct CommandLineTests {
     /// Runs the binary and returns its exit status and stdout.
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ServiceProcess.executable)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -46,6 +48,30 @@ struct CommandLineTests {
         #expect(unsigned.status == 1)
         #expect(unsigned.output.contains("401"))
         #expect(try run(["replay", ended, "--url", url, "--secret", ServiceProcess.secret]).output.contains(#""action":"stopping""#))
+        await service.shutdown()
+    }
+
+    @Test func webhookCommandRegistersListsAndDeletesThroughDaily() async throws {
+        let double = try await DailyDouble.start(apiKey: "k")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start()
+        let daily = ["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL]
+        let url = service.baseURL + "/daily/webhook"
+        let created = try run(["webhook", "create", "--url", url], environment: daily)
+        #expect(created.status == 0)
+        // Daily's probe reached the running service and was answered 200, or creation would have failed.
+        let secretLine = try #require(created.output.split(separator: "\n").first { $0.hasPrefix("AUTOSPAWN_WEBHOOK_SECRET=") })
+        let secret = Data(base64Encoded: String(secretLine.dropFirst("AUTOSPAWN_WEBHOOK_SECRET=".count)))
+        #expect(secret?.count == 32)
+        let listed = try run(["webhook", "list"], environment: daily)
+        #expect(listed.output.contains(url))
+        #expect(listed.output.contains("participant.joined,participant.left,meeting.ended"))
+        #expect(!listed.output.contains(secretLine.dropFirst(25)))  // the secret is printed once, at creation
+        let uuid = try #require(listed.output.split(separator: " ").first.map(String.init))
+        #expect(try run(["webhook", "delete", uuid], environment: daily).status == 0)
+        #expect(try run(["webhook", "list"], environment: daily).output.isEmpty)
+        // A URL that does not answer the probe is refused, as Daily refuses it.
+        #expect(try run(["webhook", "create", "--url", "http://127.0.0.1:9/daily/webhook"], environment: daily).status != 0)
         await service.shutdown()
     }
 }

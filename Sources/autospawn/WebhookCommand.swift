@@ -1,0 +1,68 @@
+import ArgumentParser
+import BotRuntime
+import Foundation
+import Policy
+
+/// `autospawn webhook`: the domain's Daily webhook, through the REST API.
+struct WebhookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook", abstract: "Manage the Daily webhook that points at autospawn.",
+        subcommands: [Create.self, List.self, Delete.self])
+
+    /// The REST API to talk to: flags, or `DAILY_API_KEY` / `DAILY_API_URL`.
+    struct DailyOptions: ParsableArguments {
+        @Option(help: "Daily API key (default: DAILY_API_KEY).") var apiKey: String?
+        @Option(help: "Daily REST API base (default: DAILY_API_URL, else https://api.daily.co/v1).") var apiURL: String?
+
+        func client() throws -> DailyClient {
+            let environment = ProcessInfo.processInfo.environment
+            guard let key = apiKey ?? environment["DAILY_API_KEY"], !key.isEmpty else {
+                throw ValidationError("DAILY_API_KEY is not set (or give --api-key)")
+            }
+            return DailyClient(baseURL: apiURL ?? environment["DAILY_API_URL"] ?? "https://api.daily.co/v1", apiKey: key)
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register URL as the domain's webhook (Daily probes it first: the service must be running).")
+
+        @OptionGroup var daily: DailyOptions
+        @Option(help: "The service's public webhook URL, ending in /daily/webhook.") var url: String
+        @Option(help: "The hmac secret (base64); a strong one is generated when omitted.") var secret: String?
+        @Option(help: "Comma-separated event types.") var eventTypes = "participant.joined,participant.left,meeting.ended"
+
+        func run() async throws {
+            let secret = secret ?? Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+            guard Base64.decode(secret).map({ !$0.isEmpty }) == true else { throw ValidationError("--secret is not base64") }
+            let webhook = try await daily.client().createWebhook(
+                url: url, hmac: secret, eventTypes: eventTypes.split(separator: ",").map(String.init))
+            print("created webhook \(webhook.uuid) (\(webhook.state ?? "?")) -> \(webhook.url)")
+            print("Start autospawn with this secret (shown only now):")
+            print("AUTOSPAWN_WEBHOOK_SECRET=\(secret)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the domain's webhooks.")
+        @OptionGroup var daily: DailyOptions
+
+        func run() async throws {
+            for webhook in try await daily.client().webhooks() {
+                let events = (webhook.eventTypes ?? []).joined(separator: ",")
+                print("\(webhook.uuid)  \(webhook.state ?? "?")  failed=\(webhook.failedCount ?? 0)  \(webhook.url)  \(events)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a webhook by its uuid.")
+        @OptionGroup var daily: DailyOptions
+        @Argument(help: "The webhook's uuid (see `webhook list`).") var uuid: String
+
+        func run() async throws {
+            try await daily.client().deleteWebhook(uuid)
+            print("deleted webhook \(uuid)")
+        }
+    }
+}
