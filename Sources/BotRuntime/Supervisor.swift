@@ -26,13 +26,16 @@ public actor Supervisor: Service {
         public var pollInterval: Duration
         /// The name bots join with (their meeting token's `user_name`).
         public var botName: String
+        /// A room silent this long is checked against Daily's presence.
+        public var orphanAfterSeconds: Double
 
         public init(
             commandTemplate: [String], logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
             maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250),
-            botName: String = "Pipecat Bot"
+            botName: String = "Pipecat Bot", orphanAfterSeconds: Double = 60
         ) {
             self.botName = botName
+            self.orphanAfterSeconds = orphanAfterSeconds
             self.commandTemplate = commandTemplate
             self.logDirectory = logDirectory
             self.stopGraceSeconds = stopGraceSeconds
@@ -332,8 +335,37 @@ public actor Supervisor: Service {
             }
             try await store.pruneSeenEvents(before: now - 86_400)
             try await recover()
+            await stopOrphans(now: now)
         } catch {
             logger.error("reaper pass failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Asks Daily who is in each silent room (at most once per `orphanAfterSeconds` a room, paced by the
+    /// client's limiter) and stops the bots of rooms where only bots remain (`orphaned`). A room Daily no
+    /// longer knows counts as empty; a room Daily cannot be asked about now is left for the next pass.
+    func stopOrphans(now: Double) async {
+        guard let daily else { return }
+        do {
+            for session in try await store.silentSessions(now: now, silentFor: settings.orphanAfterSeconds) {
+                let present: [DailyPresence]
+                do {
+                    present = try await daily.presence(session.roomName)
+                } catch {
+                    logger.warning("presence check failed", metadata: ["room": "\(session.roomName)", "error": "\(error)"])
+                    continue
+                }
+                try await store.markPresenceChecked(room: session.roomName, now: Self.now)
+                let humans = present.filter {
+                    !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botName: settings.botName)
+                }
+                if humans.isEmpty {
+                    logger.info("only bots left in the room: stopping its bot", metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                    _ = try await requestStop(session.id, reason: .orphaned)
+                }
+            }
+        } catch {
+            logger.error("orphan check failed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -159,13 +159,13 @@ func addDailyRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleSta
     }
     router.get("rooms/:name/presence") { _, context -> Response in
         let name = context.parameters.get("name") ?? ""
-        guard await state.room(name) != nil else { return dailyError(404, "not-found", "room \(name) not found") }
+        guard await state.knows(name) else { return dailyError(404, "not-found", "room \(name) not found") }
         let participants = await state.participants(name)
         return dailyJSON(.ok, .object(["total_count": .number(Double(participants.count)), "data": .array(participants)]))
     }
     router.post("rooms/:name/eject") { request, context -> Response in
         let name = context.parameters.get("name") ?? ""
-        guard await state.room(name) != nil else { return dailyError(404, "not-found", "room \(name) not found") }
+        guard await state.knows(name) else { return dailyError(404, "not-found", "room \(name) not found") }
         guard case .array(let ids)? = try await requestBody(request)["user_ids"] else {
             return dailyError(400, "invalid-request-error", "user_ids: an array is required")
         }

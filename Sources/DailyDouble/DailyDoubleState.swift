@@ -68,6 +68,9 @@ actor DailyDoubleState {
 
     func room(_ name: String) -> JSONValue? { rooms[name] }
 
+    /// A room exists for presence when it was created, or a test gave it participants.
+    func knows(_ name: String) -> Bool { rooms[name] != nil || presence[name] != nil }
+
     func deleteRoom(_ name: String) -> Bool {
         presence[name] = nil
         return rooms.removeValue(forKey: name) != nil

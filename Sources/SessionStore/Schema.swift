@@ -61,9 +61,11 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
-        migrator.registerMigration("v2-bot-user-id") { db in
+        migrator.registerMigration("v2-daily") { db in
             // The user id the bot's meeting token carries: what stopping an agent bot ejects.
             try db.execute(sql: "ALTER TABLE session ADD COLUMN bot_user_id TEXT")
+            // When Daily's presence was last asked about the room (at most once per AUTOSPAWN_ORPHAN_AFTER_S).
+            try db.execute(sql: "ALTER TABLE room ADD COLUMN presence_checked_at DOUBLE")
         }
         return migrator
     }

@@ -414,6 +414,34 @@ public final class SessionStore: Sendable {
         }
     }
 
+    /// Running sessions of this instance whose room has been silent (no webhook, no presence check) for
+    /// `silentFor` seconds since the later of its last event and the session's start.
+    public func silentSessions(now: Double, silentFor: Double) async throws -> [Session] {
+        let owner = instanceID
+        return try await pool.read { db in
+            try Session.fetchAll(
+                db,
+                sql: """
+                    SELECT session.* FROM session LEFT JOIN room ON room.name = session.room_name
+                    WHERE session.state = 'running' AND session.owner_instance = ?
+                      AND max(session.created_at, coalesce(room.last_event_at, 0), coalesce(room.presence_checked_at, 0)) < ?
+                    """,
+                arguments: [owner, now - silentFor])
+        }
+    }
+
+    /// Notes that Daily's presence was asked about the room now.
+    public func markPresenceChecked(room: String, now: Double) async throws {
+        _ = try await transaction { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO room (name, last_event_at, presence_checked_at) VALUES (?, 0, ?)
+                    ON CONFLICT(name) DO UPDATE SET presence_checked_at = excluded.presence_checked_at
+                    """,
+                arguments: [room, now])
+        }
+    }
+
     /// Forgets event ids older than `before` (Daily retries for at most 15 minutes).
     public func pruneSeenEvents(before: Double) async throws {
         _ = try await transaction { db in

@@ -48,7 +48,8 @@ public func buildApplication(
         settings: .init(
             commandTemplate: template, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
-            reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName),
+            reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName,
+            orphanAfterSeconds: config.orphanAfterSeconds),
         logger: logger, daily: daily)
     try await supervisor.recover()
     let webhooks = WebhookHandler(

@@ -71,3 +71,42 @@ struct DailyIntegrationTests {
         #expect(error?.description.contains("wrong-key") == false)
     }
 }
+
+extension DailyIntegrationTests {
+    /// Sets who Daily says is in a room.
+    func setPresence(_ double: DailyDouble.Running, room: String, _ participants: String) async throws {
+        var request = HTTPClientRequest(url: double.baseURL + "/_double/rooms/\(room)/presence")
+        request.method = .PUT
+        request.body = .bytes(.init(string: participants))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        #expect(response.status.code == 200)
+    }
+
+    @Test func silentRoomsWithOnlyBotsAreReapedWhileRoomsWithHumansKeepTheirBot() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        try await setPresence(double, room: "kept-room", #"[{"id":"p1","userId":"u1","userName":"Jane"},{"id":"p2","userId":"autospawn-x","userName":"Pipecat Bot"}]"#)
+        try await setPresence(double, room: "orphan-room", #"[{"id":"p3","userId":"autospawn-y","userName":"Pipecat Bot"}]"#)
+        let service = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ORPHAN_AFTER_S": "1",
+            "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
+        ])
+        var ids: [String: String] = [:]
+        for room in ["kept-room", "orphan-room", "gone-room"] {
+            let body = Fixtures.variant("daily/participant-joined.json", id: "join-\(room)", room: room)
+            ids[room] = try await service.webhook(body).string("session_id")
+        }
+        let orphan = try #require(ids["orphan-room"])
+        let gone = try #require(ids["gone-room"])
+        let kept = try #require(ids["kept-room"])
+        #expect(try await eventually { try await service.session(orphan)["end_reason"] as? String == "orphaned" })
+        // A room Daily does not know counts as empty.
+        #expect(try await eventually { try await service.session(gone)["end_reason"] as? String == "orphaned" })
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(try await service.session(kept)["state"] as? String == "running")
+        // At most one presence check per room per AUTOSPAWN_ORPHAN_AFTER_S.
+        let checks = try await dailyRequests(double).filter { $0["path"]?.string == "/rooms/kept-room/presence" }.count
+        #expect((1...4).contains(checks))
+        await service.shutdown()
+    }
+}
