@@ -11,6 +11,7 @@ public enum EndReason: String, Sendable, Codable, CaseIterable {
     case botFailed = "bot_failed"
     case spawnFailed = "spawn_failed"
     case tokenFailed = "token_failed"
+    case roomFailed = "room_failed"
     case stopRequested = "stop_requested"
     case startTimeout = "start_timeout"
     case maxDuration = "max_duration"

@@ -214,6 +214,15 @@ public final class SessionStore: Sendable {
         }
     }
 
+    /// Records the room URL Daily gave for a room the service created (Daily's answer is the truth).
+    public func setRoomURL(_ id: String, url: String, now: Double) async throws {
+        _ = try await transaction { db in
+            try db.execute(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
+            try db.execute(
+                sql: "UPDATE room SET url = ? WHERE name = (SELECT room_name FROM session WHERE id = ?)", arguments: [url, id])
+        }
+    }
+
     // MARK: Bot lifecycle
 
     /// Records the bot's process; returns the session as it now is (it may be `stopping` already).

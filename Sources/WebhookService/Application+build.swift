@@ -11,6 +11,8 @@ public struct AutospawnService: Sendable {
     public let store: SessionStore
     public let supervisor: Supervisor
     public let webhooks: WebhookHandler
+    /// With `DAILY_API_KEY`: rooms made on request (`/start`, `/daily`).
+    let starter: RoomStarter?
 }
 
 /// Opens the database, recovers the bots of earlier instances, and builds the HTTP application.
@@ -58,7 +60,12 @@ public func buildApplication(
             requireSignature: config.requireSignature),
         normaliser: EventNormaliser(domain: config.dailyDomain), settings: config.policySettings, store: store,
         supervisor: supervisor, logger: logger)
-    let parts = AutospawnService(store: store, supervisor: supervisor, webhooks: webhooks)
+    let starter = daily.map { daily in
+        RoomStarter(
+            daily: daily, domain: config.dailyDomain ?? "", maxSessionSeconds: config.maxSessionSeconds, store: store,
+            supervisor: supervisor, logger: logger)
+    }
+    let parts = AutospawnService(store: store, supervisor: supervisor, webhooks: webhooks, starter: starter)
     let router = buildRouter(config, parts)
     let app = Application(
         router: router,

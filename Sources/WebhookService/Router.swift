@@ -119,8 +119,46 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
+    admin.post("start") { request, _ -> Response in
+        guard let starter = parts.starter else { return json(.serviceUnavailable, ["error": "daily_not_configured"]) }
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxStartBody)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return json(.contentTooLarge, ["error": "body_too_large"])
+        }
+        guard let start = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView)), start.object != nil else {
+            return json(.badRequest, ["error": "malformed_json"])
+        }
+        guard start["createDailyRoom"] == .bool(true) else {
+            return json(.badRequest, ["error": "create_daily_room_required"])
+        }
+        let body = start["body"] ?? .object([:])
+        guard body.object != nil else { return json(.badRequest, ["error": "invalid_body"]) }
+        do {
+            let started = try await starter.start(
+                roomProperties: start["dailyRoomProperties"]?.object ?? [:],
+                tokenProperties: start["dailyMeetingTokenProperties"]?.object ?? [:], body: body)
+            return json(.ok, started)
+        } catch let failure as RoomStarter.Failure {
+            return json(HTTPResponse.Status(code: failure.status), ["error": failure.error])
+        }
+    }
+    admin.get("daily") { _, _ -> Response in
+        guard let starter = parts.starter else { return json(.serviceUnavailable, ["error": "daily_not_configured"]) }
+        do {
+            let started = try await starter.start(roomProperties: [:], tokenProperties: [:], body: .object([:]))
+            return Response(status: .found, headers: [.location: started.dailyRoom])
+        } catch let failure as RoomStarter.Failure {
+            return json(HTTPResponse.Status(code: failure.status), ["error": failure.error])
+        }
+    }
     return router
 }
+
+/// `POST /start` bodies larger than this are refused with 413 (Pipecat Cloud's cap).
+let maxStartBody = 1024 * 1024
 
 let webhookSignature = HTTPField.Name("X-Webhook-Signature")!
 let webhookTimestamp = HTTPField.Name("X-Webhook-Timestamp")!

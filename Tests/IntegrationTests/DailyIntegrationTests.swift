@@ -110,3 +110,69 @@ extension DailyIntegrationTests {
         await service.shutdown()
     }
 }
+
+extension DailyIntegrationTests {
+    @Test func startCreatesARoomTokensAndABotWithTheRequestBody() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_MAX_CONCURRENCY": "1",
+        ])
+        let answer = try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"))
+        #expect(answer.status == 200)
+        let room = try #require(answer.string("dailyRoom"))
+        let id = try #require(answer.string("sessionId"))
+        #expect(room.hasPrefix("https://acme.daily.co/pipecat-"))
+        #expect(answer.string("dailyToken")?.hasPrefix("eyJ") == true)
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
+        let log = try await service.request(.GET, "/sessions/\(id)/log").text
+        #expect(log.contains("env DAILY_ROOM_URL=\(room)"))
+        #expect(log.contains(#"env AUTOSPAWN_BODY={"language":"en","persona":"helpful"}"#))
+
+        let requests = try await dailyRequests(double)
+        let created = try #require(requests.first { $0["path"]?.string == "/rooms" }?["body"]?["properties"])
+        #expect(created["eject_at_room_exp"] == .bool(true))
+        #expect(created["max_participants"] == .number(4))
+        #expect(abs((created["exp"]?.number ?? 0) - (Date().timeIntervalSince1970 + 14_400)) < 60)
+        let tokens = requests.filter { $0["path"]?.string == "/meeting-tokens" }.compactMap { $0["body"]?["properties"] }
+        #expect(tokens.count == 2)  // the caller's, and the bot's own
+        #expect(tokens.contains { $0["user_name"] == .string("Jane") && $0["is_owner"] == nil })
+        #expect(tokens.contains { $0["user_name"] == .string("Pipecat Bot") && $0["is_owner"] == .bool(true) })
+
+        // At capacity: 429 before Daily is asked for a room.
+        let roomsBefore = try await dailyRequests(double).filter { $0["path"]?.string == "/rooms" }.count
+        #expect(try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json")).status == 429)
+        #expect(try await service.request(.GET, "/daily").status == 429)
+        #expect(try await dailyRequests(double).filter { $0["path"]?.string == "/rooms" }.count == roomsBefore)
+        await service.shutdown()
+    }
+
+    @Test func dailyRedirectsToANewRoomWithItsBot() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start(["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL])
+        let answer = try await service.request(.GET, "/daily")
+        #expect(answer.status == 302)
+        #expect(try await eventually { service.liveBots().count == 1 })
+        let session = try #require(try await service.sessions("state=active").first)
+        #expect((session["room_url"] as? String)?.hasPrefix("https://acme.daily.co/pipecat-") == true)
+        await service.shutdown()
+    }
+
+    @Test func startRefusesBadRequestsAndWorksOnlyWithAKey() async throws {
+        let double = try await DailyDouble.start(apiKey: "k")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start(["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL])
+        #expect(try await service.request(.POST, "/start", body: Fixtures.bytes("start/malformed.json")).string("error") == "malformed_json")
+        let huge = [UInt8](repeating: UInt8(ascii: " "), count: 1024 * 1024 + 1)
+        #expect(try await service.request(.POST, "/start", body: huge).status == 413)
+        #expect(try await service.sessions().isEmpty)
+        await service.shutdown()
+        let keyless = try await ServiceProcess.start()
+        let refused = try await keyless.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"))
+        #expect(refused.status == 503)
+        #expect(refused.string("error") == "daily_not_configured")
+        #expect(try await keyless.request(.GET, "/daily").status == 503)
+        await keyless.shutdown()
+    }
+}

@@ -154,7 +154,7 @@ public final class ServiceProcess: @unchecked Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await testHTTPClient.execute(request, timeout: .seconds(30))
         let buffer = try await response.body.collect(upTo: 16 << 20)
         return Answer(status: Int(response.status.code), text: String(buffer: buffer))
     }
@@ -188,6 +188,11 @@ public final class ServiceProcess: @unchecked Sendable {
         }
     }
 }
+
+/// The tests' HTTP client: it never follows a redirect, because the places the service redirects to (Daily
+/// rooms) are outside this machine.
+public let testHTTPClient = HTTPClient(
+    eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
 
 /// Waits until `condition` holds, polling; false when `timeout` passes first.
 public func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {

@@ -1,0 +1,70 @@
+import BotRuntime
+import Foundation
+import Logging
+import Policy
+import SessionStore
+
+/// `POST /start` and `GET /daily`: a new room, a token for the caller, and a bot in it (Pipecat's runner and
+/// Pipecat Cloud do the same). The room is claimed before Daily is asked for anything, so capacity is
+/// reserved atomically and a caller at capacity costs no Daily request.
+struct RoomStarter: Sendable {
+    /// Why a start failed, as the HTTP answer carries it.
+    struct Failure: Error {
+        var status: Int
+        var error: String
+    }
+
+    /// What the caller gets: Pipecat's `{dailyRoom, dailyToken, sessionId}`.
+    struct Started: Codable, Sendable {
+        var dailyRoom: String
+        var dailyToken: String
+        var sessionId: String
+    }
+
+    let daily: DailyClient
+    let domain: String
+    let maxSessionSeconds: Double
+    let store: SessionStore
+    let supervisor: Supervisor
+    let logger: Logger
+
+    func start(roomProperties: [String: JSONValue], tokenProperties: [String: JSONValue], body: JSONValue) async throws(Failure) -> Started {
+        let name = "pipecat-" + String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(8))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let bodyText = (try? encoder.encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let now = Date().timeIntervalSince1970
+        let claimed: Session?
+        do {
+            claimed = try await store.claim(room: name, url: "https://\(domain).daily.co/\(name)", body: bodyText, now: now)
+        } catch {
+            throw Failure(status: 503, error: "database_unavailable")
+        }
+        guard var session = claimed else { throw Failure(status: 429, error: "at_capacity") }
+        let expiry = JSONValue.number((now + maxSessionSeconds).rounded(.down))
+        do {
+            // Pipecat's runner defaults, bounded by the session's maximum length; the request's properties win.
+            let defaults: [String: JSONValue] = ["exp": expiry, "eject_at_room_exp": .bool(true)]
+            let room = try await daily.createRoom(name: name, properties: defaults.merging(roomProperties) { $1 })
+            session.roomURL = room.url
+            try await store.setRoomURL(session.id, url: room.url, now: Date().timeIntervalSince1970)
+        } catch {
+            logger.error("Daily did not create the room", metadata: ["room": "\(name)", "error": "\(error)"])
+            _ = try? await store.finish(session.id, state: .failed, reason: .roomFailed, now: Date().timeIntervalSince1970)
+            throw Failure(status: 502, error: "daily_unavailable")
+        }
+        let token: String
+        do {
+            var properties: [String: JSONValue] = ["exp": expiry]
+            properties.merge(tokenProperties) { $1 }
+            properties["room_name"] = .string(name)  // a token for another room would be useless here
+            token = try await daily.meetingToken(properties)
+        } catch {
+            logger.error("Daily did not mint the caller's token", metadata: ["room": "\(name)", "error": "\(error)"])
+            _ = try? await store.finish(session.id, state: .failed, reason: .tokenFailed, now: Date().timeIntervalSince1970)
+            throw Failure(status: 502, error: "daily_unavailable")
+        }
+        supervisor.launchSoon(session)
+        return Started(dailyRoom: session.roomURL ?? "", dailyToken: token, sessionId: session.id)
+    }
+}
