@@ -16,7 +16,8 @@ import Glibc
 public actor Supervisor: Service {
     /// What the supervisor needs from the configuration.
     public struct Settings: Sendable {
-        public var commandTemplate: [String]
+        /// How bots are started: a process, or an agent request.
+        public var launcher: Config.Launcher
         public var logDirectory: String
         public var stopGraceSeconds: Double
         public var startTimeoutSeconds: Double
@@ -30,13 +31,13 @@ public actor Supervisor: Service {
         public var orphanAfterSeconds: Double
 
         public init(
-            commandTemplate: [String], logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
+            launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
             maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250),
             botName: String = "Pipecat Bot", orphanAfterSeconds: Double = 60
         ) {
             self.botName = botName
             self.orphanAfterSeconds = orphanAfterSeconds
-            self.commandTemplate = commandTemplate
+            self.launcher = launcher
             self.logDirectory = logDirectory
             self.stopGraceSeconds = stopGraceSeconds
             self.startTimeoutSeconds = startTimeoutSeconds
@@ -46,11 +47,13 @@ public actor Supervisor: Service {
         }
     }
 
-    /// A bot this instance watches.
+    /// A bot this instance watches: a process (pid > 0) or an open agent request (pid 0).
     private struct Bot {
         var pid: Int32
         var exit: Task<ExitStatus, Never>
         var stopping = false
+        /// For agents: the room and user id to eject.
+        var agent: (room: String, userID: String)?
     }
 
     private let store: SessionStore
@@ -115,7 +118,12 @@ public actor Supervisor: Service {
                 return
             }
         }
-        let command = BotCommand(template: settings.commandTemplate, session: session, token: token)
+        if case .agent(let baseURL) = settings.launcher {
+            await launchAgent(session, baseURL: baseURL, token: token ?? "")
+            return
+        }
+        guard case .process(let template) = settings.launcher else { return }
+        let command = BotCommand(template: template, session: session, token: token)
         let environment = ProcessInfo.processInfo.environment.merging(command.environment) { $1 }
         let logPath = logPath(for: session.id)
         let pid: Int32
@@ -137,6 +145,27 @@ public actor Supervisor: Service {
         } catch {
             // The bot runs but the database did not take its pid: stopping it keeps invariant 4.
             logger.error("could not record the bot's pid; stopping it", metadata: ["error": "\(error)"])
+            beginTermination(session.id)
+        }
+    }
+
+    /// The Pipecat Cloud base-image contract: `POST <url>/bot` with the body, the room in headers; the open
+    /// request is the bot's lifetime.
+    private func launchAgent(_ session: Session, baseURL: String, token: String) async {
+        let userID = session.botUserID ?? botUserID(sessionID: session.id)
+        let request = AgentRequest(baseURL: baseURL, session: session, token: token, timeoutSeconds: settings.maxSessionSeconds + 60)
+        let exit = Task { await request.run(logger: logger) }
+        bots[session.id] = Bot(pid: 0, exit: exit, agent: (session.roomName, userID))
+        Task {
+            let status = await exit.value
+            await self.botExited(session.id, pid: 0, status: status)
+        }
+        logger.info("agent started", metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+        do {
+            let current = try await store.markAgentStarted(session.id, now: Self.now)
+            if current?.state == .stopping { beginTermination(session.id) }
+        } catch {
+            logger.error("could not record the agent's start; stopping it", metadata: ["error": "\(error)"])
             beginTermination(session.id)
         }
     }
@@ -219,6 +248,10 @@ public actor Supervisor: Service {
         bots[sessionID] = bot
         let (pid, exit, grace) = (bot.pid, bot.exit, settings.stopGraceSeconds)
         logger.info("stopping bot", metadata: ["session_id": "\(sessionID)", "pid": "\(pid)"])
+        if let agent = bot.agent {
+            stopAgent(agent, exit: exit, grace: grace)
+            return
+        }
         Task.detached {
             ProcessLauncher.signalGroup(pid, SIGTERM)
             await withTaskGroup(of: Void.self) { group in
@@ -226,6 +259,28 @@ public actor Supervisor: Service {
                 group.addTask {
                     try? await Task.sleep(for: .seconds(grace))
                     if !Task.isCancelled { ProcessLauncher.signalGroup(pid, SIGKILL) }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Ejects the agent's bot from its room through Daily; the agent then ends its request. An agent that
+    /// keeps the request open past the grace has it cancelled (its session still ends).
+    private func stopAgent(_ agent: (room: String, userID: String), exit: Task<ExitStatus, Never>, grace: Double) {
+        let (daily, logger) = (daily, logger)
+        Task.detached {
+            do {
+                try await daily?.eject(room: agent.room, userIDs: [agent.userID])
+            } catch {
+                logger.error("could not eject the agent's bot", metadata: ["room": "\(agent.room)", "error": "\(error)"])
+            }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { _ = await exit.value }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(grace))
+                    if !Task.isCancelled { exit.cancel() }
                 }
                 await group.next()
                 group.cancelAll()
@@ -257,6 +312,12 @@ public actor Supervisor: Service {
     }
 
     private func recover(_ session: Session) async {
+        if session.launcher == "agent" {
+            // The open request died with its instance: the agent's bot is made to leave, and the session ends.
+            if let userID = session.botUserID { _ = try? await daily?.eject(room: session.roomName, userIDs: [userID]) }
+            await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
+            return
+        }
         var found: ProcessTable.Entry?
         if let pid = session.pid, let startTime = session.pidStartTime, ProcessTable.isAlive(pid: pid, startTime: startTime) {
             found = ProcessTable.entry(pid: pid)

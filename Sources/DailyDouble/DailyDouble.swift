@@ -259,7 +259,32 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
         let requests = await state.requests
         let data = try JSONEncoder().encode(requests)
         let value = try JSONDecoder().decode(JSONValue.self, from: data)
-        return dailyJSON(.ok, .object(["requests": value, "sink": .array(await state.sink)]))
+        return dailyJSON(
+            .ok, .object(["requests": value, "sink": .array(await state.sink), "agents": .array(await state.agentCalls)]))
+    }
+    // A stand-in for a Pipecat Cloud agent (base image `POST /bot`): it "joins" the room's presence as the
+    // token's user and holds the request open until that user is ejected, then answers 200.
+    router.post("_double/agent/bot") { request, _ -> Response in
+        let headers = request.headers
+        let body = try await requestBody(request)
+        let roomURL = headers[HTTPField.Name("X-Daily-Room-Url")!] ?? ""
+        let token = headers[HTTPField.Name("X-Daily-Room-Token")!] ?? ""
+        await state.record(agentCall: .object([
+            "room_url": .string(roomURL), "token": .string(token),
+            "session_id": .string(headers[HTTPField.Name("X-Daily-Session-Id")!] ?? ""), "body": body,
+        ]))
+        let payload = token.split(separator: ".").dropFirst().first.flatMap { Data(base64Encoded: String($0)) }
+        let claims = payload.flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0) }
+        let room = String(roomURL.split(separator: "/").last ?? "")
+        let id = UUID().uuidString.lowercased()
+        await state.join(room: room, participant: .object([
+            "id": .string(id), "userId": claims?["user_id"] ?? .null, "userName": claims?["user_name"] ?? .null,
+        ]))
+        let deadline = ContinuousClock.now + .seconds(600)
+        while await state.isPresent(room: room, id: id), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return dailyJSON(.ok, .object(["ok": .bool(true)]))
     }
     // A webhook receiver that answers 200 and keeps what it got (for probing without a service).
     router.post("_double/sink") { request, _ -> Response in

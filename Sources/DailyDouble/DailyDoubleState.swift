@@ -32,6 +32,8 @@ actor DailyDoubleState {
     var requests: [LoggedRequest] = []
     var recentStarts: [Double] = []
     var sink: [JSONValue] = []
+    /// What the agent stand-in received: headers and body of each `POST /bot`.
+    var agentCalls: [JSONValue] = []
 
     init(apiKey: String, domain: String, rateLimitPerSecond: Int) {
         self.apiKey = apiKey
@@ -83,6 +85,14 @@ actor DailyDoubleState {
         let kept = before.filter { !userIDs.contains($0["userId"]?.string ?? "") }
         presence[room] = kept
         return before.filter { userIDs.contains($0["userId"]?.string ?? "") }.compactMap { $0["id"]?.string }
+    }
+
+    func record(agentCall: JSONValue) { agentCalls.append(agentCall) }
+
+    func join(room: String, participant: JSONValue) { presence[room, default: []].append(participant) }
+
+    func isPresent(room: String, id: String) -> Bool {
+        (presence[room] ?? []).contains { $0["id"]?.string == id }
     }
 
     func saveWebhook(_ webhook: JSONValue, uuid: String) { webhooks[uuid] = webhook }

@@ -107,6 +107,9 @@ public struct Config: Sendable {
         guard Self.isHTTPURL(apiURL) else {
             throw ConfigError("DAILY_API_URL", "'\(apiURL)' is not an http:// or https:// URL")
         }
+        if case .agent = launcher, apiKey == nil {
+            throw ConfigError("DAILY_API_KEY", "the agent launcher (AUTOSPAWN_AGENT_URL) needs it: to give the agent a token and to eject it")
+        }
         let domain = try reader.nonEmpty("AUTOSPAWN_DAILY_DOMAIN")
         if let domain, !Self.isDomainLabel(domain) {
             throw ConfigError(
@@ -123,6 +126,12 @@ public struct Config: Sendable {
             orphanAfterSeconds: orphanAfter, adminToken: adminToken, dailyAPIKey: apiKey,
             dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, roomFilter: roomFilter
         )
+    }
+
+    /// `process` or `agent`: the session's `launcher`.
+    public var launcherName: String {
+        if case .agent = launcher { return "agent" }
+        return "process"
     }
 
     /// The policy's share of the settings.

@@ -239,6 +239,16 @@ public final class SessionStore: Sendable {
         }
     }
 
+    /// Records that an agent took the session (no process to track): `starting` becomes `running`.
+    public func markAgentStarted(_ id: String, now: Double) async throws -> Session? {
+        try await transaction { db in
+            try db.execute(
+                sql: "UPDATE session SET state = 'running', updated_at = ? WHERE id = ? AND state = 'starting'",
+                arguments: [now, id])
+            return try Session.fetchOne(db, key: id)
+        }
+    }
+
     /// Moves an active session to `stopping`; nil when it does not exist, the unchanged session when it has ended.
     public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
         try await transaction { db in

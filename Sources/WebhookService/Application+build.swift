@@ -21,11 +21,6 @@ public struct AutospawnService: Sendable {
 public func buildApplication(
     _ config: Config, logger: Logger, onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
-    guard case .process(let template) = config.launcher else {
-        throw ConfigError(
-            "AUTOSPAWN_AGENT_URL",
-            "the agent launcher is not available in this version; set AUTOSPAWN_BOT_COMMAND instead")
-    }
     var config = config
     let daily = config.dailyAPIKey.map { DailyClient(baseURL: config.dailyAPIURL, apiKey: $0, logger: logger) }
     if let daily, config.dailyDomain == nil {
@@ -43,12 +38,12 @@ public func buildApplication(
             "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
     }
     let store = try SessionStore(
-        path: config.databasePath, settings: config.policySettings, launcher: "process",
+        path: config.databasePath, settings: config.policySettings, launcher: config.launcherName,
         instanceID: UUID().uuidString.lowercased())
     let supervisor = Supervisor(
         store: store,
         settings: .init(
-            commandTemplate: template, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
+            launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
             reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName,
             orphanAfterSeconds: config.orphanAfterSeconds),

@@ -21,7 +21,7 @@ struct SupervisorRecoveryTests {
         Supervisor(
             store: store,
             settings: .init(
-                commandTemplate: ["true"], logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
+                launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
                 startTimeoutSeconds: 60, maxSessionSeconds: 3600, reaperIntervalSeconds: 60),
             logger: Logger(label: "test"))
     }

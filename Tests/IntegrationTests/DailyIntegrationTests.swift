@@ -176,3 +176,45 @@ extension DailyIntegrationTests {
         await keyless.shutdown()
     }
 }
+
+extension DailyIntegrationTests {
+    func agentCalls(_ double: DailyDouble.Running) async throws -> [JSONValue] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: double.baseURL + "/_double/log"), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        guard case .array(let calls)? = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))["agents"]
+        else { return [] }
+        return calls
+    }
+
+    @Test func agentLauncherHoldsTheRequestOpenAndStopsTheBotByEjectingIt() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_BOT_COMMAND": "",
+            "AUTOSPAWN_AGENT_URL": double.baseURL + "/_double/agent",
+        ])
+        let answer = try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"))
+        let id = try #require(answer.string("sessionId"))
+        let room = try #require(answer.string("dailyRoom"))
+        #expect(try await eventually { try await agentCalls(double).count == 1 })
+        let call = try #require(try await agentCalls(double).first)
+        #expect(call["room_url"] == .string(room))
+        #expect(call["session_id"] == .string(id))
+        #expect(call["token"]?.string?.hasPrefix("eyJ") == true)
+        #expect(call["body"] == .object(["language": .string("en"), "persona": .string("helpful")]))
+        let session = try await service.session(id)
+        #expect(session["launcher"] as? String == "agent")
+        #expect(session["state"] as? String == "running")
+        // The open request is the bot's lifetime: still running a moment later.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await service.session(id)["state"] as? String == "running")
+
+        #expect(try await service.request(.DELETE, "/sessions/\(id)").status == 202)
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
+        #expect(try await service.session(id)["end_reason"] as? String == "stop_requested")
+        let eject = try #require(try await dailyRequests(double).first { $0["path"]?.string?.hasSuffix("/eject") == true })
+        let userID = "autospawn-" + String(id.filter { $0 != "-" }.prefix(26))
+        #expect(eject["body"]?["user_ids"] == .array([.string(userID)]))
+        await service.shutdown()
+    }
+}

@@ -67,7 +67,8 @@ struct HTTPSurfaceTests {
             ("AUTOSPAWN_MAX_CONCURRENCY", "many", "AUTOSPAWN_MAX_CONCURRENCY"),
             ("AUTOSPAWN_ALLOWED_ROOM_REGEX", "([", "AUTOSPAWN_ALLOWED_ROOM_REGEX"),
             ("AUTOSPAWN_WEBHOOK_SECRET", "not base64!", "AUTOSPAWN_WEBHOOK_SECRET"),
-            ("AUTOSPAWN_AGENT_URL", "http://127.0.0.1:9/", "AUTOSPAWN_AGENT_URL"),
+            ("AUTOSPAWN_AGENT_URL", "http://127.0.0.1:9/", "AUTOSPAWN_AGENT_URL"),  // and a bot command: both
+            ("DAILY_API_URL", "ftp://daily", "DAILY_API_URL"),
         ]
         for (variable, value, named) in cases {
             let error = await #expect(throws: HarnessError.self) {
