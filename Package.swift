@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "DailyDouble", "Policy",
+                "TestSupport", "DailyDouble", "Policy", "BotRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings

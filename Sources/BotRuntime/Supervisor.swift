@@ -112,6 +112,7 @@ public actor Supervisor: Service {
             do {
                 token = try await daily.meetingToken(botTokenProperties(session))
             } catch {
+                if Task.isCancelled { return }  // given up by the reaper, which ended the session
                 logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
                 appendToLog(logPath(for: session.id), "autospawn: no meeting token: \(error)\n")
                 await finish(session.id, state: .failed, reason: .tokenFailed, exitCode: nil)
@@ -119,10 +120,13 @@ public actor Supervisor: Service {
             }
         }
         if case .agent(let baseURL) = settings.launcher {
+            if Task.isCancelled { return }
             await launchAgent(session, baseURL: baseURL, token: token ?? "")
             return
         }
         guard case .process(let template) = settings.launcher else { return }
+        // Given up by the reaper while waiting for its token: the session has already ended.
+        if Task.isCancelled { return }
         let command = BotCommand(template: template, session: session, token: token)
         let environment = ProcessInfo.processInfo.environment.merging(command.environment) { $1 }
         let logPath = logPath(for: session.id)
@@ -386,10 +390,17 @@ public actor Supervisor: Service {
         let now = Self.now
         do {
             for session in try await store.ownActiveSessions() {
-                if session.state == .starting, now - session.createdAt > settings.startTimeoutSeconds,
-                   pendingLaunches[session.id] == nil
-                {
-                    _ = try await requestStop(session.id, reason: .startTimeout)
+                if session.state == .starting, now - session.createdAt > settings.startTimeoutSeconds {
+                    // A launch still waiting (on Daily, say) is given up: its bot never starts.
+                    if let launch = pendingLaunches[session.id] {
+                        launch.cancel()
+                        logger.warning("bot did not start in time", metadata: ["session_id": "\(session.id)"])
+                    }
+                    if bots[session.id] == nil {
+                        await finish(session.id, state: .failed, reason: .startTimeout, exitCode: nil)
+                    } else {
+                        _ = try await requestStop(session.id, reason: .startTimeout)
+                    }
                 } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
                     _ = try await requestStop(session.id, reason: .maxDuration)
                 }

@@ -239,6 +239,23 @@ private func probe(_ url: String) async -> Bool {
     return response.status.code == 200
 }
 
+/// POSTs one signed delivery; the status, or 0 when there was no answer.
+private func deliver(_ body: [UInt8], to url: String, secret: String?) async -> Int {
+    var request = HTTPClientRequest(url: url)
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    if let secret, let key = Data(base64Encoded: secret) {
+        let timestamp = String(Int(Date().timeIntervalSince1970))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(timestamp.utf8) + Data(".".utf8) + Data(body), using: SymmetricKey(data: key))
+        request.headers.add(name: "X-Webhook-Timestamp", value: timestamp)
+        request.headers.add(name: "X-Webhook-Signature", value: Data(mac).base64EncodedString())
+    }
+    request.body = .bytes(ByteBuffer(bytes: body))
+    guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(15)) else { return 0 }
+    _ = try? await response.body.collect(upTo: 1 << 20)
+    return Int(response.status.code)
+}
+
 func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleState) {
     router.put("_double/rooms/:name/presence") { request, context -> Response in
         guard case .array(let participants) = try await requestBody(request) else {
@@ -261,6 +278,18 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
         let value = try JSONDecoder().decode(JSONValue.self, from: data)
         return dailyJSON(
             .ok, .object(["requests": value, "sink": .array(await state.sink), "agents": .array(await state.agentCalls)]))
+    }
+    // Delivers an event to every webhook as Daily does: the body byte for byte, signed with the webhook's
+    // hmac (X-Webhook-Signature over "<timestamp>.<body>", X-Webhook-Timestamp in seconds).
+    router.post("_double/webhooks/deliver") { request, _ -> Response in
+        var request = request
+        let body = try await request.collectBody(upTo: 1 << 20)
+        var statuses: [JSONValue] = []
+        for webhook in await state.allWebhooks() {
+            guard let url = webhook["url"]?.string else { continue }
+            statuses.append(.number(Double(await deliver(Array(body.readableBytesView), to: url, secret: webhook["hmac"]?.string))))
+        }
+        return dailyJSON(.ok, .object(["statuses": .array(statuses)]))
     }
     // A stand-in for a Pipecat Cloud agent (base image `POST /bot`): it "joins" the room's presence as the
     // token's user and holds the request open until that user is ejected, then answers 200.

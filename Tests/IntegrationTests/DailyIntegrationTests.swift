@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BotRuntime
 import DailyDouble
 import Foundation
 import Policy
@@ -215,6 +216,47 @@ extension DailyIntegrationTests {
         let eject = try #require(try await dailyRequests(double).first { $0["path"]?.string?.hasSuffix("/eject") == true })
         let userID = "autospawn-" + String(id.filter { $0 != "-" }.prefix(26))
         #expect(eject["body"]?["user_ids"] == .array([.string(userID)]))
+        await service.shutdown()
+    }
+}
+
+extension DailyIntegrationTests {
+    func control(_ double: DailyDouble.Running, _ path: String, body: [UInt8]) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: double.baseURL + path)
+        request.method = .POST
+        request.body = .bytes(.init(bytes: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let answer = try await response.body.collect(upTo: 1 << 20)
+        return (try? JSONDecoder().decode(JSONValue.self, from: Data(answer.readableBytesView))) ?? .null
+    }
+
+    @Test func theDoubleDeliversSignedEventsThatTheServiceActsOn() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start(["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL])
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k")
+        _ = try await client.createWebhook(url: service.baseURL + "/daily/webhook", hmac: ServiceProcess.secret, eventTypes: [])
+        let delivered = try await control(double, "/_double/webhooks/deliver", body: Fixtures.bytes("daily/participant-joined.json"))
+        #expect(delivered["statuses"] == .array([.number(200)]))
+        #expect(try await eventually { service.liveBots(room: "demo-room").count == 1 })
+        await service.shutdown()
+    }
+
+    @Test func aStartStuckWaitingOnDailyTimesOut() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_START_TIMEOUT_S": "1",
+            "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
+        ])
+        // The bot's token request is answered only after 4 s: longer than the start timeout.
+        _ = try await control(double, "/_double/faults", body: Array(#"{"delay_s":4,"count":1}"#.utf8))
+        let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "failed" })
+        #expect(try await service.session(id)["end_reason"] as? String == "start_timeout")
+        try await Task.sleep(for: .seconds(4))
+        #expect(service.liveBots().isEmpty)  // the late token starts nothing
+        #expect(try await service.session(id)["end_reason"] as? String == "start_timeout")
         await service.shutdown()
     }
 }
