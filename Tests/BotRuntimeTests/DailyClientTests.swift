@@ -126,6 +126,11 @@ struct DailyClientTests {
         #expect(webhook.state == "ACTIVE")
         #expect(try await log(double)["sink"] == .array([.object(["test": .string("test")])]))
         #expect(try await client.webhooks().map(\.uuid) == [webhook.uuid])
+        // Updating (how a webhook Daily turned FAILED is switched on again) probes the URL once more.
+        let updated = try await client.updateWebhook(webhook.uuid, changes: ["eventTypes": .array([.string("meeting.ended")])])
+        #expect(updated.state == "ACTIVE")
+        #expect(updated.eventTypes == ["meeting.ended"])
+        #expect(try await log(double)["sink"] == .array([.object(["test": .string("test")]), .object(["test": .string("test")])]))
         let refused = await #expect(throws: DailyAPIError.self) {
             try await client.createWebhook(url: "http://127.0.0.1:9/daily/webhook", hmac: nil, eventTypes: [])
         }
