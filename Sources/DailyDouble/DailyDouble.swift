@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Policy
 import ServiceLifecycle
 
@@ -49,6 +50,37 @@ public enum DailyDouble {
             task.cancel()
             _ = await task.result
         }
+
+        /// `GET /_double/log`: `requests` (method, path, status, body), `sink`, `agents`.
+        public func log() async throws -> JSONValue {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + "/_double/log"), timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 64 << 20)
+            return try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+        }
+
+        /// The entries of one list of the log (`requests`, `sink`, `agents`).
+        public func logged(_ list: String) async throws -> [JSONValue] {
+            if case .array(let items)? = try await log()[list] { return items }
+            return []
+        }
+
+        /// Sends a control request (`/_double/...`) and returns its JSON answer.
+        @discardableResult
+        public func control(_ path: String, method: HTTPMethod = .POST, body: [UInt8]) async throws -> JSONValue {
+            var request = HTTPClientRequest(url: baseURL + path)
+            request.method = method
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let answer = try await response.body.collect(upTo: 1 << 20)
+            guard response.status.code == 200 else { throw DoubleControlError(path: path, status: Int(response.status.code)) }
+            return (try? JSONDecoder().decode(JSONValue.self, from: Data(answer.readableBytesView))) ?? .null
+        }
+    }
+
+    /// A control request the double refused.
+    public struct DoubleControlError: Error {
+        public let path: String
+        public let status: Int
     }
 
     /// Starts a double on a free loopback port.

@@ -12,23 +12,6 @@ import Testing
 struct DailyClientTests {
     let fast = RetryPolicy(maxAttempts: 4, baseDelay: 0.05, maxDelay: 0.2, totalTime: 10, requestTimeout: 1)
 
-    /// POSTs a control request to the double.
-    func control(_ double: DailyDouble.Running, _ path: String, _ body: String, method: HTTPMethod = .POST) async throws {
-        var request = HTTPClientRequest(url: double.baseURL + path)
-        request.method = method
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        #expect(response.status.code == 200)
-        _ = try await response.body.collect(upTo: 1 << 20)
-    }
-
-    /// The double's request log.
-    func log(_ double: DailyDouble.Running) async throws -> JSONValue {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: double.baseURL + "/_double/log"), timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        return try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
-    }
-
     func requests(_ log: JSONValue) -> [JSONValue] {
         if case .array(let items)? = log["requests"] { return items }
         return []
@@ -46,12 +29,10 @@ struct DailyClientTests {
             "room_name": .string("demo-room"), "is_owner": .bool(true), "user_id": .string("autospawn-0123456789abcdef0123456789"),
         ])
         #expect(token.split(separator: ".").count == 3)
-        let tokenRequest = try #require(requests(try await log(double)).last { $0["path"]?.string == "/meeting-tokens" })
+        let tokenRequest = try #require(requests(try await double.log()).last { $0["path"]?.string == "/meeting-tokens" })
         #expect(tokenRequest["body"]?["properties"]?["is_owner"] == .bool(true))
         #expect(try await client.presence("demo-room").isEmpty)
-        try await control(double, "/_double/rooms/demo-room/presence",
-                          #"[{"id":"p1","userId":"autospawn-x","userName":"Pipecat Bot"},{"id":"p2","userId":"u2","userName":"Jane"}]"#,
-                          method: .PUT)
+        try await double.control("/_double/rooms/demo-room/presence", method: .PUT, body: Array(#"[{"id":"p1","userId":"autospawn-x","userName":"Pipecat Bot"},{"id":"p2","userId":"u2","userName":"Jane"}]"#.utf8))
         #expect(try await client.presence("demo-room").map(\.userId) == ["autospawn-x", "u2"])
         try await client.eject(room: "demo-room", userIDs: ["autospawn-x"])
         #expect(try await client.presence("demo-room").map(\.userName) == ["Jane"])
@@ -63,33 +44,33 @@ struct DailyClientTests {
     @Test func serverErrorsAndRateLimitsAreRetried() async throws {
         let double = try await DailyDouble.start(apiKey: "k")
         defer { Task { await double.stop() } }
-        try await control(double, "/_double/faults", #"{"status":500,"count":2}"#)
-        try await control(double, "/_double/faults", #"{"status":429,"count":1}"#)
+        try await double.control("/_double/faults", body: Array(#"{"status":500,"count":2}"#.utf8))
+        try await double.control("/_double/faults", body: Array(#"{"status":429,"count":1}"#.utf8))
         let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
         #expect(try await client.domainName() == "double")
-        #expect(requests(try await log(double)).compactMap { $0["status"]?.number } == [500, 500, 429, 200])
+        #expect(requests(try await double.log()).compactMap { $0["status"]?.number } == [500, 500, 429, 200])
     }
 
     @Test func retriesAreBoundedAndClientErrorsAreNotRetried() async throws {
         let double = try await DailyDouble.start(apiKey: "k")
         defer { Task { await double.stop() } }
-        try await control(double, "/_double/faults", #"{"status":503,"count":4}"#)
+        try await double.control("/_double/faults", body: Array(#"{"status":503,"count":4}"#.utf8))
         let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
         let error = await #expect(throws: DailyUnavailableError.self) { try await client.domainName() }
         #expect(error?.attempts == 4)
         let wrongKey = DailyClient(baseURL: double.baseURL, apiKey: "wrong", retry: fast)
-        let before = requests(try await log(double)).count
+        let before = requests(try await double.log()).count
         let authError = await #expect(throws: DailyAPIError.self) { try await wrongKey.domainName() }
         #expect(authError?.type == "authentication-error")
         #expect(authError?.status == 401)
         #expect(authError?.description.contains("wrong") == false)  // the key never appears in an error
-        #expect(requests(try await log(double)).count == before + 1)  // one 401, not retried
+        #expect(requests(try await double.log()).count == before + 1)  // one 401, not retried
     }
 
     @Test func slowAnswersTimeOutAndAreRetried() async throws {
         let double = try await DailyDouble.start(apiKey: "k")
         defer { Task { await double.stop() } }
-        try await control(double, "/_double/faults", #"{"delay_s":2,"count":1}"#)
+        try await double.control("/_double/faults", body: Array(#"{"delay_s":2,"count":1}"#.utf8))
         let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
         #expect(try await client.domainName() == "double")
     }
@@ -111,7 +92,7 @@ struct DailyClientTests {
             for _ in 0..<45 { group.addTask { _ = try await client.domainName() } }
             try await group.waitForAll()
         }
-        let statuses = requests(try await log(double)).compactMap { $0["status"]?.number }
+        let statuses = requests(try await double.log()).compactMap { $0["status"]?.number }
         #expect(statuses.filter { $0 == 200 }.count == 45)
         #expect(statuses.filter { $0 == 429 }.count <= 3)
     }
@@ -124,13 +105,13 @@ struct DailyClientTests {
         let webhook = try await client.createWebhook(
             url: double.baseURL + "/_double/sink", hmac: "c2VjcmV0", eventTypes: ["participant.joined"])
         #expect(webhook.state == "ACTIVE")
-        #expect(try await log(double)["sink"] == .array([.object(["test": .string("test")])]))
+        #expect(try await double.log()["sink"] == .array([.object(["test": .string("test")])]))
         #expect(try await client.webhooks().map(\.uuid) == [webhook.uuid])
         // Updating (how a webhook Daily turned FAILED is switched on again) probes the URL once more.
         let updated = try await client.updateWebhook(webhook.uuid, changes: ["eventTypes": .array([.string("meeting.ended")])])
         #expect(updated.state == "ACTIVE")
         #expect(updated.eventTypes == ["meeting.ended"])
-        #expect(try await log(double)["sink"] == .array([.object(["test": .string("test")]), .object(["test": .string("test")])]))
+        #expect(try await double.log()["sink"] == .array([.object(["test": .string("test")]), .object(["test": .string("test")])]))
         let refused = await #expect(throws: DailyAPIError.self) {
             try await client.createWebhook(url: "http://127.0.0.1:9/daily/webhook", hmac: nil, eventTypes: [])
         }

@@ -9,15 +9,6 @@ import TestSupport
 /// The service with a Daily API key, against the project's local double of Daily's REST API.
 @Suite(.serialized)
 struct DailyIntegrationTests {
-    /// The double's request log: the requests Daily would have received.
-    func dailyRequests(_ double: DailyDouble.Running) async throws -> [JSONValue] {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: double.baseURL + "/_double/log"), timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        guard case .array(let requests)? = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))["requests"]
-        else { return [] }
-        return requests
-    }
-
     @Test func domainComesFromTheAPIRootAndEachBotGetsItsOwnToken() async throws {
         let double = try await DailyDouble.start(apiKey: "test-key", domain: "acme")
         defer { Task { await double.stop() } }
@@ -30,7 +21,7 @@ struct DailyIntegrationTests {
         let log = try await service.request(.GET, "/sessions/\(id)/log").text
         #expect(log.contains("env DAILY_ROOM_TOKEN=eyJ"))
 
-        let tokenRequest = try #require(try await dailyRequests(double).first { $0["path"]?.string == "/meeting-tokens" })
+        let tokenRequest = try #require(try await double.logged("requests").first { $0["path"]?.string == "/meeting-tokens" })
         let properties = try #require(tokenRequest["body"]?["properties"])
         #expect(properties["room_name"] == .string("demo-room"))
         #expect(properties["is_owner"] == .bool(true))
@@ -74,20 +65,11 @@ struct DailyIntegrationTests {
 }
 
 extension DailyIntegrationTests {
-    /// Sets who Daily says is in a room.
-    func setPresence(_ double: DailyDouble.Running, room: String, _ participants: String) async throws {
-        var request = HTTPClientRequest(url: double.baseURL + "/_double/rooms/\(room)/presence")
-        request.method = .PUT
-        request.body = .bytes(.init(string: participants))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        #expect(response.status.code == 200)
-    }
-
     @Test func silentRoomsWithOnlyBotsAreReapedWhileRoomsWithHumansKeepTheirBot() async throws {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
-        try await setPresence(double, room: "kept-room", #"[{"id":"p1","userId":"u1","userName":"Jane"},{"id":"p2","userId":"autospawn-x","userName":"Pipecat Bot"}]"#)
-        try await setPresence(double, room: "orphan-room", #"[{"id":"p3","userId":"autospawn-y","userName":"Pipecat Bot"}]"#)
+        try await double.control("/_double/rooms/kept-room/presence", method: .PUT, body: Array(#"[{"id":"p1","userId":"u1","userName":"Jane"},{"id":"p2","userId":"autospawn-x","userName":"Pipecat Bot"}]"#.utf8))
+        try await double.control("/_double/rooms/orphan-room/presence", method: .PUT, body: Array(#"[{"id":"p3","userId":"autospawn-y","userName":"Pipecat Bot"}]"#.utf8))
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ORPHAN_AFTER_S": "1",
             "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
@@ -106,7 +88,7 @@ extension DailyIntegrationTests {
         try await Task.sleep(for: .seconds(1.5))
         #expect(try await service.session(kept)["state"] as? String == "running")
         // At most one presence check per room per AUTOSPAWN_ORPHAN_AFTER_S.
-        let checks = try await dailyRequests(double).filter { $0["path"]?.string == "/rooms/kept-room/presence" }.count
+        let checks = try await double.logged("requests").filter { $0["path"]?.string == "/rooms/kept-room/presence" }.count
         #expect((1...4).contains(checks))
         await service.shutdown()
     }
@@ -130,7 +112,7 @@ extension DailyIntegrationTests {
         #expect(log.contains("env DAILY_ROOM_URL=\(room)"))
         #expect(log.contains(#"env AUTOSPAWN_BODY={"language":"en","persona":"helpful"}"#))
 
-        let requests = try await dailyRequests(double)
+        let requests = try await double.logged("requests")
         let created = try #require(requests.first { $0["path"]?.string == "/rooms" }?["body"]?["properties"])
         #expect(created["eject_at_room_exp"] == .bool(true))
         #expect(created["max_participants"] == .number(4))
@@ -141,10 +123,10 @@ extension DailyIntegrationTests {
         #expect(tokens.contains { $0["user_name"] == .string("Pipecat Bot") && $0["is_owner"] == .bool(true) })
 
         // At capacity: 429 before Daily is asked for a room.
-        let roomsBefore = try await dailyRequests(double).filter { $0["path"]?.string == "/rooms" }.count
+        let roomsBefore = try await double.logged("requests").filter { $0["path"]?.string == "/rooms" }.count
         #expect(try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json")).status == 429)
         #expect(try await service.request(.GET, "/daily").status == 429)
-        #expect(try await dailyRequests(double).filter { $0["path"]?.string == "/rooms" }.count == roomsBefore)
+        #expect(try await double.logged("requests").filter { $0["path"]?.string == "/rooms" }.count == roomsBefore)
         await service.shutdown()
     }
 
@@ -179,14 +161,6 @@ extension DailyIntegrationTests {
 }
 
 extension DailyIntegrationTests {
-    func agentCalls(_ double: DailyDouble.Running) async throws -> [JSONValue] {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: double.baseURL + "/_double/log"), timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        guard case .array(let calls)? = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))["agents"]
-        else { return [] }
-        return calls
-    }
-
     @Test func agentLauncherHoldsTheRequestOpenAndStopsTheBotByEjectingIt() async throws {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
@@ -197,8 +171,8 @@ extension DailyIntegrationTests {
         let answer = try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"))
         let id = try #require(answer.string("sessionId"))
         let room = try #require(answer.string("dailyRoom"))
-        #expect(try await eventually { try await agentCalls(double).count == 1 })
-        let call = try #require(try await agentCalls(double).first)
+        #expect(try await eventually { try await double.logged("agents").count == 1 })
+        let call = try #require(try await double.logged("agents").first)
         #expect(call["room_url"] == .string(room))
         #expect(call["session_id"] == .string(id))
         #expect(call["token"]?.string?.hasPrefix("eyJ") == true)
@@ -213,7 +187,7 @@ extension DailyIntegrationTests {
         #expect(try await service.request(.DELETE, "/sessions/\(id)").status == 202)
         #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
         #expect(try await service.session(id)["end_reason"] as? String == "stop_requested")
-        let eject = try #require(try await dailyRequests(double).first { $0["path"]?.string?.hasSuffix("/eject") == true })
+        let eject = try #require(try await double.logged("requests").first { $0["path"]?.string?.hasSuffix("/eject") == true })
         let userID = "autospawn-" + String(id.filter { $0 != "-" }.prefix(26))
         #expect(eject["body"]?["user_ids"] == .array([.string(userID)]))
         await service.shutdown()
@@ -221,22 +195,13 @@ extension DailyIntegrationTests {
 }
 
 extension DailyIntegrationTests {
-    func control(_ double: DailyDouble.Running, _ path: String, body: [UInt8]) async throws -> JSONValue {
-        var request = HTTPClientRequest(url: double.baseURL + path)
-        request.method = .POST
-        request.body = .bytes(.init(bytes: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let answer = try await response.body.collect(upTo: 1 << 20)
-        return (try? JSONDecoder().decode(JSONValue.self, from: Data(answer.readableBytesView))) ?? .null
-    }
-
     @Test func theDoubleDeliversSignedEventsThatTheServiceActsOn() async throws {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
         let service = try await ServiceProcess.start(["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL])
         let client = DailyClient(baseURL: double.baseURL, apiKey: "k")
         _ = try await client.createWebhook(url: service.baseURL + "/daily/webhook", hmac: ServiceProcess.secret, eventTypes: [])
-        let delivered = try await control(double, "/_double/webhooks/deliver", body: Fixtures.bytes("daily/participant-joined.json"))
+        let delivered = try await double.control("/_double/webhooks/deliver", body: Fixtures.bytes("daily/participant-joined.json"))
         #expect(delivered["statuses"] == .array([.number(200)]))
         #expect(try await eventually { service.liveBots(room: "demo-room").count == 1 })
         await service.shutdown()
@@ -250,7 +215,7 @@ extension DailyIntegrationTests {
             "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
         ])
         // The bot's token request is answered only after 4 s: longer than the start timeout.
-        _ = try await control(double, "/_double/faults", body: Array(#"{"delay_s":4,"count":1}"#.utf8))
+        try await double.control("/_double/faults", body: Array(#"{"delay_s":4,"count":1}"#.utf8))
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(try await eventually { try await service.session(id)["state"] as? String == "failed" })
         #expect(try await service.session(id)["end_reason"] as? String == "start_timeout")
