@@ -166,7 +166,7 @@ public actor Supervisor: Service {
         }
         logger.info("agent started", metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
         do {
-            let current = try await store.markAgentStarted(session.id, now: Self.now)
+            let current = try await store.markStarted(session.id, pid: nil, pidStartTime: nil, now: Self.now)
             if current?.state == .stopping { beginTermination(session.id) }
         } catch {
             logger.error("could not record the agent's start; stopping it", metadata: ["error": "\(error)"])
@@ -258,15 +258,7 @@ public actor Supervisor: Service {
         }
         Task.detached {
             ProcessLauncher.signalGroup(pid, SIGTERM)
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { _ = await exit.value }
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(grace))
-                    if !Task.isCancelled { ProcessLauncher.signalGroup(pid, SIGKILL) }
-                }
-                await group.next()
-                group.cancelAll()
-            }
+            await Self.awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
         }
     }
 
@@ -280,15 +272,23 @@ public actor Supervisor: Service {
             } catch {
                 logger.error("could not eject the agent's bot", metadata: ["room": "\(agent.room)", "error": "\(error)"])
             }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { _ = await exit.value }
-                group.addTask {
-                    try? await Task.sleep(for: .seconds(grace))
-                    if !Task.isCancelled { exit.cancel() }
-                }
-                await group.next()
-                group.cancelAll()
+            await Self.awaitExit(exit, grace: grace) { exit.cancel() }
+        }
+    }
+
+    /// Waits for a bot to end; if it has not after `grace` seconds, `escalate` (SIGKILL, or closing an agent's
+    /// request) makes it, and the wait goes on until it has.
+    private static func awaitExit(
+        _ exit: Task<ExitStatus, Never>, grace: Double, escalate: @escaping @Sendable () -> Void
+    ) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await exit.value }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(grace))
+                if !Task.isCancelled { escalate() }
             }
+            await group.next()
+            group.cancelAll()
         }
     }
 
@@ -455,10 +455,5 @@ public actor Supervisor: Service {
             try? await Task.sleep(for: .milliseconds(50))
         }
         try? await store.deregister(store.instanceID)
-    }
-
-    /// Starts draining without a signal (for tests and embedding).
-    public func beginDraining() {
-        drainingFlag.store(true, ordering: .releasing)
     }
 }

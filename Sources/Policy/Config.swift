@@ -38,16 +38,6 @@ public struct Config: Sendable {
     /// The room-eligibility rule derived from `allowedRoomPattern`.
     public var roomFilter: RoomFilter
 
-    /// The names of every variable `parse` reads, in the order of DESIGN.md's table.
-    public static let variables: [String] = [
-        "AUTOSPAWN_HOST", "AUTOSPAWN_PORT", "AUTOSPAWN_DB", "AUTOSPAWN_WEBHOOK", "AUTOSPAWN_WEBHOOK_SECRET",
-        "AUTOSPAWN_REQUIRE_SIGNATURE", "AUTOSPAWN_SIGNATURE_TOLERANCE_S", "AUTOSPAWN_MAX_CONCURRENCY",
-        "AUTOSPAWN_ALLOWED_ROOM_REGEX", "AUTOSPAWN_BOT_NAME", "AUTOSPAWN_BOT_COMMAND", "AUTOSPAWN_BOT_LOG_DIR",
-        "AUTOSPAWN_START_TIMEOUT_S", "AUTOSPAWN_AGENT_URL", "AUTOSPAWN_EMPTY_GRACE_S", "AUTOSPAWN_STOP_GRACE_S",
-        "AUTOSPAWN_REAPER_INTERVAL_S", "AUTOSPAWN_MAX_SESSION_S", "AUTOSPAWN_ORPHAN_AFTER_S",
-        "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY", "DAILY_API_URL", "AUTOSPAWN_DAILY_DOMAIN",
-    ]
-
     /// Parses and validates the settings; the first bad one throws, naming its variable.
     public static func parse(_ environment: [String: String]) throws(ConfigError) -> Config {
         let reader = Reader(environment)

@@ -225,8 +225,9 @@ public final class SessionStore: Sendable {
 
     // MARK: Bot lifecycle
 
-    /// Records the bot's process; returns the session as it now is (it may be `stopping` already).
-    public func markStarted(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+    /// Records that the bot started (its process, or nil for an agent, which has none); returns the session as
+    /// it now is (it may be `stopping` already).
+    public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
         try await transaction { db in
             try db.execute(
                 sql: """
@@ -235,16 +236,6 @@ public final class SessionStore: Sendable {
                     WHERE id = ? AND state IN ('starting','running','stopping')
                     """,
                 arguments: [pid, pidStartTime, now, id])
-            return try Session.fetchOne(db, key: id)
-        }
-    }
-
-    /// Records that an agent took the session (no process to track): `starting` becomes `running`.
-    public func markAgentStarted(_ id: String, now: Double) async throws -> Session? {
-        try await transaction { db in
-            try db.execute(
-                sql: "UPDATE session SET state = 'running', updated_at = ? WHERE id = ? AND state = 'starting'",
-                arguments: [now, id])
             return try Session.fetchOne(db, key: id)
         }
     }
