@@ -359,6 +359,7 @@ public actor Supervisor: Service {
         var lastReap = ContinuousClock.now - .seconds(settings.reaperIntervalSeconds)
         while !Task.isCancelled {
             await syncStops()
+            await startWaitingRooms()
             if ContinuousClock.now - lastReap >= .seconds(settings.reaperIntervalSeconds) {
                 lastReap = ContinuousClock.now
                 await reap()
@@ -381,6 +382,22 @@ public actor Supervisor: Service {
             }
         } catch {
             logger.error("could not read scheduled stops", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Gives a bot to each room whose humans have waited for one (capacity was full, the room was backing off
+    /// after failed bots, or its bot failed) as soon as policy allows.
+    func startWaitingRooms() async {
+        guard !isDraining else { return }
+        do {
+            for session in try await store.claimWaitingRooms(now: Self.now) {
+                logger.info(
+                    "humans are waiting: starting the room's bot",
+                    metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                launchSoon(session)
+            }
+        } catch {
+            logger.error("could not look for waiting rooms", metadata: ["error": "\(error)"])
         }
     }
 

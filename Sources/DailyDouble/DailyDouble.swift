@@ -36,18 +36,21 @@ public enum DailyDouble {
     /// A double running in this process (tests): its base URL, stopped by `stop()`.
     public final class Running: Sendable {
         public let port: Int
+        private let group: ServiceGroup
         private let task: Task<Void, any Error>
 
-        init(port: Int, task: Task<Void, any Error>) {
+        init(port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
             self.port = port
+            self.group = group
             self.task = task
         }
 
         /// `http://127.0.0.1:<port>`, the `DAILY_API_URL` to use.
         public var baseURL: String { "http://127.0.0.1:\(port)" }
 
+        /// Shuts the double down gracefully (requests in flight are answered) and waits until its port is closed.
         public func stop() async {
-            task.cancel()
+            await group.triggerGracefulShutdown()
             _ = await task.result
         }
 
@@ -83,15 +86,23 @@ public enum DailyDouble {
         public let status: Int
     }
 
-    /// Starts a double on a free loopback port.
-    public static func start(apiKey: String, domain: String = "double", rateLimitPerSecond: Int = 20) async throws -> Running {
+    /// Starts a double on a loopback port: a free one by default, or `port` (to bring a stopped double back).
+    public static func start(
+        apiKey: String, domain: String = "double", port: Int = 0, rateLimitPerSecond: Int = 20
+    ) async throws -> Running {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = application(apiKey: apiKey, domain: domain, rateLimitPerSecond: rateLimitPerSecond) { continuation.yield($0) }
+        let app = application(apiKey: apiKey, domain: domain, port: port, rateLimitPerSecond: rateLimitPerSecond) {
+            continuation.yield($0)
+            continuation.finish()
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "daily-double")))
         let task = Task {
-            let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "daily-double")))
+            defer { continuation.finish() }
             try await group.run()
         }
-        for await port in ports { return Running(port: port, task: task) }
+        for await port in ports { return Running(port: port, group: group, task: task) }
+        // The server never listened (its port is taken, say): say why.
+        try await task.value
         throw CancellationError()
     }
 }
@@ -302,6 +313,10 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
             return dailyError(400, "invalid-request-error", #"{"status"?, "delay_s"?, "count"} is required"#)
         }
         await state.addFault(fault)
+        return dailyJSON(.ok, .object(["ok": .bool(true)]))
+    }
+    router.delete("_double/faults") { _, _ -> Response in
+        await state.clearFaults()
         return dailyJSON(.ok, .object(["ok": .bool(true)]))
     }
     router.get("_double/log") { _, _ -> Response in

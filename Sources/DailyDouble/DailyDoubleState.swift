@@ -59,6 +59,9 @@ actor DailyDoubleState {
 
     func log(_ request: LoggedRequest) { requests.append(request) }
     func addFault(_ fault: Fault) { faults.append(fault) }
+
+    /// Daily is well again: every fault still queued is dropped.
+    func clearFaults() { faults.removeAll() }
     func setPresence(_ room: String, _ participants: [JSONValue]) { presence[room] = participants }
     func record(sink body: JSONValue) { sink.append(body) }
 

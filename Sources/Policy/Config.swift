@@ -30,6 +30,8 @@ public struct Config: Sendable {
     public var reaperIntervalSeconds: Double
     public var maxSessionSeconds: Double
     public var orphanAfterSeconds: Double
+    /// A room whose bot keeps failing waits this long before its next bot, doubled at each failure in a row.
+    public var restartBackoff: RestartBackoff
     public var adminToken: String?
     public var dailyAPIKey: String?
     public var dailyAPIURL: String
@@ -91,6 +93,11 @@ public struct Config: Sendable {
         let reaperInterval = try reader.seconds("AUTOSPAWN_REAPER_INTERVAL_S", default: 15, allowZero: false)
         let maxSession = try reader.seconds("AUTOSPAWN_MAX_SESSION_S", default: 14_400, allowZero: false)
         let orphanAfter = try reader.seconds("AUTOSPAWN_ORPHAN_AFTER_S", default: 60, allowZero: false)
+        let backoffBase = try reader.seconds("AUTOSPAWN_RESTART_BACKOFF_S", default: 2, allowZero: false)
+        let backoffMax = try reader.seconds("AUTOSPAWN_RESTART_BACKOFF_MAX_S", default: 300, allowZero: false)
+        guard backoffMax >= backoffBase else {
+            throw ConfigError("AUTOSPAWN_RESTART_BACKOFF_MAX_S", "must not be less than AUTOSPAWN_RESTART_BACKOFF_S (\(backoffBase))")
+        }
         let adminToken = try reader.nonEmpty("AUTOSPAWN_ADMIN_TOKEN")
         let apiKey = try reader.nonEmpty("DAILY_API_KEY")
         let apiURL = try reader.nonEmpty("DAILY_API_URL") ?? "https://api.daily.co/v1"
@@ -113,7 +120,8 @@ public struct Config: Sendable {
             maxConcurrency: maxConcurrency, allowedRoomPattern: pattern, botName: botName, launcher: launcher,
             botLogDirectory: botLogDirectory, startTimeoutSeconds: startTimeout, emptyGraceSeconds: emptyGrace,
             stopGraceSeconds: stopGrace, reaperIntervalSeconds: reaperInterval, maxSessionSeconds: maxSession,
-            orphanAfterSeconds: orphanAfter, adminToken: adminToken, dailyAPIKey: apiKey,
+            orphanAfterSeconds: orphanAfter,
+            restartBackoff: RestartBackoff(baseSeconds: backoffBase, maxSeconds: backoffMax), adminToken: adminToken, dailyAPIKey: apiKey,
             dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, roomFilter: roomFilter
         )
     }
@@ -128,7 +136,7 @@ public struct Config: Sendable {
     public var policySettings: PolicySettings {
         PolicySettings(
             maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
-            emptyGraceSeconds: emptyGraceSeconds
+            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff
         )
     }
 

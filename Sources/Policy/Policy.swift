@@ -4,12 +4,17 @@ public struct PolicySettings: Sendable {
     public var botName: String
     public var roomFilter: RoomFilter
     public var emptyGraceSeconds: Double
+    public var restartBackoff: RestartBackoff
 
-    public init(maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double) {
+    public init(
+        maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double,
+        restartBackoff: RestartBackoff = RestartBackoff()
+    ) {
         self.maxConcurrency = maxConcurrency
         self.botName = botName
         self.roomFilter = roomFilter
         self.emptyGraceSeconds = emptyGraceSeconds
+        self.restartBackoff = restartBackoff
     }
 }
 
@@ -23,12 +28,15 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var humans: Int
     /// Active sessions in the whole service.
     public var activeSessions: Int
+    /// The room's bot kept failing: no new one before this time (Unix seconds).
+    public var retryAt: Double?
 
-    public init(activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int) {
+    public init(activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int, retryAt: Double? = nil) {
         self.activeState = activeState
         self.stopScheduled = stopScheduled
         self.humans = humans
         self.activeSessions = activeSessions
+        self.retryAt = retryAt
     }
 }
 
@@ -86,6 +94,7 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
         case .starting?, .running?:
             return room.stopScheduled ? .cancelScheduledStop : .record(reason: "bot_present")
         case nil, .ended?, .failed?:
+            if let retryAt = room.retryAt, retryAt > now { return .reject(reason: "backoff") }
             if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
             return .spawn
         }
@@ -106,7 +115,13 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
     }
 }
 
-/// After a session ends: should the room get a new one (a human joined while it was stopping)?
-public func decideAfterEnd(respawnRequested: Bool, humans: Int, activeSessions: Int, settings: PolicySettings) -> Bool {
-    respawnRequested && humans > 0 && activeSessions < settings.maxConcurrency
+/// Which ends of a session count as its bot failing (the room backs off before its next bot).
+/// `shutdown` is the service's doing, not the bot's.
+public func isBotFailure(state: SessionState, reason: EndReason) -> Bool {
+    state == .failed && reason != .shutdown
+}
+
+/// Whether a room whose humans did not get a bot (at capacity, backing off, or their bot failed) gets one now.
+public func shouldStartWaitingRoom(humans: Int, hasActiveSession: Bool, retryAt: Double?, activeSessions: Int, settings: PolicySettings, now: Double) -> Bool {
+    humans > 0 && !hasActiveSession && (retryAt ?? 0) <= now && activeSessions < settings.maxConcurrency
 }

@@ -67,6 +67,15 @@ enum Schema {
             // When Daily's presence was last asked about the room (at most once per AUTOSPAWN_ORPHAN_AFTER_S).
             try db.execute(sql: "ALTER TABLE room ADD COLUMN presence_checked_at DOUBLE")
         }
+        migrator.registerMigration("v3-waiting-rooms") { db in
+            // Failed sessions in a row, and no new bot before retry_at: a room whose bot keeps failing backs off.
+            try db.execute(sql: "ALTER TABLE room ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: "ALTER TABLE room ADD COLUMN retry_at DOUBLE")
+            // Set while humans are in the room without a bot they should have (capacity, backoff, a failed bot);
+            // the supervisor starts one as soon as it may, longest waiting first.
+            try db.execute(sql: "ALTER TABLE room ADD COLUMN waiting_since DOUBLE")
+            try db.execute(sql: "CREATE INDEX room_waiting ON room(waiting_since) WHERE waiting_since IS NOT NULL")
+        }
         return migrator
     }
 }

@@ -97,9 +97,15 @@ public final class SessionStore: Sendable {
             )
             try Self.applyParticipantChange(event, db: db, now: now)
             let active = try Self.activeSession(room: event.roomName, db: db)
+            let humans = try Self.humans(room: event.roomName, db: db)
+            if humans == 0 {
+                // Nobody is left to wait for a bot.
+                try db.execute(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [event.roomName])
+            }
+            let retryAt = try Double.fetchOne(db, sql: "SELECT retry_at FROM room WHERE name = ?", arguments: [event.roomName])
             let snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
-                humans: try Self.humans(room: event.roomName, db: db), activeSessions: try Self.activeCount(db: db)
+                humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt
             )
             let decision = decide(event.kind, room: snapshot, settings: settings, now: now)
             var session = active
@@ -117,7 +123,10 @@ public final class SessionStore: Sendable {
                 session?.stopAt = nil
             case .spawnAfterStop:
                 try db.execute(sql: "UPDATE room SET respawn_pending = 1 WHERE name = ?", arguments: [event.roomName])
-            case .record, .ignore, .reject:
+            case .reject:
+                // The human still wants a bot: the supervisor starts one when capacity frees or the backoff ends.
+                try Self.markWaiting(room: event.roomName, now: now, db: db)
+            case .record, .ignore:
                 break
             }
             if event.kind == .meetingEnded {
@@ -187,7 +196,32 @@ public final class SessionStore: Sendable {
             id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
             ownerInstance: owner, body: body, botUserID: botUserID(sessionID: id))
         try session.insert(db)
+        try db.execute(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
         return session
+    }
+
+    static func markWaiting(room: String, now: Double, db: Database) throws {
+        try db.execute(sql: "UPDATE room SET waiting_since = coalesce(waiting_since, ?) WHERE name = ?", arguments: [now, room])
+    }
+
+    /// Claims the room's next session if its humans are waiting for one and policy allows it now.
+    static func startIfWaiting(
+        room: String, url: String?, body: String, launcher: String, owner: String, settings: PolicySettings, now: Double,
+        db: Database
+    ) throws -> Session? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT retry_at, waiting_since FROM room WHERE name = ?", arguments: [room]),
+              (row["waiting_since"] as Double?) != nil
+        else { return nil }
+        let humans = try Self.humans(room: room, db: db)
+        if humans == 0 {
+            try db.execute(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
+            return nil
+        }
+        guard shouldStartWaitingRoom(
+            humans: humans, hasActiveSession: try Self.activeSession(room: room, db: db) != nil, retryAt: row["retry_at"],
+            activeSessions: try Self.activeCount(db: db), settings: settings, now: now)
+        else { return nil }
+        return try Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, db: db)
     }
 
     static func beginStop(_ id: String, reason: EndReason, now: Double, db: Database) throws -> Session? {
@@ -276,21 +310,32 @@ public final class SessionStore: Sendable {
             session.updatedAt = now
             session.stopAt = nil
             try session.update(db)
-            var successor: Session?
+            try db.execute(
+                sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
+                arguments: [session.roomName, session.roomURL])
+            let ranFor = now - session.createdAt
+            if isBotFailure(state: endState, reason: EndReason(rawValue: endReason) ?? reason) {
+                let previous = try Int.fetchOne(
+                    db, sql: "SELECT failures FROM room WHERE name = ?", arguments: [session.roomName]) ?? 0
+                let failures = settings.restartBackoff.failures(after: previous, ranFor: ranFor)
+                try db.execute(
+                    sql: "UPDATE room SET failures = ?, retry_at = ? WHERE name = ?",
+                    arguments: [failures, now + settings.restartBackoff.delay(failures: failures), session.roomName])
+                // Humans are still there: they get a new bot once the backoff is over.
+                try Self.markWaiting(room: session.roomName, now: now, db: db)
+            } else if endState == .ended {
+                try db.execute(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
+            }
             let respawn = try Bool.fetchOne(
                 db, sql: "SELECT respawn_pending FROM room WHERE name = ?", arguments: [session.roomName]) ?? false
             if respawn {
+                // A human joined while this bot was stopping.
                 try db.execute(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
-                let roomFree = try Self.activeSession(room: session.roomName, db: db) == nil
-                if roomFree, decideAfterEnd(
-                    respawnRequested: true, humans: try Self.humans(room: session.roomName, db: db),
-                    activeSessions: try Self.activeCount(db: db), settings: settings)
-                {
-                    successor = try Self.claim(
-                        room: session.roomName, url: session.roomURL, launcher: launcher, owner: owner,
-                        body: session.body, now: now, db: db)
-                }
+                try Self.markWaiting(room: session.roomName, now: now, db: db)
             }
+            let successor = try Self.startIfWaiting(
+                room: session.roomName, url: session.roomURL, body: session.body, launcher: launcher, owner: owner,
+                settings: settings, now: now, db: db)
             return Ending(ended: session, successor: successor)
         }
     }
@@ -307,6 +352,42 @@ public final class SessionStore: Sendable {
                     """,
                 arguments: [owner, pid, pidStartTime, now, id])
             return try Session.fetchOne(db, key: id)
+        }
+    }
+
+    /// Claims a session for each room whose humans are waiting for a bot and may have one now (capacity free,
+    /// backoff over), longest waiting first. Cheap when nobody waits: one read, no write lock.
+    public func claimWaitingRooms(now: Double) async throws -> [Session] {
+        let anyWaiting = try await pool.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?)",
+                arguments: [now]) ?? false
+        }
+        guard anyWaiting else { return [] }
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
+        return try await transaction { db in
+            let rooms = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, url FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?
+                    ORDER BY waiting_since, name
+                    """,
+                arguments: [now])
+            var claimed: [Session] = []
+            for room in rooms {
+                let name: String = room["name"]
+                // A room the service created keeps the body its caller gave.
+                let body = try String.fetchOne(
+                    db, sql: "SELECT body FROM session WHERE room_name = ? ORDER BY created_at DESC LIMIT 1",
+                    arguments: [name]) ?? "{}"
+                if let session = try Self.startIfWaiting(
+                    room: name, url: room["url"], body: body, launcher: launcher, owner: owner, settings: settings,
+                    now: now, db: db)
+                {
+                    claimed.append(session)
+                }
+            }
+            return claimed
         }
     }
 

@@ -212,7 +212,8 @@ extension DailyIntegrationTests {
         defer { Task { await double.stop() } }
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_START_TIMEOUT_S": "1",
-            "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
+            // The human stays: without a long backoff the room would rightly get its next bot meanwhile.
+            "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_RESTART_BACKOFF_S": "30",
         ])
         // The bot's token request is answered only after 4 s: longer than the start timeout.
         try await double.control("/_double/faults", body: Array(#"{"delay_s":4,"count":1}"#.utf8))

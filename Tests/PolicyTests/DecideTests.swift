@@ -40,11 +40,38 @@ struct DecideTests {
         #expect(decide(.participantLeft, room: room(.running, humans: 0, active: 1), settings: settings(grace: 0), now: 0) == .stop(.roomEmpty))
     }
 
-    @Test func respawnAfterStopNeedsHumansAndCapacity() {
-        #expect(decideAfterEnd(respawnRequested: true, humans: 1, activeSessions: 1, settings: settings()))
-        #expect(!decideAfterEnd(respawnRequested: true, humans: 0, activeSessions: 0, settings: settings()))
-        #expect(!decideAfterEnd(respawnRequested: true, humans: 1, activeSessions: 2, settings: settings()))
-        #expect(!decideAfterEnd(respawnRequested: false, humans: 1, activeSessions: 0, settings: settings()))
+    @Test func aWaitingRoomStartsOnlyWithHumansCapacityAndNoBackoff() {
+        let s = settings()
+        #expect(shouldStartWaitingRoom(humans: 1, hasActiveSession: false, retryAt: nil, activeSessions: 1, settings: s, now: 10))
+        #expect(shouldStartWaitingRoom(humans: 1, hasActiveSession: false, retryAt: 10, activeSessions: 0, settings: s, now: 10))
+        #expect(!shouldStartWaitingRoom(humans: 0, hasActiveSession: false, retryAt: nil, activeSessions: 0, settings: s, now: 10))
+        #expect(!shouldStartWaitingRoom(humans: 1, hasActiveSession: true, retryAt: nil, activeSessions: 1, settings: s, now: 10))
+        #expect(!shouldStartWaitingRoom(humans: 1, hasActiveSession: false, retryAt: nil, activeSessions: 2, settings: s, now: 10))
+        #expect(!shouldStartWaitingRoom(humans: 1, hasActiveSession: false, retryAt: 10.5, activeSessions: 0, settings: s, now: 10))
+    }
+
+    @Test func aJoinDuringTheBackoffIsRejectedAndAfterItSpawns() {
+        #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 10) == .reject(reason: "backoff"))
+        #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 20) == .spawn)
+    }
+
+    @Test func theBackoffDoublesPerFailureUpToItsMaximum() {
+        let backoff = RestartBackoff(baseSeconds: 2, maxSeconds: 30, stableSeconds: 60)
+        #expect([0, 1, 2, 3, 4, 5, 50].map { backoff.delay(failures: $0) } == [0, 2, 4, 8, 16, 30, 30])
+    }
+
+    @Test func aBotThatRanStablyStartsTheFailureCountAgain() {
+        let backoff = RestartBackoff(baseSeconds: 2, maxSeconds: 30, stableSeconds: 60)
+        #expect(backoff.failures(after: 4, ranFor: 0.5) == 5)
+        #expect(backoff.failures(after: 4, ranFor: 61) == 1)
+    }
+
+    @Test func onlyFailuresOfTheBotCountForTheBackoff() {
+        #expect(isBotFailure(state: .failed, reason: .botFailed))
+        #expect(isBotFailure(state: .failed, reason: .startTimeout))
+        #expect(isBotFailure(state: .failed, reason: .tokenFailed))
+        #expect(!isBotFailure(state: .failed, reason: .shutdown))
+        #expect(!isBotFailure(state: .ended, reason: .botExited))
     }
 
     @Test func answersNameTheirActionAndReason() {

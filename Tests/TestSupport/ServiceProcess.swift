@@ -167,9 +167,11 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// POSTs a webhook body, signed with the test secret unless `signed` is false.
-    public func webhook(_ body: [UInt8], signed: Bool = true, timestamp: String? = nil) async throws -> Answer {
+    public func webhook(
+        _ body: [UInt8], signed: Bool = true, timestamp: String? = nil, client: HTTPClient = testHTTPClient
+    ) async throws -> Answer {
         let headers = signed ? TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: timestamp) : []
-        return try await request(.POST, "/daily/webhook", body: body, headers: headers)
+        return try await request(.POST, "/daily/webhook", body: body, headers: headers, client: client)
     }
 
     public func webhook(fixture name: String, signed: Bool = true) async throws -> Answer {
@@ -194,6 +196,44 @@ public final class ServiceProcess: @unchecked Sendable {
             return room.map { environment.contains("AUTOSPAWN_ROOM_NAME=\($0)") } ?? true
         }
     }
+}
+
+extension ServiceProcess {
+    /// A live bot process of this service and the session and room its environment names.
+    public struct LiveBot: Sendable, Equatable {
+        public var pid: Int32
+        public var sessionID: String
+        public var room: String
+    }
+
+    /// Every live bot of this service (whichever instance started it), read from /proc.
+    public func liveBotSessions() -> [LiveBot] {
+        liveBots().compactMap { pid in
+            let environment = LiveProcesses.environment(of: pid)
+            func value(_ name: String) -> String? {
+                environment.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+            }
+            guard let session = value("AUTOSPAWN_SESSION_ID"), let room = value("AUTOSPAWN_ROOM_NAME") else { return nil }
+            return LiveBot(pid: pid, sessionID: session, room: room)
+        }
+    }
+
+    /// The service process's open file descriptors and resident memory (KiB), from /proc.
+    public func resources() -> (fileDescriptors: Int, residentKiB: Int) {
+        let pid = process.processIdentifier
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count ?? 0
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }
+            .flatMap { Int($0) } ?? 0
+        return (fds, rss)
+    }
+}
+
+/// Unix seconds of an RFC 3339 time as the service writes it (fractional seconds included).
+public func unixSeconds(_ text: Any?) -> Double? {
+    guard let text = text as? String else { return nil }
+    return (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))?.timeIntervalSince1970
 }
 
 /// The tests' HTTP client: it never follows a redirect, because the places the service redirects to (Daily

@@ -3,6 +3,7 @@
 #   test-bot.sh run ...           runs until SIGTERM, then exits 0
 #   test-bot.sh ignore-term ...   ignores SIGTERM (must be SIGKILLed)
 #   test-bot.sh exit CODE ...     exits with CODE after a moment
+#   test-bot.sh flood MB ...      prints MB megabytes of output at once, then runs like `run`
 mode=${1:-run}
 echo "argv: $*"
 echo "pid: $$"
@@ -12,6 +13,11 @@ done
 echo "ready"
 case "$mode" in
   exit) sleep 0.3; exit "${2:-0}" ;;
+  flood)
+    yes "flood flood flood flood flood flood flood flood flood flood flood flood flood flood flood flood" | head -c "$(( ${2:-1} * 1048576 ))"
+    echo
+    echo "flood done"
+    trap 'echo "got SIGTERM"; exit 0' TERM ;;
   ignore-term) trap 'echo "ignoring SIGTERM"' TERM ;;
   *) trap 'echo "got SIGTERM"; exit 0' TERM ;;
 esac

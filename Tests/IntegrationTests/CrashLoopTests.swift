@@ -1,0 +1,125 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `kill -9` of the service in the middle of bursts, over and over (issue 4, point 2).
+@Suite(.serialized)
+struct CrashLoopTests {
+    static let cap = 12
+    static let roomsPerRound = 6
+    static let settings = [
+        "AUTOSPAWN_MAX_CONCURRENCY": "\(cap)", "AUTOSPAWN_EMPTY_GRACE_S": "60", "AUTOSPAWN_RESTART_BACKOFF_S": "0.5",
+    ]
+
+    struct Delivery: Sendable {
+        var id: String
+        var body: [UInt8]
+        /// The service's answer, when one arrived before the crash.
+        var action: String?
+        var sessionID: String?
+    }
+
+    @Test func killNineDuringBurstsLosesNothingAndKeepsEveryInvariant() async throws {
+        let directory = try ServiceProcess.makeDirectory()
+        var service = try await ServiceProcess.start(in: directory, Self.settings)
+        var spawned: [String] = []
+        var crashesSurvived = 0
+        for round in 0..<5 {
+            let events = (0..<120).map { index in
+                let id = "r\(round)-e\(index)"
+                let body = Fixtures.variant(
+                    "daily/participant-joined.json", id: id, room: "crash-\(round)-\(index % Self.roomsPerRound)",
+                    participant: "p-\(round)-\(index)")
+                return Delivery(id: id, body: body)
+            }
+            let target = service
+            let (answers, answered) = AsyncStream.makeStream(of: Void.self)
+            let burst = Task { await Self.deliver(events, to: target, answered: answered) }
+            // Kill it mid-burst: after a random number of answers, with most of the burst still in flight.
+            let killAfter = Int.random(in: 5...40)
+            var seen = 0
+            for await _ in answers {
+                seen += 1
+                if seen == killAfter { break }
+            }
+            service.signal(SIGKILL)
+            let delivered = await burst.value
+            #expect(delivered.contains { $0.action == nil }, "the crash came after the burst")
+            #expect(await service.waitForExit(timeout: 10) != nil)
+            crashesSurvived += 1
+            spawned += delivered.compactMap { $0.action == "spawned" ? $0.sessionID : nil }
+
+            service = try await ServiceProcess.start(in: directory, Self.settings)
+            // Daily redelivers whatever got no answer; whatever was answered is acted on once only.
+            for delivery in delivered {
+                let answer = try await service.webhook(delivery.body)
+                #expect(answer.status == 200)
+                if delivery.action != nil { #expect(answer.string("action") == "duplicate", "\(delivery.id)") }
+            }
+            // No session that was answered `spawned` is lost.
+            for id in spawned {
+                #expect(try await service.request(.GET, "/sessions/\(id)").status == 200, "session \(id) lost")
+            }
+            let rooms = (round + 1) * Self.roomsPerRound
+            #expect(try await Self.invariantsHold(service, until: min(Self.cap, rooms)), "round \(round)")
+        }
+        #expect(crashesSurvived == 5)
+        await service.shutdown()
+        #expect(service.liveBots().isEmpty)
+    }
+
+    /// The burst's own client: a connection to a killed service fails in a second, not in the default ten.
+    static let burstClient = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(1))))
+
+    static func deliver(
+        _ events: [Delivery], to service: ServiceProcess, answered: AsyncStream<Void>.Continuation
+    ) async -> [Delivery] {
+        defer { answered.finish() }
+        return await withTaskGroup(of: Delivery.self) { group in
+            for event in events {
+                group.addTask {
+                    var event = event
+                    if let answer = try? await service.webhook(event.body, client: burstClient), answer.status == 200 {
+                        event.action = answer.string("action")
+                        event.sessionID = answer.string("session_id")
+                        answered.yield()
+                    }
+                    return event
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    /// Checks DESIGN.md's invariants at every sample, until every active session has its live bot, every live bot
+    /// belongs to an active session, and `expected` rooms have a bot (their humans never left).
+    static func invariantsHold(_ service: ServiceProcess, until expected: Int) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let active = try await service.sessions("state=active&limit=1000")
+            let bots = service.liveBotSessions()
+            // Invariants 1 and 2, and never two bot processes in one room.
+            let activeRooms = active.compactMap { $0["room_name"] as? String }
+            #expect(Set(activeRooms).count == activeRooms.count, "two active sessions in one room")
+            #expect(active.count <= cap, "\(active.count) active sessions over the cap")
+            #expect(Dictionary(grouping: bots, by: \.room).values.allSatisfy { $0.count == 1 }, "two bots in one room")
+            // Invariant 4: accounted for, both ways.
+            let activeByID = Dictionary(uniqueKeysWithValues: active.compactMap { session in
+                (session["id"] as? String).map { ($0, session) }
+            })
+            let botsAreActive = bots.allSatisfy { activeByID[$0.sessionID] != nil }
+            let sessionsHaveBots = active.allSatisfy { session in
+                bots.contains { $0.sessionID == session["id"] as? String && Int($0.pid) == session["pid"] as? Int }
+            }
+            if botsAreActive && sessionsHaveBots && active.count == expected { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+}
