@@ -32,6 +32,8 @@ public struct Config: Sendable {
     public var orphanAfterSeconds: Double
     /// A room whose bot keeps failing waits this long before its next bot, doubled at each failure in a row.
     public var restartBackoff: RestartBackoff
+    /// A request must arrive whole within this, and an idle connection is closed after it (slow clients).
+    public var requestTimeoutSeconds: Double
     public var adminToken: String?
     public var dailyAPIKey: String?
     public var dailyAPIURL: String
@@ -98,6 +100,7 @@ public struct Config: Sendable {
         guard backoffMax >= backoffBase else {
             throw ConfigError("AUTOSPAWN_RESTART_BACKOFF_MAX_S", "must not be less than AUTOSPAWN_RESTART_BACKOFF_S (\(backoffBase))")
         }
+        let requestTimeout = try reader.seconds("AUTOSPAWN_REQUEST_TIMEOUT_S", default: 30, allowZero: false)
         let adminToken = try reader.nonEmpty("AUTOSPAWN_ADMIN_TOKEN")
         let apiKey = try reader.nonEmpty("DAILY_API_KEY")
         let apiURL = try reader.nonEmpty("DAILY_API_URL") ?? "https://api.daily.co/v1"
@@ -121,7 +124,8 @@ public struct Config: Sendable {
             botLogDirectory: botLogDirectory, startTimeoutSeconds: startTimeout, emptyGraceSeconds: emptyGrace,
             stopGraceSeconds: stopGrace, reaperIntervalSeconds: reaperInterval, maxSessionSeconds: maxSession,
             orphanAfterSeconds: orphanAfter,
-            restartBackoff: RestartBackoff(baseSeconds: backoffBase, maxSeconds: backoffMax), adminToken: adminToken, dailyAPIKey: apiKey,
+            restartBackoff: RestartBackoff(baseSeconds: backoffBase, maxSeconds: backoffMax),
+            requestTimeoutSeconds: requestTimeout, adminToken: adminToken, dailyAPIKey: apiKey,
             dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, roomFilter: roomFilter
         )
     }

@@ -64,6 +64,8 @@ public func buildApplication(
     let router = buildRouter(config, parts)
     let app = Application(
         router: router,
+        // A connection that sends nothing (or a head that never ends) for this long is closed: slowloris.
+        server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)))),
         configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "autospawn"),
         onServerRunning: { channel in
             if let port = channel.localAddress?.port { onListening?(port) }

@@ -26,10 +26,12 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxWebhookBody {
             return json(.contentTooLarge, ErrorBody(error: "body_too_large"))
         }
-        var request = request
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maxWebhookBody)
+            guard let body = try await collectBody(of: request, upTo: maxWebhookBody, within: config.requestTimeoutSeconds) else {
+                return json(.requestTimeout, ErrorBody(error: "request_timeout"))
+            }
+            buffer = body
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return json(.contentTooLarge, ErrorBody(error: "body_too_large"))
         }
@@ -121,10 +123,12 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     }
     admin.post("start") { request, _ -> Response in
         guard let starter = parts.starter else { return json(.serviceUnavailable, ["error": "daily_not_configured"]) }
-        var request = request
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maxStartBody)
+            guard let body = try await collectBody(of: request, upTo: maxStartBody, within: config.requestTimeoutSeconds) else {
+                return json(.requestTimeout, ["error": "request_timeout"])
+            }
+            buffer = body
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return json(.contentTooLarge, ["error": "body_too_large"])
         }
@@ -194,6 +198,20 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
     }
     return difference == 0
+}
+
+/// The request's whole body, or nil when it has not arrived within `seconds`: a client that trickles its body
+/// byte by byte keeps neither a handler nor a connection for long.
+func collectBody(of request: Request, upTo limit: Int, within seconds: Double) async throws -> ByteBuffer? {
+    try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+        group.addTask { try await request.body.collect(upTo: limit) }
+        group.addTask {
+            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            return nil
+        }
+        defer { group.cancelAll() }
+        return try await group.next() ?? nil
+    }
 }
 
 /// The end of a bot's log file.

@@ -29,6 +29,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("orphan-after-s"), help: "AUTOSPAWN_ORPHAN_AFTER_S") var orphanAfter: String?
     @Option(name: .customLong("restart-backoff-s"), help: "AUTOSPAWN_RESTART_BACKOFF_S") var restartBackoff: String?
     @Option(name: .customLong("restart-backoff-max-s"), help: "AUTOSPAWN_RESTART_BACKOFF_MAX_S") var restartBackoffMax: String?
+    @Option(name: .customLong("request-timeout-s"), help: "AUTOSPAWN_REQUEST_TIMEOUT_S") var requestTimeout: String?
     @Option(help: "AUTOSPAWN_ADMIN_TOKEN") var adminToken: String?
     @Option(help: "DAILY_API_KEY") var dailyApiKey: String?
     @Option(help: "DAILY_API_URL") var dailyApiUrl: String?
@@ -46,7 +47,8 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_EMPTY_GRACE_S": emptyGrace, "AUTOSPAWN_STOP_GRACE_S": stopGrace,
             "AUTOSPAWN_REAPER_INTERVAL_S": reaperInterval, "AUTOSPAWN_MAX_SESSION_S": maxSession,
             "AUTOSPAWN_ORPHAN_AFTER_S": orphanAfter, "AUTOSPAWN_RESTART_BACKOFF_S": restartBackoff,
-            "AUTOSPAWN_RESTART_BACKOFF_MAX_S": restartBackoffMax, "AUTOSPAWN_ADMIN_TOKEN": adminToken, "DAILY_API_KEY": dailyApiKey,
+            "AUTOSPAWN_RESTART_BACKOFF_MAX_S": restartBackoffMax, "AUTOSPAWN_REQUEST_TIMEOUT_S": requestTimeout,
+            "AUTOSPAWN_ADMIN_TOKEN": adminToken, "DAILY_API_KEY": dailyApiKey,
             "DAILY_API_URL": dailyApiUrl, "AUTOSPAWN_DAILY_DOMAIN": dailyDomain,
         ]
     }

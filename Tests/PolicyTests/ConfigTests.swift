@@ -20,6 +20,7 @@ struct ConfigTests {
         #expect(config.startTimeoutSeconds == 60)
         #expect(config.emptyGraceSeconds == 20)
         #expect(config.restartBackoff == RestartBackoff(baseSeconds: 2, maxSeconds: 300))
+        #expect(config.requestTimeoutSeconds == 30)
         #expect(config.stopGraceSeconds == 10)
         #expect(config.reaperIntervalSeconds == 15)
         #expect(config.maxSessionSeconds == 14_400)
@@ -60,6 +61,7 @@ struct ConfigTests {
         ("AUTOSPAWN_MAX_SESSION_S", "inf", "AUTOSPAWN_MAX_SESSION_S"),
         ("AUTOSPAWN_ORPHAN_AFTER_S", "x", "AUTOSPAWN_ORPHAN_AFTER_S"),
         ("AUTOSPAWN_RESTART_BACKOFF_S", "0", "AUTOSPAWN_RESTART_BACKOFF_S"),
+        ("AUTOSPAWN_REQUEST_TIMEOUT_S", "0", "AUTOSPAWN_REQUEST_TIMEOUT_S"),
         ("AUTOSPAWN_RESTART_BACKOFF_MAX_S", "1", "AUTOSPAWN_RESTART_BACKOFF_MAX_S"),
         ("DAILY_API_URL", "api.daily.co", "DAILY_API_URL"),
         ("AUTOSPAWN_DAILY_DOMAIN", "acme.daily.co", "AUTOSPAWN_DAILY_DOMAIN"),
