@@ -1,6 +1,6 @@
 /// One webhook event, whichever of Daily's shapes it came in, reduced to what the policy needs.
 public struct RoomEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable, CaseIterable {
         case participantJoined
         case participantLeft
         case meetingStarted

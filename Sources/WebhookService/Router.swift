@@ -13,6 +13,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     let router = Router()
     let store = parts.store
     let supervisor = parts.supervisor
+    let redactor = SecretRedactor(config)
 
     router.get("health") { _, _ in json(.ok, ["status": "ok"]) }
     router.get("ready") { _, _ in
@@ -116,7 +117,8 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             }
             lines = value
         }
-        let text = LogTail.lastLines(of: supervisor.logPath(for: id), count: lines)
+        // The bot wrote this file, and it holds its own meeting token: hand out none of it.
+        let text = redactor.redact(LogTail.lastLines(of: supervisor.logPath(for: id), count: lines))
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -1,0 +1,85 @@
+import DailyDouble
+import Foundation
+import Testing
+import TestSupport
+
+/// Invariant 5 over a whole run (issue 4, point 6): no log line and no answer of a read API holds the API key,
+/// the webhook secret, the admin token or any meeting token the run minted.
+@Suite(.serialized)
+struct SecretsScanTests {
+    @Test func noLogLineAndNoReadAnswerOfAFullRunHoldsASecret() async throws {
+        let apiKey = "sk-scan-\(UUID().uuidString)"
+        let adminToken = "admin-\(UUID().uuidString)"
+        let double = try await DailyDouble.start(apiKey: apiKey, domain: "acme")
+        let service = try await ServiceProcess.start([
+            "DAILY_API_KEY": apiKey, "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": adminToken,
+            "AUTOSPAWN_MAX_CONCURRENCY": "10",
+        ])
+        let auth = [("Authorization", "Bearer \(adminToken)")]
+        var tokens: Set<String> = []
+
+        // A full run: joins by webhook (one while Daily fails once), /start, /daily, refusals, stops.
+        for room in ["scan-a", "scan-b"] {
+            _ = try await service.webhook(Fixtures.variant("daily/participant-joined.json", id: "join-\(room)", room: room))
+        }
+        try await double.control("/_double/faults", body: Array(#"{"status":500,"count":1}"#.utf8))
+        _ = try await service.webhook(Fixtures.variant("daily/participant-joined.json", id: "join-scan-c", room: "scan-c"))
+        let started = try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"), headers: auth)
+        #expect(started.status == 200)
+        tokens.formUnion([started.string("dailyToken")].compactMap { $0 })
+        #expect(try await service.request(.GET, "/daily", headers: auth).status == 302)
+        #expect(try await service.request(.GET, "/sessions").status == 401)
+        #expect(try await service.webhook(Fixtures.bytes("daily/participant-joined.json"), signed: false).status == 401)
+        #expect(try await eventually { service.liveBots().count == 5 })
+        var botTokens: Set<String> = []
+        for pid in service.liveBots() {
+            for entry in LiveProcesses.environment(of: pid) where entry.hasPrefix("DAILY_ROOM_TOKEN=") {
+                botTokens.insert(String(entry.dropFirst("DAILY_ROOM_TOKEN=".count)))
+            }
+        }
+        tokens.formUnion(botTokens)
+        #expect(tokens.count == 6)  // the caller's token from /start, and one per bot
+
+        // Every read answer.
+        var answers: [String] = []
+        let all = try await service.request(.GET, "/sessions?state=all", headers: auth)
+        answers.append(all.text)
+        let sessions = all.json["sessions"] as? [[String: any Sendable]] ?? []
+        #expect(sessions.count == 5)
+        for session in sessions {
+            let id = session["id"] as? String ?? ""
+            let room = session["room_name"] as? String ?? ""
+            answers.append(try await service.request(.GET, "/sessions/\(id)", headers: auth).text)
+            #expect(try await eventually {
+                try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: auth).text.contains("ready")
+            })
+            answers.append(try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: auth).text)
+            answers.append(try await service.request(.GET, "/bot/status?room=\(room)").text)
+        }
+        for path in ["/health", "/ready", "/sessions?state=active"] {
+            answers.append(try await service.request(.GET, path, headers: auth).text)
+        }
+        // The bots did print their tokens (the test bot echoes its environment): the log API must not pass them on.
+        let logFiles = try FileManager.default.contentsOfDirectory(atPath: service.directory.appendingPathComponent("bot-logs").path)
+        let onDisk = try logFiles.map { try String(contentsOf: service.directory.appendingPathComponent("bot-logs/\($0)"), encoding: .utf8) }
+        #expect(botTokens.count == 5)
+        #expect(botTokens.allSatisfy { token in onDisk.contains { $0.contains(token) } })
+
+        for room in ["scan-a", "scan-b", "scan-c"] {
+            _ = try await service.webhook(Fixtures.variant("daily/meeting-ended.json", id: "end-\(room)", room: room))
+        }
+        await service.shutdown()
+        await double.stop()
+
+        let serviceOutput = try FileManager.default.contentsOfDirectory(atPath: service.directory.path)
+            .filter { $0.hasPrefix("service") }
+            .map { try String(contentsOf: service.directory.appendingPathComponent($0), encoding: .utf8) }
+        #expect(serviceOutput.joined().contains("bot started"))  // the log was really read
+        let scanned = serviceOutput + answers
+        let secrets = [apiKey, ServiceProcess.secret, adminToken] + tokens.sorted()
+        for secret in secrets {
+            let leaks = scanned.filter { $0.contains(secret) }
+            #expect(leaks.isEmpty, "\(secret.prefix(12))… found in: \(leaks.map { String($0.prefix(200)) })")
+        }
+    }
+}

@@ -1,0 +1,1 @@
+../../../Sources/WebhookService/EventNormaliser.swift
