@@ -81,7 +81,11 @@ public struct EventNormaliser: Sendable {
                 throw NormaliseError(code: "invalid_room", detail: "room.url is not an http(s) URL of a room")
             }
             if name == nil { name = parsed.lastPathComponent }
-            guard parsed.lastPathComponent == name else {
+            // The URL is handed to the bot as is: it must be the room's URL and nothing more (no query or
+            // fragment riding along, no credentials), ending with the room's name (found by the fuzzer).
+            guard parsed.lastPathComponent == name, let name, text.hasSuffix("/" + name), parsed.query == nil,
+                  parsed.fragment == nil, parsed.user == nil, parsed.password == nil
+            else {
                 throw NormaliseError(code: "invalid_room", detail: "room.url does not end with room.name")
             }
             url = text

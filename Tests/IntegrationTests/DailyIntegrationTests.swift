@@ -18,8 +18,11 @@ struct DailyIntegrationTests {
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(try await service.session(id)["room_url"] as? String == "https://acme.daily.co/demo-room")
         #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
+        // The bot got its token (it prints it); the log API hands it out redacted.
         let log = try await service.request(.GET, "/sessions/\(id)/log").text
-        #expect(log.contains("env DAILY_ROOM_TOKEN=eyJ"))
+        #expect(log.contains("env DAILY_ROOM_TOKEN=[redacted]"))
+        let onDisk = try String(contentsOf: service.directory.appendingPathComponent("bot-logs/\(id).log"), encoding: .utf8)
+        #expect(onDisk.contains("env DAILY_ROOM_TOKEN=eyJ"))
 
         let tokenRequest = try #require(try await double.logged("requests").first { $0["path"]?.string == "/meeting-tokens" })
         let properties = try #require(tokenRequest["body"]?["properties"])
