@@ -358,10 +358,16 @@ public final class SessionStore: Sendable {
     /// Claims a session for each room whose humans are waiting for a bot and may have one now (capacity free,
     /// backoff over), longest waiting first. Cheap when nobody waits: one read, no write lock.
     public func claimWaitingRooms(now: Double) async throws -> [Session] {
+        let maxConcurrency = settings.maxConcurrency
+        // At capacity, a waiting room cannot start: no write transaction for it every poll.
         let anyWaiting = try await pool.read { db in
             try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?)",
-                arguments: [now]) ?? false
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?)
+                       AND (SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')) < ?
+                    """,
+                arguments: [now, maxConcurrency]) ?? false
         }
         guard anyWaiting else { return [] }
         let (launcher, owner, settings) = (launcher, instanceID, settings)

@@ -187,3 +187,30 @@ struct SessionStoreTests {
         #expect(throws: SessionStoreError.self) { try makeStore(path: "/nonexistent-dir/x/db.sqlite") }
     }
 }
+
+struct WaitingRoomTests {
+    @Test func aRoomRefusedAtCapacityIsClaimedOnceAPlaceFrees() async throws {
+        let store = try makeStore(max: 1)
+        let first = try #require(try await store.record(event(room: "a"), now: 1).session)
+        #expect(try await store.record(event(room: "b"), now: 2).reason == "capacity")
+        #expect(try await store.claimWaitingRooms(now: 3).isEmpty)
+        _ = try await store.finish(first.id, state: .ended, reason: .meetingEnded, now: 4)
+        #expect(try await store.claimWaitingRooms(now: 5).map(\.roomName) == ["b"])
+        #expect(try await store.claimWaitingRooms(now: 6).isEmpty)
+    }
+
+    @Test func aFailedBotsRoomWaitsOutItsBackoffAndAnEmptyRoomStopsWaiting() async throws {
+        let store = try makeStore()
+        let first = try #require(try await store.record(event(room: "a"), now: 100).session)
+        _ = try await store.finish(first.id, state: .failed, reason: .botFailed, exitCode: 1, now: 101)
+        // Default backoff: 2 s after the first failure; a join meanwhile is refused.
+        #expect(try await store.record(event(room: "a", participant: "p2"), now: 102).reason == "backoff")
+        #expect(try await store.claimWaitingRooms(now: 102.9).isEmpty)
+        let second = try #require(try await store.claimWaitingRooms(now: 103).first)
+        _ = try await store.finish(second.id, state: .failed, reason: .botFailed, exitCode: 1, now: 104)
+        #expect(try await store.claimWaitingRooms(now: 107.9).isEmpty)  // 4 s now
+        _ = try await store.record(event(.participantLeft, room: "a", participant: "p1"), now: 105)
+        _ = try await store.record(event(.participantLeft, room: "a", participant: "p2"), now: 105)
+        #expect(try await store.claimWaitingRooms(now: 200).isEmpty)  // nobody left to wait
+    }
+}
