@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
+        // Benchmarks/ only; the trait list leaves out the runtime interposer, which is not mirrored here.
+        .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .target(
@@ -100,6 +102,19 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
+        ),
+        // `swift package benchmark` (see BENCHMARKS.md): the webhook path's parts, time and allocations per operation.
+        .executableTarget(
+            name: "WebhookPathBenchmarks",
+            dependencies: [
+                "Policy",
+                "SessionStore",
+                "WebhookService",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/WebhookPathBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .target(
             name: "TestSupport",

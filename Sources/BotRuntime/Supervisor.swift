@@ -62,6 +62,8 @@ public actor Supervisor: Service {
     /// With `DAILY_API_KEY`: mints each bot's meeting token.
     private let daily: DailyClient?
     private var bots: [String: Bot] = [:]
+    /// Where the ends of this supervisor's bot processes are heard.
+    private let reaper = ChildReaper()
     /// Launches under way, so that `drain` can wait for them.
     private var pendingLaunches: [String: Task<Void, Never>] = [:]
     private let drainingFlag = Atomic<Bool>(false)
@@ -141,7 +143,7 @@ public actor Supervisor: Service {
             return
         }
         let startTime = ProcessTable.startTime(pid: pid) ?? 0
-        watch(session.id, pid: pid, exit: Task { await ProcessLauncher.waitForExit(pid: pid) })
+        watch(session.id, pid: pid, exit: Task { [reaper] in await reaper.exit(of: pid) })
         logger.info("bot started", metadata: ["pid": "\(pid)"])
         do {
             let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: Self.now)

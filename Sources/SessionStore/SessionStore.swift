@@ -47,6 +47,7 @@ public struct SessionQuery: Sendable {
 public final class SessionStore: Sendable {
     public let path: String
     let pool: DatabasePool
+    let commits: GroupCommit
     let settings: PolicySettings
     let launcher: String
     /// The instance that owns the sessions this store creates.
@@ -64,15 +65,17 @@ public final class SessionStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Schema.migrator.migrate(pool)
+            commits = GroupCommit(writer: pool)
         } catch {
             throw SessionStoreError(path: path, underlying: error)
         }
     }
 
     /// GRDB opens every write with `BEGIN IMMEDIATE` (Database.inTransaction): the write lock is held from the
-    /// first read, so what the transaction reads is still true when it commits.
+    /// first read, so what the transaction reads is still true when it commits. Concurrent writes share one
+    /// transaction (`GroupCommit`), each in a savepoint of its own.
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.write(body)
+        try await commits.write(body)
     }
 
     // MARK: Events
@@ -84,11 +87,11 @@ public final class SessionStore: Sendable {
         let launcher = launcher
         let owner = instanceID
         return try await transaction { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
+            try db.executeCached(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
             if db.changesCount == 0 {
                 return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
             }
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO room (name, url, last_event_at) VALUES (?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET url = coalesce(excluded.url, url), last_event_at = excluded.last_event_at
@@ -100,9 +103,9 @@ public final class SessionStore: Sendable {
             let humans = try Self.humans(room: event.roomName, db: db)
             if humans == 0 {
                 // Nobody is left to wait for a bot.
-                try db.execute(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [event.roomName])
+                try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [event.roomName])
             }
-            let retryAt = try Double.fetchOne(db, sql: "SELECT retry_at FROM room WHERE name = ?", arguments: [event.roomName])
+            let retryAt = try Double.fetchOne(cached: db, sql: "SELECT retry_at FROM room WHERE name = ?", arguments: [event.roomName])
             let snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
                 humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt
@@ -116,13 +119,13 @@ public final class SessionStore: Sendable {
             case .stop(let reason):
                 session = try active.flatMap { try Self.beginStop($0.id, reason: reason, now: now, db: db) }
             case .scheduleStop(let at):
-                try db.execute(sql: "UPDATE session SET stop_at = ?, updated_at = ? WHERE id = ?", arguments: [at, now, active?.id])
+                try db.executeCached(sql: "UPDATE session SET stop_at = ?, updated_at = ? WHERE id = ?", arguments: [at, now, active?.id])
                 session?.stopAt = at
             case .cancelScheduledStop:
-                try db.execute(sql: "UPDATE session SET stop_at = NULL, updated_at = ? WHERE id = ?", arguments: [now, active?.id])
+                try db.executeCached(sql: "UPDATE session SET stop_at = NULL, updated_at = ? WHERE id = ?", arguments: [now, active?.id])
                 session?.stopAt = nil
             case .spawnAfterStop:
-                try db.execute(sql: "UPDATE room SET respawn_pending = 1 WHERE name = ?", arguments: [event.roomName])
+                try db.executeCached(sql: "UPDATE room SET respawn_pending = 1 WHERE name = ?", arguments: [event.roomName])
             case .reject:
                 // The human still wants a bot: the supervisor starts one when capacity frees or the backoff ends.
                 try Self.markWaiting(room: event.roomName, now: now, db: db)
@@ -131,7 +134,7 @@ public final class SessionStore: Sendable {
             }
             if event.kind == .meetingEnded {
                 // The call is over: nobody is left to wait for a new bot.
-                try db.execute(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [event.roomName])
+                try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [event.roomName])
             }
             let (action, reason) = decision.answer
             return EventOutcome(decision: decision, action: action, reason: reason, session: session)
@@ -143,13 +146,13 @@ public final class SessionStore: Sendable {
     static func applyParticipantChange(_ event: RoomEvent, db: Database, now: Double) throws {
         switch event.kind {
         case .meetingEnded:
-            try db.execute(sql: "DELETE FROM participant WHERE room_name = ?", arguments: [event.roomName])
+            try db.executeCached(sql: "DELETE FROM participant WHERE room_name = ?", arguments: [event.roomName])
         case .participantJoined, .participantLeft:
             guard let participant = event.participant else { return }
             let (key, isPerJoin) = participant.trackingKey
             let joining = event.kind == .participantJoined
             let row = try Row.fetchOne(
-                db, sql: "SELECT present, sent_at FROM participant WHERE room_name = ? AND key = ?",
+                cached: db, sql: "SELECT present, sent_at FROM participant WHERE room_name = ? AND key = ?",
                 arguments: [event.roomName, key])
             if let row {
                 let present: Bool = row["present"]
@@ -159,7 +162,7 @@ public final class SessionStore: Sendable {
                 if joining && isPerJoin { return }
                 if let previous, let sent = event.sentAt, sent < previous { return }
             }
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO participant (room_name, key, present, sent_at, updated_at) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT(room_name, key) DO UPDATE SET present = excluded.present,
@@ -174,16 +177,16 @@ public final class SessionStore: Sendable {
 
     static func activeSession(room: String, db: Database) throws -> Session? {
         try Session.fetchOne(
-            db, sql: "SELECT * FROM session WHERE room_name = ? AND state IN ('starting','running','stopping')",
+            cached: db, sql: "SELECT * FROM session WHERE room_name = ? AND state IN ('starting','running','stopping')",
             arguments: [room])
     }
 
     static func humans(room: String, db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM participant WHERE room_name = ? AND present = 1", arguments: [room]) ?? 0
+        try Int.fetchOne(cached: db, sql: "SELECT count(*) FROM participant WHERE room_name = ? AND present = 1", arguments: [room]) ?? 0
     }
 
     static func activeCount(db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')") ?? 0
+        try Int.fetchOne(cached: db, sql: "SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')") ?? 0
     }
 
     /// Inserts a `starting` session for the room. The caller has checked capacity and the room's active session
@@ -196,12 +199,12 @@ public final class SessionStore: Sendable {
             id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
             ownerInstance: owner, body: body, botUserID: botUserID(sessionID: id))
         try session.insert(db)
-        try db.execute(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
+        try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
         return session
     }
 
     static func markWaiting(room: String, now: Double, db: Database) throws {
-        try db.execute(sql: "UPDATE room SET waiting_since = coalesce(waiting_since, ?) WHERE name = ?", arguments: [now, room])
+        try db.executeCached(sql: "UPDATE room SET waiting_since = coalesce(waiting_since, ?) WHERE name = ?", arguments: [now, room])
     }
 
     /// Claims the room's next session if its humans are waiting for one and policy allows it now.
@@ -209,12 +212,12 @@ public final class SessionStore: Sendable {
         room: String, url: String?, body: String, launcher: String, owner: String, settings: PolicySettings, now: Double,
         db: Database
     ) throws -> Session? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT retry_at, waiting_since FROM room WHERE name = ?", arguments: [room]),
+        guard let row = try Row.fetchOne(cached: db, sql: "SELECT retry_at, waiting_since FROM room WHERE name = ?", arguments: [room]),
               (row["waiting_since"] as Double?) != nil
         else { return nil }
         let humans = try Self.humans(room: room, db: db)
         if humans == 0 {
-            try db.execute(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
+            try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
             return nil
         }
         guard shouldStartWaitingRoom(
@@ -225,13 +228,13 @@ public final class SessionStore: Sendable {
     }
 
     static func beginStop(_ id: String, reason: EndReason, now: Double, db: Database) throws -> Session? {
-        try db.execute(
+        try db.executeCached(
             sql: """
                 UPDATE session SET state = 'stopping', stop_reason = ?, stop_at = NULL, updated_at = ?
                 WHERE id = ? AND state IN ('starting','running')
                 """,
             arguments: [reason.rawValue, now, id])
-        return try Session.fetchOne(db, key: id)
+        return try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
     }
 
     // MARK: Claims outside webhooks
@@ -251,8 +254,8 @@ public final class SessionStore: Sendable {
     /// Records the room URL Daily gave for a room the service created (Daily's answer is the truth).
     public func setRoomURL(_ id: String, url: String, now: Double) async throws {
         _ = try await transaction { db in
-            try db.execute(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
-            try db.execute(
+            try db.executeCached(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
+            try db.executeCached(
                 sql: "UPDATE room SET url = ? WHERE name = (SELECT room_name FROM session WHERE id = ?)", arguments: [url, id])
         }
     }
@@ -263,14 +266,14 @@ public final class SessionStore: Sendable {
     /// it now is (it may be `stopping` already).
     public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
         try await transaction { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?,
                         state = CASE state WHEN 'starting' THEN 'running' ELSE state END
                     WHERE id = ? AND state IN ('starting','running','stopping')
                     """,
                 arguments: [pid, pidStartTime, now, id])
-            return try Session.fetchOne(db, key: id)
+            return try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
         }
     }
 
@@ -284,7 +287,7 @@ public final class SessionStore: Sendable {
     /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
     public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
         try await transaction { db in
-            guard let session = try Session.fetchOne(db, key: id), let stopAt = session.stopAt, stopAt <= now,
+            guard let session = try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]), let stopAt = session.stopAt, stopAt <= now,
                   session.state == .starting || session.state == .running
             else { return nil }
             return try Self.beginStop(id, reason: .roomEmpty, now: now, db: db)
@@ -298,7 +301,7 @@ public final class SessionStore: Sendable {
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { db in
-            guard var session = try Session.fetchOne(db, key: id), session.state.isActive else { return nil }
+            guard var session = try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]), session.state.isActive else { return nil }
             // A stop that was asked for keeps its reason, whatever the bot's exit looked like.
             let endReason = session.state == .stopping ? (session.stopReason ?? reason.rawValue) : reason.rawValue
             let endState: SessionState =
@@ -310,27 +313,27 @@ public final class SessionStore: Sendable {
             session.updatedAt = now
             session.stopAt = nil
             try session.update(db)
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
                 arguments: [session.roomName, session.roomURL])
             let ranFor = now - session.createdAt
             if isBotFailure(state: endState, reason: EndReason(rawValue: endReason) ?? reason) {
                 let previous = try Int.fetchOne(
-                    db, sql: "SELECT failures FROM room WHERE name = ?", arguments: [session.roomName]) ?? 0
+                    cached: db, sql: "SELECT failures FROM room WHERE name = ?", arguments: [session.roomName]) ?? 0
                 let failures = settings.restartBackoff.failures(after: previous, ranFor: ranFor)
-                try db.execute(
+                try db.executeCached(
                     sql: "UPDATE room SET failures = ?, retry_at = ? WHERE name = ?",
                     arguments: [failures, now + settings.restartBackoff.delay(failures: failures), session.roomName])
                 // Humans are still there: they get a new bot once the backoff is over.
                 try Self.markWaiting(room: session.roomName, now: now, db: db)
             } else if endState == .ended {
-                try db.execute(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
+                try db.executeCached(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
             }
             let respawn = try Bool.fetchOne(
-                db, sql: "SELECT respawn_pending FROM room WHERE name = ?", arguments: [session.roomName]) ?? false
+                cached: db, sql: "SELECT respawn_pending FROM room WHERE name = ?", arguments: [session.roomName]) ?? false
             if respawn {
                 // A human joined while this bot was stopping.
-                try db.execute(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
+                try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
                 try Self.markWaiting(room: session.roomName, now: now, db: db)
             }
             let successor = try Self.startIfWaiting(
@@ -344,14 +347,14 @@ public final class SessionStore: Sendable {
     public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
         let owner = instanceID
         return try await transaction { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE session SET owner_instance = ?, pid = ?, pid_start_time = ?, updated_at = ?,
                         state = CASE state WHEN 'starting' THEN 'running' ELSE state END
                     WHERE id = ? AND state IN ('starting','running','stopping')
                     """,
                 arguments: [owner, pid, pidStartTime, now, id])
-            return try Session.fetchOne(db, key: id)
+            return try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
         }
     }
 
@@ -384,7 +387,7 @@ public final class SessionStore: Sendable {
                 let name: String = room["name"]
                 // A room the service created keeps the body its caller gave.
                 let body = try String.fetchOne(
-                    db, sql: "SELECT body FROM session WHERE room_name = ? ORDER BY created_at DESC LIMIT 1",
+                    cached: db, sql: "SELECT body FROM session WHERE room_name = ? ORDER BY created_at DESC LIMIT 1",
                     arguments: [name]) ?? "{}"
                 if let session = try Self.startIfWaiting(
                     room: name, url: room["url"], body: body, launcher: launcher, owner: owner, settings: settings,
@@ -402,7 +405,7 @@ public final class SessionStore: Sendable {
     /// Registers this instance (so others can see that it is alive) and returns every other registered one.
     public func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
         try await transaction { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT OR REPLACE INTO instance (id, pid, pid_start_time, started_at) VALUES (?, ?, ?, ?)",
                 arguments: [instance.id, instance.pid, instance.pidStartTime, instance.startedAt])
             return try ServiceInstance.filter(Column("id") != instance.id).fetchAll(db)
@@ -425,7 +428,7 @@ public final class SessionStore: Sendable {
     // MARK: Reading
 
     public func session(_ id: String) async throws -> Session? {
-        try await pool.read { db in try Session.fetchOne(db, key: id) }
+        try await pool.read { db in try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]) }
     }
 
     /// Active sessions owned by this instance.
@@ -496,7 +499,7 @@ public final class SessionStore: Sendable {
     /// The room's active session (or nil) and its humans.
     public func roomStatus(_ room: String) async throws -> (session: Session?, humans: Int, url: String?) {
         try await pool.read { db in
-            let url = try String.fetchOne(db, sql: "SELECT url FROM room WHERE name = ?", arguments: [room])
+            let url = try String.fetchOne(cached: db, sql: "SELECT url FROM room WHERE name = ?", arguments: [room])
             return (try Self.activeSession(room: room, db: db), try Self.humans(room: room, db: db), url)
         }
     }
@@ -530,7 +533,7 @@ public final class SessionStore: Sendable {
     /// Notes that Daily's presence was asked about the room now.
     public func markPresenceChecked(room: String, now: Double) async throws {
         _ = try await transaction { db in
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO room (name, last_event_at, presence_checked_at) VALUES (?, 0, ?)
                     ON CONFLICT(name) DO UPDATE SET presence_checked_at = excluded.presence_checked_at
@@ -542,7 +545,7 @@ public final class SessionStore: Sendable {
     /// Forgets event ids older than `before` (Daily retries for at most 15 minutes).
     public func pruneSeenEvents(before: Double) async throws {
         _ = try await transaction { db in
-            try db.execute(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [before])
+            try db.executeCached(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [before])
         }
     }
 }

@@ -38,7 +38,7 @@ public struct EventNormaliser: Sendable {
     public func normalise(_ body: [UInt8]) throws(NormaliseError) -> WebhookBody {
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+            json = try JSONValue(parsing: body)
         } catch {
             throw NormaliseError(code: "malformed_json", detail: "the body is not JSON")
         }

@@ -39,7 +39,9 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         let answer = await parts.webhooks.handle(
             body: Array(buffer.readableBytesView), signature: request.headers[webhookSignature],
             timestamp: request.headers[webhookTimestamp], now: Date().timeIntervalSince1970)
-        return json(HTTPResponse.Status(code: answer.status), answer.body)
+        return Response(
+            status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: answer.body.jsonBytes)))
     }
 
     router.get("bot/status") { request, _ -> Response in
@@ -134,7 +136,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return json(.contentTooLarge, ["error": "body_too_large"])
         }
-        guard let start = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView)), start.object != nil else {
+        guard let start = try? JSONValue(parsing: Array(buffer.readableBytesView)), start.object != nil else {
             return json(.badRequest, ["error": "malformed_json"])
         }
         guard start["createDailyRoom"] == .bool(true) else {
@@ -202,18 +204,18 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     return difference == 0
 }
 
-/// The request's whole body, or nil when it has not arrived within `seconds`: a client that trickles its body
-/// byte by byte keeps neither a handler nor a connection for long.
+/// The body, or nil once `seconds` have passed since collecting began: checked as each part arrives, while a
+/// client that stops sending altogether is closed by the server's idle timeout (the same setting). No timer per
+/// request: a sleeping task per request kept its memory until its timer fired, 30 s later (BENCHMARKS.md).
 func collectBody(of request: Request, upTo limit: Int, within seconds: Double) async throws -> ByteBuffer? {
-    try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-        group.addTask { try await request.body.collect(upTo: limit) }
-        group.addTask {
-            try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-            return nil
-        }
-        defer { group.cancelAll() }
-        return try await group.next() ?? nil
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    var collected = ByteBuffer()
+    for try await var part in request.body {
+        guard collected.readableBytes + part.readableBytes <= limit else { throw HTTPError(.contentTooLarge) }
+        collected.writeBuffer(&part)
+        if ContinuousClock.now > deadline { return nil }
     }
+    return collected
 }
 
 /// The end of a bot's log file.

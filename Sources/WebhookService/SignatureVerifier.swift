@@ -34,7 +34,7 @@ public struct SignatureVerifier: Sendable {
             if signature == nil && timestamp == nil && !requireSignature { return .unsigned }
             return .missing
         }
-        guard let provided = Base64.decode(signature.trimmingCharacters(in: .whitespaces)), provided.count == 32 else {
+        guard let provided = Base64.decode(String(signature.trimmingSpacesAndTabs)), provided.count == 32 else {
             return .invalid
         }
         let message = Array(timestamp.utf8) + [UInt8(ascii: ".")] + body
@@ -50,7 +50,7 @@ public struct SignatureVerifier: Sendable {
 
     /// The `X-Webhook-Timestamp` value in Unix seconds; values above 10^12 are milliseconds.
     static func seconds(fromTimestamp text: String) -> Double? {
-        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else { return nil }
+        guard let value = Double(text.trimmingSpacesAndTabs), value.isFinite, value > 0 else { return nil }
         return value > 1e12 ? value / 1000 : value
     }
 
@@ -59,5 +59,15 @@ public struct SignatureVerifier: Sendable {
         let message = Array(timestamp.utf8) + [UInt8(ascii: ".")] + body
         let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret))
         return Base64.encode(Array(code))
+    }
+}
+
+extension String {
+    /// The value without the spaces and tabs HTTP allows around it (Foundation's `trimmingCharacters(in:)` cost
+    /// a tenth of a webhook's CPU time).
+    var trimmingSpacesAndTabs: Substring {
+        let isBlank = { (character: Character) in character == " " || character == "\t" }
+        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else { return "" }
+        return self[first...last]
     }
 }

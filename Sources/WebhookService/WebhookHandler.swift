@@ -23,6 +23,35 @@ public struct WebhookAnswerBody: Codable, Sendable, Equatable {
         case sessionID = "session_id"
     }
 
+    /// The body as JSONEncoder with sorted keys writes it, without JSONEncoder: this is every webhook's answer.
+    public var jsonBytes: [UInt8] {
+        var fields: [String] = []
+        if let action { fields.append(#""action":"# + Self.quoted(action.rawValue)) }
+        if let error { fields.append(#""error":"# + Self.quoted(error)) }
+        fields.append(#""ok":"# + (ok ? "true" : "false"))
+        if let reason { fields.append(#""reason":"# + Self.quoted(reason)) }
+        if let sessionID { fields.append(#""session_id":"# + Self.quoted(sessionID)) }
+        return Array(("{" + fields.joined(separator: ",") + "}").utf8)
+    }
+
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     static func accepted(_ action: WebhookAction, _ reason: String, session: String? = nil) -> WebhookAnswerBody {
         WebhookAnswerBody(ok: true, action: action, reason: reason, sessionID: session, error: nil)
     }

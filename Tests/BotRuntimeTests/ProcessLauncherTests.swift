@@ -66,7 +66,10 @@ struct ProcessLauncherTests {
         #expect(entry.processGroup == pid)
         #expect(ProcessTable.isAlive(pid: pid, startTime: entry.startTime))
         #expect(!ProcessTable.isAlive(pid: pid, startTime: entry.startTime + 1))
-        #expect(ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").map(\.pid) == [pid])
+        // Until the child has exec'd, /proc shows the environment it inherited: wait for the bot's own.
+        #expect(try await eventually {
+            ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").map(\.pid) == [pid]
+        })
         ProcessLauncher.signalGroup(pid, SIGKILL)
         _ = await ProcessLauncher.waitForExit(pid: pid)
         #expect(!ProcessTable.isAlive(pid: pid, startTime: entry.startTime))

@@ -32,7 +32,7 @@ struct EventNormaliserTests {
         ("malformed/missing-room.json", "missing_room"), ("malformed/invalid-room.json", "invalid_room"),
         ("malformed/room-wrong-type.json", "invalid_room"), ("malformed/wrong-types.json", "missing_type"),
         ("malformed/simplified-url-mismatch.json", "invalid_room"), ("malformed/url-with-query.json", "invalid_room"),
-        ("malformed/fuzz-url-query-left.txt", "invalid_room"),
+        ("malformed/fuzz-url-query-left.txt", "invalid_room"), ("malformed/trailing-comma.json", "malformed_json"),
     ])
     func malformedFixturesAreRefusedWithTheirReason(name: String, code: String) {
         #expect(throws: NormaliseError.self) { try normaliser.normalise(Fixtures.bytes(name)) }

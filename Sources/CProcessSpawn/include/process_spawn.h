@@ -10,4 +10,16 @@ short autospawn_spawn_setsid_flag(void);
 /// Closes every descriptor from `lowest` up in the child, so a bot inherits none of the service's.
 int autospawn_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest);
 
+/// pidfd_open(2): a descriptor that becomes readable when the process ends; -1 with errno set when it fails.
+int autospawn_pidfd_open(int pid);
+
+/// An eventfd (close-on-exec, non-blocking) to wake a poll(2); -1 when it fails.
+int autospawn_wakeup_open(void);
+
+/// Makes the wakeup descriptor readable.
+void autospawn_wakeup_signal(int fd);
+
+/// Reads the wakeup descriptor empty.
+void autospawn_wakeup_drain(int fd);
+
 #endif

@@ -1,0 +1,96 @@
+import CProcessSpawn
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Waits for the ends of all bot processes on one thread: each child's pidfd goes into one poll(2) set. A
+/// blocked thread per bot, as before, meant hundreds of threads under load, with their stacks and malloc
+/// arenas in the service's memory (BENCHMARKS.md). Where pidfds are missing (Linux before 5.3), it falls back to
+/// a thread per child.
+public final class ChildReaper: Sendable {
+    private struct Waiter {
+        let descriptor: Int32
+        let continuation: CheckedContinuation<ExitStatus, Never>
+    }
+
+    private struct State {
+        var waiters: [Int32: Waiter] = [:]
+        var running = false
+    }
+
+    private let state = Mutex(State())
+    /// Written to when a child is added, so that the poll starts over with it in the set.
+    private let wakeup: Int32
+
+    public init() {
+        wakeup = autospawn_wakeup_open()
+    }
+
+    deinit {
+        if wakeup >= 0 { close(wakeup) }
+    }
+
+    /// How the child `pid` (started by this process) ended, once it has.
+    public func exit(of pid: Int32) async -> ExitStatus {
+        let descriptor = autospawn_pidfd_open(pid)
+        guard descriptor >= 0, wakeup >= 0 else { return await ProcessLauncher.waitForExit(pid: pid) }
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)  // a bot started meanwhile must not inherit it
+        return await withCheckedContinuation { continuation in
+            let start = state.withLock { state in
+                state.waiters[pid] = Waiter(descriptor: descriptor, continuation: continuation)
+                defer { state.running = true }
+                return !state.running
+            }
+            if start {
+                let thread = Thread { [self] in pollForever() }
+                thread.name = "autospawn-reaper"
+                thread.stackSize = 256 * 1024
+                thread.start()
+            } else {
+                autospawn_wakeup_signal(wakeup)
+            }
+        }
+    }
+
+    private func pollForever() {
+        while true {
+            // With no bot left the thread ends; the next bot starts another.
+            let current = state.withLock { state -> [(Int32, Int32)]? in
+                if state.waiters.isEmpty {
+                    state.running = false
+                    return nil
+                }
+                return state.waiters.map { ($0.key, $0.value.descriptor) }
+            }
+            guard let watched = current else { return }
+            var descriptors = [pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
+            descriptors += watched.map { pollfd(fd: $0.1, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
+            if ready < 0 {
+                if errno != EINTR { usleep(10_000) }  // ENOMEM passes; the descriptors are ours and valid
+                continue
+            }
+            if descriptors[0].revents != 0 {
+                autospawn_wakeup_drain(wakeup)
+            }
+            for (index, (pid, descriptor)) in watched.enumerated() where descriptors[index + 1].revents != 0 {
+                var status: Int32 = 0
+                let result = waitpid(pid, &status, WNOHANG)
+                if result == 0 { continue }  // readable yet not waitable: look again on the next round
+                let ended: ExitStatus
+                if result == pid {
+                    let signal = status & 0x7F
+                    ended = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
+                } else {
+                    ended = .vanished
+                }
+                let waiter = state.withLock { state in state.waiters.removeValue(forKey: pid) }
+                close(descriptor)
+                waiter?.continuation.resume(returning: ended)
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""End-to-end load, spawn latency and scale: autospawn's release build and the FastAPI peer, in one run.
+
+For each implementation, on its own fresh database and loopback port:
+  load      signed participant.joined/left events (Daily's shape) for many rooms, replayed by wrk at a fixed
+            concurrency: events per second, p50/p99/p99.9 answer latency, the service's peak RSS; then the same
+            load paced to half that rate, for latency at a realistic load.
+  spawn     joins for new rooms, one at a time: time from sending the webhook to the bot process running (the
+            bot, bench/clockbot.c, records its own start), p50 and p99.
+  scale     the load again with 100,000 ended sessions and 1,000 active rooms (with live bots) in the database.
+
+Prints a Markdown report; --write FILE writes it (with the micro-benchmarks' table, if given) as BENCHMARKS.md.
+Needs wrk, a C compiler, the release build (swift build -c release --product autospawn) and a Python environment
+with bench/peer/requirements.txt (bench/run makes all of these).
+"""
+
+import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = base64.b64encode(b"benchmark webhook secret, not a real one").decode()
+KEY = base64.b64decode(SECRET)
+
+
+class BenchmarkFailure(Exception):
+    """A run whose figures would be wrong (errors, a server that did not start): the report is not written."""
+
+
+# MARK: the two implementations
+
+
+class Implementation:
+    """How to start one implementation and to seed its database with history."""
+
+    def __init__(self, name, argv):
+        self.name = name
+        self.argv = argv
+
+    def environment(self, workdir, port, bot_command, grace):
+        return dict(
+            os.environ,
+            AUTOSPAWN_HOST="127.0.0.1",
+            AUTOSPAWN_PORT=str(port),
+            AUTOSPAWN_DB=str(workdir / "state.sqlite"),
+            AUTOSPAWN_WEBHOOK_SECRET=SECRET,
+            AUTOSPAWN_REQUIRE_SIGNATURE="1",
+            AUTOSPAWN_DAILY_DOMAIN="bench",
+            AUTOSPAWN_MAX_CONCURRENCY="100000",
+            AUTOSPAWN_BOT_COMMAND=bot_command,
+            AUTOSPAWN_EMPTY_GRACE_S=str(grace),
+            AUTOSPAWN_BOT_LOG_DIR=str(workdir / "bot-logs"),
+        )
+
+
+def autospawn_seed(db, sessions, now):
+    """History as the service leaves it: ended sessions, their rooms, their events and their departed humans."""
+    db.executemany(
+        "INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, ended_at, end_reason, "
+        "exit_code, owner_instance, body, bot_user_id) VALUES (?, ?, ?, 'ended', 'process', ?, ?, ?, 'room_empty', 0, "
+        "'seeded-instance', '{}', ?)",
+        ((sid, room, f"https://bench.daily.co/{room}", t, t + 60, t + 60, f"autospawn-{sid}") for sid, room, t in sessions))
+    seed_common(db, sessions)
+
+
+def peer_seed(db, sessions, now):
+    db.executemany(
+        "INSERT INTO session (id, room_name, room_url, state, created_at, updated_at, ended_at, end_reason) "
+        "VALUES (?, ?, ?, 'ended', ?, ?, ?, 'bot_exited')",
+        ((sid, room, f"https://bench.daily.co/{room}", t, t + 60, t + 60) for sid, room, t in sessions))
+    seed_common(db, sessions)
+
+
+def seed_common(db, sessions):
+    db.executemany("INSERT INTO room (name, url, last_event_at) VALUES (?, ?, ?)",
+                   ((room, f"https://bench.daily.co/{room}", t + 60) for _, room, t in sessions))
+    db.executemany("INSERT INTO participant (room_name, key, present, updated_at) VALUES (?, ?, 0, ?)",
+                   ((room, f"human-{sid}", t + 60) for sid, room, t in sessions))
+    db.executemany("INSERT INTO seen_event (id, received_at) VALUES (?, ?)",
+                   ((f"{kind}-{sid}", t) for sid, _, t in sessions for kind in ("join", "left")))
+
+
+def implementations(binary, python):
+    return {
+        "autospawn": (Implementation("autospawn", [str(binary), "serve"]), autospawn_seed),
+        "fastapi-peer": (
+            Implementation("fastapi-peer", [str(python), "-m", "uvicorn", "--app-dir", str(ROOT / "bench/peer"),
+                                            "--workers", "1", "--host", "127.0.0.1", "--port", "{port}", "app:app"]),
+            peer_seed),
+    }
+
+
+# MARK: processes
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One implementation running on a loopback port with its own folder."""
+
+    def __init__(self, impl, workdir, bot_command, grace=2):
+        self.impl = impl
+        self.workdir = workdir
+        self.port = free_port()
+        self.env = impl.environment(workdir, self.port, bot_command, grace)
+        self.process = None
+
+    def start(self):
+        argv = [a.replace("{port}", str(self.port)) for a in self.impl.argv]
+        self.log = open(self.workdir / f"{self.impl.name}.log", "ab")
+        self.process = subprocess.Popen(argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise BenchmarkFailure(f"{self.impl.name} exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                status, _ = get(self.port, "/health")
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise BenchmarkFailure(f"{self.impl.name} did not answer /health within 60 s")
+
+    def peak_rss_mib(self):
+        """VmHWM: the most resident memory the process has had since it started."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise BenchmarkFailure("no VmHWM in /proc")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    @property
+    def db(self):
+        return self.workdir / "state.sqlite"
+
+
+def get(port, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+# MARK: events
+
+
+def signed(body: bytes, timestamp: str):
+    message = timestamp.encode() + b"." + body
+    return base64.b64encode(hmac.new(KEY, message, hashlib.sha256).digest()).decode()
+
+
+def participant_event(kind, room, human, sent_at):
+    session = f"{room}-h{human}"
+    payload = {
+        "room": room, "session_id": session, "user_id": f"user-{human}", "user_name": f"Human {human}",
+        "joined_at": sent_at, "will_eject_at": None, "owner": False,
+        "permissions": {"hasPresence": True, "canSend": True, "canReceive": {"base": True}, "canAdmin": False},
+    }
+    if kind == "participant.left":
+        payload["duration"] = 60
+    event_id = f"ptcpt-{'join' if kind == 'participant.joined' else 'leave'}-{session}-{uuid.uuid4().hex[:8]}"
+    body = {"version": "1.0.0", "type": kind, "id": event_id, "payload": payload, "event_ts": sent_at}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def call_events(prefix, rooms, humans, group=100):
+    """Calls in waves of `group` rooms: every human joins, then every human leaves; rooms of a wave interleave,
+    so consecutive events of one room are a wave apart and arrive in order at any concurrency below that."""
+    now = time.time()
+    for start in range(0, rooms, group):
+        wave = [f"{prefix}-{r}" for r in range(start, min(start + group, rooms))]
+        for human in range(humans):
+            for room in wave:
+                yield participant_event("participant.joined", room, human, now)
+        for human in reversed(range(humans)):
+            for room in wave:
+                yield participant_event("participant.left", room, human, now)
+
+
+def write_replay(path, bodies):
+    """Signs each body now: the run must start within the 300 s signature tolerance."""
+    timestamp = str(int(time.time()))
+    count = 0
+    with open(path, "w") as out:
+        for body in bodies:
+            out.write(f"{timestamp}\n{signed(body, timestamp)}\n{body.decode()}\n")
+            count += 1
+    return count
+
+
+def run_wrk(port, replay, connections, seconds, rate=0):
+    env = dict(os.environ, REPLAY_FILE=str(replay), REPLAY_RATE=str(rate))
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(ROOT / "bench/replay.lua"),
+            f"http://127.0.0.1:{port}/daily/webhook"]
+    output = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    errors = {k: v for k, v in result["errors"].items() if v}
+    if errors:
+        raise BenchmarkFailure(f"errors under load: {errors}")
+    result["rate"] = result["answered"] / (result["elapsed_us"] / 1e6)
+    return result
+
+
+def post_event(connection, body):
+    timestamp = str(int(time.time()))
+    connection.request("POST", "/daily/webhook", body=body, headers={
+        "Content-Type": "application/json", "X-Webhook-Timestamp": timestamp,
+        "X-Webhook-Signature": signed(body, timestamp)})
+    response = connection.getresponse()
+    answer = response.read()
+    if response.status != 200:
+        raise BenchmarkFailure(f"webhook answered {response.status}: {answer[:200]!r}")
+    return json.loads(answer)
+
+
+def active_sessions(server):
+    with sqlite3.connect(server.db, timeout=30) as db:
+        return db.execute("SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')").fetchone()[0]
+
+
+def rooms_with_bots(server, prefix):
+    with sqlite3.connect(server.db, timeout=30) as db:
+        return db.execute("SELECT count(DISTINCT room_name) FROM session WHERE room_name LIKE ?", (prefix + "-%",)).fetchone()[0]
+
+
+# MARK: scenarios
+
+
+def load(impl, seed, workdir, args, large):
+    """The load at full speed, then paced to half its rate, on one server; with history first when `large`."""
+    server = Server(impl, workdir, "sleep 3600")
+    if large:
+        # The schema comes from the implementation itself: start it once, then write history beside it.
+        server.start().stop()
+        now = time.time() - 86400
+        sessions = [(str(uuid.uuid4()), f"old-{i}", now + i * 0.5) for i in range(args.history)]
+        with sqlite3.connect(server.db) as db:
+            seed(db, sessions, now)
+    server.start()
+    try:
+        if large:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            for i in range(args.active_rooms):
+                post_event(connection, participant_event("participant.joined", f"live-{i}", 0, time.time()))
+            connection.close()
+            wait_for(lambda: active_sessions(server) >= args.active_rooms, 60, "the active rooms' bots")
+        figures = {}
+        full_file = workdir / "full.replay"
+        events = write_replay(full_file, call_events("full", args.rooms, args.humans))
+        full = run_wrk(server.port, full_file, args.connections, args.seconds)
+        figures["full"] = full
+        # Half the rate, paced by wrk on a fixed schedule: latency at a load the service carries with room to spare.
+        half_file = workdir / "half.replay"
+        write_replay(half_file, call_events("half", args.rooms, args.humans))
+        # wrk always runs for its -d (its main thread sleeps that long): no longer than the replay needs.
+        seconds = min(args.seconds, int(events / (full["rate"] / 2)) + 3)
+        figures["half"] = run_wrk(server.port, half_file, args.connections, seconds, rate=full["rate"] / 2)
+        figures["rss_mib"] = server.peak_rss_mib()
+        figures["events"] = events
+        figures["bots_ok"] = rooms_with_bots(server, "full") == rooms_in(full["answered"], args)
+        if large:
+            figures["active_before"] = args.active_rooms
+        return figures
+    finally:
+        server.stop()
+
+
+def rooms_in(delivered, args, group=100):
+    """How many rooms of call_events got their first join within the first `delivered` events."""
+    per_wave = group * args.humans * 2
+    waves, rest = divmod(delivered, per_wave)
+    return min(args.rooms, waves * group + min(group, rest))
+
+
+def spawn_latency(impl, workdir, args, clockbot):
+    starts = workdir / "bot-starts.txt"
+    server = Server(impl, workdir, f"{clockbot} {{room_url}} {starts}").start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        sent = {}
+        for i in range(args.spawns):
+            room = f"spawn-{i}"
+            body = participant_event("participant.joined", room, 0, time.time())
+            sent[f"https://bench.daily.co/{room}"] = time.time_ns()
+            answer = post_event(connection, body)
+            if answer.get("action") != "spawned":
+                raise BenchmarkFailure(f"join of {room} was answered {answer}")
+            time.sleep(args.spawn_gap)
+        connection.close()
+        wait_for(lambda: starts.exists() and len(starts.read_text().splitlines()) >= args.spawns, 60, "every bot's start")
+        latencies = sorted(int(ns) - sent[url] for url, ns in (line.split() for line in starts.read_text().splitlines()))
+        return {"p50_ms": percentile(latencies, 50) / 1e6, "p99_ms": percentile(latencies, 99) / 1e6,
+                "max_ms": latencies[-1] / 1e6, "count": len(latencies)}
+    finally:
+        server.stop()
+
+
+def percentile(sorted_values, p):
+    index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+def wait_for(condition, seconds, what):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise BenchmarkFailure(f"timed out waiting for {what}")
+
+
+# MARK: report
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({model}), {memory / 1024 / 1024:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def report(results, args, command):
+    names = list(results)
+    rows = []
+
+    def row(label, fmt, pick, unit=""):
+        rows.append(f"| {label} | " + " | ".join(fmt.format(pick(results[n])) + unit for n in names) + " |")
+
+    for scale, title in (("empty", "empty database"), ("large", f"{args.history:,} ended sessions, {args.active_rooms:,} active rooms")):
+        if not all(scale in results[n] for n in names):
+            continue
+        row(f"events/s, full speed ({title})", "{:,.0f}", lambda r: r[scale]["full"]["rate"])
+        row(f"answer p50 / p99 / p99.9 at full speed ({title})", "{}", lambda r: "{:.2f} / {:.2f} / {:.2f} ms".format(
+            r[scale]["full"]["p50_us"] / 1e3, r[scale]["full"]["p99_us"] / 1e3, r[scale]["full"]["p999_us"] / 1e3))
+        row(f"events/s at half speed ({title})", "{:,.0f}", lambda r: r[scale]["half"]["rate"])
+        row(f"answer p50 / p99 / p99.9 at half speed ({title})", "{}", lambda r: "{:.2f} / {:.2f} / {:.2f} ms".format(
+            r[scale]["half"]["p50_us"] / 1e3, r[scale]["half"]["p99_us"] / 1e3, r[scale]["half"]["p999_us"] / 1e3))
+        row(f"peak RSS ({title})", "{:.1f}", lambda r: r[scale]["rss_mib"], " MiB")
+    if all("spawn" in results[n] for n in names):
+        row(f"spawn latency p50 / p99 ({args.spawns} spawns)", "{}",
+            lambda r: "{:.2f} / {:.2f} ms".format(r["spawn"]["p50_ms"], r["spawn"]["p99_ms"]))
+    header = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
+    lines = [header] + rows
+    if len(names) == 2 and all("empty" in results[n] for n in names):
+        a, b = (results[n]["empty"]["full"]["rate"] for n in names)
+        lines.append("")
+        lines.append(f"**{names[0]} handles {a / b:.1f} times the events per second of {names[1]}** "
+                     f"(full speed, empty database).")
+    conditions = (f"Load: {args.rooms:,} rooms in waves of 100, {args.humans} humans each joining then leaving "
+                  f"({args.rooms * args.humans * 2:,} signed events in Daily's shape), wrk with {args.connections} "
+                  f"connections for at most {args.seconds} s; half speed: the same with requests sent on a fixed "
+                  f"schedule at half the full-speed rate. Bots: `sleep 3600`, stopped {2} s after their room "
+                  f"empties. Spawn latency: webhook sent -> bot's first instruction (bench/clockbot.c), joins "
+                  f"{args.spawn_gap * 1000:.0f} ms apart.")
+    return "\n".join(lines), conditions
+
+
+DOCUMENT = """# Benchmarks
+
+Regenerated by `{command}` (bench/run), never edited by hand. Machine: {machine}. Date: {date}.
+Targets (issue 5): at least 10 times the peer's events per second, p99 answer latency under 10 ms at half the
+maximum rate, spawn latency p50 under 10 ms, under 50 MB RSS with the large database.
+
+## End to end: autospawn's release build against the FastAPI peer
+
+{conditions}
+
+{table}
+
+The peer (`bench/peer/app.py`) is the same flow in Python: FastAPI {fastapi} on uvicorn {uvicorn} (one worker,
+uvloop and httptools), the same signature check, both event shapes, bots screened by name, one SQLite
+transaction per event deciding and claiming, subprocess bots and the empty-room grace.
+
+## Micro-benchmarks: the webhook path's parts
+
+`swift package -c release benchmark --target WebhookPathBenchmarks` (ordo-one/benchmark 1.38.1), per
+operation: wall clock and allocations (`Malloc (total)`), p50 of the samples unless said otherwise.
+
+{micro}
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=str(ROOT / ".build/release/autospawn"))
+    parser.add_argument("--python", default=sys.executable, help="the Python with bench/peer/requirements.txt")
+    parser.add_argument("--only", choices=["autospawn", "fastapi-peer"], action="append")
+    parser.add_argument("--rooms", type=int, default=3000)
+    parser.add_argument("--humans", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=30, help="longest a wrk run may take")
+    parser.add_argument("--spawns", type=int, default=300)
+    parser.add_argument("--spawn-gap", type=float, default=0.02)
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--active-rooms", type=int, default=1000)
+    parser.add_argument("--skip", choices=["load", "spawn", "scale"], action="append", default=[])
+    parser.add_argument("--micro", help="the micro-benchmarks' Markdown output, for --write")
+    parser.add_argument("--write", help="write the report as this Markdown document (BENCHMARKS.md)")
+    parser.add_argument("--command", default="bench/run", help="the command named in the document")
+    parser.add_argument("--json", help="also write the raw figures here")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/load.py: wrk is missing (apt-get install wrk)")
+    if not Path(args.binary).exists():
+        sys.exit(f"bench/load.py: no release build at {args.binary} (swift build -c release --product autospawn)")
+
+    scratch = Path(tempfile.mkdtemp(prefix="autospawn-bench-"))
+    clockbot = scratch / "clockbot"
+    subprocess.run(["cc", "-O2", "-o", str(clockbot), str(ROOT / "bench/clockbot.c")], check=True)
+    results = {}
+    try:
+        for name, (impl, seed) in implementations(args.binary, args.python).items():
+            if args.only and name not in args.only:
+                continue
+            results[name] = {}
+            steps = [("empty", lambda d: load(impl, seed, d, args, large=False), "load"),
+                     ("spawn", lambda d: spawn_latency(impl, d, args, clockbot), "spawn"),
+                     ("large", lambda d: load(impl, seed, d, args, large=True), "scale")]
+            for key, step, skip in steps:
+                if skip in args.skip:
+                    continue
+                workdir = scratch / f"{name}-{key}"
+                workdir.mkdir()
+                print(f"{name}: {key} ...", file=sys.stderr, flush=True)
+                results[name][key] = step(workdir)
+                print(f"{name}: {key}: {json.dumps(results[name][key])}", file=sys.stderr, flush=True)
+    except BenchmarkFailure as failure:
+        sys.exit(f"bench/load.py: {failure} (logs in {scratch})")
+    table, conditions = report(results, args, args.command)
+    print(conditions + "\n\n" + table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.write:
+        versions = dict(line.split("==") for line in (ROOT / "bench/peer/requirements.txt").read_text().split()
+                        if "==" in line)
+        micro = Path(args.micro).read_text().strip() if args.micro else "(not run: bench/run runs them)"
+        Path(args.write).write_text(DOCUMENT.format(
+            command=args.command, machine=machine(), date=datetime.date.today().isoformat(), conditions=conditions,
+            table=table, micro=micro, fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
