@@ -76,6 +76,28 @@ enum Schema {
             try db.execute(sql: "ALTER TABLE room ADD COLUMN waiting_since DOUBLE")
             try db.execute(sql: "CREATE INDEX room_waiting ON room(waiting_since) WHERE waiting_since IS NOT NULL")
         }
+        migrator.registerMigration("v4-active-count") { db in
+            // Every event's decision reads how many sessions are active; counting them walked one index entry per
+            // active session. Triggers keep the number instead, whoever writes to the file (BENCHMARKS.md).
+            try db.execute(sql: """
+                CREATE TABLE active_count (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+                INSERT INTO active_count (id, n)
+                    SELECT 1, count(*) FROM session WHERE state IN ('starting','running','stopping');
+                CREATE TRIGGER session_active_insert AFTER INSERT ON session
+                    WHEN NEW.state IN ('starting','running','stopping')
+                    BEGIN UPDATE active_count SET n = n + 1 WHERE id = 1; END;
+                CREATE TRIGGER session_active_delete AFTER DELETE ON session
+                    WHEN OLD.state IN ('starting','running','stopping')
+                    BEGIN UPDATE active_count SET n = n - 1 WHERE id = 1; END;
+                CREATE TRIGGER session_active_update AFTER UPDATE OF state ON session
+                    WHEN (OLD.state IN ('starting','running','stopping')) <> (NEW.state IN ('starting','running','stopping'))
+                    BEGIN
+                        UPDATE active_count
+                        SET n = n + CASE WHEN NEW.state IN ('starting','running','stopping') THEN 1 ELSE -1 END
+                        WHERE id = 1;
+                    END;
+                """)
+        }
         return migrator
     }
 }

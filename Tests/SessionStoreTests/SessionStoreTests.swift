@@ -51,6 +51,30 @@ struct SessionStoreTests {
         #expect(Set(rooms).count == rooms.count)
     }
 
+    /// The count of active sessions is kept by triggers; through claims, starts, stops, ends and failures it
+    /// must stay what counting the rows gives.
+    @Test func theKeptActiveCountIsAlwaysTheCountOfActiveRows() async throws {
+        let store = try makeStore(max: 40)
+        var now = 1.0
+        for round in 0..<6 {
+            for index in 0..<30 {
+                now += 1
+                let outcome = try await store.record(event(room: "r\(index)", participant: "p\(round)"), now: now)
+                if let session = outcome.session, outcome.action == .spawned, index % 3 == 0 {
+                    _ = try await store.markStarted(session.id, pid: 1, pidStartTime: 1, now: now)
+                }
+            }
+            let active = try await store.sessions(.init(states: .active, limit: 1000))
+            #expect(try await store.activeCount() == active.count)
+            for (position, session) in active.enumerated() where position % 2 == round % 2 {
+                now += 1
+                if position % 4 == 0 { _ = try await store.requestStop(session.id, reason: .meetingEnded, now: now) }
+                _ = try await store.finish(session.id, state: position % 3 == 0 ? .failed : .ended, reason: .botExited, now: now)
+            }
+            #expect(try await store.activeCount() == store.sessions(.init(states: .active, limit: 1000)).count)
+        }
+    }
+
     @Test func twoStoresOnOneFileKeepBothInvariants() async throws {
         let path = temporaryDatabase()
         let first = try makeStore(path: path, max: 7, instance: "a")
