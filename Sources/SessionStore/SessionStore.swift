@@ -175,6 +175,10 @@ public final class SessionStore: Sendable {
         }
     }
 
+    static func session(id: String, db: Database) throws -> Session? {
+        try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
+    }
+
     static func activeSession(room: String, db: Database) throws -> Session? {
         try Session.fetchOne(
             cached: db, sql: "SELECT * FROM session WHERE room_name = ? AND state IN ('starting','running','stopping')",
@@ -235,7 +239,7 @@ public final class SessionStore: Sendable {
                 WHERE id = ? AND state IN ('starting','running')
                 """,
             arguments: [reason.rawValue, now, id])
-        return try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
+        return try Self.session(id: id, db: db)
     }
 
     // MARK: Claims outside webhooks
@@ -274,7 +278,7 @@ public final class SessionStore: Sendable {
                     WHERE id = ? AND state IN ('starting','running','stopping')
                     """,
                 arguments: [pid, pidStartTime, now, id])
-            return try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
+            return try Self.session(id: id, db: db)
         }
     }
 
@@ -288,7 +292,7 @@ public final class SessionStore: Sendable {
     /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
     public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
         try await transaction { db in
-            guard let session = try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]), let stopAt = session.stopAt, stopAt <= now,
+            guard let session = try Self.session(id: id, db: db), let stopAt = session.stopAt, stopAt <= now,
                   session.state == .starting || session.state == .running
             else { return nil }
             return try Self.beginStop(id, reason: .roomEmpty, now: now, db: db)
@@ -302,7 +306,7 @@ public final class SessionStore: Sendable {
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { db in
-            guard var session = try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]), session.state.isActive else { return nil }
+            guard var session = try Self.session(id: id, db: db), session.state.isActive else { return nil }
             // A stop that was asked for keeps its reason, whatever the bot's exit looked like.
             let endReason = session.state == .stopping ? (session.stopReason ?? reason.rawValue) : reason.rawValue
             let endState: SessionState =
@@ -355,7 +359,7 @@ public final class SessionStore: Sendable {
                     WHERE id = ? AND state IN ('starting','running','stopping')
                     """,
                 arguments: [owner, pid, pidStartTime, now, id])
-            return try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id])
+            return try Self.session(id: id, db: db)
         }
     }
 
@@ -429,7 +433,7 @@ public final class SessionStore: Sendable {
     // MARK: Reading
 
     public func session(_ id: String) async throws -> Session? {
-        try await pool.read { db in try Session.fetchOne(cached: db, sql: "SELECT * FROM session WHERE id = ?", arguments: [id]) }
+        try await pool.read { db in try Self.session(id: id, db: db) }
     }
 
     /// Active sessions owned by this instance.
