@@ -80,11 +80,13 @@ public struct DailyClient: Sendable {
     private let limiter: RequestLimiter
     private let retry: RetryPolicy
     private let logger: Logger
+    private let metrics: ServiceMetrics
 
     public init(
         baseURL: String, apiKey: String, http: HTTPClient = .shared, limiter: RequestLimiter = RequestLimiter(),
-        retry: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "autospawn.daily")
+        retry: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "autospawn.daily"), metrics: ServiceMetrics = .disabled
     ) {
+        self.metrics = metrics
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
         self.http = http
@@ -171,6 +173,7 @@ public struct DailyClient: Sendable {
         _ method: HTTPMethod, _ path: String, body: JSONValue? = nil, as: Answer.Type
     ) async throws -> Answer {
         let endpoint = "\(method.rawValue) \(path)"
+        let template = "\(method.rawValue) \(Self.template(of: path))"
         let payload = try body.map { try JSONEncoder().encode($0) }
         let started = ContinuousClock.now
         var attempt = 0
@@ -195,10 +198,12 @@ public struct DailyClient: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
+                metrics.dailyCall(endpoint: template, status: "error")
                 lastError = "\(error)"
                 logger.warning("Daily request failed", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)", "error": "\(error)"])
                 continue
             }
+            metrics.dailyCall(endpoint: template, status: String(status))
             if (200..<300).contains(status) {
                 do {
                     return try JSONDecoder().decode(Answer.self, from: Data(data.readableBytesView))
@@ -215,6 +220,17 @@ public struct DailyClient: Sendable {
             logger.warning("Daily answered with a transient error", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)", "status": "\(status)"])
         }
         throw DailyUnavailableError(endpoint: endpoint, attempts: attempt, lastError: lastError)
+    }
+
+    /// The path with its room name or webhook id replaced (`/rooms/:name/presence`): a metric label that does
+    /// not grow with the rooms.
+    static func template(of path: String) -> String {
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        for index in parts.indices.dropFirst() where index + 1 < parts.count && !parts[index + 1].isEmpty {
+            if parts[index] == "rooms" { parts[index + 1] = ":name" }
+            if parts[index] == "webhooks" { parts[index + 1] = ":id" }
+        }
+        return parts.joined(separator: "/")
     }
 }
 

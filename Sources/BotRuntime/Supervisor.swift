@@ -49,6 +49,7 @@ public actor Supervisor: Service {
 
     /// A bot this instance watches: a process (pid > 0) or an open agent request (pid 0).
     private struct Bot {
+        var room: String
         var pid: Int32
         var exit: Task<ExitStatus, Never>
         var stopping = false
@@ -61,6 +62,7 @@ public actor Supervisor: Service {
     private let logger: Logger
     /// With `DAILY_API_KEY`: mints each bot's meeting token.
     private let daily: DailyClient?
+    private let metrics: ServiceMetrics
     private var bots: [String: Bot] = [:]
     /// Where the ends of this supervisor's bot processes are heard.
     private let reaper = ChildReaper()
@@ -68,7 +70,10 @@ public actor Supervisor: Service {
     private var pendingLaunches: [String: Task<Void, Never>] = [:]
     private let drainingFlag = Atomic<Bool>(false)
 
-    public init(store: SessionStore, settings: Settings, logger: Logger, daily: DailyClient? = nil) {
+    public init(
+        store: SessionStore, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled
+    ) {
+        self.metrics = metrics
         self.store = store
         self.settings = settings
         self.logger = logger
@@ -101,10 +106,20 @@ public actor Supervisor: Service {
         pendingLaunches[session.id] = nil
     }
 
-    private func performLaunch(_ session: Session) async {
+    /// The logger for lines about one session: its id and room on each.
+    private func logger(for session: Session) -> Logger {
+        logger(for: session.id, room: session.roomName)
+    }
+
+    private func logger(for sessionID: String, room: String?) -> Logger {
         var logger = logger
-        logger[metadataKey: "session_id"] = .string(session.id)
-        logger[metadataKey: "room"] = .string(session.roomName)
+        logger[metadataKey: "session_id"] = .string(sessionID)
+        if let room = room ?? bots[sessionID]?.room { logger[metadataKey: "room"] = .string(room) }
+        return logger
+    }
+
+    private func performLaunch(_ session: Session) async {
+        let logger = logger(for: session)
         if isDraining {
             await finish(session.id, state: .failed, reason: .shutdown, exitCode: nil)
             return
@@ -143,10 +158,11 @@ public actor Supervisor: Service {
             return
         }
         let startTime = ProcessTable.startTime(pid: pid) ?? 0
-        watch(session.id, pid: pid, exit: Task { [reaper] in await reaper.exit(of: pid) })
+        watch(session, pid: pid, exit: Task { [reaper] in await reaper.exit(of: pid) })
         logger.info("bot started", metadata: ["pid": "\(pid)"])
         do {
             let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: Self.now)
+            recordStart(session, current: current)
             if current?.state == .stopping { beginTermination(session.id) }
         } catch {
             // The bot runs but the database did not take its pid: stopping it keeps invariant 4.
@@ -160,20 +176,28 @@ public actor Supervisor: Service {
     private func launchAgent(_ session: Session, baseURL: String, token: String) async {
         let userID = session.botUserID ?? botUserID(sessionID: session.id)
         let request = AgentRequest(baseURL: baseURL, session: session, token: token, timeoutSeconds: settings.maxSessionSeconds + 60)
+        let logger = logger(for: session)
         let exit = Task { await request.run(logger: logger) }
-        bots[session.id] = Bot(pid: 0, exit: exit, agent: (session.roomName, userID))
+        bots[session.id] = Bot(room: session.roomName, pid: 0, exit: exit, agent: (session.roomName, userID))
         Task {
             let status = await exit.value
             await self.botExited(session.id, pid: 0, status: status)
         }
-        logger.info("agent started", metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+        logger.info("agent started")
         do {
             let current = try await store.markStarted(session.id, pid: nil, pidStartTime: nil, now: Self.now)
+            recordStart(session, current: current)
             if current?.state == .stopping { beginTermination(session.id) }
         } catch {
             logger.error("could not record the agent's start; stopping it", metadata: ["error": "\(error)"])
             beginTermination(session.id)
         }
+    }
+
+    /// Spawn latency: from the claim (the webhook's transaction, or `/start`) to the bot's start being recorded.
+    private func recordStart(_ session: Session, current: Session?) {
+        guard let current, current.state == .running, session.state == .starting else { return }
+        metrics.spawnLatency(seconds: current.updatedAt - session.createdAt)
     }
 
     /// DESIGN.md's bot token: owner, the bot's name, `autospawn-…` user id, expiring with the session.
@@ -192,38 +216,42 @@ public actor Supervisor: Service {
         close(fd)
     }
 
-    private func watch(_ sessionID: String, pid: Int32, exit: Task<ExitStatus, Never>) {
-        bots[sessionID] = Bot(pid: pid, exit: exit)
+    private func watch(_ session: Session, pid: Int32, exit: Task<ExitStatus, Never>) {
+        bots[session.id] = Bot(room: session.roomName, pid: pid, exit: exit)
         Task {
             let status = await exit.value
-            await self.botExited(sessionID, pid: pid, status: status)
+            await self.botExited(session.id, pid: pid, status: status)
         }
     }
 
     private func botExited(_ sessionID: String, pid: Int32, status: ExitStatus) async {
         // Whatever the bot left behind in its group goes with it.
         ProcessLauncher.signalGroup(pid, SIGKILL)
+        let logger = logger(for: sessionID, room: nil)
         bots[sessionID] = nil
         let (state, reason): (SessionState, EndReason) =
             switch status {
             case .exited(0), .vanished: (.ended, .botExited)
             case .exited, .signaled: (.failed, .botFailed)
             }
-        logger.info(
-            "bot exited",
-            metadata: ["session_id": "\(sessionID)", "pid": "\(pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")"])
+        logger.info("bot exited", metadata: ["pid": "\(pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")"])
         await finish(sessionID, state: state, reason: reason, exitCode: status.exitCode)
     }
 
     private func finish(_ sessionID: String, state: SessionState, reason: EndReason, exitCode: Int?) async {
         do {
             let ending = try await store.finish(sessionID, state: state, reason: reason, exitCode: exitCode, now: Self.now)
+            if let ended = ending?.ended {
+                metrics.sessionEnded(state: ended.state.rawValue, reason: ended.endReason ?? reason.rawValue)
+                logger(for: ended).info(
+                    "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\(ended.endReason ?? reason.rawValue)"])
+            }
             if let successor = ending?.successor {
-                logger.info("a human is waiting: starting the room's next bot", metadata: ["session_id": "\(successor.id)"])
+                logger(for: successor).info("a human is waiting: starting the room's next bot")
                 launchSoon(successor)
             }
         } catch {
-            logger.error("could not record the end of a session", metadata: ["session_id": "\(sessionID)", "error": "\(error)"])
+            logger(for: sessionID, room: nil).error("could not record the end of a session", metadata: ["error": "\(error)"])
         }
     }
 
@@ -253,7 +281,7 @@ public actor Supervisor: Service {
         bot.stopping = true
         bots[sessionID] = bot
         let (pid, exit, grace) = (bot.pid, bot.exit, settings.stopGraceSeconds)
-        logger.info("stopping bot", metadata: ["session_id": "\(sessionID)", "pid": "\(pid)"])
+        logger(for: sessionID, room: bot.room).info("stopping bot", metadata: ["pid": "\(pid)"])
         if let agent = bot.agent {
             stopAgent(agent, exit: exit, grace: grace)
             return
@@ -321,6 +349,7 @@ public actor Supervisor: Service {
         if session.launcher == "agent" {
             // The open request died with its instance: the agent's bot is made to leave, and the session ends.
             if let userID = session.botUserID { _ = try? await daily?.eject(room: session.roomName, userIDs: [userID]) }
+            metrics.reaperAction("lost")
             await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
             return
         }
@@ -331,19 +360,21 @@ public actor Supervisor: Service {
             found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
         }
         guard let found else {
-            logger.warning("bot of an earlier instance is gone", metadata: ["session_id": "\(session.id)"])
+            logger(for: session).warning("bot of an earlier instance is gone")
+            metrics.reaperAction("lost")
             await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
             return
         }
         do {
             guard let adopted = try await store.adopt(session.id, pid: found.pid, pidStartTime: found.startTime, now: Self.now)
             else { return }
-            logger.info("adopted bot of an earlier instance", metadata: ["session_id": "\(session.id)", "pid": "\(found.pid)"])
-            watch(session.id, pid: found.pid, exit: Task { await ProcessLauncher.pollForExit(pid: found.pid, startTime: found.startTime) })
+            logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(found.pid)"])
+            metrics.reaperAction("adopted")
+            watch(session, pid: found.pid, exit: Task { await ProcessLauncher.pollForExit(pid: found.pid, startTime: found.startTime) })
             if adopted.state == .stopping { beginTermination(session.id) }
         } catch {
             // Not adopted: stop it rather than leave a bot nobody accounts for.
-            logger.error("could not adopt bot; stopping it", metadata: ["session_id": "\(session.id)", "error": "\(error)"])
+            logger(for: session).error("could not adopt bot; stopping it", metadata: ["error": "\(error)"])
             ProcessLauncher.signalGroup(found.pid, SIGKILL)
         }
     }
@@ -393,9 +424,7 @@ public actor Supervisor: Service {
         guard !isDraining else { return }
         do {
             for session in try await store.claimWaitingRooms(now: Self.now) {
-                logger.info(
-                    "humans are waiting: starting the room's bot",
-                    metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                logger(for: session).info("humans are waiting: starting the room's bot")
                 launchSoon(session)
             }
         } catch {
@@ -413,14 +442,17 @@ public actor Supervisor: Service {
                     // A launch still waiting (on Daily, say) is given up: its bot never starts.
                     if let launch = pendingLaunches[session.id] {
                         launch.cancel()
-                        logger.warning("bot did not start in time", metadata: ["session_id": "\(session.id)"])
                     }
+                    logger(for: session).warning("bot did not start in time")
+                    metrics.reaperAction("start_timeout")
                     if bots[session.id] == nil {
                         await finish(session.id, state: .failed, reason: .startTimeout, exitCode: nil)
                     } else {
                         _ = try await requestStop(session.id, reason: .startTimeout)
                     }
                 } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
+                    logger(for: session).info("session reached its maximum length: stopping its bot")
+                    metrics.reaperAction("max_duration")
                     _ = try await requestStop(session.id, reason: .maxDuration)
                 }
             }
@@ -443,15 +475,17 @@ public actor Supervisor: Service {
                 do {
                     present = try await daily.presence(session.roomName)
                 } catch {
-                    logger.warning("presence check failed", metadata: ["room": "\(session.roomName)", "error": "\(error)"])
+                    logger(for: session).warning("presence check failed", metadata: ["error": "\(error)"])
                     continue
                 }
+                metrics.reaperAction("presence_check")
                 try await store.markPresenceChecked(room: session.roomName, now: Self.now)
                 let humans = present.filter {
                     !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botName: settings.botName)
                 }
                 if humans.isEmpty {
-                    logger.info("only bots left in the room: stopping its bot", metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                    logger(for: session).info("only bots left in the room: stopping its bot")
+                    metrics.reaperAction("orphaned")
                     _ = try await requestStop(session.id, reason: .orphaned)
                 }
             }

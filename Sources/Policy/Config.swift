@@ -11,6 +11,16 @@ public struct Config: Sendable {
         case agent(baseURL: String)
     }
 
+    /// `AUTOSPAWN_LOG_LEVEL`: swift-log's levels, by their names.
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// `AUTOSPAWN_LOG_FORMAT`: `text` for people, `json` for one JSON object a line.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
+
     public var host: String
     public var port: Int
     public var databasePath: String
@@ -38,6 +48,8 @@ public struct Config: Sendable {
     public var dailyAPIKey: String?
     public var dailyAPIURL: String
     public var dailyDomain: String?
+    public var logLevel: LogLevel = .info
+    public var logFormat: LogFormat = .text
 
     /// The room-eligibility rule derived from `allowedRoomPattern`.
     public var roomFilter: RoomFilter
@@ -117,6 +129,8 @@ public struct Config: Sendable {
                 "'\(domain)' is not a Daily domain: give only <domain> of https://<domain>.daily.co (letters, digits, '-')"
             )
         }
+        let logLevel = try reader.choice("AUTOSPAWN_LOG_LEVEL", default: LogLevel.info)
+        let logFormat = try reader.choice("AUTOSPAWN_LOG_FORMAT", default: LogFormat.text)
         return Config(
             host: host, port: port, databasePath: databasePath, webhookEnabled: webhookEnabled,
             webhookSecrets: secrets, requireSignature: requireSignature, signatureToleranceSeconds: tolerance,
@@ -126,7 +140,8 @@ public struct Config: Sendable {
             orphanAfterSeconds: orphanAfter,
             restartBackoff: RestartBackoff(baseSeconds: backoffBase, maxSeconds: backoffMax),
             requestTimeoutSeconds: requestTimeout, adminToken: adminToken, dailyAPIKey: apiKey,
-            dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, roomFilter: roomFilter
+            dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, logLevel: logLevel, logFormat: logFormat,
+            roomFilter: roomFilter
         )
     }
 
@@ -211,6 +226,17 @@ private struct Reader {
         case "0", "false", "no", "off": return false
         default: throw ConfigError(name, "'\(text)' is not 1 or 0")
         }
+    }
+
+    /// One of an enumeration's raw values, ignoring case.
+    func choice<Choice: RawRepresentable & CaseIterable>(
+        _ name: String, default value: Choice
+    ) throws(ConfigError) -> Choice where Choice.RawValue == String {
+        guard let text = try nonEmpty(name) else { return value }
+        guard let choice = Choice(rawValue: text.trimmingBlanks().lowercased()) else {
+            throw ConfigError(name, "'\(text)' is not one of \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return choice
     }
 
     func secrets(_ name: String) throws(ConfigError) -> [[UInt8]] {

@@ -1,12 +1,13 @@
 /// One webhook event, whichever of Daily's shapes it came in, reduced to what the policy needs.
 public struct RoomEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable, CaseIterable {
-        case participantJoined
-        case participantLeft
-        case meetingStarted
-        case meetingEnded
-        case waitingParticipantJoined
-        case waitingParticipantLeft
+    /// The event's type, by Daily's name for it.
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        case participantJoined = "participant.joined"
+        case participantLeft = "participant.left"
+        case meetingStarted = "meeting.started"
+        case meetingEnded = "meeting.ended"
+        case waitingParticipantJoined = "waiting-participant.joined"
+        case waitingParticipantLeft = "waiting-participant.left"
     }
 
     /// A person or bot in the call.

@@ -52,6 +52,8 @@ public final class SessionStore: Sendable {
     let launcher: String
     /// The instance that owns the sessions this store creates.
     public let instanceID: String
+    /// Committed changes of this process, for its live views.
+    public let changes = SessionFeed()
 
     public init(path: String, settings: PolicySettings, launcher: String, instanceID: String) throws(SessionStoreError) {
         self.path = path
@@ -78,6 +80,13 @@ public final class SessionStore: Sendable {
         try await commits.write(body)
     }
 
+    /// A transaction that leaves one session as it returns it, told to `changes` once committed.
+    private func publishing(_ body: @escaping @Sendable (Database) throws -> Session?) async throws -> Session? {
+        let session = try await commits.write(body)
+        changes.publish([session])
+        return session
+    }
+
     // MARK: Events
 
     /// Records an event (its id, the room's activity and participant set), decides, and claims or releases the room,
@@ -86,7 +95,7 @@ public final class SessionStore: Sendable {
         let settings = settings
         let launcher = launcher
         let owner = instanceID
-        return try await transaction { db in
+        let outcome = try await transaction { db in
             try db.executeCached(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
             if db.changesCount == 0 {
                 return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
@@ -139,6 +148,11 @@ public final class SessionStore: Sendable {
             let (action, reason) = decision.answer
             return EventOutcome(decision: decision, action: action, reason: reason, session: session)
         }
+        if outcome.action != .duplicate {
+            // Even without a session the room's participant count may have changed.
+            changes.publish([RoomChange(room: event.roomName, session: outcome.session)])
+        }
+        return outcome
     }
 
     /// Humans only: the caller screens bots out. A leave that arrives before its join leaves a tombstone, so the
@@ -248,12 +262,14 @@ public final class SessionStore: Sendable {
     /// session or the service is at capacity.
     public func claim(room: String, url: String?, body: String = "{}", now: Double) async throws -> Session? {
         let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
-        return try await transaction { db in
+        let session = try await transaction { db -> Session? in
             guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < maxConcurrency else {
                 return nil
             }
             return try Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, db: db)
         }
+        changes.publish([session])
+        return session
     }
 
     /// Records the room URL Daily gave for a room the service created (Daily's answer is the truth).
@@ -270,7 +286,7 @@ public final class SessionStore: Sendable {
     /// Records that the bot started (its process, or nil for an agent, which has none); returns the session as
     /// it now is (it may be `stopping` already).
     public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
-        try await transaction { db in
+        try await publishing { db in
             try db.executeCached(
                 sql: """
                     UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?,
@@ -284,14 +300,14 @@ public final class SessionStore: Sendable {
 
     /// Moves an active session to `stopping`; nil when it does not exist, the unchanged session when it has ended.
     public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
-        try await transaction { db in
+        try await publishing { db in
             try Self.beginStop(id, reason: reason, now: now, db: db)
         }
     }
 
     /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
     public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
-        try await transaction { db in
+        try await publishing { db in
             guard let session = try Self.session(id: id, db: db), let stopAt = session.stopAt, stopAt <= now,
                   session.state == .starting || session.state == .running
             else { return nil }
@@ -305,7 +321,7 @@ public final class SessionStore: Sendable {
         _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
-        return try await transaction { db in
+        let ending = try await transaction { db -> Ending? in
             guard var session = try Self.session(id: id, db: db), session.state.isActive else { return nil }
             // A stop that was asked for keeps its reason, whatever the bot's exit looked like.
             let endReason = session.state == .stopping ? (session.stopReason ?? reason.rawValue) : reason.rawValue
@@ -346,12 +362,14 @@ public final class SessionStore: Sendable {
                 settings: settings, now: now, db: db)
             return Ending(ended: session, successor: successor)
         }
+        changes.publish([ending?.ended, ending?.successor])
+        return ending
     }
 
     /// Hands a session to this instance (re-adoption after a restart), with the bot process it found.
     public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
         let owner = instanceID
-        return try await transaction { db in
+        return try await publishing { db in
             try db.executeCached(
                 sql: """
                     UPDATE session SET owner_instance = ?, pid = ?, pid_start_time = ?, updated_at = ?,
@@ -379,7 +397,7 @@ public final class SessionStore: Sendable {
         }
         guard anyWaiting else { return [] }
         let (launcher, owner, settings) = (launcher, instanceID, settings)
-        return try await transaction { db in
+        let claimed = try await transaction { db -> [Session] in
             let rooms = try Row.fetchAll(
                 db,
                 sql: """
@@ -403,6 +421,8 @@ public final class SessionStore: Sendable {
             }
             return claimed
         }
+        changes.publish(claimed)
+        return claimed
     }
 
     // MARK: Instances

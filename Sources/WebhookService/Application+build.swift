@@ -2,7 +2,9 @@ import BotRuntime
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import Policy
+import Prometheus
 import ServiceLifecycle
 import SessionStore
 
@@ -13,16 +15,32 @@ public struct AutospawnService: Sendable {
     public let webhooks: WebhookHandler
     /// With `DAILY_API_KEY`: rooms made on request (`/start`, `/daily`).
     let starter: RoomStarter?
+    /// What `GET /metrics` shows.
+    public let registry: PrometheusCollectorRegistry
+    let metrics: ServiceMetrics
+    /// The last webhooks answered, for the dashboard.
+    let recent: RecentWebhooks
 }
 
 /// Opens the database, recovers the bots of earlier instances, and builds the HTTP application.
 ///
 /// Run the result with `runService(_:)`, or drive its router in tests.
+/// Metrics go to `registry`: its own for each application, so tests never share one.
 public func buildApplication(
-    _ config: Config, logger: Logger, onListening: (@Sendable (Int) -> Void)? = nil
+    _ config: Config, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
     var config = config
-    let daily = config.dailyAPIKey.map { DailyClient(baseURL: config.dailyAPIURL, apiKey: $0, logger: logger) }
+    var factory = PrometheusMetricsFactory(registry: registry)
+    // Bots start in milliseconds, Daily-backed ones in seconds: buckets for both.
+    factory.durationHistogramBuckets["autospawn_spawn_latency_seconds"] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+    ]
+    let metrics = ServiceMetrics(factory: factory)
+    let daily = config.dailyAPIKey.map {
+        DailyClient(baseURL: config.dailyAPIURL, apiKey: $0, logger: logger, metrics: metrics)
+    }
     if let daily, config.dailyDomain == nil {
         do {
             config.dailyDomain = try await daily.domainName()
@@ -47,20 +65,23 @@ public func buildApplication(
             startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
             reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName,
             orphanAfterSeconds: config.orphanAfterSeconds),
-        logger: logger, daily: daily)
+        logger: logger, daily: daily, metrics: metrics)
     try await supervisor.recover()
+    let recent = RecentWebhooks()
     let webhooks = WebhookHandler(
         verifier: SignatureVerifier(
             secrets: config.webhookSecrets, toleranceSeconds: config.signatureToleranceSeconds,
             requireSignature: config.requireSignature),
         normaliser: EventNormaliser(domain: config.dailyDomain), settings: config.policySettings, store: store,
-        supervisor: supervisor, logger: logger)
+        supervisor: supervisor, logger: logger, metrics: metrics, recent: recent)
     let starter = daily.map { daily in
         RoomStarter(
             daily: daily, domain: config.dailyDomain ?? "", maxSessionSeconds: config.maxSessionSeconds, store: store,
             supervisor: supervisor, logger: logger)
     }
-    let parts = AutospawnService(store: store, supervisor: supervisor, webhooks: webhooks, starter: starter)
+    let parts = AutospawnService(
+        store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
+        recent: recent)
     let router = buildRouter(config, parts)
     let app = Application(
         router: router,
@@ -72,6 +93,16 @@ public func buildApplication(
         },
         logger: logger)
     return (app, parts)
+}
+
+/// Once per process (`serve`): log lines through `LogOutput` (level, format, redaction from the configuration),
+/// and swift-metrics' global system into the returned registry, so that what libraries measure (Hummingbird's
+/// requests) shows in `GET /metrics` beside the service's own metrics.
+public func bootstrapProcessObservability(_ config: Config) -> PrometheusCollectorRegistry {
+    LoggingSystem.bootstrap { label in LogOutput(label: label, config: config) }
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    return registry
 }
 
 /// The service cannot start for a reason other than a bad setting.

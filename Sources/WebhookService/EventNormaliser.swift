@@ -26,11 +26,7 @@ public struct EventNormaliser: Sendable {
         self.domain = domain
     }
 
-    private static let dailyKinds: [String: RoomEvent.Kind] = [
-        "participant.joined": .participantJoined, "participant.left": .participantLeft,
-        "meeting.started": .meetingStarted, "meeting.ended": .meetingEnded,
-        "waiting-participant.joined": .waitingParticipantJoined, "waiting-participant.left": .waitingParticipantLeft,
-    ]
+    private static let dailyKinds = Dictionary(uniqueKeysWithValues: RoomEvent.Kind.allCases.map { ($0.rawValue, $0) })
     private static let simplifiedKinds: [String: RoomEvent.Kind] = [
         "participant-joined": .participantJoined, "participant-left": .participantLeft, "room-ended": .meetingEnded,
     ]

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Policy
+import Prometheus
 import SessionStore
 
 /// Webhook bodies larger than this are refused with 413.
@@ -14,6 +15,8 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     let store = parts.store
     let supervisor = parts.supervisor
     let redactor = SecretRedactor(config)
+    // Requests by route, method and status, through swift-metrics' global system (`serve` points it at /metrics).
+    router.add(middleware: MetricsMiddleware())
 
     router.get("health") { _, _ in json(.ok, ["status": "ok"]) }
     router.get("ready") { _, _ in
@@ -44,24 +47,52 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             body: .init(byteBuffer: ByteBuffer(bytes: answer.body.jsonBytes)))
     }
 
-    router.get("bot/status") { request, _ -> Response in
-        guard let room = request.uri.queryParameters.get("room") else {
-            return json(.badRequest, ErrorBody(error: "missing_room"))
-        }
-        guard let name = EventNormaliser.roomName(fromNameOrURL: room) else {
-            return json(.badRequest, ErrorBody(error: "invalid_room"))
-        }
+    let botStatus: @Sendable (String) async throws -> BotStatus = { name in
         let status = try await store.roomStatus(name)
         let url = status.session?.roomURL ?? status.url ?? config.dailyDomain.map { "https://\($0).daily.co/\(name)" }
-        return json(
-            .ok,
-            BotStatus(
-                roomName: name, roomURL: url, status: status.session?.state.rawValue ?? "absent",
-                sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
-                participants: status.humans))
+        return BotStatus(
+            roomName: name, roomURL: url, status: status.session?.state.rawValue ?? "absent",
+            sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
+            participants: status.humans)
+    }
+    let streams = LiveStreams(store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, status: botStatus)
+    /// The room of `?room=` (a name or URL), or the 400 answer.
+    let requestedRoom: @Sendable (Request) -> RoomParameter = { request in
+        guard let room = request.uri.queryParameters.get("room") else { return .failure(ErrorBody(error: "missing_room")) }
+        guard let name = EventNormaliser.roomName(fromNameOrURL: room) else { return .failure(ErrorBody(error: "invalid_room")) }
+        return .success(name)
     }
 
-    let admin = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken))
+    router.get("bot/status") { request, _ -> Response in
+        switch requestedRoom(request) {
+        case .failure(let error): json(.badRequest, error)
+        case .success(let name): json(.ok, try await botStatus(name))
+        }
+    }
+    router.get("bot/status/stream") { request, _ -> Response in
+        switch requestedRoom(request) {
+        case .failure(let error): json(.badRequest, error)
+        case .success(let name): streams.botStatus(room: name)
+        }
+    }
+
+    let admin = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: "Bearer"))
+    admin.get("metrics") { _, _ -> Response in
+        // The gauges that are states, not events, are read when asked for.
+        parts.metrics.sessions(active: try await store.activeCount(), capacity: config.maxConcurrency)
+        parts.metrics.statusStreams(store.changes.listenerCount)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: parts.registry.emitToBuffer())))
+    }
+    admin.get("sessions/stream") { _, _ in streams.sessions() }
+
+    // The dashboard: a browser cannot send a Bearer header when it opens a page, so the same token is also
+    // taken as HTTP Basic's password, and the browser asks for it.
+    let dashboard = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: #"Basic realm="autospawn""#))
+    dashboard.get("/") { _, _ in DashboardFiles.response(for: .page) }
+    dashboard.get("dashboard.css") { _, _ in DashboardFiles.response(for: .style) }
+    dashboard.get("dashboard.js") { _, _ in DashboardFiles.response(for: .script) }
     admin.get("sessions") { request, _ -> Response in
         let parameters = request.uri.queryParameters
         var query = SessionQuery()
@@ -165,6 +196,12 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     return router
 }
 
+/// `?room=`: the room's name, or what to answer instead.
+enum RoomParameter {
+    case success(String)
+    case failure(ErrorBody)
+}
+
 /// `POST /start` bodies larger than this are refused with 413 (Pipecat Cloud's cap).
 let maxStartBody = 1024 * 1024
 
@@ -180,19 +217,31 @@ func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-/// `Authorization: Bearer <AUTOSPAWN_ADMIN_TOKEN>` on the admin routes, when a token is configured.
+/// `Authorization: Bearer <AUTOSPAWN_ADMIN_TOKEN>` on the admin routes, when a token is configured; also
+/// HTTP Basic with the token as password (any user name), which is what a browser can send.
 struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
+    /// The `WWW-Authenticate` of a 401: `Bearer` for the API, Basic for pages, so that a browser asks.
+    let challenge: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token else { return try await next(request, context) }
-        let presented = request.headers[.authorization] ?? ""
-        guard constantTimeEqual(Array(presented.utf8), Array("Bearer \(token)".utf8)) else {
+        guard Self.presents(token, request.headers[.authorization] ?? "") else {
             var response = json(.unauthorized, ErrorBody(error: "unauthorized"))
-            response.headers[.wwwAuthenticate] = "Bearer"
+            response.headers[.wwwAuthenticate] = challenge
             return response
         }
         return try await next(request, context)
+    }
+
+    static func presents(_ token: String, _ authorization: String) -> Bool {
+        if authorization.hasPrefix("Basic ") {
+            let decoded = Base64.decode(String(authorization.dropFirst(6))) ?? []
+            // `user:password`: the password is everything after the first colon.
+            let password = decoded.firstIndex(of: UInt8(ascii: ":")).map { Array(decoded[($0 + 1)...]) } ?? []
+            return constantTimeEqual(password, Array(token.utf8))
+        }
+        return constantTimeEqual(Array(authorization.utf8), Array("Bearer \(token)".utf8))
     }
 }
 

@@ -52,7 +52,7 @@ struct SessionList: Codable, Sendable {
 }
 
 /// `GET /bot/status`.
-struct BotStatus: Codable, Sendable {
+struct BotStatus: Codable, Sendable, Equatable {
     var roomName: String
     var roomURL: String?
     var status: String

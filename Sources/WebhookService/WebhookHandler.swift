@@ -70,15 +70,44 @@ public struct WebhookHandler: Sendable {
     let store: SessionStore
     let supervisor: Supervisor
     let logger: Logger
+    var metrics: ServiceMetrics = .disabled
+    /// For the dashboard; nil keeps none.
+    var recent: RecentWebhooks? = nil
+
+    /// What an answer was about, for metrics and the dashboard.
+    struct Subject {
+        var type: String
+        var room: String?
+    }
 
     public func handle(body: [UInt8], signature: String?, timestamp: String?, now: Double) async -> WebhookAnswer {
+        var subject = Subject(type: "unknown", room: nil)
+        let answer = await answer(body: body, signature: signature, timestamp: timestamp, now: now, subject: &subject)
+        let action = answer.body.action?.rawValue ?? "refused"
+        metrics.webhook(type: subject.type, action: action)
+        if answer.status == 401, let reason = answer.body.error { metrics.signatureFailure(reason: reason) }
+        // Unauthenticated bodies are not shown: anyone can send them.
+        if answer.status != 401 {
+            recent?.append(
+                WebhookEntry(
+                    at: rfc3339(now), type: subject.type, room: subject.room, action: action,
+                    reason: answer.body.reason ?? answer.body.error ?? "", sessionID: answer.body.sessionID))
+        }
+        return answer
+    }
+
+    private func answer(
+        body: [UInt8], signature: String?, timestamp: String?, now: Double, subject: inout Subject
+    ) async -> WebhookAnswer {
         let verdict = verifier.verify(body: body, signature: signature, timestamp: timestamp, now: now)
         if verdict != .valid && verdict != .unsigned {
             // The probe carries no event; Daily may send it unsigned, and refusing it would stop webhook creation.
             // Only a body small enough to be the probe is parsed before it is authenticated.
             if body.count <= 64, (try? normaliser.normalise(body)) == .probe {
+                subject.type = "probe"
                 return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe"))
             }
+            subject.type = "unverified"
             logger.warning("webhook refused", metadata: ["reason": "\(verdict.rawValue)"])
             return WebhookAnswer(status: 401, body: .refused(verdict.rawValue))
         }
@@ -86,12 +115,17 @@ public struct WebhookHandler: Sendable {
         do {
             parsed = try normaliser.normalise(body)
         } catch {
+            subject.type = "invalid"
             return WebhookAnswer(status: 400, body: .refused(error.code))
         }
-        if parsed == .probe { return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe")) }
+        if parsed == .probe {
+            subject.type = "probe"
+            return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe"))
+        }
         guard case .event(let event) = parsed else {
             return WebhookAnswer(status: 200, body: .accepted(.ignored, "unknown_type"))
         }
+        subject = Subject(type: event.kind.rawValue, room: event.roomName)
         if supervisor.isDraining { return WebhookAnswer(status: 200, body: .accepted(.rejected, "draining")) }
         if let screened = screen(event, settings: settings) {
             let (action, reason) = screened.answer
@@ -102,7 +136,7 @@ public struct WebhookHandler: Sendable {
             outcome = try await store.record(event, now: now)
         } catch {
             // Not recorded, so not acknowledged: Daily delivers it again.
-            logger.error("could not record webhook", metadata: ["room": "\(event.roomName)", "error": "\(error)"])
+            logger.error("could not record webhook", metadata: ["room": "\(event.roomName)", "event_id": "\(event.id)", "error": "\(error)"])
             return WebhookAnswer(status: 503, body: .refused("database_unavailable"))
         }
         if let session = outcome.session {
@@ -115,10 +149,12 @@ public struct WebhookHandler: Sendable {
                 break
             }
         }
-        logger.info(
-            "webhook",
-            metadata: ["room": "\(event.roomName)", "event_id": "\(event.id)", "action": "\(outcome.action.rawValue)",
-                       "reason": "\(outcome.reason)"])
+        var metadata: Logger.Metadata = [
+            "room": "\(event.roomName)", "event_id": "\(event.id)", "type": "\(event.kind.rawValue)",
+            "action": "\(outcome.action.rawValue)", "reason": "\(outcome.reason)",
+        ]
+        if let session = outcome.session { metadata["session_id"] = "\(session.id)" }
+        logger.info("webhook", metadata: metadata)
         return WebhookAnswer(status: 200, body: .accepted(outcome.action, outcome.reason, session: outcome.session?.id))
     }
 }

@@ -58,10 +58,11 @@ struct Serve: AsyncParsableCommand {
         for (variable, value) in flagValues {
             if let value { environment[variable] = value }
         }
-        let logger = Logger(label: "autospawn")
         do {
             let config = try Config.parse(environment)
-            let (app, parts) = try await buildApplication(config, logger: logger) { port in
+            let registry = bootstrapProcessObservability(config)
+            let logger = Logger(label: "autospawn")
+            let (app, parts) = try await buildApplication(config, logger: logger, registry: registry) { port in
                 // One line on stdout, for people and for scripts that started the service on port 0.
                 FileHandle.standardOutput.write(Data("autospawn listening on http://\(config.host):\(port)\n".utf8))
             }

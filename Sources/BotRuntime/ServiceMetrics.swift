@@ -1,0 +1,62 @@
+import CoreMetrics
+
+/// The service's metrics, through swift-metrics: `serve` hands it the Prometheus factory, tests a registry of
+/// their own, and code that is not measured the no-op one. Label values are always from small, fixed sets
+/// (event types, actions, reasons, endpoint templates), never room names or ids.
+public struct ServiceMetrics: Sendable {
+    let factory: any MetricsFactory
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    /// Measures nothing.
+    public static let disabled = ServiceMetrics(factory: NOOPMetricsHandler.instance)
+
+    /// One webhook answered: its Daily event type (`unknown`, `probe`, `unverified`, `invalid` when there is
+    /// none) and the action taken (`refused` for 400/401/503 answers).
+    public func webhook(type: String, action: String) {
+        Counter(label: "autospawn_webhooks_total", dimensions: [("type", type), ("action", action)], factory: factory)
+            .increment()
+    }
+
+    /// A webhook refused for its signature: `missing_signature`, `invalid_signature`, `stale_timestamp`.
+    public func signatureFailure(reason: String) {
+        Counter(label: "autospawn_signature_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// From the session's claim (the webhook, or `/start`) to its bot running.
+    public func spawnLatency(seconds: Double) {
+        Timer(label: "autospawn_spawn_latency_seconds", factory: factory)
+            .recordNanoseconds(Int64((max(seconds, 0) * 1e9).rounded()))
+    }
+
+    /// A session ended, by its final state (`ended`, `failed`) and reason.
+    public func sessionEnded(state: String, reason: String) {
+        Counter(label: "autospawn_session_ends_total", dimensions: [("state", state), ("reason", reason)], factory: factory)
+            .increment()
+    }
+
+    /// One request to Daily's REST API: the endpoint's template (`GET /rooms/:name/presence`) and the HTTP
+    /// status, or `error` when no answer came.
+    public func dailyCall(endpoint: String, status: String) {
+        Counter(label: "autospawn_daily_api_requests_total", dimensions: [("endpoint", endpoint), ("status", status)], factory: factory)
+            .increment()
+    }
+
+    /// Something the reaper did: `start_timeout`, `max_duration`, `orphaned`, `presence_check`, `lost`, `adopted`.
+    public func reaperAction(_ action: String) {
+        Counter(label: "autospawn_reaper_actions_total", dimensions: [("action", action)], factory: factory).increment()
+    }
+
+    /// Active sessions in the whole service (every instance on the database) and the configured cap.
+    public func sessions(active: Int, capacity: Int) {
+        Gauge(label: "autospawn_active_sessions", factory: factory).record(active)
+        Gauge(label: "autospawn_max_concurrency", factory: factory).record(capacity)
+    }
+
+    /// Open `/bot/status/stream` and dashboard streams.
+    public func statusStreams(_ count: Int) {
+        Gauge(label: "autospawn_status_streams", factory: factory).record(count)
+    }
+}
