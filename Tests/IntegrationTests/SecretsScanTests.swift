@@ -7,13 +7,15 @@ import TestSupport
 /// the webhook secret, the admin token or any meeting token the run minted.
 @Suite(.serialized)
 struct SecretsScanTests {
-    @Test func noLogLineAndNoReadAnswerOfAFullRunHoldsASecret() async throws {
+    /// In both log formats, at the most talkative level.
+    @Test(arguments: ["text", "json"])
+    func noLogLineAndNoReadAnswerOfAFullRunHoldsASecret(logFormat: String) async throws {
         let apiKey = "sk-scan-\(UUID().uuidString)"
         let adminToken = "admin-\(UUID().uuidString)"
         let double = try await DailyDouble.start(apiKey: apiKey, domain: "acme")
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": apiKey, "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": adminToken,
-            "AUTOSPAWN_MAX_CONCURRENCY": "10",
+            "AUTOSPAWN_MAX_CONCURRENCY": "10", "AUTOSPAWN_LOG_FORMAT": logFormat, "AUTOSPAWN_LOG_LEVEL": "trace",
         ])
         let auth = [("Authorization", "Bearer \(adminToken)")]
         var tokens: Set<String> = []
@@ -56,7 +58,7 @@ struct SecretsScanTests {
             answers.append(try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: auth).text)
             answers.append(try await service.request(.GET, "/bot/status?room=\(room)").text)
         }
-        for path in ["/health", "/ready", "/sessions?state=active"] {
+        for path in ["/health", "/ready", "/sessions?state=active", "/metrics"] {
             answers.append(try await service.request(.GET, path, headers: auth).text)
         }
         // The bots did print their tokens (the test bot echoes its environment): the log API must not pass them on.

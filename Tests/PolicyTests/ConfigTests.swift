@@ -28,6 +28,8 @@ struct ConfigTests {
         #expect(config.adminToken == nil)
         #expect(config.dailyAPIURL == "https://api.daily.co/v1")
         #expect(config.dailyDomain == nil)
+        #expect(config.logLevel == .info)
+        #expect(config.logFormat == .text)
     }
 
     @Test func botLogDirectoryDefaultsBesideTheDatabase() throws {
@@ -73,6 +75,20 @@ struct ConfigTests {
         } catch {
             #expect(error.variable == named)
             #expect(error.description.hasPrefix("\(named): "))
+        }
+    }
+
+    @Test func logLevelAndFormatAreNamedChoicesIgnoringCase() throws {
+        let config = try Config.parse(minimal.merging(["AUTOSPAWN_LOG_LEVEL": "Debug", "AUTOSPAWN_LOG_FORMAT": "JSON"]) { $1 })
+        #expect(config.logLevel == .debug)
+        #expect(config.logFormat == .json)
+        for (variable, value) in [("AUTOSPAWN_LOG_LEVEL", "loud"), ("AUTOSPAWN_LOG_FORMAT", "xml")] {
+            #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }
+            do {
+                _ = try Config.parse(minimal.merging([variable: value]) { $1 })
+            } catch {
+                #expect(error.description.hasPrefix(variable + ":"))
+            }
         }
     }
 
