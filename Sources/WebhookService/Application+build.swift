@@ -20,6 +20,8 @@ public struct AutospawnService: Sendable {
     let metrics: ServiceMetrics
     /// The last webhooks answered, for the dashboard.
     let recent: RecentWebhooks
+    /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
+    public internal(set) var routes: [String] = []
 }
 
 /// Opens the database, recovers the bots of earlier instances, and builds the HTTP application.
@@ -77,12 +79,19 @@ public func buildApplication(
     let starter = daily.map { daily in
         RoomStarter(
             daily: daily, domain: config.dailyDomain ?? "", maxSessionSeconds: config.maxSessionSeconds, store: store,
-            supervisor: supervisor, logger: logger)
+            supervisor: supervisor, logger: logger, metrics: metrics)
     }
-    let parts = AutospawnService(
+    var parts = AutospawnService(
         store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
         recent: recent)
     let router = buildRouter(config, parts)
+    parts.routes = router.routes.map { route in
+        let path = route.path.components.map { component in
+            let text = "\(component)"
+            return text.hasPrefix(":") ? "{\(text.dropFirst())}" : text
+        }
+        return "\(route.method) /" + path.joined(separator: "/")
+    }.sorted()
     let app = Application(
         router: router,
         // A connection that sends nothing (or a head that never ends) for this long is closed: slowloris.

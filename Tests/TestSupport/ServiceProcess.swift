@@ -143,11 +143,19 @@ public final class ServiceProcess: @unchecked Sendable {
     public struct Answer: Sendable {
         public var status: Int
         public var text: String
+        /// By lower-case name (the last of repeated ones).
+        public var headers: [String: String] = [:]
         public var json: [String: any Sendable] {
             (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: any Sendable]) ?? [:]
         }
 
         public func string(_ key: String) -> String? { json[key] as? String }
+
+        public init(status: Int, text: String, headers: [String: String] = [:]) {
+            self.status = status
+            self.text = text
+            self.headers = headers
+        }
     }
 
     public func request(
@@ -163,7 +171,9 @@ public final class ServiceProcess: @unchecked Sendable {
         }
         let response = try await client.execute(request, timeout: .seconds(30))
         let buffer = try await response.body.collect(upTo: 16 << 20)
-        return Answer(status: Int(response.status.code), text: String(buffer: buffer))
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return Answer(status: Int(response.status.code), text: String(buffer: buffer), headers: headers)
     }
 
     /// POSTs a webhook body, signed with the test secret unless `signed` is false.

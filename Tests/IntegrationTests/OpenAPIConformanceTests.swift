@@ -1,0 +1,200 @@
+import NIOHTTP1
+import DailyDouble
+import Foundation
+import Testing
+import TestSupport
+
+/// The running service against `openapi.yaml`: every answer it gives below has a documented status, content
+/// type, headers and body shape, and every documented answer is one it gives (but for the one listed in
+/// `notProduced`). Routes are compared in `OpenAPIRoutesTests`.
+@Suite(.serialized)
+struct OpenAPIConformanceTests {
+    /// Documented answers that no run here can produce, and why.
+    static let notProduced: Set<String> = [
+        // Needs a database that fails mid-request.
+        "POST /daily/webhook 503",
+    ]
+
+    /// The answers seen, checked as they come.
+    final class Recorder: @unchecked Sendable {
+        let document: OpenAPIDocument
+        var produced: Set<String> = []
+
+        init() throws { document = try OpenAPIDocument() }
+
+        func check(_ method: String, _ path: String, _ answer: ServiceProcess.Answer, sourceLocation: SourceLocation = #_sourceLocation) {
+            guard let operation = document.operation(method: method, path: path) else {
+                Issue.record("\(method) \(path) is not in openapi.yaml", sourceLocation: sourceLocation)
+                return
+            }
+            produced.insert("\(operation) \(answer.status)")
+            let problems = document.problems(operation: operation, status: answer.status, headers: answer.headers, body: answer.text)
+            #expect(problems.isEmpty, "\(method) \(path): \(problems)", sourceLocation: sourceLocation)
+        }
+
+        /// A request through the service, checked.
+        @discardableResult
+        func call(
+            _ service: ServiceProcess, _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> ServiceProcess.Answer {
+            let answer = try await service.request(method, path, body: body, headers: headers)
+            check(method.rawValue, path, answer, sourceLocation: sourceLocation)
+            return answer
+        }
+
+        /// A stream's first events, each checked against the schema its event name has in the document.
+        func stream(_ service: ServiceProcess, _ path: String, headers: [(String, String)], expecting names: Set<String>) async throws {
+            let stream = try await EventStreamClient(url: service.baseURL + path, headers: headers)
+            defer { stream.close() }
+            let operation = try #require(document.operation(method: "GET", path: path))
+            produced.insert("\(operation) \(stream.status)")
+            #expect(stream.status == 200)
+            #expect(stream.contentType == "text/event-stream")
+            #expect(await stream.wait { events in names.isSubset(of: Set(events.map(\.event))) }, "\(path): \(stream.events)")
+            let schemas = document.streamEvents(of: operation)
+            for event in stream.events {
+                let schema = try #require(schemas[event.event], "\(path): event '\(event.event)' is not documented")
+                let value = try JSONSerialization.jsonObject(with: Data(event.data.utf8))
+                let problems = document.validate(value, against: schema, at: "\(path) \(event.event)")
+                #expect(problems.isEmpty, "\(problems)")
+            }
+        }
+
+        /// A body trickled in past `AUTOSPAWN_REQUEST_TIMEOUT_S`.
+        func trickle(_ service: ServiceProcess, _ path: String, headers: String = "") async throws {
+            let connection = try RawConnection(port: service.port)
+            connection.send("POST \(path) HTTP/1.1\r\nHost: x\r\n\(headers)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
+            var text = ""
+            for _ in 0..<40 where !text.contains("\r\n\r\n") {
+                connection.send(" ")
+                try await Task.sleep(for: .milliseconds(100))
+                text = connection.read(timeout: 0.01) { $0.contains("\r\n\r\n") }.text
+            }
+            text += connection.read(timeout: 1) { $0.hasSuffix("}") }.text
+            let (head, body) = Self.split(text)
+            check("POST", path, ServiceProcess.Answer(status: Self.status(head), text: body, headers: Self.headers(head)))
+        }
+
+        static func split(_ raw: String) -> (String, String) {
+            guard let range = raw.range(of: "\r\n\r\n") else { return (raw, "") }
+            return (String(raw[..<range.lowerBound]), String(raw[range.upperBound...]))
+        }
+
+        static func status(_ head: String) -> Int {
+            Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+
+        static func headers(_ head: String) -> [String: String] {
+            var headers: [String: String] = [:]
+            for line in head.split(separator: "\r\n").dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return headers
+        }
+    }
+
+    @Test func everyAnswerIsDocumentedAndEveryDocumentedAnswerIsGiven() async throws {
+        let recorder = try Recorder()
+        let token = "conformance-token"
+        let auth = [("Authorization", "Bearer \(token)")]
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
+            "AUTOSPAWN_MAX_CONCURRENCY": "2", "AUTOSPAWN_REQUEST_TIMEOUT_S": "1",
+        ])
+
+        try await recorder.call(service, .GET, "/health")
+        try await recorder.call(service, .GET, "/ready")
+
+        // Webhooks.
+        let joined = try await recorder.call(service, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"),
+            headers: TestSigner.headers(body: Fixtures.bytes("daily/participant-joined.json"), secretBase64: ServiceProcess.secret))
+        let id = try #require(joined.string("session_id"))
+        try await recorder.call(service, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
+        let malformed = Fixtures.bytes("malformed/not-json.txt")
+        try await recorder.call(service, .POST, "/daily/webhook", body: malformed,
+            headers: TestSigner.headers(body: malformed, secretBase64: ServiceProcess.secret))
+        try await recorder.call(service, .POST, "/daily/webhook", body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1))
+        try await recorder.trickle(service, "/daily/webhook")
+
+        // Status.
+        try await recorder.call(service, .GET, "/bot/status?room=demo-room")
+        try await recorder.call(service, .GET, "/bot/status")
+        try await recorder.call(service, .GET, "/bot/status/stream")
+        try await recorder.stream(service, "/bot/status/stream?room=demo-room", headers: [], expecting: ["status"])
+
+        // Sessions.
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)", headers: auth).json["state"] as? String == "running" })
+        try await recorder.call(service, .GET, "/sessions?state=all", headers: auth)
+        try await recorder.call(service, .GET, "/sessions?state=bogus", headers: auth)
+        try await recorder.call(service, .GET, "/sessions")
+        try await recorder.stream(service, "/sessions/stream", headers: auth, expecting: ["summary", "session", "webhook"])
+        try await recorder.call(service, .GET, "/sessions/stream")
+        try await recorder.call(service, .GET, "/sessions/\(id)", headers: auth)
+        try await recorder.call(service, .GET, "/sessions/no-such-session", headers: auth)
+        try await recorder.call(service, .GET, "/sessions/\(id)")
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log", headers: auth).text.contains("ready") })
+        try await recorder.call(service, .GET, "/sessions/\(id)/log?tail=5", headers: auth)
+        try await recorder.call(service, .GET, "/sessions/\(id)/log?tail=0", headers: auth)
+        try await recorder.call(service, .GET, "/sessions/no-such-session/log", headers: auth)
+        try await recorder.call(service, .GET, "/sessions/\(id)/log")
+
+        // Rooms the service makes: one more bot fills the cap of 2.
+        let start = Fixtures.bytes("start/pipecat-start.json")
+        try await recorder.call(service, .POST, "/start", body: start, headers: auth)
+        try await recorder.call(service, .POST, "/start", body: start, headers: auth)  // 429
+        try await recorder.call(service, .GET, "/daily", headers: auth)  // 429
+        try await recorder.call(service, .POST, "/start", body: Fixtures.bytes("start/malformed.json"), headers: auth)
+        try await recorder.call(service, .POST, "/start", body: start)
+        try await recorder.call(service, .POST, "/start", body: [UInt8](repeating: 0x20, count: 1024 * 1024 + 1), headers: auth)
+        try await recorder.trickle(service, "/start", headers: "Authorization: Bearer \(token)\r\n")
+        try await recorder.call(service, .GET, "/daily")
+
+        // Stopping: 202, then 409 once it has ended; 404 for none.
+        try await recorder.call(service, .DELETE, "/sessions/\(id)", headers: auth)
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)", headers: auth).json["state"] as? String == "ended" })
+        try await recorder.call(service, .DELETE, "/sessions/\(id)", headers: auth)
+        try await recorder.call(service, .DELETE, "/sessions/no-such-session", headers: auth)
+        try await recorder.call(service, .DELETE, "/sessions/\(id)")
+
+        // A free slot again: Daily refusing makes /start and /daily 502; then /daily redirects.
+        for path in ["/start", "/daily"] {
+            try await double.control("/_double/faults", body: Array(#"{"status":400,"count":1}"#.utf8))
+            try await recorder.call(service, path == "/start" ? .POST : .GET, path, body: path == "/start" ? start : nil, headers: auth)
+        }
+        try await recorder.call(service, .GET, "/daily", headers: auth)
+
+        // Operations.
+        for path in ["/metrics", "/", "/dashboard.css", "/dashboard.js"] {
+            try await recorder.call(service, .GET, path, headers: auth)
+            try await recorder.call(service, .GET, path)
+        }
+        await service.shutdown()
+
+        // Without Daily and with the webhook switched off.
+        let keyless = try await ServiceProcess.start(["AUTOSPAWN_WEBHOOK": "0"])
+        try await recorder.call(keyless, .POST, "/start", body: start)
+        try await recorder.call(keyless, .GET, "/daily")
+        try await recorder.call(keyless, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
+        await keyless.shutdown()
+
+        // Draining: a bot that ignores SIGTERM keeps the service draining for the stop grace.
+        let draining = try await ServiceProcess.start([
+            "AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("ignore-term"), "AUTOSPAWN_STOP_GRACE_S": "3",
+        ])
+        let drainingID = try #require(try await draining.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await draining.session(drainingID)["state"] as? String == "running" })
+        draining.signal(SIGTERM)
+        #expect(try await eventually { try await draining.request(.GET, "/ready").status == 503 })
+        try await recorder.call(draining, .GET, "/ready")
+        await draining.shutdown()
+
+        let documented = recorder.document.documentedAnswers
+        let missing = documented.subtracting(recorder.produced).subtracting(Self.notProduced)
+        #expect(missing.isEmpty, "documented but never answered: \(missing.sorted())")
+        #expect(Self.notProduced.isSubset(of: documented))
+    }
+}
