@@ -2,8 +2,9 @@ import Foundation
 import Synchronization
 
 /// One webhook as the dashboard lists it (no participant names or ids: a room and what was done).
-struct WebhookEntry: Codable, Sendable, Equatable {
-    var at: String
+struct WebhookEntry: Encodable, Sendable, Equatable {
+    /// Seconds since 1970; written as RFC 3339 only when a stream sends it, off the webhook's path.
+    var at: Double
     var type: String
     var room: String?
     var action: String
@@ -13,6 +14,16 @@ struct WebhookEntry: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case at, type, room, action, reason
         case sessionID = "session_id"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rfc3339(at), forKey: .at)
+        try container.encode(type, forKey: .type)
+        try container.encodeIfPresent(room, forKey: .room)
+        try container.encode(action, forKey: .action)
+        try container.encode(reason, forKey: .reason)
+        try container.encodeIfPresent(sessionID, forKey: .sessionID)
     }
 }
 

@@ -90,7 +90,7 @@ public struct WebhookHandler: Sendable {
         if answer.status != 401 {
             recent?.append(
                 WebhookEntry(
-                    at: rfc3339(now), type: subject.type, room: subject.room, action: action,
+                    at: now, type: subject.type, room: subject.room, action: action,
                     reason: answer.body.reason ?? answer.body.error ?? "", sessionID: answer.body.sessionID))
         }
         return answer
