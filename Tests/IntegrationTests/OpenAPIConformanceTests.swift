@@ -66,10 +66,13 @@ struct OpenAPIConformanceTests {
             let connection = try RawConnection(port: service.port)
             connection.send("POST \(path) HTTP/1.1\r\nHost: x\r\n\(headers)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
             var text = ""
-            for _ in 0..<40 where !text.contains("\r\n\r\n") {
+            // A byte every 50 ms: never silent for the idle timeout (the same setting), however busy the
+            // machine running the tests is; answered 408 once the setting has passed.
+            let deadline = Date().addingTimeInterval(15)
+            while !text.contains("\r\n\r\n"), Date() < deadline {
                 connection.send(" ")
-                try await Task.sleep(for: .milliseconds(100))
-                text = connection.read(timeout: 0.01) { $0.contains("\r\n\r\n") }.text
+                try await Task.sleep(for: .milliseconds(50))
+                text += connection.read(timeout: 0.01) { $0.contains("\r\n\r\n") }.text
             }
             text += connection.read(timeout: 1) { $0.hasSuffix("}") }.text
             let (head, body) = Self.split(text)
@@ -103,7 +106,7 @@ struct OpenAPIConformanceTests {
         defer { Task { await double.stop() } }
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
-            "AUTOSPAWN_MAX_CONCURRENCY": "2", "AUTOSPAWN_REQUEST_TIMEOUT_S": "1",
+            "AUTOSPAWN_MAX_CONCURRENCY": "2", "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
         ])
 
         try await recorder.call(service, .GET, "/health")
@@ -187,6 +190,7 @@ struct OpenAPIConformanceTests {
         ])
         let drainingID = try #require(try await draining.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(try await eventually { try await draining.session(drainingID)["state"] as? String == "running" })
+        #expect(try await eventually { try await draining.request(.GET, "/sessions/\(drainingID)/log").text.contains("ready") })
         draining.signal(SIGTERM)
         #expect(try await eventually { try await draining.request(.GET, "/ready").status == 503 })
         try await recorder.call(draining, .GET, "/ready")

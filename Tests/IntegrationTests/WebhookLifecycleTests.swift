@@ -83,6 +83,8 @@ struct WebhookLifecycleTests {
         let service = try await ServiceProcess.start()
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(try await eventually { service.liveBots(room: "demo-room").count == 1 })
+        // Once the bot says it is ready its SIGTERM handler is in place (before, bash would just die of it).
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
         let answer = try await service.webhook(fixture: "daily/meeting-ended.json")
         #expect(answer.string("action") == "stopping")
         #expect(answer.string("reason") == "meeting_ended")

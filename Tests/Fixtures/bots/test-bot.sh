@@ -10,15 +10,17 @@ echo "pid: $$"
 for name in DAILY_ROOM_URL DAILY_ROOM_TOKEN AUTOSPAWN_SESSION_ID AUTOSPAWN_ROOM_NAME AUTOSPAWN_BODY; do
   echo "env $name=${!name-<unset>}"
 done
-echo "ready"
+# "ready" comes once the bot's signal handling is in place: a test that waits for it knows how a SIGTERM
+# will be taken.
 case "$mode" in
-  exit) sleep 0.3; exit "${2:-0}" ;;
+  exit) echo "ready"; sleep 0.3; exit "${2:-0}" ;;
   flood)
+    echo "ready"
     yes "flood flood flood flood flood flood flood flood flood flood flood flood flood flood flood flood" | head -c "$(( ${2:-1} * 1048576 ))"
     echo
     echo "flood done"
     trap 'echo "got SIGTERM"; exit 0' TERM ;;
-  ignore-term) trap 'echo "ignoring SIGTERM"' TERM ;;
-  *) trap 'echo "got SIGTERM"; exit 0' TERM ;;
+  ignore-term) trap 'echo "ignoring SIGTERM"' TERM; echo "ready" ;;
+  *) trap 'echo "got SIGTERM"; exit 0' TERM; echo "ready" ;;
 esac
 while true; do sleep 0.2 & wait $!; done
