@@ -238,6 +238,12 @@ public actor Supervisor: Service {
         await finish(sessionID, state: state, reason: reason, exitCode: status.exitCode)
     }
 
+    /// Ends a session whose bot will never run (or has stopped), with the end counted and logged, and starts
+    /// the room's next session when a human is waiting for it.
+    public func end(_ sessionID: String, state: SessionState, reason: EndReason) async {
+        await finish(sessionID, state: state, reason: reason, exitCode: nil)
+    }
+
     private func finish(_ sessionID: String, state: SessionState, reason: EndReason, exitCode: Int?) async {
         do {
             let ending = try await store.finish(sessionID, state: state, reason: reason, exitCode: exitCode, now: Self.now)

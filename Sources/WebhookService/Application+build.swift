@@ -79,7 +79,7 @@ public func buildApplication(
     let starter = daily.map { daily in
         RoomStarter(
             daily: daily, domain: config.dailyDomain ?? "", maxSessionSeconds: config.maxSessionSeconds, store: store,
-            supervisor: supervisor, logger: logger, metrics: metrics)
+            supervisor: supervisor, logger: logger)
     }
     var parts = AutospawnService(
         store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,

@@ -27,7 +27,6 @@ struct RoomStarter: Sendable {
     let store: SessionStore
     let supervisor: Supervisor
     let logger: Logger
-    var metrics: ServiceMetrics = .disabled
 
     func start(roomProperties: [String: JSONValue], tokenProperties: [String: JSONValue], body: JSONValue) async throws(Failure) -> Started {
         let name = "pipecat-" + String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(8))
@@ -51,8 +50,7 @@ struct RoomStarter: Sendable {
             try await store.setRoomURL(session.id, url: room.url, now: Date().timeIntervalSince1970)
         } catch {
             logger.error("Daily did not create the room", metadata: ["room": "\(name)", "error": "\(error)"])
-            _ = try? await store.finish(session.id, state: .failed, reason: .roomFailed, now: Date().timeIntervalSince1970)
-            metrics.sessionEnded(state: SessionState.failed.rawValue, reason: EndReason.roomFailed.rawValue)
+            await supervisor.end(session.id, state: .failed, reason: .roomFailed)
             throw Failure(status: 502, error: "daily_unavailable")
         }
         let token: String
@@ -63,8 +61,7 @@ struct RoomStarter: Sendable {
             token = try await daily.meetingToken(properties)
         } catch {
             logger.error("Daily did not mint the caller's token", metadata: ["room": "\(name)", "error": "\(error)"])
-            _ = try? await store.finish(session.id, state: .failed, reason: .tokenFailed, now: Date().timeIntervalSince1970)
-            metrics.sessionEnded(state: SessionState.failed.rawValue, reason: EndReason.tokenFailed.rawValue)
+            await supervisor.end(session.id, state: .failed, reason: .tokenFailed)
             throw Failure(status: 502, error: "daily_unavailable")
         }
         supervisor.launchSoon(session)

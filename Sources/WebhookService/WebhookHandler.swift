@@ -70,9 +70,9 @@ public struct WebhookHandler: Sendable {
     let store: SessionStore
     let supervisor: Supervisor
     let logger: Logger
-    var metrics: ServiceMetrics = .disabled
-    /// For the dashboard; nil keeps none.
-    var recent: RecentWebhooks? = nil
+    let metrics: ServiceMetrics
+    /// For the dashboard.
+    let recent: RecentWebhooks
 
     /// What an answer was about, for metrics and the dashboard.
     struct Subject {
@@ -88,7 +88,7 @@ public struct WebhookHandler: Sendable {
         if answer.status == 401, let reason = answer.body.error { metrics.signatureFailure(reason: reason) }
         // Unauthenticated bodies are not shown: anyone can send them.
         if answer.status != 401 {
-            recent?.append(
+            recent.append(
                 WebhookEntry(
                     at: now, type: subject.type, room: subject.room, action: action,
                     reason: answer.body.reason ?? answer.body.error ?? "", sessionID: answer.body.sessionID))
