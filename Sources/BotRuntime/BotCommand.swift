@@ -4,14 +4,19 @@ import SessionStore
 
 /// The command line and environment one bot is started with.
 public struct BotCommand: Sendable, Equatable {
+    /// Bodies up to this size are also given in `AUTOSPAWN_BODY`. Linux refuses a single environment string over
+    /// 128 KiB (MAX_ARG_STRLEN), and the whole environment shares the argument space: larger bodies are given
+    /// only in `AUTOSPAWN_BODY_FILE`.
+    public static let maxEnvironmentBody = 64 * 1024
+
     public var arguments: [String]
-    /// Added to (and overriding) the service's own environment.
+    /// The bot's own variables; the launcher adds the allow-listed ones of the service (`Config.botEnvironment`).
     public var environment: [String: String]
 
     /// Replaces the placeholders in each word of the configured command, and builds the bot's variables.
     /// Room names never contain anything but `[A-Za-z0-9_-]` (the normaliser refuses others), and a word is
     /// never split again after substitution, so nothing from a webhook can add an argument.
-    public init(template: [String], session: Session, token: String?) {
+    public init(template: [String], session: Session, token: String?, botName: String, bodyFile: String) {
         let roomURL = session.roomURL ?? ""
         let replacements = [
             "{room_url}": roomURL, "{room_name}": session.roomName, "{token}": token ?? "", "{session_id}": session.id,
@@ -23,8 +28,10 @@ public struct BotCommand: Sendable, Equatable {
             "DAILY_ROOM_URL": roomURL,
             "AUTOSPAWN_SESSION_ID": session.id,
             "AUTOSPAWN_ROOM_NAME": session.roomName,
-            "AUTOSPAWN_BODY": session.body,
+            "AUTOSPAWN_BOT_NAME": botName,
+            "AUTOSPAWN_BODY_FILE": bodyFile,
         ]
+        if session.body.utf8.count <= Self.maxEnvironmentBody { environment["AUTOSPAWN_BODY"] = session.body }
         if let token { environment["DAILY_ROOM_TOKEN"] = token }
     }
 }

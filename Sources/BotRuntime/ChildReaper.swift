@@ -18,6 +18,8 @@ public final class ChildReaper: Sendable {
 
     private struct State {
         var waiters: [Int32: Waiter] = [:]
+        /// Children started but not yet waited for (`expect`), so that the stray reaper leaves them alone.
+        var expected: Set<Int32> = []
         var running = false
     }
 
@@ -33,14 +35,30 @@ public final class ChildReaper: Sendable {
         if wakeup >= 0 { close(wakeup) }
     }
 
+    /// Notes a child just started, before anyone waits for it: until `exit(of:)` has its status, the child is
+    /// this reaper's, and `reapStrays` does not touch it.
+    public func expect(_ pid: Int32) {
+        state.withLock { _ = $0.expected.insert(pid) }
+    }
+
+    /// True when the child is one this reaper waits for (or was told to expect).
+    public func isTracked(_ pid: Int32) -> Bool {
+        state.withLock { $0.waiters[pid] != nil || $0.expected.contains(pid) }
+    }
+
     /// How the child `pid` (started by this process) ended, once it has.
     public func exit(of pid: Int32) async -> ExitStatus {
         let descriptor = autospawn_pidfd_open(pid)
-        guard descriptor >= 0, wakeup >= 0 else { return await ProcessLauncher.waitForExit(pid: pid) }
+        guard descriptor >= 0, wakeup >= 0 else {
+            let status = await ProcessLauncher.waitForExit(pid: pid)
+            state.withLock { _ = $0.expected.remove(pid) }
+            return status
+        }
         _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)  // a bot started meanwhile must not inherit it
         return await withCheckedContinuation { continuation in
             let start = state.withLock { state in
                 state.waiters[pid] = Waiter(descriptor: descriptor, continuation: continuation)
+                state.expected.remove(pid)
                 defer { state.running = true }
                 return !state.running
             }
@@ -53,6 +71,27 @@ public final class ChildReaper: Sendable {
                 autospawn_wakeup_signal(wakeup)
             }
         }
+    }
+
+    /// Reaps every zombie child of this process that it does not track: descendants of bots re-parented to the
+    /// service (its own subreaper, `Subreaper.enable`) would otherwise stay zombies, as under a PID 1 that never
+    /// waits. Returns the live untracked children (strays) for the caller to judge.
+    public func reapStrays() -> [ProcessTable.Child] {
+        var live: [ProcessTable.Child] = []
+        for child in ProcessTable.children(of: getpid()) where !isTracked(child.pid) {
+            if child.isZombie {
+                var status: Int32 = 0
+                // Checked again under the lock: a bot started since the scan is not a stray.
+                let reaped = state.withLock { state -> Bool in
+                    guard state.waiters[child.pid] == nil, !state.expected.contains(child.pid) else { return false }
+                    return waitpid(child.pid, &status, WNOHANG) == child.pid
+                }
+                _ = reaped
+            } else {
+                live.append(child)
+            }
+        }
+        return live
     }
 
     private func pollForever() {

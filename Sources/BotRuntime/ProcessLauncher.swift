@@ -102,6 +102,14 @@ public enum ProcessLauncher {
         return .vanished
     }
 
+    /// Makes this process the subreaper of its descendants (prctl PR_SET_CHILD_SUBREAPER): what a bot's own
+    /// children leave behind comes back to the service, which reaps it, instead of to init (or, in a container
+    /// where the service is PID 1, to nobody that waits). False when the kernel refused.
+    @discardableResult
+    public static func becomeSubreaper() -> Bool {
+        autospawn_become_subreaper() == 0
+    }
+
     /// Sends a signal to a whole process group; false when no process is left in it.
     @discardableResult
     public static func signalGroup(_ group: Int32, _ signal: Int32) -> Bool {

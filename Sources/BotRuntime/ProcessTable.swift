@@ -52,6 +52,37 @@ public enum ProcessTable {
         return found
     }
 
+    /// A child process of some parent, zombie or not.
+    public struct Child: Sendable, Equatable {
+        public var pid: Int32
+        public var isZombie: Bool
+    }
+
+    /// Every child of `parent`, zombies included (one pass over /proc).
+    public static func children(of parent: Int32) -> [Child] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var children: [Child] = []
+        for name in names {
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == parent else { continue }
+            children.append(Child(pid: pid, isZombie: fields[0] == "Z"))
+        }
+        return children
+    }
+
+    /// The value of one variable in a live process's environment, or nil.
+    public static func environmentValue(pid: Int32, _ variable: String) -> String? {
+        guard let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        let prefix = Array("\(variable)=".utf8)
+        for entry in environment.split(separator: 0) where entry.starts(with: prefix) {
+            return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+        }
+        return nil
+    }
+
     /// The pid and start time of this process.
     public static func current() -> Entry {
         let pid = getpid()

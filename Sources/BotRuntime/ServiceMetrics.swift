@@ -44,7 +44,8 @@ public struct ServiceMetrics: Sendable {
             .increment()
     }
 
-    /// Something the reaper did: `start_timeout`, `max_duration`, `orphaned`, `presence_check`, `lost`, `adopted`.
+    /// Something the reaper did: `start_timeout`, `max_duration`, `orphaned`, `presence_check`, `lost`, `adopted`,
+    /// `pruned`, `log_rotated`, `stray_stopped`.
     public func reaperAction(_ action: String) {
         Counter(label: "autospawn_reaper_actions_total", dimensions: [("action", action)], factory: factory).increment()
     }
@@ -53,6 +54,11 @@ public struct ServiceMetrics: Sendable {
     public func sessions(active: Int, capacity: Int) {
         Gauge(label: "autospawn_active_sessions", factory: factory).record(active)
         Gauge(label: "autospawn_max_concurrency", factory: factory).record(capacity)
+    }
+
+    /// A webhook of this service that Daily had turned `FAILED` was switched on again.
+    public func webhookReactivated() {
+        Counter(label: "autospawn_webhook_reactivations_total", factory: factory).increment()
     }
 
     /// Open `/bot/status/stream` and dashboard streams.

@@ -29,12 +29,27 @@ public actor Supervisor: Service {
         public var botName: String
         /// A room silent this long is checked against Daily's presence.
         public var orphanAfterSeconds: Double
+        /// The service's variables a bot also gets (the allow-list, `Config.botEnvironment`).
+        public var botEnvironment: [String: String]
+        /// A bot's log past this is rotated.
+        public var botLogMaxBytes: Int
+        /// Ended sessions older than this are deleted with their files.
+        public var retentionSeconds: Double
+        /// Seen event ids are kept at least this long: a captured signed event is refused as stale after the
+        /// signature tolerance, and must not be accepted again before that.
+        public var minimumSeenRetentionSeconds: Double
 
         public init(
             launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
             maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250),
-            botName: String = "Pipecat Bot", orphanAfterSeconds: Double = 60
+            botName: String = "Pipecat Bot", orphanAfterSeconds: Double = 60, botEnvironment: [String: String] = [:],
+            botLogMaxBytes: Int = 10 * 1024 * 1024, retentionSeconds: Double = 7 * 86_400,
+            minimumSeenRetentionSeconds: Double = 86_400
         ) {
+            self.botEnvironment = botEnvironment
+            self.botLogMaxBytes = botLogMaxBytes
+            self.retentionSeconds = retentionSeconds
+            self.minimumSeenRetentionSeconds = minimumSeenRetentionSeconds
             self.botName = botName
             self.orphanAfterSeconds = orphanAfterSeconds
             self.launcher = launcher
@@ -68,6 +83,10 @@ public actor Supervisor: Service {
     private let reaper = ChildReaper()
     /// Launches under way, so that `drain` can wait for them.
     private var pendingLaunches: [String: Task<Void, Never>] = [:]
+    /// Sessions whose end is being written (retried while the database fails): the reaper leaves them alone.
+    private var ending: Set<String> = []
+    /// Each bot's log, rotated log and body file.
+    private let files: BotFiles
     private let drainingFlag = Atomic<Bool>(false)
 
     public init(
@@ -76,6 +95,7 @@ public actor Supervisor: Service {
         self.metrics = metrics
         self.store = store
         self.settings = settings
+        self.files = BotFiles(directory: settings.logDirectory, maxLogBytes: settings.botLogMaxBytes)
         self.logger = logger
         self.daily = daily
     }
@@ -87,7 +107,7 @@ public actor Supervisor: Service {
 
     /// The file a session's bot writes to.
     public nonisolated func logPath(for sessionID: String) -> String {
-        settings.logDirectory + "/" + sessionID + ".log"
+        files.logPath(for: sessionID)
     }
 
     // MARK: Launching
@@ -131,44 +151,59 @@ public actor Supervisor: Service {
             } catch {
                 if Task.isCancelled { return }  // given up by the reaper, which ended the session
                 logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
-                appendToLog(logPath(for: session.id), "autospawn: no meeting token: \(error)\n")
+                files.append("autospawn: no meeting token: \(error)\n", for: session.id)
                 await finish(session.id, state: .failed, reason: .tokenFailed, exitCode: nil)
                 return
             }
         }
+        // Stopped or given up while its token was on its way: no bot at all (`markStarted` is the last word).
+        if Task.isCancelled { return }
+        if let current = try? await store.session(session.id), current.state != .starting {
+            if current.state == .stopping { await finish(session.id, state: .ended, reason: .stopRequested, exitCode: nil) }
+            return
+        }
         if case .agent(let baseURL) = settings.launcher {
-            if Task.isCancelled { return }
             await launchAgent(session, baseURL: baseURL, token: token ?? "")
             return
         }
         guard case .process(let template) = settings.launcher else { return }
-        // Given up by the reaper while waiting for its token: the session has already ended.
-        if Task.isCancelled { return }
-        let command = BotCommand(template: template, session: session, token: token)
-        let environment = ProcessInfo.processInfo.environment.merging(command.environment) { $1 }
-        let logPath = logPath(for: session.id)
+        let command = BotCommand(
+            template: template, session: session, token: token, botName: settings.botName,
+            bodyFile: files.bodyPath(for: session.id))
+        // The allow-list and the bot's own variables; never the service's environment (its keys).
+        let environment = settings.botEnvironment.merging(command.environment) { $1 }
         let pid: Int32
         do {
-            try FileManager.default.createDirectory(atPath: settings.logDirectory, withIntermediateDirectories: true)
-            pid = try ProcessLauncher.spawn(arguments: command.arguments, environment: environment, logPath: logPath)
+            try files.writeBody(session.body, for: session.id)
+            pid = try ProcessLauncher.spawn(arguments: command.arguments, environment: environment, logPath: logPath(for: session.id))
         } catch {
             logger.error("bot could not start", metadata: ["error": "\(error)"])
-            appendToLog(logPath, "autospawn: \(error)\n")
+            files.append("autospawn: \(error)\n", for: session.id)
             await finish(session.id, state: .failed, reason: .spawnFailed, exitCode: nil)
             return
         }
+        reaper.expect(pid)
         let startTime = ProcessTable.startTime(pid: pid) ?? 0
         watch(session, pid: pid, exit: Task { [reaper] in await reaper.exit(of: pid) })
         logger.info("bot started", metadata: ["pid": "\(pid)"])
+        await recordStart(session, pid: pid, startTime: startTime)
+    }
+
+    /// Records the bot's start (a process, or an agent's open request with pid nil). A session that is no
+    /// longer `starting` takes no bot: the new one is stopped at once, so that no bot runs unaccounted for.
+    private func recordStart(_ session: Session, pid: Int32?, startTime: UInt64?) async {
+        let logger = logger(for: session)
         do {
-            let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: Self.now)
-            recordStart(session, current: current)
-            if current?.state == .stopping { beginTermination(session.id) }
+            if let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: Self.now) {
+                if session.state == .starting { metrics.spawnLatency(seconds: current.updatedAt - session.createdAt) }
+                return
+            }
+            logger.warning("the session ended or is stopping while its bot started: stopping the bot")
         } catch {
             // The bot runs but the database did not take its pid: stopping it keeps invariant 4.
-            logger.error("could not record the bot's pid; stopping it", metadata: ["error": "\(error)"])
-            beginTermination(session.id)
+            logger.error("could not record the bot's start; stopping it", metadata: ["error": "\(error)"])
         }
+        terminate(session.id)
     }
 
     /// The Pipecat Cloud base-image contract: `POST <url>/bot` with the body, the room in headers; the open
@@ -184,20 +219,7 @@ public actor Supervisor: Service {
             await self.botExited(session.id, pid: 0, status: status)
         }
         logger.info("agent started")
-        do {
-            let current = try await store.markStarted(session.id, pid: nil, pidStartTime: nil, now: Self.now)
-            recordStart(session, current: current)
-            if current?.state == .stopping { beginTermination(session.id) }
-        } catch {
-            logger.error("could not record the agent's start; stopping it", metadata: ["error": "\(error)"])
-            beginTermination(session.id)
-        }
-    }
-
-    /// Spawn latency: from the claim (the webhook's transaction, or `/start`) to the bot's start being recorded.
-    private func recordStart(_ session: Session, current: Session?) {
-        guard let current, current.state == .running, session.state == .starting else { return }
-        metrics.spawnLatency(seconds: current.updatedAt - session.createdAt)
+        await recordStart(session, pid: nil, startTime: nil)
     }
 
     /// DESIGN.md's bot token: owner, the bot's name, `autospawn-…` user id, expiring with the session.
@@ -207,13 +229,6 @@ public actor Supervisor: Service {
             "user_id": .string(session.botUserID ?? botUserID(sessionID: session.id)),
             "exp": .number((Date().timeIntervalSince1970 + settings.maxSessionSeconds).rounded(.down)),
         ]
-    }
-
-    private nonisolated func appendToLog(_ path: String, _ text: String) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { return }
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
     }
 
     private func watch(_ session: Session, pid: Int32, exit: Task<ExitStatus, Never>) {
@@ -244,28 +259,45 @@ public actor Supervisor: Service {
         await finish(sessionID, state: state, reason: reason, exitCode: nil)
     }
 
+    /// Writes the end, retrying while the database fails (a session left active with no bot holds a slot for
+    /// good). If every try fails, the reaper ends it later (`lost`): it is active, has no bot and no launch.
     private func finish(_ sessionID: String, state: SessionState, reason: EndReason, exitCode: Int?) async {
-        do {
-            let ending = try await store.finish(sessionID, state: state, reason: reason, exitCode: exitCode, now: Self.now)
-            if let ended = ending?.ended {
-                metrics.sessionEnded(state: ended.state.rawValue, reason: ended.endReason ?? reason.rawValue)
-                logger(for: ended).info(
-                    "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\(ended.endReason ?? reason.rawValue)"])
+        ending.insert(sessionID)
+        defer { ending.remove(sessionID) }
+        var delay = Duration.milliseconds(100)
+        for attempt in 1...Self.finishAttempts {
+            do {
+                let ending = try await store.finish(
+                    sessionID, state: state, reason: reason, exitCode: exitCode, now: Self.now, claimSuccessor: !isDraining)
+                if let ended = ending?.ended {
+                    metrics.sessionEnded(state: ended.state.rawValue, reason: ended.endReason ?? reason.rawValue)
+                    logger(for: ended).info(
+                        "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\(ended.endReason ?? reason.rawValue)"])
+                }
+                if let successor = ending?.successor {
+                    logger(for: successor).info("a human is waiting: starting the room's next bot")
+                    launchSoon(successor)
+                }
+                return
+            } catch {
+                logger(for: sessionID, room: nil).error(
+                    "could not record the end of a session", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                if attempt < Self.finishAttempts {
+                    try? await Task.sleep(for: delay)
+                    delay *= 2
+                }
             }
-            if let successor = ending?.successor {
-                logger(for: successor).info("a human is waiting: starting the room's next bot")
-                launchSoon(successor)
-            }
-        } catch {
-            logger(for: sessionID, room: nil).error("could not record the end of a session", metadata: ["error": "\(error)"])
         }
     }
+
+    /// Tries at writing a session's end before it is left to the reaper (about 6 s of retries in all).
+    static let finishAttempts = 7
 
     // MARK: Stopping
 
     /// Stops the session's bot (SIGTERM to its group, SIGKILL after the grace) if this instance watches it.
     public func stop(_ session: Session) {
-        if session.state == .stopping { beginTermination(session.id) }
+        if session.state == .stopping { terminate(session.id) }
     }
 
     /// Asks for a stop through the database (any instance may own the bot) and acts on it when it is ours.
@@ -276,13 +308,14 @@ public actor Supervisor: Service {
                 // Claimed but never launched (or its launch failed): nothing to signal.
                 await finish(sessionID, state: .ended, reason: reason, exitCode: nil)
             } else {
-                beginTermination(sessionID)
+                terminate(sessionID)
             }
         }
         return session
     }
 
-    private func beginTermination(_ sessionID: String) {
+    /// SIGTERM to the bot's group (or an agent's eject), SIGKILL after the grace.
+    private func terminate(_ sessionID: String) {
         guard var bot = bots[sessionID], !bot.stopping else { return }
         bot.stopping = true
         bots[sessionID] = bot
@@ -377,7 +410,7 @@ public actor Supervisor: Service {
             logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(found.pid)"])
             metrics.reaperAction("adopted")
             watch(session, pid: found.pid, exit: Task { await ProcessLauncher.pollForExit(pid: found.pid, startTime: found.startTime) })
-            if adopted.state == .stopping { beginTermination(session.id) }
+            if adopted.state == .stopping { terminate(session.id) }
         } catch {
             // Not adopted: stop it rather than leave a bot nobody accounts for.
             logger(for: session).error("could not adopt bot; stopping it", metadata: ["error": "\(error)"])
@@ -399,6 +432,7 @@ public actor Supervisor: Service {
         while !Task.isCancelled {
             await syncStops()
             await startWaitingRooms()
+            rotateLogs()
             if ContinuousClock.now - lastReap >= .seconds(settings.reaperIntervalSeconds) {
                 lastReap = ContinuousClock.now
                 await reap()
@@ -417,7 +451,7 @@ public actor Supervisor: Service {
                 }
             }
             for session in try await store.ownActiveSessions() where session.state == .stopping {
-                if bots[session.id].map({ !$0.stopping }) ?? false { beginTermination(session.id) }
+                if bots[session.id].map({ !$0.stopping }) ?? false { terminate(session.id) }
             }
         } catch {
             logger.error("could not read scheduled stops", metadata: ["error": "\(error)"])
@@ -462,11 +496,62 @@ public actor Supervisor: Service {
                     _ = try await requestStop(session.id, reason: .maxDuration)
                 }
             }
-            try await store.pruneSeenEvents(before: now - 86_400)
+            await endSessionsWithoutBots()
+            try await prune(now: now)
             try await recover()
+            stopStrays()
             await stopOrphans(now: now)
         } catch {
             logger.error("reaper pass failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Ends (`lost`) this instance's `running` or `stopping` sessions that have no bot, no launch under way and
+    /// no end being written: their end failed to reach the database, and they would hold a slot for good. The
+    /// room waits for its next bot.
+    func endSessionsWithoutBots() async {
+        do {
+            for session in try await store.ownActiveSessions()
+            where session.state != .starting && bots[session.id] == nil && pendingLaunches[session.id] == nil
+                && !ending.contains(session.id)
+            {
+                logger(for: session).warning("an active session has no bot: ending it")
+                metrics.reaperAction("lost")
+                await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
+            }
+        } catch {
+            logger.error("could not look for sessions without bots", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Retention: ended sessions older than `retentionSeconds` go with their files, and what else no longer
+    /// matters with them (`SessionStore.prune`).
+    func prune(now: Double) async throws {
+        let seenFor = max(settings.retentionSeconds, settings.minimumSeenRetentionSeconds)
+        let removed = try await store.prune(endedBefore: now - settings.retentionSeconds, seenBefore: now - seenFor)
+        for id in removed { files.remove(sessionID: id) }
+        if !removed.isEmpty { metrics.reaperAction("pruned") }
+    }
+
+    /// Rotates the logs of this instance's bot processes that have grown past their limit.
+    func rotateLogs() {
+        for (id, bot) in bots where bot.pid > 0 {
+            if files.rotateIfNeeded(sessionID: id) { metrics.reaperAction("log_rotated") }
+        }
+    }
+
+    /// As its bots' subreaper, the service inherits what their descendants leave behind: zombies are reaped,
+    /// and a live stray whose session is not an active one of this instance (a bot's child that escaped its
+    /// process group) is killed, so nothing of an ended session keeps running.
+    func stopStrays() {
+        let ownSessions = Set(bots.keys).union(pendingLaunches.keys)
+        for stray in reaper.reapStrays() {
+            guard let sessionID = ProcessTable.environmentValue(pid: stray.pid, "AUTOSPAWN_SESSION_ID"),
+                  !ownSessions.contains(sessionID)
+            else { continue }
+            logger(for: sessionID, room: nil).warning("stopping a stray process of an ended session", metadata: ["pid": "\(stray.pid)"])
+            metrics.reaperAction("stray_stopped")
+            kill(stray.pid, SIGKILL)
         }
     }
 

@@ -28,3 +28,9 @@ void autospawn_wakeup_drain(int fd) {
     eventfd_t count;
     (void)eventfd_read(fd, &count);
 }
+
+#include <sys/prctl.h>
+
+int autospawn_become_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}

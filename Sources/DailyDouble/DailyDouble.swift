@@ -126,11 +126,16 @@ struct DailyGate<Context: RequestContext>: RouterMiddleware {
     private func answer(
         _ request: Request, body: JSONValue?, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        if let fault = await state.takeFault() {
+        if let fault = await state.takeFault(path: request.uri.path) {
+            if fault.after == true {
+                // Daily acted, then its answer was lost.
+                _ = try await next(request, context)
+            }
             if let delay = fault.delaySeconds { try await Task.sleep(for: .seconds(delay)) }
             if let status = fault.status {
                 return dailyError(status, status == 429 ? "rate-limit-error" : "server-error", "injected fault")
             }
+            if fault.after == true { return dailyError(500, "server-error", "injected fault") }
         }
         guard await state.admit(now: Date().timeIntervalSince1970) else {
             return dailyError(429, "rate-limit-error", "Too many requests")
@@ -333,8 +338,15 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
         let body = try await request.collectBody(upTo: 1 << 20)
         var statuses: [JSONValue] = []
         for webhook in await state.allWebhooks() {
-            guard let url = webhook["url"]?.string else { continue }
-            statuses.append(.number(Double(await deliver(Array(body.readableBytesView), to: url, secret: webhook["hmac"]?.string))))
+            guard let url = webhook["url"]?.string, let uuid = webhook["uuid"]?.string else { continue }
+            // A FAILED webhook gets nothing until someone updates it.
+            guard webhook["state"]?.string != "FAILED" else {
+                statuses.append(.null)
+                continue
+            }
+            let status = await deliver(Array(body.readableBytesView), to: url, secret: webhook["hmac"]?.string)
+            await state.recordDelivery(uuid, succeeded: status == 200)
+            statuses.append(.number(Double(status)))
         }
         return dailyJSON(.ok, .object(["statuses": .array(statuses)]))
     }

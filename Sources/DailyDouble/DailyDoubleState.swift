@@ -7,9 +7,13 @@ actor DailyDoubleState {
         var status: Int?
         var delaySeconds: Double?
         var count: Int
+        /// The request is carried out first and only its answer is lost (a timeout or 5xx after Daily acted).
+        var after: Bool?
+        /// Only requests whose path starts with this take the fault (all by default).
+        var path: String?
 
         enum CodingKeys: String, CodingKey {
-            case status, count
+            case status, count, after, path
             case delaySeconds = "delay_s"
         }
     }
@@ -50,10 +54,11 @@ actor DailyDoubleState {
     }
 
     /// The next injected fault, if any.
-    func takeFault() -> Fault? {
-        guard var fault = faults.first else { return nil }
+    func takeFault(path: String) -> Fault? {
+        guard let index = faults.firstIndex(where: { path.hasPrefix($0.path ?? "") }) else { return nil }
+        var fault = faults[index]
         fault.count -= 1
-        if fault.count <= 0 { faults.removeFirst() } else { faults[0] = fault }
+        if fault.count <= 0 { faults.remove(at: index) } else { faults[index] = fault }
         return fault
     }
 
@@ -99,6 +104,18 @@ actor DailyDoubleState {
     }
 
     func saveWebhook(_ webhook: JSONValue, uuid: String) { webhooks[uuid] = webhook }
+
+    /// Counts one delivery's outcome as Daily does: with `circuit-breaker` (the default), three failures in a row
+    /// turn the webhook `FAILED`, and a failed webhook gets nothing until it is updated.
+    func recordDelivery(_ uuid: String, succeeded: Bool) {
+        guard var fields = webhooks[uuid]?.object else { return }
+        let failures = succeeded ? 0 : Int(fields["failedCount"]?.number ?? 0) + 1
+        fields["failedCount"] = .number(Double(failures))
+        if failures >= 3, (fields["retryType"]?.string ?? "circuit-breaker") == "circuit-breaker" {
+            fields["state"] = .string("FAILED")
+        }
+        webhooks[uuid] = .object(fields)
+    }
     func webhook(_ uuid: String) -> JSONValue? { webhooks[uuid] }
     func allWebhooks() -> [JSONValue] { Array(webhooks.values) }
     func deleteWebhook(_ uuid: String) -> Bool { webhooks.removeValue(forKey: uuid) != nil }

@@ -50,6 +50,26 @@ public struct Config: Sendable {
     public var dailyDomain: String?
     public var logLevel: LogLevel = .info
     public var logFormat: LogFormat = .text
+    /// What a bot's environment holds besides its own variables: the allow-listed names that are set here
+    /// (`Config.botBaseVariables` and `AUTOSPAWN_BOT_ENV`), never the service's whole environment.
+    public var botEnvironment: [String: String] = [:]
+    /// `AUTOSPAWN_BOT_LOG_MAX_BYTES`: a bot's log past this is rotated to `<id>.log.1`.
+    public var botLogMaxBytes: Int = 10 * 1024 * 1024
+    /// `AUTOSPAWN_RETENTION_DAYS`, in seconds: ended sessions, their logs and what no longer matters are deleted after it.
+    public var retentionSeconds: Double = 7 * 86_400
+    /// `AUTOSPAWN_MAX_STREAMS`: open event streams at once.
+    public var maxStreams: Int = 1000
+    /// `AUTOSPAWN_WEBHOOK_CHECK_S`: with a key, how often Daily's webhooks are checked (a `FAILED` one of ours is re-activated).
+    public var webhookCheckSeconds: Double = 60
+    /// Secrets as configured (text), so that every form of them can be kept out of what the service writes.
+    public var secretTexts: [String] = []
+    /// Lines start-up logs as warnings: settings that work but are not what production wants.
+    public var warnings: [String] = []
+
+    /// Variables every bot gets when the service has them: what a program needs to run, nothing of the service's.
+    public static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
+    /// Secrets of the service itself, which no bot may be given.
+    public static let serviceOnlySecrets = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN"]
 
     /// The room-eligibility rule derived from `allowedRoomPattern`.
     public var roomFilter: RoomFilter
@@ -62,9 +82,16 @@ public struct Config: Sendable {
         let databasePath = try reader.nonEmpty("AUTOSPAWN_DB") ?? "autospawn.sqlite"
         let webhookEnabled = try reader.flag("AUTOSPAWN_WEBHOOK", default: true)
         let secrets = try reader.secrets("AUTOSPAWN_WEBHOOK_SECRET")
-        let requireSignature = try reader.flag("AUTOSPAWN_REQUIRE_SIGNATURE", default: false)
+        // A secret that is set is enforced: only an explicit AUTOSPAWN_REQUIRE_SIGNATURE=0 lets unsigned events in.
+        let requireSignature = try reader.flag("AUTOSPAWN_REQUIRE_SIGNATURE", default: !secrets.isEmpty)
         if requireSignature && secrets.isEmpty {
             throw ConfigError("AUTOSPAWN_WEBHOOK_SECRET", "must be set when AUTOSPAWN_REQUIRE_SIGNATURE=1")
+        }
+        var warnings: [String] = []
+        if secrets.isEmpty {
+            warnings.append("AUTOSPAWN_WEBHOOK_SECRET is not set: unsigned webhooks are accepted, so anyone who reaches this port can start and stop bots")
+        } else if !requireSignature {
+            warnings.append("AUTOSPAWN_REQUIRE_SIGNATURE=0: unsigned webhooks are accepted although a secret is set")
         }
         let tolerance = try reader.seconds("AUTOSPAWN_SIGNATURE_TOLERANCE_S", default: 300, allowZero: false)
         let maxConcurrency = try reader.integer("AUTOSPAWN_MAX_CONCURRENCY", default: 5, range: 1...100_000)
@@ -131,7 +158,23 @@ public struct Config: Sendable {
         }
         let logLevel = try reader.choice("AUTOSPAWN_LOG_LEVEL", default: LogLevel.info)
         let logFormat = try reader.choice("AUTOSPAWN_LOG_FORMAT", default: LogFormat.text)
-        return Config(
+        let botEnvironmentNames = try reader.botEnvironmentNames("AUTOSPAWN_BOT_ENV")
+        var botEnvironment: [String: String] = [:]
+        for name in botBaseVariables + botEnvironmentNames {
+            if let value = environment[name] { botEnvironment[name] = value }
+        }
+        // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
+        if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
+        let botLogMaxBytes = try reader.integer("AUTOSPAWN_BOT_LOG_MAX_BYTES", default: 10 * 1024 * 1024, range: 4096...(1 << 40))
+        let retentionDays = try reader.seconds("AUTOSPAWN_RETENTION_DAYS", default: 7, allowZero: false)
+        let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
+        let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
+        if adminToken == nil {
+            warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
+        }
+        var secretTexts = [adminToken, apiKey].compactMap { $0 }
+        secretTexts += (reader.string("AUTOSPAWN_WEBHOOK_SECRET") ?? "").split(separator: ",").map { String($0).trimmingBlanks() }
+        var config = Config(
             host: host, port: port, databasePath: databasePath, webhookEnabled: webhookEnabled,
             webhookSecrets: secrets, requireSignature: requireSignature, signatureToleranceSeconds: tolerance,
             maxConcurrency: maxConcurrency, allowedRoomPattern: pattern, botName: botName, launcher: launcher,
@@ -143,6 +186,14 @@ public struct Config: Sendable {
             dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, logLevel: logLevel, logFormat: logFormat,
             roomFilter: roomFilter
         )
+        config.botEnvironment = botEnvironment
+        config.botLogMaxBytes = botLogMaxBytes
+        config.retentionSeconds = retentionDays * 86_400
+        config.maxStreams = maxStreams
+        config.webhookCheckSeconds = webhookCheck
+        config.secretTexts = secretTexts.filter { !$0.isEmpty }
+        config.warnings = warnings
+        return config
     }
 
     /// `process` or `agent`: the session's `launcher`.
@@ -166,7 +217,7 @@ public struct Config: Sendable {
         return false
     }
 
-    static func isDomainLabel(_ value: String) -> Bool {
+    public static func isDomainLabel(_ value: String) -> Bool {
         value.count <= 63 && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
     }
 
@@ -239,6 +290,27 @@ private struct Reader {
         return choice
     }
 
+    /// `AUTOSPAWN_BOT_ENV`: comma-separated variable names; the service's own secrets may not be among them.
+    func botEnvironmentNames(_ name: String) throws(ConfigError) -> [String] {
+        guard let text = try nonEmpty(name) else { return [] }
+        var names: [String] = []
+        for part in text.split(separator: ",") {
+            let variable = String(part).trimmingBlanks()
+            if variable.isEmpty { continue }
+            guard variable.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
+                  variable.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+            else {
+                throw ConfigError(name, "'\(variable)' is not a variable name (letters, digits and '_')")
+            }
+            let base = variable.hasSuffix("_FILE") ? String(variable.dropLast(5)) : variable
+            if Config.serviceOnlySecrets.contains(base) {
+                throw ConfigError(name, "\(variable) is the service's own secret and is never given to a bot")
+            }
+            names.append(variable)
+        }
+        return names
+    }
+
     func secrets(_ name: String) throws(ConfigError) -> [[UInt8]] {
         guard let text = try nonEmpty(name) else { return [] }
         var keys: [[UInt8]] = []
@@ -255,7 +327,7 @@ private struct Reader {
 }
 
 extension String {
-    func trimmingBlanks() -> String {
+    public func trimmingBlanks() -> String {
         var slice = Substring(self)
         while let first = slice.first, first.isWhitespace { slice.removeFirst() }
         while let last = slice.last, last.isWhitespace { slice.removeLast() }

@@ -30,13 +30,23 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var activeSessions: Int
     /// The room's bot kept failing: no new one before this time (Unix seconds).
     public var retryAt: Double?
+    /// For a join: whether it added a human to the room. A join whose leave arrived first (a tombstone), or of
+    /// someone already counted, adds nobody.
+    public var joinAddedHuman: Bool
+    /// False while this instance is draining: it starts no bot, and a room that would get one waits instead.
+    public var mayClaim: Bool
 
-    public init(activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int, retryAt: Double? = nil) {
+    public init(
+        activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int, retryAt: Double? = nil,
+        joinAddedHuman: Bool = true, mayClaim: Bool = true
+    ) {
         self.activeState = activeState
         self.stopScheduled = stopScheduled
         self.humans = humans
         self.activeSessions = activeSessions
         self.retryAt = retryAt
+        self.joinAddedHuman = joinAddedHuman
+        self.mayClaim = mayClaim
     }
 }
 
@@ -88,6 +98,8 @@ public func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
 public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicySettings, now: Double) -> Decision {
     switch kind {
     case .participantJoined:
+        // Only a human who arrives spawns a bot or cancels a stop: a join that adds nobody changes nothing.
+        guard room.joinAddedHuman else { return .record(reason: "no_new_human") }
         switch room.activeState {
         case .stopping?:
             return .spawnAfterStop
@@ -96,6 +108,8 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
         case nil, .ended?, .failed?:
             if let retryAt = room.retryAt, retryAt > now { return .reject(reason: "backoff") }
             if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
+            // The room waits for the next instance (or another one on the same database).
+            if !room.mayClaim { return .reject(reason: "draining") }
             return .spawn
         }
     case .participantLeft:
@@ -113,6 +127,12 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
     case .waitingParticipantJoined, .waitingParticipantLeft:
         return .ignore(reason: "waiting_participant")
     }
+}
+
+/// Whether the humans of a room whose session ended this way are left waiting for the room's next bot: the bot
+/// failed, was lost with its instance, or was stopped by a shutdown while the call goes on.
+public func leavesRoomWaiting(state: SessionState, reason: EndReason) -> Bool {
+    isBotFailure(state: state, reason: reason) || reason == .shutdown || reason == .lost
 }
 
 /// Which ends of a session count as its bot failing (the room backs off before its next bot).

@@ -98,6 +98,11 @@ enum Schema {
                     END;
                 """)
         }
+        migrator.registerMigration("v5-ready-probe") { db in
+            // `/ready` writes this row: a write to the database file itself, where a full disk or a read-only
+            // file system shows.
+            try db.execute(sql: "CREATE TABLE ready_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at DOUBLE NOT NULL)")
+        }
         return migrator
     }
 }

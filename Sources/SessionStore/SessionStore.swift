@@ -55,14 +55,18 @@ public final class SessionStore: Sendable {
     /// Committed changes of this process, for its live views.
     public let changes = SessionFeed()
 
+    /// The longest a write waits for another process's write lock before it fails (a webhook is then answered 503).
+    public static let busyTimeoutSeconds: Double = 5
+
     public init(path: String, settings: PolicySettings, launcher: String, instanceID: String) throws(SessionStoreError) {
         self.path = path
         self.settings = settings
         self.launcher = launcher
         self.instanceID = instanceID
         var configuration = GRDB.Configuration()
-        // Other processes on the same file hold the write lock for milliseconds; wait rather than fail.
-        configuration.busyMode = .timeout(30)
+        // Other processes on the same file hold the write lock for milliseconds; wait rather than fail, but not
+        // for long: a webhook waits on this, and Daily counts a slow answer as a failed delivery.
+        configuration.busyMode = .timeout(Self.busyTimeoutSeconds)
         configuration.maximumReaderCount = 4
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -91,7 +95,9 @@ public final class SessionStore: Sendable {
 
     /// Records an event (its id, the room's activity and participant set), decides, and claims or releases the room,
     /// all in one transaction. The event must already have passed `Policy.screen`.
-    public func record(_ event: RoomEvent, now: Double) async throws -> EventOutcome {
+    /// - Parameter mayClaim: false while this instance drains: the event is recorded as usual, but a room that
+    ///   would get a bot waits for another instance instead.
+    public func record(_ event: RoomEvent, now: Double, mayClaim: Bool = true) async throws -> EventOutcome {
         let settings = settings
         let launcher = launcher
         let owner = instanceID
@@ -107,7 +113,7 @@ public final class SessionStore: Sendable {
                     """,
                 arguments: [event.roomName, event.roomURL, now]
             )
-            try Self.applyParticipantChange(event, db: db, now: now)
+            let addedHuman = try Self.applyParticipantChange(event, db: db, now: now)
             let active = try Self.activeSession(room: event.roomName, db: db)
             let humans = try Self.humans(room: event.roomName, db: db)
             if humans == 0 {
@@ -117,7 +123,8 @@ public final class SessionStore: Sendable {
             let retryAt = try Double.fetchOne(cached: db, sql: "SELECT retry_at FROM room WHERE name = ?", arguments: [event.roomName])
             let snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
-                humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt
+                humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt,
+                joinAddedHuman: addedHuman, mayClaim: mayClaim
             )
             let decision = decide(event.kind, room: snapshot, settings: settings, now: now)
             var session = active
@@ -156,13 +163,14 @@ public final class SessionStore: Sendable {
     }
 
     /// Humans only: the caller screens bots out. A leave that arrives before its join leaves a tombstone, so the
-    /// late join does not bring back a participant who is gone.
-    static func applyParticipantChange(_ event: RoomEvent, db: Database, now: Double) throws {
+    /// late join does not bring back a participant who is gone. Returns true when a human was added.
+    static func applyParticipantChange(_ event: RoomEvent, db: Database, now: Double) throws -> Bool {
         switch event.kind {
         case .meetingEnded:
             try db.executeCached(sql: "DELETE FROM participant WHERE room_name = ?", arguments: [event.roomName])
+            return false
         case .participantJoined, .participantLeft:
-            guard let participant = event.participant else { return }
+            guard let participant = event.participant else { return false }
             let (key, isPerJoin) = participant.trackingKey
             let joining = event.kind == .participantJoined
             let row = try Row.fetchOne(
@@ -171,10 +179,10 @@ public final class SessionStore: Sendable {
             if let row {
                 let present: Bool = row["present"]
                 let previous: Double? = row["sent_at"]
-                if present == joining { return }
+                if present == joining { return false }
                 // A per-join id never comes back once it left; other keys follow the newest event.
-                if joining && isPerJoin { return }
-                if let previous, let sent = event.sentAt, sent < previous { return }
+                if joining && isPerJoin { return false }
+                if let previous, let sent = event.sentAt, sent < previous { return false }
             }
             try db.executeCached(
                 sql: """
@@ -184,8 +192,9 @@ public final class SessionStore: Sendable {
                     """,
                 arguments: [event.roomName, key, joining, event.sentAt, now]
             )
+            return joining
         case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
-            break
+            return false
         }
     }
 
@@ -283,17 +292,18 @@ public final class SessionStore: Sendable {
 
     // MARK: Bot lifecycle
 
-    /// Records that the bot started (its process, or nil for an agent, which has none); returns the session as
-    /// it now is (it may be `stopping` already).
+    /// Records that the bot started (its process, or nil for an agent, which has none) and returns the session,
+    /// now `running`. Only a session still `starting` takes a bot: nil when it was stopped or ended meanwhile (a
+    /// stop pressed, the start timeout), and then the new bot must be stopped at once, being nobody's.
     public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
         try await publishing { db in
             try db.executeCached(
                 sql: """
-                    UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?,
-                        state = CASE state WHEN 'starting' THEN 'running' ELSE state END
-                    WHERE id = ? AND state IN ('starting','running','stopping')
+                    UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?, state = 'running'
+                    WHERE id = ? AND state = 'starting'
                     """,
                 arguments: [pid, pidStartTime, now, id])
+            guard db.changesCount == 1 else { return nil }
             return try Self.session(id: id, db: db)
         }
     }
@@ -315,10 +325,12 @@ public final class SessionStore: Sendable {
         }
     }
 
-    /// Ends an active session (the bot is gone) and, when a human joined while it was stopping and humans
-    /// remain, claims the room's next session in the same transaction. Nil when it had already ended.
+    /// Ends an active session (the bot is gone). When humans remain in a room that should have a bot (a human
+    /// joined while it was stopping, its bot failed or was lost, the service shut it down), the room waits for
+    /// its next session, which is claimed in the same transaction when `claimSuccessor` and policy allow.
+    /// Nil when it had already ended.
     public func finish(
-        _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double, claimSuccessor: Bool = true
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let ending = try await transaction { db -> Ending? in
@@ -350,6 +362,10 @@ public final class SessionStore: Sendable {
             } else if endState == .ended {
                 try db.executeCached(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
             }
+            if leavesRoomWaiting(state: endState, reason: EndReason(rawValue: endReason) ?? reason) {
+                // The call goes on without its bot: a shutdown or a lost instance must not leave it so for good.
+                try Self.markWaiting(room: session.roomName, now: now, db: db)
+            }
             let respawn = try Bool.fetchOne(
                 cached: db, sql: "SELECT respawn_pending FROM room WHERE name = ?", arguments: [session.roomName]) ?? false
             if respawn {
@@ -357,9 +373,11 @@ public final class SessionStore: Sendable {
                 try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
                 try Self.markWaiting(room: session.roomName, now: now, db: db)
             }
-            let successor = try Self.startIfWaiting(
-                room: session.roomName, url: session.roomURL, body: session.body, launcher: launcher, owner: owner,
-                settings: settings, now: now, db: db)
+            let successor = claimSuccessor
+                ? try Self.startIfWaiting(
+                    room: session.roomName, url: session.roomURL, body: session.body, launcher: launcher, owner: owner,
+                    settings: settings, now: now, db: db)
+                : nil
             return Ending(ended: session, successor: successor)
         }
         changes.publish([ending?.ended, ending?.successor])
@@ -529,10 +547,13 @@ public final class SessionStore: Sendable {
         }
     }
 
-    /// True when the database accepts a write now.
-    public func isWritable() async -> Bool {
+    /// True when the database file accepts a write now: a row of the file itself, not a temporary table (which
+    /// lives in memory and succeeded on a read-only or full file system).
+    public func isWritable(now: Double) async -> Bool {
         do {
-            try await pool.write { db in try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS ready_probe (x)") }
+            try await pool.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO ready_probe (id, checked_at) VALUES (1, ?)", arguments: [now])
+            }
             return true
         } catch {
             return false
@@ -567,10 +588,27 @@ public final class SessionStore: Sendable {
         }
     }
 
-    /// Forgets event ids older than `before` (Daily retries for at most 15 minutes).
-    public func pruneSeenEvents(before: Double) async throws {
-        _ = try await transaction { db in
-            try db.executeCached(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [before])
+    /// Deletes what no longer matters: sessions that ended before `endedBefore` (their ids are returned, so that
+    /// their files go too), rooms with no session, nobody present and nothing pending that were last heard of before
+    /// it, tombstones of participants who left before it, and event ids seen before `seenBefore`.
+    public func prune(endedBefore: Double, seenBefore: Double) async throws -> [String] {
+        try await transaction { db in
+            let ids = try String.fetchAll(
+                db, sql: "SELECT id FROM session WHERE state IN ('ended','failed') AND coalesce(ended_at, updated_at) < ?",
+                arguments: [endedBefore])
+            try db.execute(
+                sql: "DELETE FROM session WHERE state IN ('ended','failed') AND coalesce(ended_at, updated_at) < ?",
+                arguments: [endedBefore])
+            try db.execute(sql: "DELETE FROM participant WHERE present = 0 AND updated_at < ?", arguments: [endedBefore])
+            try db.execute(
+                sql: """
+                    DELETE FROM room WHERE last_event_at < ? AND waiting_since IS NULL AND respawn_pending = 0
+                      AND NOT EXISTS (SELECT 1 FROM session WHERE session.room_name = room.name)
+                      AND NOT EXISTS (SELECT 1 FROM participant WHERE participant.room_name = room.name)
+                    """,
+                arguments: [endedBefore])
+            try db.execute(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [seenBefore])
+            return ids
         }
     }
 }

@@ -20,6 +20,8 @@ public struct AutospawnService: Sendable {
     let metrics: ServiceMetrics
     /// The last webhooks answered, for the dashboard.
     let recent: RecentWebhooks
+    /// With `DAILY_API_KEY`: keeps this service's Daily webhook switched on.
+    let watchdog: WebhookWatchdog?
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     public internal(set) var routes: [String] = []
 }
@@ -66,7 +68,10 @@ public func buildApplication(
             launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
             reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName,
-            orphanAfterSeconds: config.orphanAfterSeconds),
+            orphanAfterSeconds: config.orphanAfterSeconds, botEnvironment: config.botEnvironment,
+            botLogMaxBytes: config.botLogMaxBytes, retentionSeconds: config.retentionSeconds,
+            // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
+            minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600),
         logger: logger, daily: daily, metrics: metrics)
     try await supervisor.recover()
     let recent = RecentWebhooks()
@@ -81,9 +86,14 @@ public func buildApplication(
             daily: daily, domain: config.dailyDomain ?? "", maxSessionSeconds: config.maxSessionSeconds, store: store,
             supervisor: supervisor, logger: logger)
     }
+    let watchdog = daily.map { daily in
+        WebhookWatchdog(
+            daily: daily, secrets: config.webhookSecrets, intervalSeconds: config.webhookCheckSeconds, logger: logger,
+            metrics: metrics)
+    }
     var parts = AutospawnService(
         store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
-        recent: recent)
+        recent: recent, watchdog: watchdog)
     let router = buildRouter(config, parts)
     parts.routes = router.routes.map { route in
         let path = route.path.components.map { component in
@@ -123,7 +133,9 @@ public struct StartupError: Error, CustomStringConvertible {
 /// Runs the application and the supervisor until SIGTERM or SIGINT. The supervisor is shut down first
 /// (it stops the bots) while the HTTP server still answers; then the server stops.
 public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
+    var services: [any Service] = [app, parts.supervisor]
+    if let watchdog = parts.watchdog { services.append(watchdog) }
     let group = ServiceGroup(
-        configuration: .init(services: [app, parts.supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
 }

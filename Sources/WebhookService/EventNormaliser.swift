@@ -71,17 +71,12 @@ public struct EventNormaliser: Sendable {
         var name = room.string ?? room["name"]?.string
         var url: String?
         if let given = room["url"] {
-            guard let text = given.string, let parsed = URL(string: text), ["http", "https"].contains(parsed.scheme),
-                  parsed.host != nil, !parsed.lastPathComponent.isEmpty, parsed.lastPathComponent != "/"
-            else {
-                throw NormaliseError(code: "invalid_room", detail: "room.url is not an http(s) URL of a room")
+            guard let text = given.string, let urlName = dailyRoomName(inURL: text) else {
+                let expected = domain.map { "https://\($0).daily.co/<room>" } ?? "https://<domain>.daily.co/<room>"
+                throw NormaliseError(code: "invalid_room", detail: "room.url is not \(expected)")
             }
-            if name == nil { name = parsed.lastPathComponent }
-            // The URL is handed to the bot as is: it must be the room's URL and nothing more (no query or
-            // fragment riding along, no credentials), ending with the room's name (found by the fuzzer).
-            guard parsed.lastPathComponent == name, let name, text.hasSuffix("/" + name), parsed.query == nil,
-                  parsed.fragment == nil, parsed.user == nil, parsed.password == nil
-            else {
+            if name == nil { name = urlName }
+            guard urlName == name else {
                 throw NormaliseError(code: "invalid_room", detail: "room.url does not end with room.name")
             }
             url = text
@@ -91,6 +86,24 @@ public struct EventNormaliser: Sendable {
         return RoomEvent(
             id: Self.eventID(json, body: body), kind: kind, roomName: valid, roomURL: url ?? roomURL(for: valid),
             participant: json["participant"].flatMap { Self.participant($0, kind: kind) }, sentAt: json["event_ts"]?.number)
+    }
+
+    /// The room name of `https://<domain>.daily.co/<name>`, exactly that and nothing more (no port, query,
+    /// fragment or credentials): the URL is handed to a bot, which joins whatever it names, so it must be a room
+    /// of this service's Daily domain. With no domain known, any `<sub>.daily.co` room is taken.
+    func dailyRoomName(inURL text: String) -> String? {
+        let scheme = "https://"
+        guard text.utf8.count <= 512, text.lowercased().hasPrefix(scheme) else { return nil }
+        let rest = text.dropFirst(scheme.count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let host = rest[..<slash].lowercased()
+        let suffix = ".daily.co"
+        guard host.hasSuffix(suffix) else { return nil }
+        let subdomain = String(host.dropLast(suffix.count))
+        guard !subdomain.isEmpty, Config.isDomainLabel(subdomain) else { return nil }
+        if let domain, subdomain != domain.lowercased() { return nil }
+        let name = String(rest[rest.index(after: slash)...])
+        return Self.isValidRoomName(name) ? name : nil
     }
 
     private func roomURL(for name: String) -> String? {

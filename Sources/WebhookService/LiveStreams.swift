@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Synchronization
 import Hummingbird
 import Policy
 import ServiceLifecycle
@@ -16,24 +17,48 @@ struct LiveStreams: Sendable {
     let recent: RecentWebhooks
     let maxConcurrency: Int
     let status: @Sendable (String) async throws -> BotStatus
+    /// Open streams of both kinds, at most `AUTOSPAWN_MAX_STREAMS`: `/bot/status/stream` needs no token.
+    let slots: StreamSlots
+    /// One reader per room, however many streams watch it.
+    let rooms: RoomStatusReaders
     var pollInterval: Duration = .seconds(2)
     /// Polls between two keep-alive comments.
-    var keepAliveEvery = 8
+    var keepAliveEvery = 4
+
+    init(
+        store: SessionStore, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int,
+        status: @escaping @Sendable (String) async throws -> BotStatus
+    ) {
+        self.store = store
+        self.recent = recent
+        self.maxConcurrency = maxConcurrency
+        self.status = status
+        self.slots = StreamSlots(limit: maxStreams)
+        self.rooms = RoomStatusReaders()
+    }
 
     /// `GET /bot/status/stream?room=`: `event: status` with `/bot/status`'s body each time the room's status,
     /// session or participant count changes, the first at once.
-    func botStatus(room: String) -> Response {
-        let changes = store.changes.subscribe()
-        return eventStream { send in
+    func botStatus(room: String) async -> Response {
+        guard slots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
+        let (subscriber, updates) = await rooms.subscribe(room) { publish in
             var last: BotStatus?
-            try await wakeUps(changes: changes, matching: { $0.room == room }) { poll in
+            try await wakeUps(changes: store.changes.subscribe(), matching: { $0.room == room }) { poll in
                 let current = try await status(room)
                 if current != last {
-                    try await send("status", current)
+                    await publish(current)
                     last = current
                 } else if poll % keepAliveEvery == keepAliveEvery - 1 {
-                    try await send(nil, nil as BotStatus?)
+                    await publish(nil)
                 }
+            }
+        }
+        return eventStream(onEnd: { [rooms, slots] in
+            slots.release()
+            Task { await rooms.unsubscribe(room, subscriber) }
+        }) { send in
+            for await update in updates {
+                if let update { try await send("status", update) } else { try await send(nil, nil as BotStatus?) }
             }
         }
     }
@@ -41,9 +66,10 @@ struct LiveStreams: Sendable {
     /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency"}`), `event: session` (a
     /// `Session` each time one changes) and `event: webhook` (each webhook answered, the last 50 first).
     func sessions() -> Response {
+        guard slots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
         let changes = store.changes.subscribe()
         let webhooks = recent.subscribe()
-        return eventStream { send in
+        return eventStream(onEnd: slots.release) { send in
             for entry in webhooks.recent { try await send("webhook", entry) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -83,7 +109,7 @@ struct LiveStreams: Sendable {
 
     /// Runs `body` once at once, then on every matching change and every poll interval, until cancelled. The
     /// argument counts the polls.
-    private func wakeUps(
+    func wakeUps(
         changes: AsyncStream<RoomChange>, matching: @escaping @Sendable (RoomChange) -> Bool,
         _ body: (Int) async throws -> Void
     ) async throws {
@@ -112,12 +138,14 @@ struct LiveStreams: Sendable {
     /// A `text/event-stream` response whose body `produce` writes, with `send(event, value)` (a nil event
     /// writes a keep-alive comment). It ends when the client leaves (a write fails) or at graceful shutdown.
     private func eventStream(
+        onEnd: @escaping @Sendable () -> Void,
         _ produce: @escaping @Sendable (_ send: @escaping @Sendable (String?, (any Encodable & Sendable)?) async throws -> Void) async throws -> Void
     ) -> Response {
         Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: ResponseBody { writer in
+                defer { onEnd() }
                 let (chunks, output) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .unbounded)
                 let send: @Sendable (String?, (any Encodable & Sendable)?) async throws -> Void = { event, value in
                     output.yield(ByteBuffer(string: Self.frame(event: event, value: value)))
@@ -156,5 +184,93 @@ struct LiveStreams: Sendable {
             case active
             case maxConcurrency = "max_concurrency"
         }
+    }
+}
+
+/// Counts open streams against their limit.
+final class StreamSlots: Sendable {
+    private let open = Mutex(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot; false when all are taken.
+    func take() -> Bool {
+        open.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func release() { open.withLock { $0 -= 1 } }
+
+    var count: Int { open.withLock { $0 } }
+}
+
+/// One reader task per watched room: it reads the room's status when something changes and hands each new
+/// status (or nil, a keep-alive tick) to every stream of the room. It stops when the room's last stream ends.
+actor RoomStatusReaders {
+    typealias Publish = @Sendable (BotStatus?) async -> Void
+
+    private struct Reader {
+        var id: UUID
+        var task: Task<Void, Never>
+        var subscribers: [UUID: AsyncStream<BotStatus?>.Continuation] = [:]
+        var last: BotStatus?
+    }
+
+    private var readers: [String: Reader] = [:]
+
+    /// Rooms being read now (for tests and metrics).
+    var roomCount: Int { readers.count }
+
+    /// A stream of the room's statuses, starting with the latest known one; `read` is the room's reader, started
+    /// with the first subscriber.
+    func subscribe(
+        _ room: String, read: @escaping @Sendable (_ publish: @escaping Publish) async throws -> Void
+    ) -> (UUID, AsyncStream<BotStatus?>) {
+        let id = UUID()
+        let (stream, continuation) = AsyncStream.makeStream(of: BotStatus?.self, bufferingPolicy: .bufferingNewest(8))
+        if readers[room] == nil {
+            let readerID = UUID()
+            let task = Task {
+                do {
+                    try await read { status in
+                        await self.publish(room, status)
+                    }
+                } catch {
+                    // Cancelled with the last stream, or the database failed: the streams end.
+                }
+                await self.finish(room, readerID)
+            }
+            readers[room] = Reader(id: readerID, task: task)
+        }
+        readers[room]?.subscribers[id] = continuation
+        if let last = readers[room]?.last { continuation.yield(last) }
+        return (id, stream)
+    }
+
+    func unsubscribe(_ room: String, _ id: UUID) {
+        readers[room]?.subscribers[id]?.finish()
+        readers[room]?.subscribers[id] = nil
+        if readers[room]?.subscribers.isEmpty == true {
+            readers[room]?.task.cancel()
+            readers[room] = nil
+        }
+    }
+
+    /// The reader has stopped (its last stream went, or the database failed): its streams end with it.
+    private func finish(_ room: String, _ readerID: UUID) {
+        guard let reader = readers[room], reader.id == readerID else { return }
+        for continuation in reader.subscribers.values { continuation.finish() }
+        readers[room] = nil
+    }
+
+    private func publish(_ room: String, _ status: BotStatus?) {
+        guard var reader = readers[room] else { return }
+        if let status { reader.last = status }
+        readers[room] = reader
+        for continuation in reader.subscribers.values { continuation.yield(status) }
     }
 }

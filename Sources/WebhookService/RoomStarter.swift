@@ -45,12 +45,13 @@ struct RoomStarter: Sendable {
         do {
             // Pipecat's runner defaults, bounded by the session's maximum length; the request's properties win.
             let defaults: [String: JSONValue] = ["exp": expiry, "eject_at_room_exp": .bool(true)]
-            let room = try await daily.createRoom(name: name, properties: defaults.merging(roomProperties) { $1 })
+            let room = try await createRoom(name: name, properties: defaults.merging(roomProperties) { $1 })
             session.roomURL = room.url
             try await store.setRoomURL(session.id, url: room.url, now: Date().timeIntervalSince1970)
         } catch {
             logger.error("Daily did not create the room", metadata: ["room": "\(name)", "error": "\(error)"])
             await supervisor.end(session.id, state: .failed, reason: .roomFailed)
+            await deleteRoom(name)
             throw Failure(status: 502, error: "daily_unavailable")
         }
         let token: String
@@ -62,9 +63,47 @@ struct RoomStarter: Sendable {
         } catch {
             logger.error("Daily did not mint the caller's token", metadata: ["room": "\(name)", "error": "\(error)"])
             await supervisor.end(session.id, state: .failed, reason: .tokenFailed)
+            await deleteRoom(name)
             throw Failure(status: 502, error: "daily_unavailable")
+        }
+        // Given up while Daily was slow (the start timeout) or stopped meanwhile: no bot, and no room left behind.
+        let current: Session?
+        do {
+            current = try await store.session(session.id)
+        } catch {
+            throw Failure(status: 503, error: "database_unavailable")
+        }
+        guard let current, current.state == .starting else {
+            await deleteRoom(name)
+            if current?.endReason == EndReason.startTimeout.rawValue { throw Failure(status: 504, error: "start_timeout") }
+            throw Failure(status: 409, error: "session_stopped")
         }
         supervisor.launchSoon(session)
         return Started(dailyRoom: session.roomURL ?? "", dailyToken: token, sessionId: session.id)
+    }
+
+    /// Creates the room. When the create fails, Daily may still have made it (an answer lost after it acted,
+    /// and the retry then told that the name is taken): the name is ours alone, so a room by that name is ours.
+    private func createRoom(name: String, properties: [String: JSONValue]) async throws -> DailyRoom {
+        do {
+            return try await daily.createRoom(name: name, properties: properties)
+        } catch {
+            if let room = try? await daily.room(name) {
+                logger.info("Daily created the room although the answer said otherwise", metadata: ["room": "\(name)"])
+                return room
+            }
+            throw error
+        }
+    }
+
+    /// Removes a room made for a start that then failed; nobody will ever join it.
+    private func deleteRoom(_ name: String) async {
+        do {
+            try await daily.deleteRoom(name)
+        } catch let error as DailyAPIError where error.status == 404 {
+            // Never made.
+        } catch {
+            logger.warning("could not delete the room of a failed start", metadata: ["room": "\(name)", "error": "\(error)"])
+        }
     }
 }

@@ -19,9 +19,11 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     router.add(middleware: MetricsMiddleware())
 
     router.get("health") { _, _ in json(.ok, ["status": "ok"]) }
+    let readiness = Readiness(
+        store: store, supervisor: supervisor,
+        folders: [(config.databasePath as NSString).deletingLastPathComponent, config.botLogDirectory])
     router.get("ready") { _, _ in
-        if supervisor.isDraining { return json(.serviceUnavailable, ["status": "draining"]) }
-        guard await store.isWritable() else { return json(.serviceUnavailable, ["status": "database_unavailable"]) }
+        if let problem = await readiness.problem() { return json(.serviceUnavailable, ["status": problem]) }
         return json(.ok, ["status": "ready"])
     }
 
@@ -55,7 +57,8 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
             participants: status.humans)
     }
-    let streams = LiveStreams(store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, status: botStatus)
+    let streams = LiveStreams(
+        store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams, status: botStatus)
     /// The room of `?room=` (a name or URL), or the 400 answer.
     let requestedRoom: @Sendable (Request) -> RoomParameter = { request in
         guard let room = request.uri.queryParameters.get("room") else { return .failure(ErrorBody(error: "missing_room")) }
@@ -72,7 +75,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     router.get("bot/status/stream") { request, _ -> Response in
         switch requestedRoom(request) {
         case .failure(let error): json(.badRequest, error)
-        case .success(let name): streams.botStatus(room: name)
+        case .success(let name): await streams.botStatus(room: name)
         }
     }
 
@@ -80,7 +83,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     admin.get("metrics") { _, _ -> Response in
         // The gauges that are states, not events, are read when asked for.
         parts.metrics.sessions(active: try await store.activeCount(), capacity: config.maxConcurrency)
-        parts.metrics.statusStreams(store.changes.listenerCount)
+        parts.metrics.statusStreams(streams.slots.count)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: parts.registry.emitToBuffer())))
@@ -151,13 +154,18 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             lines = value
         }
         // The bot wrote this file, and it holds its own meeting token: hand out none of it.
-        let text = redactor.redact(LogTail.lastLines(of: supervisor.logPath(for: id), count: lines))
+        let path = supervisor.logPath(for: id)
+        let text = redactor.redact(LogTail.lastLines(of: [path + ".1", path], count: lines))
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     admin.post("start") { request, _ -> Response in
         guard let starter = parts.starter else { return json(.serviceUnavailable, ["error": "daily_not_configured"]) }
+        // A form post from another site is a "simple" request that no preflight stops: JSON only.
+        guard isJSON(request.headers[.contentType]) else {
+            return json(.unsupportedMediaType, ["error": "unsupported_media_type"])
+        }
         let buffer: ByteBuffer
         do {
             guard let body = try await collectBody(of: request, upTo: maxStartBody, within: config.requestTimeoutSeconds) else {
@@ -200,6 +208,13 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
 enum RoomParameter {
     case success(String)
     case failure(ErrorBody)
+}
+
+/// `application/json`, with or without parameters (`; charset=utf-8`).
+func isJSON(_ contentType: String?) -> Bool {
+    guard let contentType else { return false }
+    let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmingBlanks().lowercased() }
+    return mediaType == "application/json"
 }
 
 /// `POST /start` bodies larger than this are refused with 413 (Pipecat Cloud's cap).
@@ -269,16 +284,21 @@ func collectBody(of request: Request, upTo limit: Int, within seconds: Double) a
 
 /// The end of a bot's log file.
 enum LogTail {
-    /// The last `count` lines, reading at most the last 4 MiB of the file.
-    static func lastLines(of path: String, count: Int) -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        let window: UInt64 = 4 * 1024 * 1024
-        try? handle.seek(toOffset: size > window ? size - window : 0)
-        let data = (try? handle.readToEnd()) ?? Data()
-        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.last == "" { lines.removeLast() }
+    /// The last `count` lines of the files taken as one, oldest first (a rotated log, then the current one),
+    /// reading at most the last 4 MiB of each.
+    static func lastLines(of paths: [String], count: Int) -> String {
+        var lines: [Substring] = []
+        for path in paths {
+            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+            defer { try? handle.close() }
+            let size = (try? handle.seekToEnd()) ?? 0
+            let window: UInt64 = 4 * 1024 * 1024
+            try? handle.seek(toOffset: size > window ? size - window : 0)
+            let data = (try? handle.readToEnd()) ?? Data()
+            var part = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            if part.last == "" { part.removeLast() }
+            lines += part
+        }
         return lines.suffix(count).joined(separator: "\n") + (lines.isEmpty ? "" : "\n")
     }
 }

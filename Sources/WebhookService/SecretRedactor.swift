@@ -7,14 +7,20 @@ public struct SecretRedactor: Sendable {
     public static let mark = "[redacted]"
     private let secrets: [String]
 
-    /// Secrets shorter than 8 characters are not searched for: they would blank out ordinary words.
+    /// Every secret is searched for, whatever its length: a short secret is still a secret.
     public init(secrets: [String]) {
-        self.secrets = Array(Set(secrets.filter { $0.count >= 8 })).sorted { $0.count > $1.count }
+        self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count }
     }
 
-    /// The configured API key, webhook secrets (as base64) and admin token.
+    /// The configured API key, admin token and webhook secrets: as configured, and each webhook key also as
+    /// base64 with and without its padding, whichever way it was written down.
     public init(_ config: Config) {
-        self.init(secrets: [config.dailyAPIKey, config.adminToken].compactMap { $0 } + config.webhookSecrets.map { Base64.encode($0) })
+        var secrets = config.secretTexts
+        for key in config.webhookSecrets {
+            let encoded = Base64.encode(key)
+            secrets += [encoded, String(encoded.reversed().drop { $0 == "=" }.reversed())]
+        }
+        self.init(secrets: secrets)
     }
 
     public func redact(_ text: String) -> String {

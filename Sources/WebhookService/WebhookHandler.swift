@@ -126,14 +126,14 @@ public struct WebhookHandler: Sendable {
             return WebhookAnswer(status: 200, body: .accepted(.ignored, "unknown_type"))
         }
         subject = Subject(type: event.kind.rawValue, room: event.roomName)
-        if supervisor.isDraining { return WebhookAnswer(status: 200, body: .accepted(.rejected, "draining")) }
         if let screened = screen(event, settings: settings) {
             let (action, reason) = screened.answer
             return WebhookAnswer(status: 200, body: .accepted(action, reason))
         }
         let outcome: EventOutcome
         do {
-            outcome = try await store.record(event, now: now)
+            // While draining, events are still recorded (participants, dedup, stops); only no bot starts here.
+            outcome = try await store.record(event, now: now, mayClaim: !supervisor.isDraining)
         } catch {
             // Not recorded, so not acknowledged: Daily delivers it again.
             logger.error("could not record webhook", metadata: ["room": "\(event.roomName)", "event_id": "\(event.id)", "error": "\(error)"])

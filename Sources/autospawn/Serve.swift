@@ -1,4 +1,5 @@
 import ArgumentParser
+import BotRuntime
 import Foundation
 import Logging
 import Policy
@@ -34,6 +35,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "DAILY_API_KEY") var dailyApiKey: String?
     @Option(help: "DAILY_API_URL") var dailyApiUrl: String?
     @Option(help: "AUTOSPAWN_DAILY_DOMAIN") var dailyDomain: String?
+    @Option(help: "AUTOSPAWN_WEBHOOK_SECRET_FILE (a file holding the secret)") var webhookSecretFile: String?
+    @Option(help: "AUTOSPAWN_ADMIN_TOKEN_FILE (a file holding the token)") var adminTokenFile: String?
+    @Option(help: "DAILY_API_KEY_FILE (a file holding the key)") var dailyApiKeyFile: String?
+    @Option(help: "AUTOSPAWN_BOT_ENV (comma-separated names bots also get)") var botEnv: String?
+    @Option(help: "AUTOSPAWN_BOT_LOG_MAX_BYTES") var botLogMaxBytes: String?
+    @Option(help: "AUTOSPAWN_RETENTION_DAYS") var retentionDays: String?
+    @Option(help: "AUTOSPAWN_MAX_STREAMS") var maxStreams: String?
+    @Option(name: .customLong("webhook-check-s"), help: "AUTOSPAWN_WEBHOOK_CHECK_S") var webhookCheck: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -50,6 +59,10 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_RESTART_BACKOFF_MAX_S": restartBackoffMax, "AUTOSPAWN_REQUEST_TIMEOUT_S": requestTimeout,
             "AUTOSPAWN_ADMIN_TOKEN": adminToken, "DAILY_API_KEY": dailyApiKey,
             "DAILY_API_URL": dailyApiUrl, "AUTOSPAWN_DAILY_DOMAIN": dailyDomain,
+            "AUTOSPAWN_WEBHOOK_SECRET_FILE": webhookSecretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": adminTokenFile,
+            "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
+            "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
+            "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck,
         ]
     }
 
@@ -59,9 +72,16 @@ struct Serve: AsyncParsableCommand {
             if let value { environment[variable] = value }
         }
         do {
+            environment = try Config.resolvingSecretFiles(environment) { path in
+                try String(contentsOfFile: path, encoding: .utf8)
+            }
             let config = try Config.parse(environment)
             let registry = bootstrapProcessObservability(config)
             let logger = Logger(label: "autospawn")
+            for warning in config.warnings { logger.warning("\(warning)") }
+            if !ProcessLauncher.becomeSubreaper() {
+                logger.warning("could not become the bots' subreaper: what their children leave behind goes to init")
+            }
             let (app, parts) = try await buildApplication(config, logger: logger, registry: registry) { port in
                 // One line on stdout, for people and for scripts that started the service on port 0.
                 FileHandle.standardOutput.write(Data("autospawn listening on http://\(config.host):\(port)\n".utf8))

@@ -31,13 +31,19 @@ struct WebhookCommand: AsyncParsableCommand {
         @Option(help: "The service's public webhook URL, ending in /daily/webhook.") var url: String
         @Option(help: "The hmac secret (base64); a strong one is generated when omitted.") var secret: String?
         @Option(help: "Comma-separated event types.") var eventTypes = "participant.joined,participant.left,meeting.ended"
+        // Daily's default, circuit-breaker, switches the whole domain's webhook off after three failed deliveries.
+        @Option(help: "Daily's retryType: exponential (each event retried, nothing switched off) or circuit-breaker.")
+        var retryType = "exponential"
 
         func run() async throws {
             let secret = secret ?? Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
             guard Base64.decode(secret).map({ !$0.isEmpty }) == true else { throw ValidationError("--secret is not base64") }
+            guard ["exponential", "circuit-breaker"].contains(retryType) else {
+                throw ValidationError("--retry-type is exponential or circuit-breaker")
+            }
             let webhook = try await daily.client().createWebhook(
-                url: url, hmac: secret, eventTypes: eventTypes.split(separator: ",").map(String.init))
-            print("created webhook \(webhook.uuid) (\(webhook.state ?? "?")) -> \(webhook.url)")
+                url: url, hmac: secret, eventTypes: eventTypes.split(separator: ",").map(String.init), retryType: retryType)
+            print("created webhook \(webhook.uuid) (\(webhook.state ?? "?"), retry \(webhook.retryType ?? retryType)) -> \(webhook.url)")
             print("Start autospawn with this secret (shown only now):")
             print("AUTOSPAWN_WEBHOOK_SECRET=\(secret)")
         }

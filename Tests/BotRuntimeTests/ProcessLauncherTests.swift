@@ -94,7 +94,7 @@ struct BotCommandTests {
     @Test func placeholdersAreReplacedWithinWordsAndNeverSplit() {
         let command = BotCommand(
             template: ["python3", "bot.py", "--url={room_url}", "{room_name}", "{session_id}", "{token}", "--x", "{room_url} {room_name}"],
-            session: session, token: nil)
+            session: session, token: nil, botName: "Bot", bodyFile: "/logs/b.body.json")
         #expect(command.arguments == [
             "python3", "bot.py", "--url=https://d.daily.co/demo-room", "demo-room", "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "",
             "--x", "https://d.daily.co/demo-room demo-room",
@@ -102,12 +102,22 @@ struct BotCommandTests {
     }
 
     @Test func environmentFollowsTheBotContract() {
-        let command = BotCommand(template: ["bot"], session: session, token: "tok")
+        let command = BotCommand(template: ["bot"], session: session, token: "tok", botName: "Bot", bodyFile: "/logs/b.body.json")
         #expect(command.environment == [
             "DAILY_ROOM_URL": "https://d.daily.co/demo-room", "DAILY_ROOM_TOKEN": "tok",
             "AUTOSPAWN_SESSION_ID": "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "AUTOSPAWN_ROOM_NAME": "demo-room",
-            "AUTOSPAWN_BODY": #"{"lang":"en"}"#,
+            "AUTOSPAWN_BODY": #"{"lang":"en"}"#, "AUTOSPAWN_BODY_FILE": "/logs/b.body.json", "AUTOSPAWN_BOT_NAME": "Bot",
         ])
-        #expect(BotCommand(template: ["bot"], session: session, token: nil).environment["DAILY_ROOM_TOKEN"] == nil)
+        let tokenless = BotCommand(template: ["bot"], session: session, token: nil, botName: "Bot", bodyFile: "/b")
+        #expect(tokenless.environment["DAILY_ROOM_TOKEN"] == nil)
+    }
+
+    /// A `/start` body over 128 KiB in AUTOSPAWN_BODY made the spawn fail (E2BIG) after the caller was answered 200.
+    @Test func aBodyTooLargeForTheEnvironmentIsGivenOnlyInItsFile() {
+        var large = session
+        large.body = #"{"text":""# + String(repeating: "x", count: 200 * 1024) + #""}"#
+        let command = BotCommand(template: ["bot"], session: large, token: nil, botName: "Bot", bodyFile: "/logs/b.body.json")
+        #expect(command.environment["AUTOSPAWN_BODY"] == nil)
+        #expect(command.environment["AUTOSPAWN_BODY_FILE"] == "/logs/b.body.json")
     }
 }

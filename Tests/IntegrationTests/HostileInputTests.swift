@@ -112,7 +112,7 @@ struct HostileInputTests {
         #expect(try await service.request(.GET, "/health").status == 200)
         // A body still incomplete after AUTOSPAWN_REQUEST_TIMEOUT_S is answered 408; a head, closed.
         for connection in slowBodies {
-            let answer = connection.read(timeout: 4) { $0.contains("\r\n\r\n") }.text
+            let answer = connection.read(timeout: 10) { $0.contains("\r\n\r\n") }.text
             #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(40))")
         }
         for connection in slowHeads { #expect(connection.read(timeout: 4).closed) }

@@ -101,7 +101,7 @@ struct WebhookLifecycleTests {
         let answer = try await service.webhook(fixture: "simplified/participant-joined.json")
         #expect(answer.string("action") == "spawned")
         let id = try #require(answer.string("session_id"))
-        #expect(try await service.session(id)["room_url"] as? String == "https://sub.daily.co/my-room")
+        #expect(try await service.session(id)["room_url"] as? String == "https://acme.daily.co/my-room")
         let noDomain = try await service.webhook(fixture: "daily/participant-joined.json")
         #expect(noDomain.string("reason") == "no_domain")
         #expect(try await service.webhook(fixture: "simplified/room-ended.json").string("action") == "stopping")

@@ -30,6 +30,77 @@ struct ConfigTests {
         #expect(config.dailyDomain == nil)
         #expect(config.logLevel == .info)
         #expect(config.logFormat == .text)
+        #expect(config.botLogMaxBytes == 10 * 1024 * 1024)
+        #expect(config.retentionSeconds == 7 * 86_400)
+        #expect(config.maxStreams == 1000)
+        #expect(config.webhookCheckSeconds == 60)
+        #expect(config.botEnvironment.keys.allSatisfy { Config.botBaseVariables.contains($0) })
+    }
+
+    /// A configured secret was not enforced: unsigned events were accepted unless AUTOSPAWN_REQUIRE_SIGNATURE=1.
+    @Test func aConfiguredSecretIsEnforcedUnlessExplicitlyRelaxed() throws {
+        let secret = ["AUTOSPAWN_WEBHOOK_SECRET": "YWJj"]
+        let enforced = try Config.parse(minimal.merging(secret) { $1 })
+        #expect(enforced.requireSignature)
+        #expect(!enforced.warnings.contains { $0.contains("AUTOSPAWN_REQUIRE_SIGNATURE") })
+        let relaxed = try Config.parse(minimal.merging(secret) { $1 }.merging(["AUTOSPAWN_REQUIRE_SIGNATURE": "0"]) { $1 })
+        #expect(!relaxed.requireSignature)
+        #expect(relaxed.warnings.contains { $0.hasPrefix("AUTOSPAWN_REQUIRE_SIGNATURE=0") })
+        let open = try Config.parse(minimal)
+        #expect(!open.requireSignature)
+        #expect(open.warnings.contains { $0.hasPrefix("AUTOSPAWN_WEBHOOK_SECRET is not set") })
+        #expect(open.warnings.contains { $0.hasPrefix("AUTOSPAWN_ADMIN_TOKEN is not set") })
+    }
+
+    /// Every bot got the whole environment of the service, its webhook secret, admin token and API key included.
+    @Test func aBotGetsTheAllowListAndTheNamesOfBotEnvOnly() throws {
+        let config = try Config.parse(minimal.merging([
+            "PATH": "/usr/bin", "HOME": "/home/a", "LANG": "C.UTF-8", "SHELL": "/bin/bash",
+            "AUTOSPAWN_WEBHOOK_SECRET": "YWJj", "AUTOSPAWN_ADMIN_TOKEN": "admin-token-123", "DAILY_API_KEY": "key",
+            "OPENAI_API_KEY": "sk-1", "OTHER_KEY": "x", "AUTOSPAWN_BOT_ENV": "OPENAI_API_KEY, UNSET_ONE",
+        ]) { $1 })
+        #expect(config.botEnvironment == ["PATH": "/usr/bin", "HOME": "/home/a", "LANG": "C.UTF-8", "OPENAI_API_KEY": "sk-1"])
+        let withKey = try Config.parse(minimal.merging(["DAILY_API_KEY": "key", "AUTOSPAWN_BOT_ENV": "DAILY_API_KEY"]) { $1 })
+        #expect(withKey.botEnvironment == ["DAILY_API_KEY": "key"])
+    }
+
+    @Test(arguments: ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_ADMIN_TOKEN_FILE", "OPENAI KEY", "1ABC"])
+    func botEnvRefusesTheServicesSecretsAndBadNames(name: String) {
+        #expect(throws: ConfigError.self) { try Config.parse(minimal.merging(["AUTOSPAWN_BOT_ENV": "PATH,\(name)"]) { $1 }) }
+        do {
+            _ = try Config.parse(minimal.merging(["AUTOSPAWN_BOT_ENV": "PATH,\(name)"]) { $1 })
+        } catch {
+            #expect(error.variable == "AUTOSPAWN_BOT_ENV")
+        }
+    }
+
+    @Test func secretsMayComeFromFiles() throws {
+        let files = ["/run/secrets/hmac": "YWJj\n", "/run/secrets/admin": "admin-token-123", "/run/secrets/key": "key\r\n"]
+        let read: (String) throws -> String = { path in
+            guard let content = files[path] else { throw ConfigError("test", "no file") }
+            return content
+        }
+        let environment = try Config.resolvingSecretFiles(
+            minimal.merging([
+                "AUTOSPAWN_WEBHOOK_SECRET_FILE": "/run/secrets/hmac", "AUTOSPAWN_ADMIN_TOKEN_FILE": "/run/secrets/admin",
+                "DAILY_API_KEY_FILE": "/run/secrets/key",
+            ]) { $1 }, read: read)
+        let config = try Config.parse(environment)
+        #expect(config.webhookSecrets == [Array("abc".utf8)])
+        #expect(config.adminToken == "admin-token-123")
+        #expect(config.dailyAPIKey == "key")
+        #expect(environment["AUTOSPAWN_WEBHOOK_SECRET_FILE"] == nil)
+        for (variables, named) in [
+            (["AUTOSPAWN_ADMIN_TOKEN": "a", "AUTOSPAWN_ADMIN_TOKEN_FILE": "/run/secrets/admin"], "AUTOSPAWN_ADMIN_TOKEN_FILE"),
+            (["DAILY_API_KEY_FILE": "/missing"], "DAILY_API_KEY_FILE"),
+        ] {
+            do {
+                _ = try Config.resolvingSecretFiles(minimal.merging(variables) { $1 }, read: read)
+                Issue.record("\(variables) was accepted")
+            } catch {
+                #expect(error.variable == named)
+            }
+        }
     }
 
     @Test func botLogDirectoryDefaultsBesideTheDatabase() throws {
@@ -67,6 +138,10 @@ struct ConfigTests {
         ("AUTOSPAWN_RESTART_BACKOFF_MAX_S", "1", "AUTOSPAWN_RESTART_BACKOFF_MAX_S"),
         ("DAILY_API_URL", "api.daily.co", "DAILY_API_URL"),
         ("AUTOSPAWN_DAILY_DOMAIN", "acme.daily.co", "AUTOSPAWN_DAILY_DOMAIN"),
+        ("AUTOSPAWN_BOT_LOG_MAX_BYTES", "10", "AUTOSPAWN_BOT_LOG_MAX_BYTES"),
+        ("AUTOSPAWN_RETENTION_DAYS", "0", "AUTOSPAWN_RETENTION_DAYS"),
+        ("AUTOSPAWN_MAX_STREAMS", "none", "AUTOSPAWN_MAX_STREAMS"),
+        ("AUTOSPAWN_WEBHOOK_CHECK_S", "-5", "AUTOSPAWN_WEBHOOK_CHECK_S"),
     ])
     func badValueNamesItsVariable(variable: String, value: String, named: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }

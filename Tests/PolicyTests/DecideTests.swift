@@ -6,8 +6,10 @@ func settings(max: Int = 2, grace: Double = 20, pattern: String = ".*") -> Polic
     PolicySettings(maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try! RoomFilter(pattern: pattern), emptyGraceSeconds: grace)
 }
 
-func room(_ state: SessionState? = nil, scheduled: Bool = false, humans: Int = 1, active: Int = 0) -> RoomSnapshot {
-    RoomSnapshot(activeState: state, stopScheduled: scheduled, humans: humans, activeSessions: active)
+func room(
+    _ state: SessionState? = nil, scheduled: Bool = false, humans: Int = 1, active: Int = 0, added: Bool = true, mayClaim: Bool = true
+) -> RoomSnapshot {
+    RoomSnapshot(activeState: state, stopScheduled: scheduled, humans: humans, activeSessions: active, joinAddedHuman: added, mayClaim: mayClaim)
 }
 
 struct DecideTests {
@@ -31,9 +33,23 @@ struct DecideTests {
         (.meetingEnded, room(nil), .record(reason: "no_active_session")),
         (.meetingStarted, room(), .record(reason: "meeting_started")),
         (.waitingParticipantJoined, room(), .ignore(reason: "waiting_participant")),
+        // A join whose leave came first adds no human: no bot for an empty room, no stop cancelled.
+        (.participantJoined, room(humans: 0, added: false), .record(reason: "no_new_human")),
+        (.participantJoined, room(.running, scheduled: true, humans: 0, active: 1, added: false), .record(reason: "no_new_human")),
+        // A draining instance starts no bot: the room waits for the next one.
+        (.participantJoined, room(mayClaim: false), .reject(reason: "draining")),
+        (.participantJoined, room(.running, scheduled: true, active: 1, mayClaim: false), .cancelScheduledStop),
     ])
     func decides(kind: RoomEvent.Kind, snapshot: RoomSnapshot, expected: Decision) {
         #expect(decide(kind, room: snapshot, settings: settings(), now: 1_000) == expected)
+    }
+
+    @Test func shutdownAndLostLeaveTheRoomWaitingLikeAFailedBot() {
+        #expect(leavesRoomWaiting(state: .ended, reason: .shutdown))
+        #expect(leavesRoomWaiting(state: .failed, reason: .lost))
+        #expect(leavesRoomWaiting(state: .failed, reason: .botFailed))
+        #expect(!leavesRoomWaiting(state: .ended, reason: .roomEmpty))
+        #expect(!leavesRoomWaiting(state: .ended, reason: .stopRequested))
     }
 
     @Test func noGraceStopsAtOnce() {

@@ -56,7 +56,7 @@ public final class ServiceProcess: @unchecked Sendable {
         let defaults = [
             "AUTOSPAWN_PORT": "0", "AUTOSPAWN_DB": directory.appendingPathComponent("autospawn.sqlite").path,
             "AUTOSPAWN_DAILY_DOMAIN": "test", "AUTOSPAWN_BOT_COMMAND": botCommand(),
-            "AUTOSPAWN_WEBHOOK_SECRET": secret, "AUTOSPAWN_REQUIRE_SIGNATURE": "1", "AUTOSPAWN_STOP_GRACE_S": "2",
+            "AUTOSPAWN_WEBHOOK_SECRET": secret, "AUTOSPAWN_STOP_GRACE_S": "2",
             "AUTOSPAWN_EMPTY_GRACE_S": "1", "AUTOSPAWN_REAPER_INTERVAL_S": "1",
         ]
         environment.merge(defaults) { $1 }
@@ -160,13 +160,13 @@ public final class ServiceProcess: @unchecked Sendable {
 
     public func request(
         _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
-        client: HTTPClient = testHTTPClient
+        contentType: String? = "application/json", client: HTTPClient = testHTTPClient
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await client.execute(request, timeout: .seconds(30))
@@ -197,13 +197,18 @@ public final class ServiceProcess: @unchecked Sendable {
         try await request(.GET, "/sessions/\(id)").json
     }
 
-    /// Live bot processes (group leaders) this service started: those whose environment names its database.
+    /// The folder this service's bots log to.
+    public var botLogDirectory: String {
+        environment["AUTOSPAWN_BOT_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? directory.appendingPathComponent("bot-logs").path
+    }
+
+    /// Live bot processes (group leaders) this service started: those that carry a session id and write to a
+    /// log in its bot log folder (a bot's environment holds nothing of the service's own).
     public func liveBots(room: String? = nil) -> [Int32] {
-        LiveProcesses.leaders(withEnvironment: "AUTOSPAWN_DB=\(environment["AUTOSPAWN_DB"] ?? "")").filter { pid in
-            let environment = LiveProcesses.environment(of: pid)
-            // The service itself leads a group and shares AUTOSPAWN_DB; only bots carry a session id.
-            guard environment.contains(where: { $0.hasPrefix("AUTOSPAWN_SESSION_ID=") }) else { return false }
-            return room.map { environment.contains("AUTOSPAWN_ROOM_NAME=\($0)") } ?? true
+        let logs = URL(fileURLWithPath: botLogDirectory).resolvingSymlinksInPath().path + "/"
+        return LiveProcesses.leaders(withEnvironmentPrefix: "AUTOSPAWN_SESSION_ID=").filter { pid in
+            guard LiveProcesses.standardOutput(of: pid)?.hasPrefix(logs) == true else { return false }
+            return room.map { LiveProcesses.environment(of: pid).contains("AUTOSPAWN_ROOM_NAME=\($0)") } ?? true
         }
     }
 }
@@ -268,13 +273,18 @@ public enum LiveProcesses {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Non-zombie process-group leaders whose environment holds `entry`.
-    public static func leaders(withEnvironment entry: String) -> [Int32] {
+    /// Non-zombie process-group leaders with an environment entry that starts with `prefix`.
+    public static func leaders(withEnvironmentPrefix prefix: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return names.compactMap(Int32.init).filter { pid in
             guard isAlive(pid), getpgid(pid) == pid else { return false }
-            return environment(of: pid).contains(entry)
+            return environment(of: pid).contains { $0.hasPrefix(prefix) }
         }.sorted()
+    }
+
+    /// Where the process's standard output goes (a file's path), from /proc.
+    public static func standardOutput(of pid: Int32) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")
     }
 
     public static func isAlive(_ pid: Int32) -> Bool {

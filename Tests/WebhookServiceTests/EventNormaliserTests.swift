@@ -33,6 +33,8 @@ struct EventNormaliserTests {
         ("malformed/room-wrong-type.json", "invalid_room"), ("malformed/wrong-types.json", "missing_type"),
         ("malformed/simplified-url-mismatch.json", "invalid_room"), ("malformed/url-with-query.json", "invalid_room"),
         ("malformed/fuzz-url-query-left.txt", "invalid_room"), ("malformed/trailing-comma.json", "malformed_json"),
+        ("malformed/simplified-foreign-host.json", "invalid_room"), ("malformed/simplified-other-domain.json", "invalid_room"),
+        ("malformed/simplified-plain-http.json", "invalid_room"), ("malformed/simplified-lookalike-host.json", "invalid_room"),
     ])
     func malformedFixturesAreRefusedWithTheirReason(name: String, code: String) {
         #expect(throws: NormaliseError.self) { try normaliser.normalise(Fixtures.bytes(name)) }
@@ -74,7 +76,7 @@ struct EventNormaliserTests {
     @Test func simplifiedShapeUsesItsURLOrBuildsOne() throws {
         let join = try event("simplified/participant-joined.json")
         #expect(join.kind == .participantJoined)
-        #expect(join.roomURL == "https://sub.daily.co/my-room")
+        #expect(join.roomURL == "https://acme.daily.co/my-room")
         #expect(join.participant?.userID == "abc123")
         #expect(join.id.hasPrefix("sha256:"))
         #expect(try event("simplified/participant-joined-no-url.json").roomURL == "https://acme.daily.co/my-room")
@@ -86,6 +88,21 @@ struct EventNormaliserTests {
             return
         }
         #expect(bare.roomURL == nil)
+    }
+
+    /// An unsigned simplified join naming https://attacker.example.com/x was answered `spawned` and its bot sent there.
+    @Test func aSimplifiedRoomURLMustBeARoomOfTheDailyDomain() {
+        let anyDomain = EventNormaliser(domain: nil)
+        #expect(anyDomain.dailyRoomName(inURL: "https://someone.daily.co/my-room") == "my-room")
+        #expect(normaliser.dailyRoomName(inURL: "https://ACME.daily.co/my-room") == "my-room")
+        for url in [
+            "https://someone.daily.co/my-room", "https://attacker.example.com/x", "http://acme.daily.co/my-room",
+            "https://acme.daily.co.evil.example/my-room", "https://acme.daily.co:444/my-room", "https://u:p@acme.daily.co/r",
+            "https://acme.daily.co/my-room?x=1", "https://acme.daily.co/a/b", "https://.daily.co/r", "https://acme.daily.co/",
+        ] {
+            #expect(normaliser.dailyRoomName(inURL: url) == nil, "\(url)")
+        }
+        #expect(anyDomain.dailyRoomName(inURL: "https://attacker.example.com/x") == nil)
     }
 
     @Test func roomMayBeGivenAsNameOrURL() {

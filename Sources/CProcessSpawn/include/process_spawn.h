@@ -22,4 +22,8 @@ void autospawn_wakeup_signal(int fd);
 /// Reads the wakeup descriptor empty.
 void autospawn_wakeup_drain(int fd);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants are re-parented to it, not to init.
+/// 0 on success, -1 with errno set.
+int autospawn_become_subreaper(void);
+
 #endif

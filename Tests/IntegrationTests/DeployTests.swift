@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a deploy (SIGTERM, then a new instance on the same database) does to the calls under way.
+@Suite(.serialized)
+struct DeployTests {
+    /// 100 rooms with a human and a bot each; SIGTERM; restart: `active` was 0 and every room `absent` for good.
+    @Test func aRestartGivesEveryCallWithHumansItsBotAgain() async throws {
+        let rooms = 100
+        let settings = ["AUTOSPAWN_MAX_CONCURRENCY": "\(rooms)"]
+        let first = try await ServiceProcess.start(settings)
+        for index in 0..<rooms {
+            let body = Fixtures.variant("daily/participant-joined.json", id: "join-\(index)", room: "call-\(index)", participant: "h-\(index)")
+            #expect(try await first.webhook(body).string("action") == "spawned")
+        }
+        #expect(try await eventually(timeout: 60) { first.liveBots().count == rooms })
+        first.signal(SIGTERM)
+        #expect(await first.waitForExit(timeout: 60) == 0)
+        #expect(first.liveBots().isEmpty)
+
+        let second = try await ServiceProcess.start(in: first.directory, settings)
+        #expect(try await eventually(timeout: 60) { first.liveBots().count == rooms })
+        #expect(try await second.request(.GET, "/sessions").json["active"] as? Int == rooms)
+        let status = try await second.request(.GET, "/bot/status?room=call-7").json
+        #expect(status["status"] as? String == "running")
+        #expect(status["participants"] as? Int == 1)
+        await second.shutdown()
+    }
+
+    /// While draining, webhooks were answered without being recorded: a leave in that window left a ghost human
+    /// (the next instance gave the empty room a bot) and a join was forgotten.
+    @Test func eventsThatArriveWhileDrainingAreRecorded() async throws {
+        // A bot that ignores SIGTERM keeps the instance draining for the stop grace (2 s).
+        let settings = ["AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("ignore-term")]
+        let first = try await ServiceProcess.start(settings)
+        let staying = Fixtures.variant("daily/participant-joined.json", id: "join-staying", room: "staying", participant: "s")
+        let leaving = Fixtures.variant("daily/participant-joined.json", id: "join-leaving", room: "leaving", participant: "l")
+        #expect(try await first.webhook(staying).string("action") == "spawned")
+        #expect(try await first.webhook(leaving).string("action") == "spawned")
+        #expect(try await eventually { first.liveBots().count == 2 })
+        // The bot has its SIGTERM trap in place once it said ready.
+        #expect(try await eventually {
+            first.liveBotSessions().allSatisfy { (try? String(contentsOfFile: first.botLogDirectory + "/\($0.sessionID).log", encoding: .utf8))?.contains("ready") == true }
+        })
+        first.signal(SIGTERM)
+        #expect(try await eventually { try await first.request(.GET, "/ready").status == 503 })
+        let left = Fixtures.variant("daily/participant-left.json", id: "leave-leaving", room: "leaving", participant: "l")
+        let leftAnswer = try await first.webhook(left)
+        #expect(leftAnswer.status == 200)
+        #expect(leftAnswer.string("action") == "recorded")
+        let late = Fixtures.variant("daily/participant-joined.json", id: "join-late", room: "late", participant: "x")
+        let lateAnswer = try await first.webhook(late)
+        #expect(lateAnswer.string("action") == "rejected")
+        #expect(lateAnswer.string("reason") == "draining")
+        #expect(await first.waitForExit(timeout: 30) == 0)
+
+        let second = try await ServiceProcess.start(in: first.directory)
+        #expect(try await eventually { Set(second.liveBotSessions().map(\.room)) == ["staying", "late"] })
+        try await Task.sleep(for: .seconds(1))
+        #expect(second.liveBots(room: "leaving").isEmpty)
+        // The leave was recorded once: Daily's redelivery of it is a duplicate.
+        #expect(try await second.webhook(left).string("action") == "duplicate")
+        await second.shutdown()
+    }
+}
