@@ -162,6 +162,7 @@ let package = Package(
             dependencies: [
                 "WebhookService", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

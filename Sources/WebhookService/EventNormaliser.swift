@@ -123,12 +123,11 @@ public struct EventNormaliser: Sendable {
             && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
     }
 
-    /// The room name in `value`, given as a name or as a room URL; nil when it is neither.
+    /// The room name in `value`, given as a name or as its `https://<domain>.daily.co/<name>` URL; nil when it
+    /// is neither.
     public static func roomName(fromNameOrURL value: String) -> String? {
         if isValidRoomName(value) { return value }
-        guard let url = URL(string: value), url.host != nil else { return nil }
-        let name = url.lastPathComponent
-        return isValidRoomName(name) ? name : nil
+        return EventNormaliser(domain: nil).dailyRoomName(inURL: value)
     }
 
     private static func participant(_ object: JSONValue, kind: RoomEvent.Kind) -> RoomEvent.Participant? {

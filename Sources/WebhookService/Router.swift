@@ -11,7 +11,10 @@ let maxWebhookBody = 64 * 1024
 
 /// The routes of DESIGN.md's HTTP API.
 func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicRequestContext> {
-    let router = Router()
+    // HEAD is answered wherever GET is, as HTTP expects (and as the `Allow` of a 405 says).
+    let router = Router(options: .autoGenerateHeadEndpoints)
+    let served = MethodNotAllowedMiddleware<BasicRequestContext>.Routes()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: served))
     let store = parts.store
     let supervisor = parts.supervisor
     let redactor = SecretRedactor(config)
@@ -161,7 +164,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     admin.post("start") { request, _ -> Response in
-        guard let starter = parts.starter else { return json(.serviceUnavailable, ["error": "daily_not_configured"]) }
+        guard let starter = parts.starter else { return json(.notFound, ["error": "daily_not_configured"]) }
         // A form post from another site is a "simple" request that no preflight stops: JSON only.
         guard isJSON(request.headers[.contentType]) else {
             return json(.unsupportedMediaType, ["error": "unsupported_media_type"])
@@ -183,6 +186,10 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         }
         let body = start["body"] ?? .object([:])
         guard body.object != nil else { return json(.badRequest, ["error": "invalid_body"]) }
+        // Properties that are not objects were ignored, and the start went ahead without them.
+        for (field, error) in [("dailyRoomProperties", "invalid_room_properties"), ("dailyMeetingTokenProperties", "invalid_token_properties")] {
+            if let value = start[field], value.object == nil { return json(.badRequest, ["error": error]) }
+        }
         do {
             let started = try await starter.start(
                 roomProperties: start["dailyRoomProperties"]?.object ?? [:],
@@ -193,7 +200,9 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         }
     }
     admin.get("daily") { _, _ -> Response in
-        guard let starter = parts.starter else { return json(.serviceUnavailable, ["error": "daily_not_configured"]) }
+        // Not configured is not a passing failure: without DAILY_API_KEY these routes are not there (like the
+        // webhook with AUTOSPAWN_WEBHOOK=0).
+        guard let starter = parts.starter else { return json(.notFound, ["error": "daily_not_configured"]) }
         do {
             let started = try await starter.start(roomProperties: [:], tokenProperties: [:], body: .object([:]))
             return Response(status: .found, headers: [.location: started.dailyRoom])
@@ -201,6 +210,9 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             return json(HTTPResponse.Status(code: failure.status), ["error": failure.error])
         }
     }
+    served.fill(router.routes.map { route in
+        (path: route.path.components.map { "\($0)" }.joined(separator: "/"), method: route.method.rawValue)
+    })
     return router
 }
 

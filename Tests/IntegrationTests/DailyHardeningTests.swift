@@ -76,6 +76,22 @@ struct DailyHardeningTests {
         await service.shutdown()
     }
 
+    /// The API fuzzer found `dailyMeetingTokenProperties: [...]` accepted (and ignored) with 200.
+    @Test func startRefusesPropertiesThatAreNotObjects() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await start(double)
+        for (field, error) in [("dailyRoomProperties", "invalid_room_properties"), ("dailyMeetingTokenProperties", "invalid_token_properties")] {
+            let body = Array(#"{"createDailyRoom":true,"\#(field)":["x"]}"#.utf8)
+            let answer = try await service.request(.POST, "/start", body: body)
+            #expect(answer.status == 400)
+            #expect(answer.string("error") == error)
+        }
+        #expect(try await service.sessions().isEmpty)
+        #expect(!(try await double.logged("requests").contains { $0["path"]?.string == "/rooms" }))
+        await service.shutdown()
+    }
+
     /// A body over 128 KiB cannot be an environment string: the spawn failed after the caller was answered 200.
     @Test func aLargeStartBodyReachesTheBotInItsFile() async throws {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")

@@ -11,8 +11,11 @@ import TestSupport
 struct OpenAPIConformanceTests {
     /// Documented answers that no run here can produce, and why.
     static let notProduced: Set<String> = [
-        // Needs a database that fails mid-request.
-        "POST /daily/webhook 503",
+        // Need a database that fails mid-request.
+        "POST /daily/webhook 503", "POST /start 503", "GET /daily 503",
+        // The same check as `/start`'s 409 (RoomStarter), which is produced; a stop within Daily's answer to
+        // `/daily` would need the session id, which `/daily` gives only in its redirect.
+        "GET /daily 409",
     ]
 
     /// The answers seen, checked as they come.
@@ -36,9 +39,9 @@ struct OpenAPIConformanceTests {
         @discardableResult
         func call(
             _ service: ServiceProcess, _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
-            sourceLocation: SourceLocation = #_sourceLocation
+            contentType: String? = "application/json", sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> ServiceProcess.Answer {
-            let answer = try await service.request(method, path, body: body, headers: headers)
+            let answer = try await service.request(method, path, body: body, headers: headers, contentType: contentType)
             check(method.rawValue, path, answer, sourceLocation: sourceLocation)
             return answer
         }
@@ -183,6 +186,32 @@ struct OpenAPIConformanceTests {
         try await recorder.call(keyless, .GET, "/daily")
         try await recorder.call(keyless, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
         await keyless.shutdown()
+
+        // Daily slower than the start timeout (504), a stop while Daily makes the room (409), not JSON (415),
+        // and every stream slot taken (503).
+        let slow = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
+            "AUTOSPAWN_START_TIMEOUT_S": "2", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_MAX_STREAMS": "1",
+        ])
+        try await recorder.call(slow, .POST, "/start", body: start, headers: auth, contentType: "text/plain")
+        for path in ["/start", "/daily"] {
+            try await double.control("/_double/faults", body: Array(#"{"delay_s":3.5,"count":1,"path":"/rooms"}"#.utf8))
+            try await recorder.call(slow, path == "/start" ? .POST : .GET, path, body: path == "/start" ? start : nil, headers: auth)
+        }
+        try await double.control("/_double/faults", body: Array(#"{"delay_s":1.5,"count":1,"path":"/rooms"}"#.utf8))
+        let stopped = Task { try await recorder.call(slow, .POST, "/start", body: start, headers: auth) }
+        #expect(try await eventually {
+            guard let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
+                .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
+            else { return false }
+            return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
+        })
+        #expect(try await stopped.value.status == 409)
+        let held = try await EventStreamClient(url: slow.baseURL + "/bot/status/stream?room=demo-room")
+        try await recorder.call(slow, .GET, "/bot/status/stream?room=demo-room")
+        try await recorder.call(slow, .GET, "/sessions/stream", headers: auth)
+        held.close()
+        await slow.shutdown()
 
         // Draining: a bot that ignores SIGTERM keeps the service draining for the stop grace.
         let draining = try await ServiceProcess.start([

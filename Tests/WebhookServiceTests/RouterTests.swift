@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -27,6 +28,44 @@ struct RouterTests {
             }
             try await client.execute(uri: "/ready", method: .get) { response in
                 #expect(response.status == .ok)
+            }
+        }
+    }
+
+    /// A known path with a method it does not serve was answered 404.
+    @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        try await makeApp().test(.router) { client in
+            for (uri, method, allow) in [
+                ("/ready", HTTPRequest.Method.post, "GET, HEAD"), ("/daily/webhook", .get, "POST"),
+                ("/sessions/abc", .put, "DELETE, GET, HEAD"), ("/start", HTTPRequest.Method(rawValue: "TRACE")!, "POST"),
+                ("/sessions/stream", .options, "GET, HEAD"),
+            ] {
+                try await client.execute(uri: uri, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(uri)")
+                    #expect(response.headers[.allow] == allow, "\(method) \(uri)")
+                }
+            }
+            try await client.execute(uri: "/no/such/path", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/health", method: .head) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    /// `room=` (empty) and URLs that are no Daily room are refused as rooms.
+    @Test func aRoomIsANameOrADailyRoomURL() async throws {
+        try await makeApp().test(.router) { client in
+            for room in ["", "https://example.com/demo-room", "http://acme.daily.co/demo-room", "a%20b"] {
+                try await client.execute(uri: "/bot/status?room=\(room)", method: .get) { response in
+                    #expect(response.status == .badRequest, "\(room)")
+                }
+            }
+            for room in ["demo-room", "https://acme.daily.co/demo-room", "https://other.daily.co/demo-room"] {
+                try await client.execute(uri: "/bot/status?room=\(room)", method: .get) { response in
+                    #expect(response.status == .ok, "\(room)")
+                }
             }
         }
     }
