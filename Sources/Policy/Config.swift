@@ -166,7 +166,7 @@ public struct Config: Sendable {
         // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
         if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
         let botLogMaxBytes = try reader.integer("AUTOSPAWN_BOT_LOG_MAX_BYTES", default: 10 * 1024 * 1024, range: 4096...(1 << 40))
-        let retentionDays = try reader.seconds("AUTOSPAWN_RETENTION_DAYS", default: 7, allowZero: false)
+        let retentionDays = try reader.days("AUTOSPAWN_RETENTION_DAYS", default: 7)
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
         let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
         if adminToken == nil {
@@ -266,6 +266,15 @@ private struct Reader {
         else {
             let least = allowZero ? "0" : "more than 0"
             throw ConfigError(name, "'\(text)' is not a number of seconds (\(least), at most 31536000)")
+        }
+        return number
+    }
+
+    /// A number of days, more than 0 (fractions allowed), at most ten years.
+    func days(_ name: String, default value: Double) throws(ConfigError) -> Double {
+        guard let text = try nonEmpty(name) else { return value }
+        guard let number = Double(text.trimmingBlanks()), number.isFinite, number > 0, number <= 3650 else {
+            throw ConfigError(name, "'\(text)' is not a number of days (more than 0, at most 3650)")
         }
         return number
     }
