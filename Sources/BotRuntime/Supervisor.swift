@@ -200,7 +200,7 @@ public actor Supervisor: Service {
             }
             logger.warning("the session ended or is stopping while its bot started: stopping the bot")
         } catch {
-            // The bot runs but the database did not take its pid: stopping it keeps invariant 4.
+            // The bot runs but the database did not take its pid: stopping it keeps invariant 4 (docs/DESIGN.md).
             logger.error("could not record the bot's start; stopping it", metadata: ["error": "\(error)"])
         }
         terminate(session.id)
@@ -222,7 +222,7 @@ public actor Supervisor: Service {
         await recordStart(session, pid: nil, startTime: nil)
     }
 
-    /// DESIGN.md's bot token: owner, the bot's name, `autospawn-…` user id, expiring with the session.
+    /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.
     nonisolated func botTokenProperties(_ session: Session) -> [String: JSONValue] {
         [
             "room_name": .string(session.roomName), "is_owner": .bool(true), "user_name": .string(settings.botName),

@@ -41,7 +41,7 @@ public struct SessionQuery: Sendable {
 
 /// Sessions, participants and seen event ids in one SQLite file (WAL).
 ///
-/// Every change that an invariant of DESIGN.md depends on happens inside one `BEGIN IMMEDIATE` transaction,
+/// Every change that an invariant of docs/DESIGN.md depends on happens inside one `BEGIN IMMEDIATE` transaction,
 /// which takes SQLite's write lock before reading: the count of active sessions and the room's state that a
 /// decision is based on cannot change before the decision is written, even with other processes on the file.
 public final class SessionStore: Sendable {

@@ -9,7 +9,7 @@ import SessionStore
 /// Webhook bodies larger than this are refused with 413.
 let maxWebhookBody = 64 * 1024
 
-/// The routes of DESIGN.md's HTTP API.
+/// The routes of the HTTP API (`openapi.yaml`).
 func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicRequestContext> {
     // HEAD is answered wherever GET is, as HTTP expects (and as the `Allow` of a 405 says).
     let router = Router(options: .autoGenerateHeadEndpoints)

@@ -157,7 +157,7 @@ struct CrashLoopTests {
         }
     }
 
-    /// Checks DESIGN.md's invariants at every sample, until every active session has its live bot, every live bot
+    /// Checks the invariants of docs/DESIGN.md at every sample, until every active session has its live bot, every live bot
     /// belongs to an active session, and `expected` rooms (when given) have a bot (their humans never left).
     static func invariantsHold(_ service: ServiceProcess, until expected: Int?) async throws -> Bool {
         let deadline = Date().addingTimeInterval(30)
