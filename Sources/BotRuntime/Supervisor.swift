@@ -62,14 +62,11 @@ public actor Supervisor: Service {
         }
     }
 
-    /// A bot this instance watches: a process (pid > 0) or an open agent request (pid 0).
+    /// A bot this instance watches.
     private struct Bot {
         var room: String
-        var pid: Int32
-        var exit: Task<ExitStatus, Never>
+        var running: RunningBot
         var stopping = false
-        /// For agents: the room and user id to eject.
-        var agent: (room: String, userID: String)?
     }
 
     private let store: SessionStore
@@ -87,6 +84,8 @@ public actor Supervisor: Service {
     private var ending: Set<String> = []
     /// Each bot's log, rotated log and body file.
     private let files: BotFiles
+    /// How this instance's bots are started (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`).
+    private let launcher: any BotLauncher
     private let drainingFlag = Atomic<Bool>(false)
 
     public init(
@@ -95,9 +94,17 @@ public actor Supervisor: Service {
         self.metrics = metrics
         self.store = store
         self.settings = settings
-        self.files = BotFiles(directory: settings.logDirectory, maxLogBytes: settings.botLogMaxBytes)
+        let files = BotFiles(directory: settings.logDirectory, maxLogBytes: settings.botLogMaxBytes)
+        self.files = files
         self.logger = logger
         self.daily = daily
+        switch settings.launcher {
+        case .process(let template):
+            launcher = ProcessBotLauncher(
+                template: template, botName: settings.botName, environment: settings.botEnvironment, files: files, reaper: reaper)
+        case .agent(let baseURL):
+            launcher = AgentBotLauncher(baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
+        }
     }
 
     /// True once shutdown has begun: no new bots are started.
@@ -162,31 +169,18 @@ public actor Supervisor: Service {
             if current.state == .stopping { await finish(session.id, state: .ended, reason: .stopRequested, exitCode: nil) }
             return
         }
-        if case .agent(let baseURL) = settings.launcher {
-            await launchAgent(session, baseURL: baseURL, token: token ?? "")
-            return
-        }
-        guard case .process(let template) = settings.launcher else { return }
-        let command = BotCommand(
-            template: template, session: session, token: token, botName: settings.botName,
-            bodyFile: files.bodyPath(for: session.id))
-        // The allow-list and the bot's own variables; never the service's environment (its keys).
-        let environment = settings.botEnvironment.merging(command.environment) { $1 }
-        let pid: Int32
+        let bot: RunningBot
         do {
-            try files.writeBody(session.body, for: session.id)
-            pid = try ProcessLauncher.spawn(arguments: command.arguments, environment: environment, logPath: logPath(for: session.id))
+            bot = try await launcher.start(session, token: token)
         } catch {
             logger.error("bot could not start", metadata: ["error": "\(error)"])
             files.append("autospawn: \(error)\n", for: session.id)
             await finish(session.id, state: .failed, reason: .spawnFailed, exitCode: nil)
             return
         }
-        reaper.expect(pid)
-        let startTime = ProcessTable.startTime(pid: pid) ?? 0
-        watch(session, pid: pid, exit: Task { [reaper] in await reaper.exit(of: pid) })
-        logger.info("bot started", metadata: ["pid": "\(pid)"])
-        await recordStart(session, pid: pid, startTime: startTime)
+        watch(session, bot)
+        logger.info("bot started", metadata: ["launcher": "\(launcher.name)", "pid": "\(bot.pid.map(String.init) ?? "none")"])
+        await recordStart(session, pid: bot.pid, startTime: bot.startTime)
     }
 
     /// Records the bot's start (a process, or an agent's open request with pid nil). A session that is no
@@ -206,22 +200,6 @@ public actor Supervisor: Service {
         terminate(session.id)
     }
 
-    /// The Pipecat Cloud base-image contract: `POST <url>/bot` with the body, the room in headers; the open
-    /// request is the bot's lifetime.
-    private func launchAgent(_ session: Session, baseURL: String, token: String) async {
-        let userID = session.botUserID ?? botUserID(sessionID: session.id)
-        let request = AgentRequest(baseURL: baseURL, session: session, token: token, timeoutSeconds: settings.maxSessionSeconds + 60)
-        let logger = logger(for: session)
-        let exit = Task { await request.run(logger: logger) }
-        bots[session.id] = Bot(room: session.roomName, pid: 0, exit: exit, agent: (session.roomName, userID))
-        Task {
-            let status = await exit.value
-            await self.botExited(session.id, pid: 0, status: status)
-        }
-        logger.info("agent started")
-        await recordStart(session, pid: nil, startTime: nil)
-    }
-
     /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.
     nonisolated func botTokenProperties(_ session: Session) -> [String: JSONValue] {
         [
@@ -231,11 +209,11 @@ public actor Supervisor: Service {
         ]
     }
 
-    private func watch(_ session: Session, pid: Int32, exit: Task<ExitStatus, Never>) {
-        bots[session.id] = Bot(room: session.roomName, pid: pid, exit: exit)
+    private func watch(_ session: Session, _ bot: RunningBot) {
+        bots[session.id] = Bot(room: session.roomName, running: bot)
         Task {
-            let status = await exit.value
-            await self.botExited(session.id, pid: pid, status: status)
+            let status = await bot.exit.value
+            await self.botExited(session.id, pid: bot.pid ?? 0, status: status)
         }
     }
 
@@ -319,46 +297,9 @@ public actor Supervisor: Service {
         guard var bot = bots[sessionID], !bot.stopping else { return }
         bot.stopping = true
         bots[sessionID] = bot
-        let (pid, exit, grace) = (bot.pid, bot.exit, settings.stopGraceSeconds)
-        logger(for: sessionID, room: bot.room).info("stopping bot", metadata: ["pid": "\(pid)"])
-        if let agent = bot.agent {
-            stopAgent(agent, exit: exit, grace: grace)
-            return
-        }
-        Task.detached {
-            ProcessLauncher.signalGroup(pid, SIGTERM)
-            await Self.awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
-        }
-    }
-
-    /// Ejects the agent's bot from its room through Daily; the agent then ends its request. An agent that
-    /// keeps the request open past the grace has it cancelled (its session still ends).
-    private func stopAgent(_ agent: (room: String, userID: String), exit: Task<ExitStatus, Never>, grace: Double) {
-        let (daily, logger) = (daily, logger)
-        Task.detached {
-            do {
-                try await daily?.eject(room: agent.room, userIDs: [agent.userID])
-            } catch {
-                logger.error("could not eject the agent's bot", metadata: ["room": "\(agent.room)", "error": "\(error)"])
-            }
-            await Self.awaitExit(exit, grace: grace) { exit.cancel() }
-        }
-    }
-
-    /// Waits for a bot to end; if it has not after `grace` seconds, `escalate` (SIGKILL, or closing an agent's
-    /// request) makes it, and the wait goes on until it has.
-    private static func awaitExit(
-        _ exit: Task<ExitStatus, Never>, grace: Double, escalate: @escaping @Sendable () -> Void
-    ) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = await exit.value }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(grace))
-                if !Task.isCancelled { escalate() }
-            }
-            await group.next()
-            group.cancelAll()
-        }
+        let (running, grace) = (bot.running, settings.stopGraceSeconds)
+        logger(for: sessionID, room: bot.room).info("stopping bot", metadata: ["pid": "\(running.pid.map(String.init) ?? "none")"])
+        Task.detached { await running.stop(grace) }
     }
 
     // MARK: Recovery
@@ -409,7 +350,7 @@ public actor Supervisor: Service {
             else { return }
             logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(found.pid)"])
             metrics.reaperAction("adopted")
-            watch(session, pid: found.pid, exit: Task { await ProcessLauncher.pollForExit(pid: found.pid, startTime: found.startTime) })
+            watch(session, ProcessBotLauncher.adopted(pid: found.pid, startTime: found.startTime))
             if adopted.state == .stopping { terminate(session.id) }
         } catch {
             // Not adopted: stop it rather than leave a bot nobody accounts for.
@@ -535,7 +476,7 @@ public actor Supervisor: Service {
 
     /// Rotates the logs of this instance's bot processes that have grown past their limit.
     func rotateLogs() {
-        for (id, bot) in bots where bot.pid > 0 {
+        for (id, bot) in bots where bot.running.pid != nil {
             if files.rotateIfNeeded(sessionID: id) { metrics.reaperAction("log_rotated") }
         }
     }

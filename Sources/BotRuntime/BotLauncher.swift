@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import Policy
+import SessionStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bot that runs: how its end is heard and how it is made to stop.
+public struct RunningBot: Sendable {
+    /// The bot's process (its group leader), nil for an agent's open request.
+    public var pid: Int32?
+    /// The process's start time, with `pid` what tells it apart after a restart.
+    public var startTime: UInt64?
+    /// Ends with the bot.
+    public var exit: Task<ExitStatus, Never>
+    /// Asks the bot to stop, and makes it stop once `grace` seconds have passed; returns when it has ended.
+    public var stop: @Sendable (_ grace: Double) async -> Void
+}
+
+/// How bots are started: a process on this host, or a Pipecat Cloud agent. The supervisor does the rest
+/// (tokens, recording, watching, ending) the same way for both.
+public protocol BotLauncher: Sendable {
+    /// `process` or `agent`: the session's `launcher`.
+    var name: String { get }
+    /// Starts the session's bot, with its meeting token when one was minted.
+    func start(_ session: Session, token: String?) async throws -> RunningBot
+}
+
+/// `AUTOSPAWN_BOT_COMMAND`: a process per bot, in its own session and process group, with the allow-listed
+/// environment, its output in its log file and its body in a file of its own.
+public struct ProcessBotLauncher: BotLauncher {
+    public let name = "process"
+    let template: [String]
+    let botName: String
+    /// The service's variables a bot also gets (`Config.botEnvironment`).
+    let environment: [String: String]
+    let files: BotFiles
+    /// Where the ends of the processes this launcher starts are heard.
+    let reaper: ChildReaper
+
+    public init(template: [String], botName: String, environment: [String: String], files: BotFiles, reaper: ChildReaper) {
+        self.template = template
+        self.botName = botName
+        self.environment = environment
+        self.files = files
+        self.reaper = reaper
+    }
+
+    public func start(_ session: Session, token: String?) async throws -> RunningBot {
+        let command = BotCommand(
+            template: template, session: session, token: token, botName: botName, bodyFile: files.bodyPath(for: session.id))
+        // The allow-list and the bot's own variables; never the service's environment (its keys).
+        let environment = environment.merging(command.environment) { $1 }
+        try files.writeBody(session.body, for: session.id)
+        let pid = try ProcessLauncher.spawn(arguments: command.arguments, environment: environment, logPath: files.logPath(for: session.id))
+        reaper.expect(pid)
+        let startTime = ProcessTable.startTime(pid: pid) ?? 0
+        return Self.running(pid: pid, startTime: startTime, exit: Task { [reaper] in await reaper.exit(of: pid) })
+    }
+
+    /// A bot process of an earlier instance, found alive after a restart: not this process's child, so its end
+    /// is seen in /proc.
+    public static func adopted(pid: Int32, startTime: UInt64) -> RunningBot {
+        running(pid: pid, startTime: startTime, exit: Task { await ProcessLauncher.pollForExit(pid: pid, startTime: startTime) })
+    }
+
+    /// SIGTERM to the group, SIGKILL after the grace.
+    static func running(pid: Int32, startTime: UInt64, exit: Task<ExitStatus, Never>) -> RunningBot {
+        RunningBot(pid: pid, startTime: startTime, exit: exit) { grace in
+            ProcessLauncher.signalGroup(pid, SIGTERM)
+            await awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
+        }
+    }
+}
+
+/// `AUTOSPAWN_AGENT_URL`: the Pipecat Cloud base-image contract. `POST <url>/bot` with the body, the room in
+/// headers; the open request is the bot's lifetime. Stopping ejects the bot's user from the room through
+/// Daily; an agent that keeps the request open past the grace has it cancelled.
+public struct AgentBotLauncher: BotLauncher {
+    public let name = "agent"
+    let baseURL: String
+    let daily: DailyClient?
+    let timeoutSeconds: Double
+    let logger: Logger
+
+    public init(baseURL: String, daily: DailyClient?, timeoutSeconds: Double, logger: Logger) {
+        self.baseURL = baseURL
+        self.daily = daily
+        self.timeoutSeconds = timeoutSeconds
+        self.logger = logger
+    }
+
+    public func start(_ session: Session, token: String?) async throws -> RunningBot {
+        let request = AgentRequest(baseURL: baseURL, session: session, token: token ?? "", timeoutSeconds: timeoutSeconds)
+        let (logger, daily) = (logger, daily)
+        let exit = Task { await request.run(logger: logger) }
+        let (room, userID) = (session.roomName, session.botUserID ?? botUserID(sessionID: session.id))
+        return RunningBot(pid: nil, startTime: nil, exit: exit) { grace in
+            do {
+                try await daily?.eject(room: room, userIDs: [userID])
+            } catch {
+                logger.error("could not eject the agent's bot", metadata: ["room": "\(room)", "error": "\(error)"])
+            }
+            await awaitExit(exit, grace: grace) { exit.cancel() }
+        }
+    }
+}
+
+/// Waits for a bot to end; if it has not after `grace` seconds, `escalate` (SIGKILL, or closing an agent's
+/// request) makes it, and the wait goes on until it has.
+func awaitExit(_ exit: Task<ExitStatus, Never>, grace: Double, escalate: @escaping @Sendable () -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { _ = await exit.value }
+        group.addTask {
+            try? await Task.sleep(for: .seconds(grace))
+            if !Task.isCancelled { escalate() }
+        }
+        await group.next()
+        group.cancelAll()
+    }
+}
