@@ -12,7 +12,8 @@ import Glibc
 /// Starts, watches and stops this instance's bots, and keeps the database's account of them true.
 ///
 /// It is a `Service`: while running it ends due empty-room stops, picks up stops other instances asked for,
-/// and applies the reaper's rules; on graceful shutdown it stops every bot it owns (`shutdown`) and returns.
+/// starts waiting rooms' bots and rotates logs (the `Reaper` and `Recovery` apply the slower rules through
+/// it); on graceful shutdown it stops every bot it owns (`shutdown`) and returns.
 public actor Supervisor: Service {
     /// What the supervisor needs from the configuration.
     public struct Settings: Sendable {
@@ -20,45 +21,30 @@ public actor Supervisor: Service {
         public var launcher: Config.Launcher
         public var logDirectory: String
         public var stopGraceSeconds: Double
-        public var startTimeoutSeconds: Double
+        /// A bot's meeting token expires after this (and an agent's request is closed).
         public var maxSessionSeconds: Double
-        public var reaperIntervalSeconds: Double
-        /// How often scheduled and cross-instance stops are looked for.
+        /// How often scheduled and cross-instance stops and waiting rooms are looked for.
         public var pollInterval: Duration
         /// The name bots join with (their meeting token's `user_name`).
         public var botName: String
-        /// A room silent this long is checked against Daily's presence.
-        public var orphanAfterSeconds: Double
         /// The service's variables a bot also gets (the allow-list, `Config.botEnvironment`).
         public var botEnvironment: [String: String]
         /// A bot's log past this is rotated.
         public var botLogMaxBytes: Int
-        /// Ended sessions older than this are deleted with their files.
-        public var retentionSeconds: Double
-        /// Seen event ids are kept at least this long: a captured signed event is refused as stale after the
-        /// signature tolerance, and must not be accepted again before that.
-        public var minimumSeenRetentionSeconds: Double
 
         public init(
-            launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, startTimeoutSeconds: Double,
-            maxSessionSeconds: Double, reaperIntervalSeconds: Double, pollInterval: Duration = .milliseconds(250),
-            botName: String = "Pipecat Bot", orphanAfterSeconds: Double = 60, botEnvironment: [String: String] = [:],
-            botLogMaxBytes: Int = 10 * 1024 * 1024, retentionSeconds: Double = 7 * 86_400,
-            minimumSeenRetentionSeconds: Double = 86_400
+            launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, maxSessionSeconds: Double,
+            pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot", botEnvironment: [String: String] = [:],
+            botLogMaxBytes: Int = 10 * 1024 * 1024
         ) {
-            self.botEnvironment = botEnvironment
-            self.botLogMaxBytes = botLogMaxBytes
-            self.retentionSeconds = retentionSeconds
-            self.minimumSeenRetentionSeconds = minimumSeenRetentionSeconds
-            self.botName = botName
-            self.orphanAfterSeconds = orphanAfterSeconds
             self.launcher = launcher
             self.logDirectory = logDirectory
             self.stopGraceSeconds = stopGraceSeconds
-            self.startTimeoutSeconds = startTimeoutSeconds
             self.maxSessionSeconds = maxSessionSeconds
-            self.reaperIntervalSeconds = reaperIntervalSeconds
             self.pollInterval = pollInterval
+            self.botName = botName
+            self.botEnvironment = botEnvironment
+            self.botLogMaxBytes = botLogMaxBytes
         }
     }
 
@@ -83,14 +69,19 @@ public actor Supervisor: Service {
     /// Sessions whose end is being written (retried while the database fails): the reaper leaves them alone.
     private var ending: Set<String> = []
     /// Each bot's log, rotated log and body file.
-    private let files: BotFiles
+    nonisolated let files: BotFiles
     /// How this instance's bots are started (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`).
     private let launcher: any BotLauncher
     private let drainingFlag = Atomic<Bool>(false)
 
+    /// The time the rules are judged by.
+    let clock: any WallClock
+
     public init(
-        store: SessionStore, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled
+        store: SessionStore, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
+        clock: any WallClock = SystemClock()
     ) {
+        self.clock = clock
         self.metrics = metrics
         self.store = store
         self.settings = settings
@@ -110,7 +101,7 @@ public actor Supervisor: Service {
     /// True once shutdown has begun: no new bots are started.
     public nonisolated var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 
-    private static var now: Double { Date().timeIntervalSince1970 }
+    private var now: Double { clock.now() }
 
     /// The file a session's bot writes to.
     public nonisolated func logPath(for sessionID: String) -> String {
@@ -188,7 +179,7 @@ public actor Supervisor: Service {
     private func recordStart(_ session: Session, pid: Int32?, startTime: UInt64?) async {
         let logger = logger(for: session)
         do {
-            if let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: Self.now) {
+            if let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: now) {
                 if session.state == .starting { metrics.spawnLatency(seconds: current.updatedAt - session.createdAt) }
                 return
             }
@@ -246,7 +237,7 @@ public actor Supervisor: Service {
         for attempt in 1...Self.finishAttempts {
             do {
                 let ending = try await store.finish(
-                    sessionID, state: state, reason: reason, exitCode: exitCode, now: Self.now, claimSuccessor: !isDraining)
+                    sessionID, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: !isDraining)
                 if let ended = ending?.ended {
                     metrics.sessionEnded(state: ended.state.rawValue, reason: ended.endReason ?? reason.rawValue)
                     logger(for: ended).info(
@@ -280,7 +271,7 @@ public actor Supervisor: Service {
 
     /// Asks for a stop through the database (any instance may own the bot) and acts on it when it is ours.
     public func requestStop(_ sessionID: String, reason: EndReason) async throws -> Session? {
-        let session = try await store.requestStop(sessionID, reason: reason, now: Self.now)
+        let session = try await store.requestStop(sessionID, reason: reason, now: now)
         if let session, session.state == .stopping, session.ownerInstance == store.instanceID {
             if bots[sessionID] == nil, pendingLaunches[sessionID] == nil, session.pid == nil {
                 // Claimed but never launched (or its launch failed): nothing to signal.
@@ -302,60 +293,21 @@ public actor Supervisor: Service {
         Task.detached { await running.stop(grace) }
     }
 
-    // MARK: Recovery
+    // MARK: Adoption
 
-    /// Before serving: registers this instance, adopts every live bot of instances that are gone (pid and
-    /// start time both match, or found by its `AUTOSPAWN_SESSION_ID` when its pid never reached the
-    /// database) and ends the rest as `lost`.
-    public func recover() async throws {
-        let me = ProcessTable.current()
-        let others = try await store.register(
-            ServiceInstance(id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: Self.now))
-        var live: Set<String> = [store.instanceID]
-        for other in others {
-            if ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime) {
-                live.insert(other.id)
-            }
-        }
-        for session in try await store.unownedActiveSessions(liveInstances: live) {
-            await recover(session)
-        }
-        for other in others where !live.contains(other.id) {
-            try await store.deregister(other.id)
-        }
-    }
-
-    private func recover(_ session: Session) async {
-        if session.launcher == "agent" {
-            // The open request died with its instance: the agent's bot is made to leave, and the session ends.
-            if let userID = session.botUserID { _ = try? await daily?.eject(room: session.roomName, userIDs: [userID]) }
-            metrics.reaperAction("lost")
-            await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
-            return
-        }
-        var found: ProcessTable.Entry?
-        if let pid = session.pid, let startTime = session.pidStartTime, ProcessTable.isAlive(pid: pid, startTime: startTime) {
-            found = ProcessTable.entry(pid: pid)
-        } else if session.pid == nil {
-            found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
-        }
-        guard let found else {
-            logger(for: session).warning("bot of an earlier instance is gone")
-            metrics.reaperAction("lost")
-            await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
-            return
-        }
+    /// Takes over a live bot process of an instance that is gone: recorded as this instance's, then watched
+    /// like any other (and stopped at once if its session was already stopping).
+    func adopt(_ session: Session, pid: Int32, startTime: UInt64) async {
         do {
-            guard let adopted = try await store.adopt(session.id, pid: found.pid, pidStartTime: found.startTime, now: Self.now)
-            else { return }
-            logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(found.pid)"])
+            guard let adopted = try await store.adopt(session.id, pid: pid, pidStartTime: startTime, now: now) else { return }
+            logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(pid)"])
             metrics.reaperAction("adopted")
-            watch(session, ProcessBotLauncher.adopted(pid: found.pid, startTime: found.startTime))
+            watch(session, ProcessBotLauncher.adopted(pid: pid, startTime: startTime))
             if adopted.state == .stopping { terminate(session.id) }
         } catch {
             // Not adopted: stop it rather than leave a bot nobody accounts for.
             logger(for: session).error("could not adopt bot; stopping it", metadata: ["error": "\(error)"])
-            ProcessLauncher.signalGroup(found.pid, SIGKILL)
+            ProcessLauncher.signalGroup(pid, SIGKILL)
         }
     }
 
@@ -369,15 +321,10 @@ public actor Supervisor: Service {
     }
 
     private func maintain() async {
-        var lastReap = ContinuousClock.now - .seconds(settings.reaperIntervalSeconds)
         while !Task.isCancelled {
             await syncStops()
             await startWaitingRooms()
             rotateLogs()
-            if ContinuousClock.now - lastReap >= .seconds(settings.reaperIntervalSeconds) {
-                lastReap = ContinuousClock.now
-                await reap()
-            }
             try? await Task.sleep(for: settings.pollInterval)
         }
     }
@@ -385,7 +332,7 @@ public actor Supervisor: Service {
     /// Due empty-room stops, and stops that another instance wrote for a bot of ours.
     func syncStops() async {
         do {
-            let now = Self.now
+            let now = now
             for session in try await store.scheduledStops() where (session.stopAt ?? .infinity) <= now {
                 if let stopping = try await store.beginScheduledStop(session.id, now: now) {
                     _ = try await requestStop(stopping.id, reason: .roomEmpty)
@@ -404,7 +351,7 @@ public actor Supervisor: Service {
     func startWaitingRooms() async {
         guard !isDraining else { return }
         do {
-            for session in try await store.claimWaitingRooms(now: Self.now) {
+            for session in try await store.claimWaitingRooms(now: now) {
                 logger(for: session).info("humans are waiting: starting the room's bot")
                 launchSoon(session)
             }
@@ -413,37 +360,16 @@ public actor Supervisor: Service {
         }
     }
 
-    /// The reaper's rules that need no Daily API: stuck starts, the maximum session length, old event ids,
-    /// and bots of instances that died meanwhile.
-    func reap() async {
-        let now = Self.now
-        do {
-            for session in try await store.ownActiveSessions() {
-                if session.state == .starting, now - session.createdAt > settings.startTimeoutSeconds {
-                    // A launch still waiting (on Daily, say) is given up: its bot never starts.
-                    if let launch = pendingLaunches[session.id] {
-                        launch.cancel()
-                    }
-                    logger(for: session).warning("bot did not start in time")
-                    metrics.reaperAction("start_timeout")
-                    if bots[session.id] == nil {
-                        await finish(session.id, state: .failed, reason: .startTimeout, exitCode: nil)
-                    } else {
-                        _ = try await requestStop(session.id, reason: .startTimeout)
-                    }
-                } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
-                    logger(for: session).info("session reached its maximum length: stopping its bot")
-                    metrics.reaperAction("max_duration")
-                    _ = try await requestStop(session.id, reason: .maxDuration)
-                }
-            }
-            await endSessionsWithoutBots()
-            try await prune(now: now)
-            try await recover()
-            stopStrays()
-            await stopOrphans(now: now)
-        } catch {
-            logger.error("reaper pass failed", metadata: ["error": "\(error)"])
+    /// Gives up a start that took longer than the start timeout: a launch still waiting (on Daily, say) is
+    /// cancelled and its bot never starts; a bot already there is stopped.
+    func giveUpStart(_ session: Session) async throws {
+        pendingLaunches[session.id]?.cancel()
+        logger(for: session).warning("bot did not start in time")
+        metrics.reaperAction("start_timeout")
+        if bots[session.id] == nil {
+            await finish(session.id, state: .failed, reason: .startTimeout, exitCode: nil)
+        } else {
+            _ = try await requestStop(session.id, reason: .startTimeout)
         }
     }
 
@@ -465,15 +391,6 @@ public actor Supervisor: Service {
         }
     }
 
-    /// Retention: ended sessions older than `retentionSeconds` go with their files, and what else no longer
-    /// matters with them (`SessionStore.prune`).
-    func prune(now: Double) async throws {
-        let seenFor = max(settings.retentionSeconds, settings.minimumSeenRetentionSeconds)
-        let removed = try await store.prune(endedBefore: now - settings.retentionSeconds, seenBefore: now - seenFor)
-        for id in removed { files.remove(sessionID: id) }
-        if !removed.isEmpty { metrics.reaperAction("pruned") }
-    }
-
     /// Rotates the logs of this instance's bot processes that have grown past their limit.
     func rotateLogs() {
         for (id, bot) in bots where bot.running.pid != nil {
@@ -493,36 +410,6 @@ public actor Supervisor: Service {
             logger(for: sessionID, room: nil).warning("stopping a stray process of an ended session", metadata: ["pid": "\(stray.pid)"])
             metrics.reaperAction("stray_stopped")
             kill(stray.pid, SIGKILL)
-        }
-    }
-
-    /// Asks Daily who is in each silent room (at most once per `orphanAfterSeconds` a room, paced by the
-    /// client's limiter) and stops the bots of rooms where only bots remain (`orphaned`). A room Daily no
-    /// longer knows counts as empty; a room Daily cannot be asked about now is left for the next pass.
-    func stopOrphans(now: Double) async {
-        guard let daily else { return }
-        do {
-            for session in try await store.silentSessions(now: now, silentFor: settings.orphanAfterSeconds) {
-                let present: [DailyPresence]
-                do {
-                    present = try await daily.presence(session.roomName)
-                } catch {
-                    logger(for: session).warning("presence check failed", metadata: ["error": "\(error)"])
-                    continue
-                }
-                metrics.reaperAction("presence_check")
-                try await store.markPresenceChecked(room: session.roomName, now: Self.now)
-                let humans = present.filter {
-                    !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botName: settings.botName)
-                }
-                if humans.isEmpty {
-                    logger(for: session).info("only bots left in the room: stopping its bot")
-                    metrics.reaperAction("orphaned")
-                    _ = try await requestStop(session.id, reason: .orphaned)
-                }
-            }
-        } catch {
-            logger.error("orphan check failed", metadata: ["error": "\(error)"])
         }
     }
 

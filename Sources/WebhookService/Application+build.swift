@@ -22,6 +22,8 @@ public struct AutospawnService: Sendable {
     let recent: RecentWebhooks
     /// With `DAILY_API_KEY`: keeps this service's Daily webhook switched on.
     let watchdog: WebhookWatchdog?
+    /// The slower rules: time limits, sessions without bots, retention, recovery, strays, orphaned rooms.
+    let reaper: Reaper
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     public internal(set) var routes: [String] = []
 }
@@ -66,14 +68,20 @@ public func buildApplication(
         store: store,
         settings: .init(
             launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
-            startTimeoutSeconds: config.startTimeoutSeconds, maxSessionSeconds: config.maxSessionSeconds,
-            reaperIntervalSeconds: config.reaperIntervalSeconds, botName: config.botName,
-            orphanAfterSeconds: config.orphanAfterSeconds, botEnvironment: config.botEnvironment,
-            botLogMaxBytes: config.botLogMaxBytes, retentionSeconds: config.retentionSeconds,
+            maxSessionSeconds: config.maxSessionSeconds, botName: config.botName, botEnvironment: config.botEnvironment,
+            botLogMaxBytes: config.botLogMaxBytes),
+        logger: logger, daily: daily, metrics: metrics)
+    let recovery = Recovery(store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger)
+    try await recovery.run()
+    let reaper = Reaper(
+        store: store, supervisor: supervisor, recovery: recovery,
+        settings: .init(
+            interval: config.reaperIntervalSeconds, startTimeoutSeconds: config.startTimeoutSeconds,
+            maxSessionSeconds: config.maxSessionSeconds, orphanAfterSeconds: config.orphanAfterSeconds, botName: config.botName,
+            retentionSeconds: config.retentionSeconds,
             // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
             minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600),
-        logger: logger, daily: daily, metrics: metrics)
-    try await supervisor.recover()
+        daily: daily, metrics: metrics, logger: logger)
     let recent = RecentWebhooks()
     let webhooks = WebhookHandler(
         verifier: SignatureVerifier(
@@ -93,7 +101,7 @@ public func buildApplication(
     }
     var parts = AutospawnService(
         store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
-        recent: recent, watchdog: watchdog)
+        recent: recent, watchdog: watchdog, reaper: reaper)
     let router = buildRouter(config, parts)
     parts.routes = router.routes.map { route in
         let path = route.path.components.map { component in
@@ -133,7 +141,9 @@ public struct StartupError: Error, CustomStringConvertible {
 /// Runs the application and the supervisor until SIGTERM or SIGINT. The supervisor is shut down first
 /// (it stops the bots) while the HTTP server still answers; then the server stops.
 public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
-    var services: [any Service] = [app, parts.supervisor]
+    // Shut down in reverse: the watchdog and the reaper first, then the supervisor (it stops the bots while the
+    // server still answers and records), then the server.
+    var services: [any Service] = [app, parts.supervisor, parts.reaper]
     if let watchdog = parts.watchdog { services.append(watchdog) }
     let group = ServiceGroup(
         configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -5,8 +5,52 @@ import SessionStore
 import Testing
 @testable import BotRuntime
 
+/// A clock that says what the test sets.
+final class TestClock: WallClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Double
+
+    init(_ value: Double) { self.value = value }
+
+    func now() -> Double { lock.withLock { value } }
+    func set(_ value: Double) { lock.withLock { self.value = value } }
+}
+
 /// The reaper's safety nets, driven directly on a real store.
 struct SupervisorReaperTests {
+    /// The time limits are judged by the injected clock: no test sleeps for a start timeout or a maximum length.
+    @Test func theStartTimeoutAndTheMaximumLengthFollowTheClock() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
+        let settings = PolicySettings(maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
+        let store = try SessionStore(path: path, settings: settings, launcher: "process", instanceID: "me")
+        let clock = TestClock(1_000)
+        let supervisor = Supervisor(
+            store: store,
+            settings: .init(
+                launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path,
+                stopGraceSeconds: 1, maxSessionSeconds: 3600),
+            logger: Logger(label: "test"), clock: clock)
+        let reaper = Reaper(
+            store: store, supervisor: supervisor, recovery: Recovery(store: store, supervisor: supervisor, logger: Logger(label: "test"), clock: clock),
+            settings: .init(interval: 60, startTimeoutSeconds: 60, maxSessionSeconds: 3600), logger: Logger(label: "test"), clock: clock)
+        let stuck = try #require(try await store.claim(room: "stuck", url: nil, now: 1_000))
+        let long = try #require(try await store.claim(room: "long", url: nil, now: 1_000))
+        _ = try await store.markStarted(long.id, pid: 999_999, pidStartTime: 1, now: 1_000)
+
+        clock.set(1_059)
+        try await reaper.applyTimeLimits(now: clock.now())
+        #expect(try await store.session(stuck.id)?.state == .starting)
+        clock.set(1_061)
+        try await reaper.applyTimeLimits(now: clock.now())
+        #expect(try await store.session(stuck.id)?.state == .failed)
+        #expect(try await store.session(stuck.id)?.endReason == "start_timeout")
+        #expect(try await store.session(long.id)?.state == .running)
+        clock.set(1_000 + 3_601)
+        try await reaper.applyTimeLimits(now: clock.now())
+        // No bot is watched for it here, so the stop ends it at once, with its reason.
+        #expect(try await store.session(long.id)?.stopReason == "max_duration")
+    }
+
     /// When ending a session failed on a database error, it stayed active with no bot for good, holding a slot.
     @Test func anActiveSessionWithoutABotIsEndedLostAndItsRoomWaits() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
@@ -25,7 +69,7 @@ struct SupervisorReaperTests {
             store: store,
             settings: .init(
                 launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path,
-                stopGraceSeconds: 1, startTimeoutSeconds: 60, maxSessionSeconds: 3600, reaperIntervalSeconds: 60),
+                stopGraceSeconds: 1, maxSessionSeconds: 3600),
             logger: Logger(label: "test"))
         _ = try await store.register(ServiceInstance(id: "me", pid: getpid(), pidStartTime: ProcessTable.current().startTime, startedAt: 0))
 

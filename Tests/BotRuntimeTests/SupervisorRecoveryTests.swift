@@ -22,7 +22,7 @@ struct SupervisorRecoveryTests {
             store: store,
             settings: .init(
                 launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
-                startTimeoutSeconds: 60, maxSessionSeconds: 3600, reaperIntervalSeconds: 60),
+                maxSessionSeconds: 3600),
             logger: Logger(label: "test"))
     }
 
@@ -39,7 +39,7 @@ struct SupervisorRecoveryTests {
 
         let next = try makeStore(path, instance: "next")
         let supervisor = makeSupervisor(next)
-        try await supervisor.recover()
+        try await Recovery(store: next, supervisor: supervisor, logger: Logger(label: "test")).run()
 
         let adopted = try #require(try await next.session(started.id))
         #expect(adopted.state == .running)
@@ -68,7 +68,7 @@ struct SupervisorRecoveryTests {
         _ = try await alive.register(ServiceInstance(id: "alive", pid: me.pid, pidStartTime: me.startTime, startedAt: 1))
         let session = try #require(try await alive.claim(room: "busy", url: nil, now: 1))
         let other = try makeStore(path, instance: "other")
-        try await makeSupervisor(other).recover()
+        try await Recovery(store: other, supervisor: makeSupervisor(other), logger: Logger(label: "test")).run()
         #expect(try await other.session(session.id)?.state == .starting)
         #expect(try await other.session(session.id)?.ownerInstance == "alive")
     }

@@ -1,0 +1,140 @@
+import Logging
+import Policy
+import ServiceLifecycle
+import SessionStore
+
+/// The reaper: every `AUTOSPAWN_REAPER_INTERVAL_S`, the rules that keep the database's account of the bots
+/// true and the service within its limits. Stuck starts (`start_timeout`), sessions past the maximum length
+/// (`max_duration`), active sessions without a bot (`lost`), retention, crash recovery of instances that died
+/// meanwhile, strays of ended sessions, and, with a key, rooms where Daily's presence shows only bots
+/// (`orphaned`).
+public struct Reaper: Service {
+    public struct Settings: Sendable {
+        public var interval: Double
+        public var startTimeoutSeconds: Double
+        public var maxSessionSeconds: Double
+        /// A room silent this long is checked against Daily's presence.
+        public var orphanAfterSeconds: Double
+        public var botName: String
+        /// Ended sessions older than this are deleted with their files.
+        public var retentionSeconds: Double
+        /// Seen event ids are kept at least this long (a captured signed event is stale after the tolerance).
+        public var minimumSeenRetentionSeconds: Double
+
+        public init(
+            interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
+            botName: String = "Pipecat Bot", retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400
+        ) {
+            self.interval = interval
+            self.startTimeoutSeconds = startTimeoutSeconds
+            self.maxSessionSeconds = maxSessionSeconds
+            self.orphanAfterSeconds = orphanAfterSeconds
+            self.botName = botName
+            self.retentionSeconds = retentionSeconds
+            self.minimumSeenRetentionSeconds = minimumSeenRetentionSeconds
+        }
+    }
+
+    let store: SessionStore
+    let supervisor: Supervisor
+    let recovery: Recovery
+    let settings: Settings
+    let daily: DailyClient?
+    let metrics: ServiceMetrics
+    let logger: Logger
+    let clock: any WallClock
+
+    public init(
+        store: SessionStore, supervisor: Supervisor, recovery: Recovery, settings: Settings, daily: DailyClient? = nil,
+        metrics: ServiceMetrics = .disabled, logger: Logger, clock: any WallClock = SystemClock()
+    ) {
+        self.store = store
+        self.supervisor = supervisor
+        self.recovery = recovery
+        self.settings = settings
+        self.daily = daily
+        self.metrics = metrics
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await pass()
+                try? await Task.sleep(for: .milliseconds(Int64(settings.interval * 1000)))
+            }
+        }
+    }
+
+    /// One pass of every rule.
+    public func pass() async {
+        let now = clock.now()
+        do {
+            try await applyTimeLimits(now: now)
+            await supervisor.endSessionsWithoutBots()
+            try await prune(now: now)
+            try await recovery.run()
+            await supervisor.stopStrays()
+            await stopOrphans(now: now)
+        } catch {
+            logger.error("reaper pass failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The start timeout and the maximum length, for this instance's sessions.
+    func applyTimeLimits(now: Double) async throws {
+        for session in try await store.ownActiveSessions() {
+            if session.state == .starting, now - session.createdAt > settings.startTimeoutSeconds {
+                try await supervisor.giveUpStart(session)
+            } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
+                logger.info(
+                    "session reached its maximum length: stopping its bot",
+                    metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                metrics.reaperAction("max_duration")
+                _ = try await supervisor.requestStop(session.id, reason: .maxDuration)
+            }
+        }
+    }
+
+    /// Retention: ended sessions older than `retentionSeconds` go with their files, and what else no longer
+    /// matters with them (`SessionStore.prune`).
+    func prune(now: Double) async throws {
+        let seenFor = max(settings.retentionSeconds, settings.minimumSeenRetentionSeconds)
+        let removed = try await store.prune(endedBefore: now - settings.retentionSeconds, seenBefore: now - seenFor)
+        for id in removed { supervisor.files.remove(sessionID: id) }
+        if !removed.isEmpty { metrics.reaperAction("pruned") }
+    }
+
+    /// Asks Daily who is in each silent room (at most once per `orphanAfterSeconds` a room, paced by the
+    /// client's limiter) and stops the bots of rooms where only bots remain (`orphaned`). A room Daily no
+    /// longer knows counts as empty; a room Daily cannot be asked about now is left for the next pass.
+    func stopOrphans(now: Double) async {
+        guard let daily else { return }
+        do {
+            for session in try await store.silentSessions(now: now, silentFor: settings.orphanAfterSeconds) {
+                let present: [DailyPresence]
+                do {
+                    present = try await daily.presence(session.roomName)
+                } catch {
+                    logger.warning("presence check failed", metadata: ["room": "\(session.roomName)", "error": "\(error)"])
+                    continue
+                }
+                metrics.reaperAction("presence_check")
+                try await store.markPresenceChecked(room: session.roomName, now: clock.now())
+                let humans = present.filter {
+                    !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botName: settings.botName)
+                }
+                if humans.isEmpty {
+                    logger.info(
+                        "only bots left in the room: stopping its bot",
+                        metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                    metrics.reaperAction("orphaned")
+                    _ = try await supervisor.requestStop(session.id, reason: .orphaned)
+                }
+            }
+        } catch {
+            logger.error("orphan check failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
