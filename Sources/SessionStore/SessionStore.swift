@@ -335,12 +335,16 @@ public final class SessionStore: Sendable {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let ending = try await transaction { db -> Ending? in
             guard var session = try Self.session(id: id, db: db), session.state.isActive else { return nil }
-            // A stop that was asked for keeps its reason, whatever the bot's exit looked like.
-            let endReason = session.state == .stopping ? (session.stopReason ?? reason.rawValue) : reason.rawValue
-            let endState: SessionState =
-                session.state == .stopping ? (endReason == EndReason.startTimeout.rawValue ? .failed : .ended) : state
-            session.state = endState
-            session.endReason = endReason
+            let room = try Row.fetchOne(
+                cached: db, sql: "SELECT failures, respawn_pending FROM room WHERE name = ?", arguments: [session.roomName])
+            let plan = planEnd(
+                EndingSession(
+                    state: session.state, stopReason: session.stopReason.flatMap(EndReason.init(rawValue:)),
+                    ranFor: now - session.createdAt, previousFailures: room?["failures"] ?? 0,
+                    respawnPending: room?["respawn_pending"] ?? false),
+                state: state, reason: reason, backoff: settings.restartBackoff, now: now)
+            session.state = plan.state
+            session.endReason = plan.reason.rawValue
             session.exitCode = exitCode
             session.endedAt = now
             session.updatedAt = now
@@ -349,30 +353,19 @@ public final class SessionStore: Sendable {
             try db.executeCached(
                 sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
                 arguments: [session.roomName, session.roomURL])
-            let ranFor = now - session.createdAt
-            if isBotFailure(state: endState, reason: EndReason(rawValue: endReason) ?? reason) {
-                let previous = try Int.fetchOne(
-                    cached: db, sql: "SELECT failures FROM room WHERE name = ?", arguments: [session.roomName]) ?? 0
-                let failures = settings.restartBackoff.failures(after: previous, ranFor: ranFor)
+            switch plan.backoff {
+            case .failed(let failures, let retryAt):
                 try db.executeCached(
-                    sql: "UPDATE room SET failures = ?, retry_at = ? WHERE name = ?",
-                    arguments: [failures, now + settings.restartBackoff.delay(failures: failures), session.roomName])
-                // Humans are still there: they get a new bot once the backoff is over.
-                try Self.markWaiting(room: session.roomName, now: now, db: db)
-            } else if endState == .ended {
+                    sql: "UPDATE room SET failures = ?, retry_at = ? WHERE name = ?", arguments: [failures, retryAt, session.roomName])
+            case .reset:
                 try db.executeCached(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
+            case .unchanged:
+                break
             }
-            if leavesRoomWaiting(state: endState, reason: EndReason(rawValue: endReason) ?? reason) {
-                // The call goes on without its bot: a shutdown or a lost instance must not leave it so for good.
-                try Self.markWaiting(room: session.roomName, now: now, db: db)
-            }
-            let respawn = try Bool.fetchOne(
-                cached: db, sql: "SELECT respawn_pending FROM room WHERE name = ?", arguments: [session.roomName]) ?? false
-            if respawn {
-                // A human joined while this bot was stopping.
+            if plan.clearsRespawn {
                 try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
-                try Self.markWaiting(room: session.roomName, now: now, db: db)
             }
+            if plan.roomWaits { try Self.markWaiting(room: session.roomName, now: now, db: db) }
             let successor = claimSuccessor
                 ? try Self.startIfWaiting(
                     room: session.roomName, url: session.roomURL, body: session.body, launcher: launcher, owner: owner,
