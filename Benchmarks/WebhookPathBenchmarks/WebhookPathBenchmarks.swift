@@ -33,7 +33,7 @@ private final class StoreUnderTest {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         store = try SessionStore(
             path: folder.appendingPathComponent("autospawn.sqlite").path,
-            settings: policySettings(maxConcurrency: maxConcurrency), launcher: "process", instanceID: "benchmark")
+            settings: policySettings(maxConcurrency: maxConcurrency), launcher: .process, instanceID: "benchmark")
     }
 }
 

@@ -1,6 +1,5 @@
 import Foundation
 import Policy
-import SessionStore
 
 /// The command line and environment one bot is started with.
 public struct BotCommand: Sendable, Equatable {

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import Policy
-import SessionStore
 
 #if canImport(Glibc)
 import Glibc

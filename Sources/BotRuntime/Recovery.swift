@@ -52,7 +52,7 @@ public struct Recovery: Sendable {
         var logger = logger
         logger[metadataKey: "session_id"] = .string(session.id)
         logger[metadataKey: "room"] = .string(session.roomName)
-        if session.launcher == "agent" {
+        if session.launcher == .agent {
             if let userID = session.botUserID { _ = try? await daily?.eject(room: session.roomName, userIDs: [userID]) }
             metrics.reaperAction("lost")
             await supervisor.end(session.id, state: .failed, reason: .lost)

@@ -239,9 +239,9 @@ public actor Supervisor: Service {
                 let ending = try await store.finish(
                     sessionID, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: !isDraining)
                 if let ended = ending?.ended {
-                    metrics.sessionEnded(state: ended.state.rawValue, reason: ended.endReason ?? reason.rawValue)
+                    metrics.sessionEnded(state: ended.state.rawValue, reason: (ended.endReason ?? reason).rawValue)
                     logger(for: ended).info(
-                        "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\(ended.endReason ?? reason.rawValue)"])
+                        "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\((ended.endReason ?? reason).rawValue)"])
                 }
                 if let successor = ending?.successor {
                     logger(for: successor).info("a human is waiting: starting the room's next bot")

@@ -196,10 +196,10 @@ public struct Config: Sendable {
         return config
     }
 
-    /// `process` or `agent`: the session's `launcher`.
-    public var launcherName: String {
-        if case .agent = launcher { return "agent" }
-        return "process"
+    /// How bots are started: the sessions' `launcher`.
+    public var launcherKind: LauncherKind {
+        if case .agent = launcher { return .agent }
+        return .process
     }
 
     /// The policy's share of the settings.

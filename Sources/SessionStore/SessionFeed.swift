@@ -1,3 +1,4 @@
+import Policy
 import Foundation
 import Synchronization
 

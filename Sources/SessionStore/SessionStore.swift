@@ -49,7 +49,7 @@ public final class SessionStore: Sendable {
     let pool: DatabasePool
     let commits: GroupCommit
     let settings: PolicySettings
-    let launcher: String
+    let launcher: LauncherKind
     /// The instance that owns the sessions this store creates.
     public let instanceID: String
     /// Committed changes of this process, for its live views.
@@ -58,7 +58,7 @@ public final class SessionStore: Sendable {
     /// The longest a write waits for another process's write lock before it fails (a webhook is then answered 503).
     public static let busyTimeoutSeconds: Double = 5
 
-    public init(path: String, settings: PolicySettings, launcher: String, instanceID: String) throws(SessionStoreError) {
+    public init(path: String, settings: PolicySettings, launcher: LauncherKind, instanceID: String) throws(SessionStoreError) {
         self.path = path
         self.settings = settings
         self.launcher = launcher
@@ -220,7 +220,7 @@ public final class SessionStore: Sendable {
     /// Inserts a `starting` session for the room. The caller has checked capacity and the room's active session
     /// in the same transaction; the unique index is the last line of defence.
     static func claim(
-        room: String, url: String?, launcher: String, owner: String, body: String, now: Double, db: Database
+        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, now: Double, db: Database
     ) throws -> Session {
         let id = UUID().uuidString.lowercased()
         let session = Session(
@@ -237,7 +237,7 @@ public final class SessionStore: Sendable {
 
     /// Claims the room's next session if its humans are waiting for one and policy allows it now.
     static func startIfWaiting(
-        room: String, url: String?, body: String, launcher: String, owner: String, settings: PolicySettings, now: Double,
+        room: String, url: String?, body: String, launcher: LauncherKind, owner: String, settings: PolicySettings, now: Double,
         db: Database
     ) throws -> Session? {
         guard let row = try Row.fetchOne(cached: db, sql: "SELECT retry_at, waiting_since FROM room WHERE name = ?", arguments: [room]),
@@ -339,12 +339,12 @@ public final class SessionStore: Sendable {
                 cached: db, sql: "SELECT failures, respawn_pending FROM room WHERE name = ?", arguments: [session.roomName])
             let plan = planEnd(
                 EndingSession(
-                    state: session.state, stopReason: session.stopReason.flatMap(EndReason.init(rawValue:)),
+                    state: session.state, stopReason: session.stopReason,
                     ranFor: now - session.createdAt, previousFailures: room?["failures"] ?? 0,
                     respawnPending: room?["respawn_pending"] ?? false),
                 state: state, reason: reason, backoff: settings.restartBackoff, now: now)
             session.state = plan.state
-            session.endReason = plan.reason.rawValue
+            session.endReason = plan.reason
             session.exitCode = exitCode
             session.endedAt = now
             session.updatedAt = now

@@ -62,7 +62,7 @@ public func buildApplication(
             "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
     }
     let store = try SessionStore(
-        path: config.databasePath, settings: config.policySettings, launcher: config.launcherName,
+        path: config.databasePath, settings: config.policySettings, launcher: config.launcherKind,
         instanceID: UUID().uuidString.lowercased())
     let supervisor = Supervisor(
         store: store,

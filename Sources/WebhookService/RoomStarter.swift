@@ -75,7 +75,7 @@ struct RoomStarter: Sendable {
         }
         guard let current, current.state == .starting else {
             await deleteRoom(name)
-            if current?.endReason == EndReason.startTimeout.rawValue { throw Failure(status: 504, error: "start_timeout") }
+            if current?.endReason == .startTimeout { throw Failure(status: 504, error: "start_timeout") }
             throw Failure(status: 409, error: "session_stopped")
         }
         supervisor.launchSoon(session)

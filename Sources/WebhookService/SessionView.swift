@@ -1,6 +1,5 @@
 import Foundation
 import Policy
-import SessionStore
 
 /// A session as the read API shows it: no secrets, times as RFC 3339 strings.
 public struct SessionView: Codable, Sendable, Equatable {
@@ -31,9 +30,9 @@ public struct SessionView: Codable, Sendable, Equatable {
         createdAt = rfc3339(session.createdAt)
         updatedAt = rfc3339(session.updatedAt)
         endedAt = session.endedAt.map(rfc3339)
-        endReason = session.endReason ?? (session.state == .stopping ? session.stopReason : nil)
+        endReason = (session.endReason ?? (session.state == .stopping ? session.stopReason : nil))?.rawValue
         self.participants = participants
-        launcher = session.launcher
+        launcher = session.launcher.rawValue
         pid = session.pid
         exitCode = session.exitCode
     }

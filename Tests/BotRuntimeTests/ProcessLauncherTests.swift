@@ -1,7 +1,6 @@
 import BotRuntime
 import Foundation
 import Policy
-import SessionStore
 import Testing
 import TestSupport
 
@@ -89,7 +88,7 @@ struct ProcessLauncherTests {
 struct BotCommandTests {
     let session = Session(
         id: "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", roomName: "demo-room", roomURL: "https://d.daily.co/demo-room",
-        state: .starting, launcher: "process", createdAt: 0, updatedAt: 0, ownerInstance: "i", body: #"{"lang":"en"}"#)
+        state: .starting, launcher: .process, createdAt: 0, updatedAt: 0, ownerInstance: "i", body: #"{"lang":"en"}"#)
 
     @Test func placeholdersAreReplacedWithinWordsAndNeverSplit() {
         let command = BotCommand(

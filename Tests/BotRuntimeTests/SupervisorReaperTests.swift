@@ -22,7 +22,7 @@ struct SupervisorReaperTests {
     @Test func theStartTimeoutAndTheMaximumLengthFollowTheClock() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
         let settings = PolicySettings(maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
-        let store = try SessionStore(path: path, settings: settings, launcher: "process", instanceID: "me")
+        let store = try SessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
         let clock = TestClock(1_000)
         let supervisor = Supervisor(
             store: store,
@@ -43,12 +43,12 @@ struct SupervisorReaperTests {
         clock.set(1_061)
         try await reaper.applyTimeLimits(now: clock.now())
         #expect(try await store.session(stuck.id)?.state == .failed)
-        #expect(try await store.session(stuck.id)?.endReason == "start_timeout")
+        #expect(try await store.session(stuck.id)?.endReason == .startTimeout)
         #expect(try await store.session(long.id)?.state == .running)
         clock.set(1_000 + 3_601)
         try await reaper.applyTimeLimits(now: clock.now())
         // No bot is watched for it here, so the stop ends it at once, with its reason.
-        #expect(try await store.session(long.id)?.stopReason == "max_duration")
+        #expect(try await store.session(long.id)?.stopReason == .maxDuration)
     }
 
     /// When ending a session failed on a database error, it stayed active with no bot for good, holding a slot.
@@ -57,7 +57,7 @@ struct SupervisorReaperTests {
         let settings = PolicySettings(
             maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
             restartBackoff: RestartBackoff(baseSeconds: 0.01, maxSeconds: 0.01))
-        let store = try SessionStore(path: path, settings: settings, launcher: "process", instanceID: "me")
+        let store = try SessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
         // A human joined, the session was claimed and its bot recorded; then the bot's end never reached the
         // database. This instance watches no bot for it.
         let join = RoomEvent(
@@ -76,7 +76,7 @@ struct SupervisorReaperTests {
         await supervisor.endSessionsWithoutBots()
         let ended = try #require(try await store.session(session.id))
         #expect(ended.state == .failed)
-        #expect(ended.endReason == "lost")
+        #expect(ended.endReason == .lost)
         // The human is still there: the room waits for its next bot.
         try await Task.sleep(for: .milliseconds(50))
         let next = try await store.claimWaitingRooms(now: Date().timeIntervalSince1970)

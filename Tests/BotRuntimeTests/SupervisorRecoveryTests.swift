@@ -14,7 +14,7 @@ struct SupervisorRecoveryTests {
     func makeStore(_ path: String, instance: String) throws -> SessionStore {
         let settings = PolicySettings(
             maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
-        return try SessionStore(path: path, settings: settings, launcher: "process", instanceID: instance)
+        return try SessionStore(path: path, settings: settings, launcher: .process, instanceID: instance)
     }
 
     func makeSupervisor(_ store: SessionStore) -> Supervisor {
@@ -47,7 +47,7 @@ struct SupervisorRecoveryTests {
         #expect(adopted.ownerInstance == "next")
         let lost = try #require(try await next.session(never.id))
         #expect(lost.state == .failed)
-        #expect(lost.endReason == "lost")
+        #expect(lost.endReason == .lost)
 
         // The adopted bot can be stopped by the new owner.
         _ = try await supervisor.requestStop(started.id, reason: .stopRequested)

@@ -98,7 +98,8 @@ struct CrashLoopTests {
             }
             if Bool.random() {
                 faults += 1
-                let fault = Bool.random() ? #"{"status":500,"count":3}"# : #"{"status":429,"count":3}"#
+                let fault = Bool.random()
+                    ? #"{"status":500,"count":3,"path":"/meeting-tokens"}"# : #"{"status":429,"count":3,"path":"/meeting-tokens"}"#
                 try await double.control("/_double/faults", body: Array(fault.utf8))
             }
             let delivered = await Self.deliverAndKill(events_, to: service, afterAnswers: Int.random(in: 1...events_.count))

@@ -219,7 +219,7 @@ extension DailyIntegrationTests {
             "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_RESTART_BACKOFF_S": "30",
         ])
         // The bot's token request is answered only after 4 s: longer than the start timeout.
-        try await double.control("/_double/faults", body: Array(#"{"delay_s":4,"count":1}"#.utf8))
+        try await double.control("/_double/faults", body: Array(#"{"delay_s":4,"count":1,"path":"/meeting-tokens"}"#.utf8))
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(try await eventually { try await service.session(id)["state"] as? String == "failed" })
         #expect(try await service.session(id)["end_reason"] as? String == "start_timeout")

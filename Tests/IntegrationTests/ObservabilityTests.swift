@@ -132,7 +132,7 @@ struct ObservabilityTests {
         #expect(await stream.wait { _ in statuses() == ["absent"] })
 
         // The bot's meeting token comes 1 s late: long enough to see `starting` before `running`.
-        try await double.control("/_double/faults", body: Array(#"{"delay_s":1,"count":1}"#.utf8))
+        try await double.control("/_double/faults", body: Array(#"{"delay_s":1,"count":1,"path":"/meeting-tokens"}"#.utf8))
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(await stream.wait { _ in statuses().last == "running" })
         #expect(statuses() == ["absent", "starting", "running"])

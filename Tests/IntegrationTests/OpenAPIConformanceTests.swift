@@ -168,7 +168,7 @@ struct OpenAPIConformanceTests {
 
         // A free slot again: Daily refusing makes /start and /daily 502; then /daily redirects.
         for path in ["/start", "/daily"] {
-            try await double.control("/_double/faults", body: Array(#"{"status":400,"count":1}"#.utf8))
+            try await double.control("/_double/faults", body: Array(#"{"status":400,"count":1,"path":"/rooms"}"#.utf8))
             try await recorder.call(service, path == "/start" ? .POST : .GET, path, body: path == "/start" ? start : nil, headers: auth)
         }
         try await recorder.call(service, .GET, "/daily", headers: auth)

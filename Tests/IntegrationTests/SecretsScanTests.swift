@@ -24,7 +24,7 @@ struct SecretsScanTests {
         for room in ["scan-a", "scan-b"] {
             _ = try await service.webhook(Fixtures.variant("daily/participant-joined.json", id: "join-\(room)", room: room))
         }
-        try await double.control("/_double/faults", body: Array(#"{"status":500,"count":1}"#.utf8))
+        try await double.control("/_double/faults", body: Array(#"{"status":500,"count":1,"path":"/meeting-tokens"}"#.utf8))
         _ = try await service.webhook(Fixtures.variant("daily/participant-joined.json", id: "join-scan-c", room: "scan-c"))
         let started = try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"), headers: auth)
         #expect(started.status == 200)

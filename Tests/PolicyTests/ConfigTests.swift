@@ -176,7 +176,7 @@ struct ConfigTests {
     @Test func agentLauncherAloneIsAccepted() throws {
         let config = try Config.parse(["AUTOSPAWN_AGENT_URL": "http://agent:8080/", "DAILY_API_KEY": "k"])
         #expect(config.launcher == .agent(baseURL: "http://agent:8080"))
-        #expect(config.launcherName == "agent")
+        #expect(config.launcherKind == .agent)
         #expect(throws: ConfigError.self) { try Config.parse(["AUTOSPAWN_AGENT_URL": "http://agent:8080/"]) }
     }
 

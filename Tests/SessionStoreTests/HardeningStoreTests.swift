@@ -40,7 +40,7 @@ struct HardeningStoreTests {
         let session = try #require(try await store.record(event(room: "call"), now: 1).session)
         _ = try await store.requestStop(session.id, reason: .shutdown, now: 2)
         let ending = try await store.finish(session.id, state: .ended, reason: .botExited, now: 3, claimSuccessor: false)
-        #expect(ending?.ended.endReason == "shutdown")
+        #expect(ending?.ended.endReason == .shutdown)
         #expect(ending?.successor == nil)  // the draining instance takes none
         let next = try makeStore(path: store.path, instance: "next")
         #expect(try await next.claimWaitingRooms(now: 4).map(\.roomName) == ["call"])

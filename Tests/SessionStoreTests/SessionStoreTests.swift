@@ -10,7 +10,7 @@ func temporaryDatabase() -> String {
 func makeStore(path: String = temporaryDatabase(), max: Int = 5, grace: Double = 20, instance: String = "instance-a") throws -> SessionStore {
     let settings = PolicySettings(
         maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace)
-    return try SessionStore(path: path, settings: settings, launcher: "process", instanceID: instance)
+    return try SessionStore(path: path, settings: settings, launcher: .process, instanceID: instance)
 }
 
 func event(
@@ -140,7 +140,7 @@ struct SessionStoreTests {
         _ = try await store.record(event(.participantLeft, participant: "b"), now: 300)
         let stopping = try await store.beginScheduledStop(id, now: 321)
         #expect(stopping?.state == .stopping)
-        #expect(stopping?.stopReason == "room_empty")
+        #expect(stopping?.stopReason == .roomEmpty)
     }
 
     @Test func finishingKeepsTheRequestedStopsReason() async throws {
@@ -152,7 +152,7 @@ struct SessionStoreTests {
         #expect(stop.action == .stopping)
         let ending = try await store.finish(id, state: .failed, reason: .botFailed, exitCode: 143, now: 4)
         #expect(ending?.ended.state == .ended)
-        #expect(ending?.ended.endReason == "meeting_ended")
+        #expect(ending?.ended.endReason == .meetingEnded)
         #expect(try await store.finish(id, state: .ended, reason: .botExited, now: 5) == nil)
     }
 

@@ -1,20 +1,15 @@
-import GRDB
-import Policy
-
-/// One bot's stay in one room, as stored in the `session` table.
-public struct Session: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "session"
-
+/// One bot's stay in one room: the domain's record of a session, whatever stores it.
+public struct Session: Sendable, Equatable, Codable {
     public var id: String
     public var roomName: String
     public var roomURL: String?
     public var state: SessionState
-    /// `process` or `agent`.
-    public var launcher: String
+    /// How its bot was started.
+    public var launcher: LauncherKind
     public var createdAt: Double
     public var updatedAt: Double
     public var endedAt: Double?
-    public var endReason: String?
+    public var endReason: EndReason?
     public var exitCode: Int?
     public var pid: Int32?
     /// The bot process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22): with the pid,
@@ -25,16 +20,16 @@ public struct Session: Sendable, Equatable, Codable, FetchableRecord, Persistabl
     /// A scheduled stop (the empty-room grace), Unix seconds.
     public var stopAt: Double?
     /// Why the session is `stopping`; becomes `endReason` once the bot is gone.
-    public var stopReason: String?
-    /// JSON object handed to the bot as `AUTOSPAWN_BODY`.
+    public var stopReason: EndReason?
+    /// JSON object handed to the bot (`AUTOSPAWN_BODY_FILE`, `AUTOSPAWN_BODY`).
     public var body: String
     /// The `user_id` of the bot's meeting token (`autospawn-…`).
     public var botUserID: String?
 
     public init(
-        id: String, roomName: String, roomURL: String?, state: SessionState, launcher: String, createdAt: Double,
-        updatedAt: Double, endedAt: Double? = nil, endReason: String? = nil, exitCode: Int? = nil, pid: Int32? = nil,
-        pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: String? = nil, body: String = "{}",
+        id: String, roomName: String, roomURL: String?, state: SessionState, launcher: LauncherKind, createdAt: Double,
+        updatedAt: Double, endedAt: Double? = nil, endReason: EndReason? = nil, exitCode: Int? = nil, pid: Int32? = nil,
+        pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
         botUserID: String? = nil
     ) {
         self.id = id
@@ -56,19 +51,6 @@ public struct Session: Sendable, Equatable, Codable, FetchableRecord, Persistabl
         self.botUserID = botUserID
     }
 
-    /// Column by column: GRDB's Codable decoding cost more than the query itself on the webhook path.
-    public init(row: Row) throws {
-        let state: String = row["state"]
-        guard let known = SessionState(rawValue: state) else {
-            throw DatabaseError(message: "session \(row["id"] as String? ?? "?") has an unknown state \(state)")
-        }
-        self.init(
-            id: row["id"], roomName: row["room_name"], roomURL: row["room_url"], state: known, launcher: row["launcher"],
-            createdAt: row["created_at"], updatedAt: row["updated_at"], endedAt: row["ended_at"], endReason: row["end_reason"],
-            exitCode: row["exit_code"], pid: row["pid"], pidStartTime: row["pid_start_time"], ownerInstance: row["owner_instance"],
-            stopAt: row["stop_at"], stopReason: row["stop_reason"], body: row["body"], botUserID: row["bot_user_id"])
-    }
-
     enum CodingKeys: String, CodingKey {
         case id, state, launcher, pid, body
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
@@ -77,10 +59,16 @@ public struct Session: Sendable, Equatable, Codable, FetchableRecord, Persistabl
     }
 }
 
-/// A running copy of the service, so that another copy can tell whether a session's owner is still alive.
-public struct ServiceInstance: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "instance"
+/// How a session's bot is started (`launcher`).
+public enum LauncherKind: String, Sendable, Codable, CaseIterable {
+    /// A process on the instance's host (`AUTOSPAWN_BOT_COMMAND`).
+    case process
+    /// A Pipecat-Cloud-style agent (`AUTOSPAWN_AGENT_URL`).
+    case agent
+}
 
+/// A running copy of the service, so that another copy can tell whether a session's owner is still alive.
+public struct ServiceInstance: Sendable, Equatable, Codable {
     public var id: String
     public var pid: Int32
     public var pidStartTime: UInt64
@@ -98,5 +86,3 @@ public struct ServiceInstance: Sendable, Equatable, Codable, FetchableRecord, Pe
         case pidStartTime = "pid_start_time", startedAt = "started_at"
     }
 }
-
-extension SessionState: DatabaseValueConvertible {}

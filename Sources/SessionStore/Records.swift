@@ -1,0 +1,35 @@
+import GRDB
+import Policy
+
+// The SQLite backend's mapping of the domain's records (Policy) to its tables. Reading is column by column:
+// GRDB's Codable decoding cost more than the query itself on the webhook path.
+
+extension Session: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "session"
+
+    public init(row: Row) throws {
+        func known<Value: RawRepresentable<String>>(_ column: String) throws -> Value? {
+            guard let text: String = row[column] else { return nil }
+            guard let value = Value(rawValue: text) else {
+                throw DatabaseError(message: "session \(row["id"] as String? ?? "?") has an unknown \(column) \(text)")
+            }
+            return value
+        }
+        guard let state: SessionState = try known("state"), let launcher: LauncherKind = try known("launcher") else {
+            throw DatabaseError(message: "session \(row["id"] as String? ?? "?") has no state or launcher")
+        }
+        self.init(
+            id: row["id"], roomName: row["room_name"], roomURL: row["room_url"], state: state, launcher: launcher,
+            createdAt: row["created_at"], updatedAt: row["updated_at"], endedAt: row["ended_at"], endReason: try known("end_reason"),
+            exitCode: row["exit_code"], pid: row["pid"], pidStartTime: row["pid_start_time"], ownerInstance: row["owner_instance"],
+            stopAt: row["stop_at"], stopReason: try known("stop_reason"), body: row["body"], botUserID: row["bot_user_id"])
+    }
+}
+
+extension ServiceInstance: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "instance"
+}
+
+extension SessionState: DatabaseValueConvertible {}
+extension EndReason: DatabaseValueConvertible {}
+extension LauncherKind: DatabaseValueConvertible {}
