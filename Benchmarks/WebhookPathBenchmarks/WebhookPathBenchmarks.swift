@@ -26,12 +26,12 @@ private func policySettings(maxConcurrency: Int) -> PolicySettings {
 
 /// A store on a new file, and the count of events given to it so far (each benchmark iteration sends new ones).
 private final class StoreUnderTest {
-    let store: SessionStore
+    let store: SQLiteSessionStore
     var events = 0
 
     init(folder: URL, maxConcurrency: Int) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        store = try SessionStore(
+        store = try SQLiteSessionStore(
             path: folder.appendingPathComponent("autospawn.sqlite").path,
             settings: policySettings(maxConcurrency: maxConcurrency), launcher: .process, instanceID: "benchmark")
     }

@@ -35,7 +35,7 @@ public struct Reaper: Service {
         }
     }
 
-    let store: SessionStore
+    let store: any SessionStorage
     let supervisor: Supervisor
     let recovery: Recovery
     let settings: Settings
@@ -45,7 +45,7 @@ public struct Reaper: Service {
     let clock: any WallClock
 
     public init(
-        store: SessionStore, supervisor: Supervisor, recovery: Recovery, settings: Settings, daily: DailyClient? = nil,
+        store: any SessionStorage, supervisor: Supervisor, recovery: Recovery, settings: Settings, daily: DailyClient? = nil,
         metrics: ServiceMetrics = .disabled, logger: Logger, clock: any WallClock = SystemClock()
     ) {
         self.store = store
@@ -98,7 +98,7 @@ public struct Reaper: Service {
     }
 
     /// Retention: ended sessions older than `retentionSeconds` go with their files, and what else no longer
-    /// matters with them (`SessionStore.prune`).
+    /// matters with them (`SessionStorage.prune`).
     func prune(now: Double) async throws {
         let seenFor = max(settings.retentionSeconds, settings.minimumSeenRetentionSeconds)
         let removed = try await store.prune(endedBefore: now - settings.retentionSeconds, seenBefore: now - seenFor)

@@ -13,7 +13,7 @@ import Glibc
 ///
 /// Run before serving and again on every reaper pass (an instance may die meanwhile).
 public struct Recovery: Sendable {
-    let store: SessionStore
+    let store: any SessionStorage
     let supervisor: Supervisor
     let daily: DailyClient?
     let metrics: ServiceMetrics
@@ -21,7 +21,7 @@ public struct Recovery: Sendable {
     let clock: any WallClock
 
     public init(
-        store: SessionStore, supervisor: Supervisor, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
+        store: any SessionStorage, supervisor: Supervisor, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
         logger: Logger, clock: any WallClock = SystemClock()
     ) {
         self.store = store

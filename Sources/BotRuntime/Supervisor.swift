@@ -55,7 +55,7 @@ public actor Supervisor: Service {
         var stopping = false
     }
 
-    private let store: SessionStore
+    private let store: any SessionStorage
     private let settings: Settings
     private let logger: Logger
     /// With `DAILY_API_KEY`: mints each bot's meeting token.
@@ -78,7 +78,7 @@ public actor Supervisor: Service {
     let clock: any WallClock
 
     public init(
-        store: SessionStore, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
+        store: any SessionStorage, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
         clock: any WallClock = SystemClock()
     ) {
         self.clock = clock

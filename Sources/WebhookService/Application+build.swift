@@ -10,7 +10,7 @@ import SessionStore
 
 /// The parts of a running service, composed by `buildApplication`.
 public struct AutospawnService: Sendable {
-    public let store: SessionStore
+    public let store: any SessionStorage
     public let supervisor: Supervisor
     public let webhooks: WebhookHandler
     /// With `DAILY_API_KEY`: rooms made on request (`/start`, `/daily`).
@@ -61,7 +61,7 @@ public func buildApplication(
         logger.warning(
             "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
     }
-    let store = try SessionStore(
+    let store = try SQLiteSessionStore(
         path: config.databasePath, settings: config.policySettings, launcher: config.launcherKind,
         instanceID: UUID().uuidString.lowercased())
     let supervisor = Supervisor(

@@ -13,7 +13,7 @@ import SessionStore
 /// writes only what changed, a comment line now and then so that proxies keep it open and a client that
 /// left is noticed, and ends when the client goes or the service shuts down.
 struct LiveStreams: Sendable {
-    let store: SessionStore
+    let store: any SessionStorage
     let recent: RecentWebhooks
     let maxConcurrency: Int
     let status: @Sendable (String) async throws -> BotStatus
@@ -26,7 +26,7 @@ struct LiveStreams: Sendable {
     var keepAliveEvery = 4
 
     init(
-        store: SessionStore, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int,
+        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int,
         status: @escaping @Sendable (String) async throws -> BotStatus
     ) {
         self.store = store

@@ -13,7 +13,7 @@ struct Readiness: Sendable {
     /// Below this much free space a volume counts as full.
     static let minimumFreeBytes: UInt64 = 8 * 1024 * 1024
 
-    let store: SessionStore
+    let store: any SessionStorage
     let supervisor: Supervisor
     /// The folders whose volumes must have room: the database's and the bot logs'.
     let folders: [String]

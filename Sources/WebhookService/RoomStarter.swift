@@ -24,7 +24,7 @@ struct RoomStarter: Sendable {
     let daily: DailyClient
     let domain: String
     let maxSessionSeconds: Double
-    let store: SessionStore
+    let store: any SessionStorage
     let supervisor: Supervisor
     let logger: Logger
 

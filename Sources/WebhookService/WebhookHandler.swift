@@ -67,7 +67,7 @@ public struct WebhookHandler: Sendable {
     let verifier: SignatureVerifier
     let normaliser: EventNormaliser
     let settings: PolicySettings
-    let store: SessionStore
+    let store: any SessionStorage
     let supervisor: Supervisor
     let logger: Logger
     let metrics: ServiceMetrics

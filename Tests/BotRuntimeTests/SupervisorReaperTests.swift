@@ -22,7 +22,7 @@ struct SupervisorReaperTests {
     @Test func theStartTimeoutAndTheMaximumLengthFollowTheClock() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
         let settings = PolicySettings(maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
-        let store = try SessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
+        let store = try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
         let clock = TestClock(1_000)
         let supervisor = Supervisor(
             store: store,
@@ -57,7 +57,7 @@ struct SupervisorReaperTests {
         let settings = PolicySettings(
             maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
             restartBackoff: RestartBackoff(baseSeconds: 0.01, maxSeconds: 0.01))
-        let store = try SessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
+        let store = try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
         // A human joined, the session was claimed and its bot recorded; then the bot's end never reached the
         // database. This instance watches no bot for it.
         let join = RoomEvent(

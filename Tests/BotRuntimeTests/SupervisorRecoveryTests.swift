@@ -11,13 +11,13 @@ import Glibc
 
 /// Recovery after a crash, driven directly: a store left behind by a dead instance, and real processes.
 struct SupervisorRecoveryTests {
-    func makeStore(_ path: String, instance: String) throws -> SessionStore {
+    func makeStore(_ path: String, instance: String) throws -> SQLiteSessionStore {
         let settings = PolicySettings(
             maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
-        return try SessionStore(path: path, settings: settings, launcher: .process, instanceID: instance)
+        return try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: instance)
     }
 
-    func makeSupervisor(_ store: SessionStore) -> Supervisor {
+    func makeSupervisor(_ store: SQLiteSessionStore) -> Supervisor {
         Supervisor(
             store: store,
             settings: .init(

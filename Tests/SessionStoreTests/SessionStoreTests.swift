@@ -3,14 +3,28 @@ import Policy
 import SessionStore
 import Testing
 
-func temporaryDatabase() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
-}
+/// Every backend the store tests run against: each test takes one as its argument.
+enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
 
-func makeStore(path: String = temporaryDatabase(), max: Int = 5, grace: Double = 20, instance: String = "instance-a") throws -> SessionStore {
-    let settings = PolicySettings(
-        maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace)
-    return try SessionStore(path: path, settings: settings, launcher: .process, instanceID: instance)
+    var testDescription: String { rawValue }
+
+    /// A new, empty database of this backend.
+    func newDatabase() -> String {
+        switch self {
+        case .sqlite: FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
+        }
+    }
+
+    /// A store on `database` (a new one by default) for the instance `instance`.
+    func makeStore(database: String? = nil, max: Int = 5, grace: Double = 20, instance: String = "instance-a") throws -> any SessionStorage {
+        let settings = PolicySettings(
+            maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace)
+        switch self {
+        case .sqlite:
+            return try SQLiteSessionStore(path: database ?? newDatabase(), settings: settings, launcher: .process, instanceID: instance)
+        }
+    }
 }
 
 func event(
@@ -23,8 +37,8 @@ func event(
 }
 
 struct SessionStoreTests {
-    @Test func twoHundredConcurrentJoinsForOneRoomClaimItOnce() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func twoHundredConcurrentJoinsForOneRoomClaimItOnce(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let actions = try await withThrowingTaskGroup(of: WebhookAction.self) { group in
             for index in 0..<200 {
                 group.addTask { try await store.record(event(participant: "p\(index)"), now: 1).action }
@@ -37,8 +51,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 200])
     }
 
-    @Test func twoHundredConcurrentJoinsAcrossRoomsNeverExceedTheCap() async throws {
-        let store = try makeStore(max: 10)
+    @Test(arguments: StoreBackend.allCases) func twoHundredConcurrentJoinsAcrossRoomsNeverExceedTheCap(backend: StoreBackend) async throws {
+        let store = try backend.makeStore(max: 10)
         let actions = try await withThrowingTaskGroup(of: WebhookAction.self) { group in
             for index in 0..<200 {
                 group.addTask { try await store.record(event(room: "room-\(index % 50)", participant: "p\(index)"), now: 1).action }
@@ -53,8 +67,8 @@ struct SessionStoreTests {
 
     /// The count of active sessions is kept by triggers; through claims, starts, stops, ends and failures it
     /// must stay what counting the rows gives.
-    @Test func theKeptActiveCountIsAlwaysTheCountOfActiveRows() async throws {
-        let store = try makeStore(max: 40)
+    @Test(arguments: StoreBackend.allCases) func theKeptActiveCountIsAlwaysTheCountOfActiveRows(backend: StoreBackend) async throws {
+        let store = try backend.makeStore(max: 40)
         var now = 1.0
         for round in 0..<6 {
             for index in 0..<30 {
@@ -75,10 +89,10 @@ struct SessionStoreTests {
         }
     }
 
-    @Test func twoStoresOnOneFileKeepBothInvariants() async throws {
-        let path = temporaryDatabase()
-        let first = try makeStore(path: path, max: 7, instance: "a")
-        let second = try makeStore(path: path, max: 7, instance: "b")
+    @Test(arguments: StoreBackend.allCases) func twoStoresOnOneFileKeepBothInvariants(backend: StoreBackend) async throws {
+        let path = backend.newDatabase()
+        let first = try backend.makeStore(database: path, max: 7, instance: "a")
+        let second = try backend.makeStore(database: path, max: 7, instance: "b")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<200 {
                 let store = index % 2 == 0 ? first : second
@@ -91,8 +105,8 @@ struct SessionStoreTests {
         #expect(Set(sessions.map(\.roomName)).count == 7)
     }
 
-    @Test func anEventIdIsActedUponOnce() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func anEventIdIsActedUponOnce(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let join = event(id: "same")
         #expect(try await store.record(join, now: 1).action == .spawned)
         #expect(try await store.record(join, now: 2).action == .duplicate)
@@ -102,8 +116,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
     }
 
-    @Test func leaveBeforeJoinLeavesNoGhost() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func leaveBeforeJoinLeavesNoGhost(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         _ = try await store.record(event(.participantLeft, participant: "late"), now: 1)
         _ = try await store.record(event(.participantJoined, participant: "late"), now: 2)
         #expect(try await store.humans(inRooms: ["room"]) == [:])
@@ -112,8 +126,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
     }
 
-    @Test func keysThatRecurFollowTheNewestEvent() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func keysThatRecurFollowTheNewestEvent(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         func byUser(_ kind: RoomEvent.Kind, at time: Double) -> RoomEvent {
             RoomEvent(id: UUID().uuidString, kind: kind, roomName: "room", roomURL: "https://d.daily.co/room",
                       participant: .init(sessionID: nil, userID: "jane", userName: "Jane"), sentAt: time)
@@ -126,8 +140,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
     }
 
-    @Test func lastLeaveSchedulesAStopAndAReturnCancelsIt() async throws {
-        let store = try makeStore(grace: 20)
+    @Test(arguments: StoreBackend.allCases) func lastLeaveSchedulesAStopAndAReturnCancelsIt(backend: StoreBackend) async throws {
+        let store = try backend.makeStore(grace: 20)
         let spawned = try await store.record(event(participant: "a"), now: 100)
         let id = try #require(spawned.session?.id)
         let left = try await store.record(event(.participantLeft, participant: "a"), now: 110)
@@ -143,8 +157,8 @@ struct SessionStoreTests {
         #expect(stopping?.stopReason == .roomEmpty)
     }
 
-    @Test func finishingKeepsTheRequestedStopsReason() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func finishingKeepsTheRequestedStopsReason(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let id = try #require(try await store.record(event(), now: 1).session?.id)
         _ = try await store.markStarted(id, pid: 42, pidStartTime: 7, now: 2)
         #expect(try await store.session(id)?.state == .running)
@@ -156,8 +170,8 @@ struct SessionStoreTests {
         #expect(try await store.finish(id, state: .ended, reason: .botExited, now: 5) == nil)
     }
 
-    @Test func humanJoiningWhileTheBotStopsGetsTheNextBot() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func humanJoiningWhileTheBotStopsGetsTheNextBot(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let id = try #require(try await store.record(event(participant: "a"), now: 1).session?.id)
         _ = try await store.requestStop(id, reason: .stopRequested, now: 2)
         let joined = try await store.record(event(participant: "b"), now: 3)
@@ -169,24 +183,24 @@ struct SessionStoreTests {
         #expect(try await store.activeCount() == 1)
     }
 
-    @Test func meetingEndClearsTheRoomsParticipants() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func meetingEndClearsTheRoomsParticipants(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         _ = try await store.record(event(participant: "a"), now: 1)
         _ = try await store.record(event(participant: "b"), now: 1)
         _ = try await store.record(event(.meetingEnded, participant: nil), now: 2)
         #expect(try await store.humans(inRooms: ["room"]) == [:])
     }
 
-    @Test func directClaimsRespectRoomAndCapacity() async throws {
-        let store = try makeStore(max: 1)
+    @Test(arguments: StoreBackend.allCases) func directClaimsRespectRoomAndCapacity(backend: StoreBackend) async throws {
+        let store = try backend.makeStore(max: 1)
         let first = try await store.claim(room: "made", url: "https://d.daily.co/made", now: 1)
         #expect(first != nil)
         #expect(try await store.claim(room: "made", url: nil, now: 1) == nil)
         #expect(try await store.claim(room: "other", url: nil, now: 1) == nil)
     }
 
-    @Test func listingFiltersByStateRoomAndLimit() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func listingFiltersByStateRoomAndLimit(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         for room in ["a", "b", "c"] { _ = try await store.record(event(room: room), now: 1) }
         let ended = try #require(try await store.sessions(.init(roomName: "a")).first)
         _ = try await store.finish(ended.id, state: .failed, reason: .botFailed, exitCode: 1, now: 2)
@@ -198,23 +212,23 @@ struct SessionStoreTests {
         #expect(try await store.sessions(.init(states: .all, limit: 2)).count == 2)
     }
 
-    @Test func reopeningTheFileKeepsEverything() async throws {
-        let path = temporaryDatabase()
-        let id = try #require(try await makeStore(path: path).record(event(id: "kept"), now: 1).session?.id)
-        let reopened = try makeStore(path: path, instance: "b")
+    @Test(arguments: StoreBackend.allCases) func reopeningTheFileKeepsEverything(backend: StoreBackend) async throws {
+        let path = backend.newDatabase()
+        let id = try #require(try await backend.makeStore(database: path).record(event(id: "kept"), now: 1).session?.id)
+        let reopened = try backend.makeStore(database: path, instance: "b")
         #expect(try await reopened.session(id)?.state == .starting)
         #expect(try await reopened.record(event(id: "kept"), now: 2).action == .duplicate)
         #expect(try await reopened.unownedActiveSessions(liveInstances: ["b"]).map(\.id) == [id])
     }
 
-    @Test func unusableDatabasePathIsATypedError() {
-        #expect(throws: SessionStoreError.self) { try makeStore(path: "/nonexistent-dir/x/db.sqlite") }
+    @Test func anUnusableSQLitePathIsATypedError() {
+        #expect(throws: SessionStoreError.self) { try StoreBackend.sqlite.makeStore(database: "/nonexistent-dir/x/db.sqlite") }
     }
 }
 
 struct WaitingRoomTests {
-    @Test func aRoomRefusedAtCapacityIsClaimedOnceAPlaceFrees() async throws {
-        let store = try makeStore(max: 1)
+    @Test(arguments: StoreBackend.allCases) func aRoomRefusedAtCapacityIsClaimedOnceAPlaceFrees(backend: StoreBackend) async throws {
+        let store = try backend.makeStore(max: 1)
         let first = try #require(try await store.record(event(room: "a"), now: 1).session)
         #expect(try await store.record(event(room: "b"), now: 2).reason == "capacity")
         #expect(try await store.claimWaitingRooms(now: 3).isEmpty)
@@ -223,8 +237,8 @@ struct WaitingRoomTests {
         #expect(try await store.claimWaitingRooms(now: 6).isEmpty)
     }
 
-    @Test func aFailedBotsRoomWaitsOutItsBackoffAndAnEmptyRoomStopsWaiting() async throws {
-        let store = try makeStore()
+    @Test(arguments: StoreBackend.allCases) func aFailedBotsRoomWaitsOutItsBackoffAndAnEmptyRoomStopsWaiting(backend: StoreBackend) async throws {
+        let store = try backend.makeStore()
         let first = try #require(try await store.record(event(room: "a"), now: 100).session)
         _ = try await store.finish(first.id, state: .failed, reason: .botFailed, exitCode: 1, now: 101)
         // Default backoff: 2 s after the first failure; a join meanwhile is refused.

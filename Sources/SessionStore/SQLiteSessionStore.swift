@@ -2,49 +2,12 @@ import Foundation
 import GRDB
 import Policy
 
-/// A failure of the store, with the file it concerns.
-public struct SessionStoreError: Error, CustomStringConvertible {
-    public let path: String
-    public let underlying: any Error
-
-    public var description: String { "database \(path): \(underlying)" }
-}
-
-/// What the store did with one event.
-public struct EventOutcome: Sendable, Equatable {
-    public var decision: Decision?
-    public var action: WebhookAction
-    public var reason: String
-    /// The session the event spawned, or whose stop it started or scheduled.
-    public var session: Session?
-}
-
-/// A session that has just ended, and the room's next session when a human was waiting for one.
-public struct Ending: Sendable, Equatable {
-    public var ended: Session
-    public var successor: Session?
-}
-
-/// Filters for `sessions(_:)`.
-public struct SessionQuery: Sendable {
-    public enum States: String, Sendable { case active, ended, failed, all }
-    public var states: States
-    public var roomName: String?
-    public var limit: Int
-
-    public init(states: States = .active, roomName: String? = nil, limit: Int = 100) {
-        self.states = states
-        self.roomName = roomName
-        self.limit = limit
-    }
-}
-
-/// Sessions, participants and seen event ids in one SQLite file (WAL).
+/// The SQLite backend: sessions, participants and seen event ids in one SQLite file (WAL).
 ///
 /// Every change that an invariant of docs/DESIGN.md depends on happens inside one `BEGIN IMMEDIATE` transaction,
 /// which takes SQLite's write lock before reading: the count of active sessions and the room's state that a
 /// decision is based on cannot change before the decision is written, even with other processes on the file.
-public final class SessionStore: Sendable {
+public final class SQLiteSessionStore: SessionStorage {
     public let path: String
     let pool: DatabasePool
     let commits: GroupCommit
@@ -97,7 +60,7 @@ public final class SessionStore: Sendable {
     /// all in one transaction. The event must already have passed `Policy.screen`.
     /// - Parameter mayClaim: false while this instance drains: the event is recorded as usual, but a room that
     ///   would get a bot waits for another instance instead.
-    public func record(_ event: RoomEvent, now: Double, mayClaim: Bool = true) async throws -> EventOutcome {
+    public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let settings = settings
         let launcher = launcher
         let owner = instanceID
@@ -269,7 +232,7 @@ public final class SessionStore: Sendable {
 
     /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
     /// session or the service is at capacity.
-    public func claim(room: String, url: String?, body: String = "{}", now: Double) async throws -> Session? {
+    public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
         let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
         let session = try await transaction { db -> Session? in
             guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < maxConcurrency else {
@@ -330,7 +293,7 @@ public final class SessionStore: Sendable {
     /// its next session, which is claimed in the same transaction when `claimSuccessor` and policy allow.
     /// Nil when it had already ended.
     public func finish(
-        _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double, claimSuccessor: Bool = true
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let ending = try await transaction { db -> Ending? in

@@ -1,0 +1,120 @@
+import Policy
+
+/// Where the service keeps its account of rooms, sessions, participants, seen events and instances: the one
+/// interface every backend implements, and all the rest of the service uses. Each method is one transaction
+/// that keeps the invariants of docs/DESIGN.md; the rules themselves are `Policy`'s (`decide`, `planEnd`,
+/// `shouldStartWaitingRoom`), a backend loads the facts they need and applies what they return.
+public protocol SessionStorage: Sendable {
+    /// The instance that owns the sessions this store claims.
+    var instanceID: String { get }
+    /// Committed changes of this process, for its live views.
+    var changes: SessionFeed { get }
+
+    // Events and claims
+    /// Records an event (its id, the room's activity and participant set), decides, and claims or releases the
+    /// room. `mayClaim` false (draining): a room that would get a bot waits instead.
+    func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome
+    /// Claims a room directly (rooms the service creates): nil when it has an active session or at capacity.
+    func claim(room: String, url: String?, body: String, now: Double) async throws -> Session?
+    func setRoomURL(_ id: String, url: String, now: Double) async throws
+    /// Claims a session for each room whose humans wait for a bot and may have one now.
+    func claimWaitingRooms(now: Double) async throws -> [Session]
+
+    // A session's life
+    /// Records the bot's start; nil (and no change) unless the session is still `starting`.
+    func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session?
+    /// Moves an active session to `stopping`; nil when it does not exist, the unchanged session when it ended.
+    func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session?
+    /// Starts the stop whose empty-room grace has run out; nil when a human came back meanwhile.
+    func beginScheduledStop(_ id: String, now: Double) async throws -> Session?
+    /// Ends an active session as `Policy.planEnd` says, and claims the room's next one when asked and allowed.
+    func finish(
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
+    ) async throws -> Ending?
+    /// Hands a session to this instance with the bot process it found alive.
+    func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session?
+
+    // Instances
+    /// Registers this instance and returns every other registered one.
+    func register(_ instance: ServiceInstance) async throws -> [ServiceInstance]
+    func deregister(_ id: String) async throws
+    /// Active sessions whose owner is not one of `liveInstances`.
+    func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session]
+
+    // Reading
+    func session(_ id: String) async throws -> Session?
+    /// Active sessions owned by this instance.
+    func ownActiveSessions() async throws -> [Session]
+    /// Sessions of this instance with a stop scheduled, soonest first.
+    func scheduledStops() async throws -> [Session]
+    func sessions(_ query: SessionQuery) async throws -> [Session]
+    /// Active sessions of the whole service.
+    func activeCount() async throws -> Int
+    /// Humans now in each of the rooms.
+    func humans(inRooms rooms: Set<String>) async throws -> [String: Int]
+    /// The room's active session, its humans and its URL.
+    func roomStatus(_ room: String) async throws -> (session: Session?, humans: Int, url: String?)
+    /// True when the store takes a write now.
+    func isWritable(now: Double) async -> Bool
+
+    // The reaper's
+    /// Running sessions of this instance whose room has been silent for `silentFor` seconds.
+    func silentSessions(now: Double, silentFor: Double) async throws -> [Session]
+    func markPresenceChecked(room: String, now: Double) async throws
+    /// Deletes what no longer matters (`AUTOSPAWN_RETENTION_DAYS`); returns the ids of the sessions deleted.
+    func prune(endedBefore: Double, seenBefore: Double) async throws -> [String]
+}
+
+extension SessionStorage {
+    public func record(_ event: RoomEvent, now: Double) async throws -> EventOutcome {
+        try await record(event, now: now, mayClaim: true)
+    }
+
+    public func claim(room: String, url: String?, now: Double) async throws -> Session? {
+        try await claim(room: room, url: url, body: "{}", now: now)
+    }
+
+    public func finish(
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double
+    ) async throws -> Ending? {
+        try await finish(id, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: true)
+    }
+}
+
+/// A failure of the store, with the file it concerns.
+public struct SessionStoreError: Error, CustomStringConvertible {
+    public let path: String
+    public let underlying: any Error
+
+    public var description: String { "database \(path): \(underlying)" }
+}
+
+/// What the store did with one event.
+public struct EventOutcome: Sendable, Equatable {
+    public var decision: Decision?
+    public var action: WebhookAction
+    public var reason: String
+    /// The session the event spawned, or whose stop it started or scheduled.
+    public var session: Session?
+}
+
+/// A session that has just ended, and the room's next session when a human was waiting for one.
+public struct Ending: Sendable, Equatable {
+    public var ended: Session
+    public var successor: Session?
+}
+
+/// Filters for `sessions(_:)`.
+public struct SessionQuery: Sendable {
+    public enum States: String, Sendable { case active, ended, failed, all }
+    public var states: States
+    public var roomName: String?
+    public var limit: Int
+
+    public init(states: States = .active, roomName: String? = nil, limit: Int = 100) {
+        self.states = states
+        self.roomName = roomName
+        self.limit = limit
+    }
+}
+
