@@ -1,0 +1,177 @@
+import Foundation
+import GRDB
+import Policy
+
+/// Claims outside webhooks and a session's life: its start, stop, end and adoption, and the waiting rooms.
+extension SQLiteSessionStore {
+    // MARK: Claims outside webhooks
+
+    /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
+    /// session or the service is at capacity.
+    public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
+        let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
+        let session = try await transaction { db -> Session? in
+            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < maxConcurrency else {
+                return nil
+            }
+            return try Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, db: db)
+        }
+        changes.publish([session])
+        return session
+    }
+
+    /// Records the room URL Daily gave for a room the service created (Daily's answer is the truth).
+    public func setRoomURL(_ id: String, url: String, now: Double) async throws {
+        _ = try await transaction { db in
+            try db.executeCached(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
+            try db.executeCached(
+                sql: "UPDATE room SET url = ? WHERE name = (SELECT room_name FROM session WHERE id = ?)", arguments: [url, id])
+        }
+    }
+
+    // MARK: Bot lifecycle
+
+    /// Records that the bot started (its process, or nil for an agent, which has none) and returns the session,
+    /// now `running`. Only a session still `starting` takes a bot: nil when it was stopped or ended meanwhile (a
+    /// stop pressed, the start timeout), and then the new bot must be stopped at once, being nobody's.
+    public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
+        try await publishing { db in
+            try db.executeCached(
+                sql: """
+                    UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?, state = 'running'
+                    WHERE id = ? AND state = 'starting'
+                    """,
+                arguments: [pid, pidStartTime, now, id])
+            guard db.changesCount == 1 else { return nil }
+            return try Self.session(id: id, db: db)
+        }
+    }
+
+    /// Moves an active session to `stopping`; nil when it does not exist, the unchanged session when it has ended.
+    public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
+        try await publishing { db in
+            try Self.beginStop(id, reason: reason, now: now, db: db)
+        }
+    }
+
+    /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
+    public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
+        try await publishing { db in
+            guard let session = try Self.session(id: id, db: db), let stopAt = session.stopAt, stopAt <= now,
+                  session.state == .starting || session.state == .running
+            else { return nil }
+            return try Self.beginStop(id, reason: .roomEmpty, now: now, db: db)
+        }
+    }
+
+    /// Ends an active session (the bot is gone). When humans remain in a room that should have a bot (a human
+    /// joined while it was stopping, its bot failed or was lost, the service shut it down), the room waits for
+    /// its next session, which is claimed in the same transaction when `claimSuccessor` and policy allow.
+    /// Nil when it had already ended.
+    public func finish(
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
+    ) async throws -> Ending? {
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
+        let ending = try await transaction { db -> Ending? in
+            guard var session = try Self.session(id: id, db: db), session.state.isActive else { return nil }
+            let room = try Row.fetchOne(
+                cached: db, sql: "SELECT failures, respawn_pending FROM room WHERE name = ?", arguments: [session.roomName])
+            let plan = planEnd(
+                EndingSession(
+                    state: session.state, stopReason: session.stopReason,
+                    ranFor: now - session.createdAt, previousFailures: room?["failures"] ?? 0,
+                    respawnPending: room?["respawn_pending"] ?? false),
+                state: state, reason: reason, backoff: settings.restartBackoff, now: now)
+            session.state = plan.state
+            session.endReason = plan.reason
+            session.exitCode = exitCode
+            session.endedAt = now
+            session.updatedAt = now
+            session.stopAt = nil
+            try session.update(db)
+            try db.executeCached(
+                sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
+                arguments: [session.roomName, session.roomURL])
+            switch plan.backoff {
+            case .failed(let failures, let retryAt):
+                try db.executeCached(
+                    sql: "UPDATE room SET failures = ?, retry_at = ? WHERE name = ?", arguments: [failures, retryAt, session.roomName])
+            case .reset:
+                try db.executeCached(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
+            case .unchanged:
+                break
+            }
+            if plan.clearsRespawn {
+                try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
+            }
+            if plan.roomWaits { try Self.markWaiting(room: session.roomName, now: now, db: db) }
+            let successor = claimSuccessor
+                ? try Self.startIfWaiting(
+                    room: session.roomName, url: session.roomURL, body: session.body, launcher: launcher, owner: owner,
+                    settings: settings, now: now, db: db)
+                : nil
+            return Ending(ended: session, successor: successor)
+        }
+        changes.publish([ending?.ended, ending?.successor])
+        return ending
+    }
+
+    /// Hands a session to this instance (re-adoption after a restart), with the bot process it found.
+    public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+        let owner = instanceID
+        return try await publishing { db in
+            try db.executeCached(
+                sql: """
+                    UPDATE session SET owner_instance = ?, pid = ?, pid_start_time = ?, updated_at = ?,
+                        state = CASE state WHEN 'starting' THEN 'running' ELSE state END
+                    WHERE id = ? AND state IN ('starting','running','stopping')
+                    """,
+                arguments: [owner, pid, pidStartTime, now, id])
+            return try Self.session(id: id, db: db)
+        }
+    }
+
+    /// Claims a session for each room whose humans are waiting for a bot and may have one now (capacity free,
+    /// backoff over), longest waiting first. Cheap when nobody waits: one read, no write lock.
+    public func claimWaitingRooms(now: Double) async throws -> [Session] {
+        let maxConcurrency = settings.maxConcurrency
+        // At capacity, a waiting room cannot start: no write transaction for it every poll.
+        let anyWaiting = try await pool.read { db in
+            try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?)
+                       AND (SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')) < ?
+                    """,
+                arguments: [now, maxConcurrency]) ?? false
+        }
+        guard anyWaiting else { return [] }
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
+        let claimed = try await transaction { db -> [Session] in
+            let rooms = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, url FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?
+                    ORDER BY waiting_since, name
+                    """,
+                arguments: [now])
+            var claimed: [Session] = []
+            for room in rooms {
+                let name: String = room["name"]
+                // A room the service created keeps the body its caller gave.
+                let body = try String.fetchOne(
+                    cached: db, sql: "SELECT body FROM session WHERE room_name = ? ORDER BY created_at DESC LIMIT 1",
+                    arguments: [name]) ?? "{}"
+                if let session = try Self.startIfWaiting(
+                    room: name, url: room["url"], body: body, launcher: launcher, owner: owner, settings: settings,
+                    now: now, db: db)
+                {
+                    claimed.append(session)
+                }
+            }
+            return claimed
+        }
+        changes.publish(claimed)
+        return claimed
+    }
+}
