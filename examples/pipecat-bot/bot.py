@@ -43,17 +43,26 @@ class SettingsError(Exception):
 
 
 def settings_from(environ: dict[str, str]) -> BotSettings:
-    """Reads DAILY_ROOM_URL, DAILY_ROOM_TOKEN and AUTOSPAWN_BODY."""
+    """Reads DAILY_ROOM_URL, DAILY_ROOM_TOKEN and the body: AUTOSPAWN_BODY_FILE (any size), else AUTOSPAWN_BODY."""
     room_url = environ.get("DAILY_ROOM_URL", "").strip()
     if not room_url.startswith(("https://", "http://")):
         raise SettingsError(f"DAILY_ROOM_URL: '{room_url}' is not a room URL")
+    source = "AUTOSPAWN_BODY"
+    text = environ.get("AUTOSPAWN_BODY") or "{}"
+    if environ.get("AUTOSPAWN_BODY_FILE"):
+        source = "AUTOSPAWN_BODY_FILE"
+        try:
+            with open(environ["AUTOSPAWN_BODY_FILE"], encoding="utf-8") as file:
+                text = file.read()
+        except OSError as error:
+            raise SettingsError(f"AUTOSPAWN_BODY_FILE: cannot read it ({error})") from error
     try:
-        body = json.loads(environ.get("AUTOSPAWN_BODY") or "{}")
+        body = json.loads(text)
     except json.JSONDecodeError as error:
-        raise SettingsError(f"AUTOSPAWN_BODY: not JSON ({error})") from error
+        raise SettingsError(f"{source}: not JSON ({error})") from error
     if not isinstance(body, dict):
-        raise SettingsError("AUTOSPAWN_BODY: not a JSON object")
-    # autospawn tells bots from humans by this name (AUTOSPAWN_BOT_NAME, inherited from the service).
+        raise SettingsError(f"{source}: not a JSON object")
+    # autospawn tells bots from humans by this name, and gives it to the bot (AUTOSPAWN_BOT_NAME).
     name = environ.get("AUTOSPAWN_BOT_NAME") or "Pipecat Bot"
     return BotSettings(room_url=room_url, token=environ.get("DAILY_ROOM_TOKEN") or None, body=body, name=name)
 
