@@ -31,12 +31,15 @@ public actor Supervisor: Service {
         public var botEnvironment: [String: String]
         /// A bot's log past this is rotated.
         public var botLogMaxBytes: Int
+        /// What a graceful shutdown does with the bots.
+        public var shutdownMode: Config.ShutdownMode
 
         public init(
             launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, maxSessionSeconds: Double,
             pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot", botEnvironment: [String: String] = [:],
-            botLogMaxBytes: Int = 10 * 1024 * 1024
+            botLogMaxBytes: Int = 10 * 1024 * 1024, shutdownMode: Config.ShutdownMode = .stop
         ) {
+            self.shutdownMode = shutdownMode
             self.launcher = launcher
             self.logDirectory = logDirectory
             self.stopGraceSeconds = stopGraceSeconds
@@ -317,7 +320,10 @@ public actor Supervisor: Service {
         await cancelWhenGracefulShutdown {
             await self.maintain()
         }
-        await drain()
+        switch settings.shutdownMode {
+        case .stop: await drain()
+        case .handover: await handOver()
+        }
     }
 
     private func maintain() async {
@@ -411,6 +417,15 @@ public actor Supervisor: Service {
             metrics.reaperAction("stray_stopped")
             kill(stray.pid, SIGKILL)
         }
+    }
+
+    /// Leaves every bot running for the next instance on this host, which adopts them (`Recovery`): no new bot
+    /// starts here, launches under way finish, and the instance stays registered so that its sessions are
+    /// judged by whether its process is alive.
+    func handOver() async {
+        drainingFlag.store(true, ordering: .releasing)
+        for task in pendingLaunches.values { await task.value }
+        logger.info("handing over: the bots keep running for the next instance", metadata: ["count": "\(bots.count)"])
     }
 
     /// Stops every bot of this instance (`shutdown`) and waits until each has ended.

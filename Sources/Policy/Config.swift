@@ -16,6 +16,15 @@ public struct Config: Sendable {
         case trace, debug, info, notice, warning, error, critical
     }
 
+    /// `AUTOSPAWN_SHUTDOWN`: what SIGTERM does with the bots of this instance.
+    public enum ShutdownMode: String, Sendable, CaseIterable {
+        /// Stop every bot now (`shutdown`); rooms with humans wait for the next instance.
+        case stop
+        /// Exit at once and leave the bots running: the next instance on this host adopts them, so an upgrade
+        /// restarts no bot (systemd with `KillMode=process`; not in a container, whose processes die with it).
+        case handover
+    }
+
     /// `AUTOSPAWN_LOG_FORMAT`: `text` for people, `json` for one JSON object a line.
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -63,6 +72,8 @@ public struct Config: Sendable {
     public var webhookCheckSeconds: Double = 60
     /// Secrets as configured (text), so that every form of them can be kept out of what the service writes.
     public var secretTexts: [String] = []
+    /// `AUTOSPAWN_SHUTDOWN`.
+    public var shutdownMode: ShutdownMode = .stop
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
 
@@ -169,6 +180,7 @@ public struct Config: Sendable {
         let retentionDays = try reader.days("AUTOSPAWN_RETENTION_DAYS", default: 7)
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
         let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
+        let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.stop)
         if adminToken == nil {
             warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
         }
@@ -191,6 +203,7 @@ public struct Config: Sendable {
         config.retentionSeconds = retentionDays * 86_400
         config.maxStreams = maxStreams
         config.webhookCheckSeconds = webhookCheck
+        config.shutdownMode = shutdownMode
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config

@@ -69,7 +69,7 @@ public func buildApplication(
         settings: .init(
             launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             maxSessionSeconds: config.maxSessionSeconds, botName: config.botName, botEnvironment: config.botEnvironment,
-            botLogMaxBytes: config.botLogMaxBytes),
+            botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode),
         logger: logger, daily: daily, metrics: metrics)
     let recovery = Recovery(store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger)
     try await recovery.run()

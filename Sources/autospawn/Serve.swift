@@ -43,6 +43,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_RETENTION_DAYS") var retentionDays: String?
     @Option(help: "AUTOSPAWN_MAX_STREAMS") var maxStreams: String?
     @Option(name: .customLong("webhook-check-s"), help: "AUTOSPAWN_WEBHOOK_CHECK_S") var webhookCheck: String?
+    @Option(help: "AUTOSPAWN_SHUTDOWN (stop or handover)") var shutdown: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -62,7 +63,7 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_WEBHOOK_SECRET_FILE": webhookSecretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": adminTokenFile,
             "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
             "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
-            "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck,
+            "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck, "AUTOSPAWN_SHUTDOWN": shutdown,
         ]
     }
 

@@ -67,4 +67,36 @@ struct DeployTests {
         #expect(try await second.webhook(left).string("action") == "duplicate")
         await second.shutdown()
     }
+
+    /// `AUTOSPAWN_SHUTDOWN=handover` (one host, systemd's `KillMode=process`): SIGTERM exits at once and leaves
+    /// the bots running; the next instance adopts the same processes, and no bot restarts.
+    @Test func aHandoverKeepsEveryBotAndTheNextInstanceAdoptsThem() async throws {
+        let settings = ["AUTOSPAWN_SHUTDOWN": "handover"]
+        let first = try await ServiceProcess.start(settings)
+        for room in ["kept-a", "kept-b"] {
+            let body = Fixtures.variant("daily/participant-joined.json", id: "join-\(room)", room: room, participant: "h-\(room)")
+            #expect(try await first.webhook(body).string("action") == "spawned")
+        }
+        #expect(try await eventually { first.liveBots().count == 2 })
+        let before = first.liveBotSessions()
+        first.signal(SIGTERM)
+        #expect(await first.waitForExit(timeout: 10) == 0)
+        #expect(first.liveBotSessions() == before)  // nothing stopped
+
+        // The next one stops its bots when it goes, so that the test leaves none behind.
+        let second = try await ServiceProcess.start(in: first.directory, ["AUTOSPAWN_SHUTDOWN": "stop"])
+        for bot in before {
+            let session = try await second.session(bot.sessionID)
+            #expect(session["state"] as? String == "running")
+            #expect(session["pid"] as? Int == Int(bot.pid))
+        }
+        try await Task.sleep(for: .seconds(1))
+        #expect(second.liveBotSessions() == before)  // no new bot, none restarted
+        // The adopted bots are this instance's now: a meeting's end stops its bot.
+        let ended = Fixtures.variant("daily/meeting-ended.json", id: "end-kept-a", room: "kept-a")
+        #expect(try await second.webhook(ended).string("action") == "stopping")
+        #expect(try await eventually { second.liveBots(room: "kept-a").isEmpty })
+        await second.shutdown()
+        #expect(second.liveBots().isEmpty)
+    }
 }

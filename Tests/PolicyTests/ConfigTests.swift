@@ -34,6 +34,7 @@ struct ConfigTests {
         #expect(config.retentionSeconds == 7 * 86_400)
         #expect(config.maxStreams == 1000)
         #expect(config.webhookCheckSeconds == 60)
+        #expect(config.shutdownMode == .stop)
         #expect(config.botEnvironment.keys.allSatisfy { Config.botBaseVariables.contains($0) })
     }
 
@@ -142,6 +143,7 @@ struct ConfigTests {
         ("AUTOSPAWN_RETENTION_DAYS", "0", "AUTOSPAWN_RETENTION_DAYS"),
         ("AUTOSPAWN_MAX_STREAMS", "none", "AUTOSPAWN_MAX_STREAMS"),
         ("AUTOSPAWN_WEBHOOK_CHECK_S", "-5", "AUTOSPAWN_WEBHOOK_CHECK_S"),
+        ("AUTOSPAWN_SHUTDOWN", "later", "AUTOSPAWN_SHUTDOWN"),
     ])
     func badValueNamesItsVariable(variable: String, value: String, named: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }
