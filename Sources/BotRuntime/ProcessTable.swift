@@ -83,6 +83,27 @@ public enum ProcessTable {
         return nil
     }
 
+    /// Names this machine for as long as it runs: its host name and the kernel's boot id (a machine restarted is
+    /// another host: none of its old processes can be alive).
+    public static func hostIdentity() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0 ? String(cString: name) : "unknown"
+        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "no-boot-id"
+        return host + "/" + boot
+    }
+
+    /// Live process-group leaders that carry a session id in their environment (`AUTOSPAWN_SESSION_ID`), and it.
+    public static func bots() -> [(entry: Entry, sessionID: String)] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { name in
+            guard let pid = Int32(name), let entry = entry(pid: pid), entry.processGroup == pid,
+                  let session = environmentValue(pid: pid, "AUTOSPAWN_SESSION_ID")
+            else { return nil }
+            return (entry, session)
+        }
+    }
+
     /// The pid and start time of this process.
     public static func current() -> Entry {
         let pid = getpid()

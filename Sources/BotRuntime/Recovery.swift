@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Policy
 import SessionStore
@@ -6,10 +7,16 @@ import SessionStore
 import Glibc
 #endif
 
-/// Crash recovery: registers this instance, then takes over the sessions of instances that are gone. A bot
-/// process still alive (pid and start time both match, or found by its `AUTOSPAWN_SESSION_ID` when its pid
-/// never reached the database) is adopted; the rest end `lost`, and their rooms wait for a new bot. An agent's
-/// request died with its instance: its bot is ejected and the session ends `lost`.
+/// Crash recovery: registers this instance (with its host and lease), then takes over the sessions of instances
+/// that are gone (`Policy.isInstanceAlive`: by lease for other hosts, by process on this one).
+///
+/// - An instance of this host that is gone: each bot process still alive (pid and start time both match, or
+///   found by its `AUTOSPAWN_SESSION_ID` when its pid never reached the database) is adopted; the rest end `lost`.
+/// - An instance of another host whose lease expired: its processes are not this host's to touch. Its sessions
+///   end `lost`, each bot's user is ejected from its room through Daily (a bot on a half-dead machine must not
+///   stay beside its successor), and rooms with humans wait for a new bot.
+/// - Bot processes on this host whose session is no longer active, or belongs to another host's instance (this
+///   machine was taken for dead and came back), are stopped: no bot outlives its session unaccounted for.
 ///
 /// Run before serving and again on every reaper pass (an instance may die meanwhile).
 public struct Recovery: Sendable {
@@ -19,10 +26,14 @@ public struct Recovery: Sendable {
     let metrics: ServiceMetrics
     let logger: Logger
     let clock: any WallClock
+    /// `AUTOSPAWN_HOST_ID`.
+    let hostID: String
+    /// `AUTOSPAWN_LEASE_S`.
+    let leaseSeconds: Double
 
     public init(
         store: any SessionStorage, supervisor: Supervisor, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
-        logger: Logger, clock: any WallClock = SystemClock()
+        logger: Logger, clock: any WallClock = SystemClock(), hostID: String = ProcessTable.hostIdentity(), leaseSeconds: Double = 10
     ) {
         self.store = store
         self.supervisor = supervisor
@@ -30,30 +41,47 @@ public struct Recovery: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        self.hostID = hostID
+        self.leaseSeconds = leaseSeconds
     }
 
     public func run() async throws {
         let me = ProcessTable.current()
+        let now = clock.now()
         let others = try await store.register(
-            ServiceInstance(id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: clock.now()))
+            ServiceInstance(
+                id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: now, hostID: hostID,
+                leaseUntil: now + leaseSeconds))
         var live: Set<String> = [store.instanceID]
-        for other in others where ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime) {
-            live.insert(other.id)
+        var hostOf: [String: String] = [store.instanceID: hostID]
+        for other in others {
+            hostOf[other.id] = other.hostID
+            let processAlive = ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime)
+            if isInstanceAlive(other, thisHost: hostID, processAlive: processAlive, now: now) { live.insert(other.id) }
         }
         for session in try await store.unownedActiveSessions(liveInstances: live) {
-            await recover(session)
+            if let host = hostOf[session.ownerInstance], !host.isEmpty, host != hostID {
+                await loseElsewhere(session)
+            } else {
+                await recover(session)
+            }
         }
-        for other in others where !live.contains(other.id) {
-            try await store.deregister(other.id)
-        }
+        // Dead instances stay registered (retention removes them): their host tells whose their bots were.
+        try await stopStaleBots(hostOf: hostOf)
     }
 
-    private func recover(_ session: Session) async {
+    private func logger(for session: Session) -> Logger {
         var logger = logger
         logger[metadataKey: "session_id"] = .string(session.id)
         logger[metadataKey: "room"] = .string(session.roomName)
+        return logger
+    }
+
+    /// A session of an instance on this host that is gone.
+    private func recover(_ session: Session) async {
         if session.launcher == .agent {
-            if let userID = session.botUserID { _ = try? await daily?.eject(room: session.roomName, userIDs: [userID]) }
+            // The open request died with its instance: the agent's bot is made to leave, and the session ends.
+            await eject(session)
             metrics.reaperAction("lost")
             await supervisor.end(session.id, state: .failed, reason: .lost)
             return
@@ -65,11 +93,43 @@ public struct Recovery: Sendable {
             found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
         }
         guard let found else {
-            logger.warning("bot of an earlier instance is gone")
+            logger(for: session).warning("bot of an earlier instance is gone")
             metrics.reaperAction("lost")
             await supervisor.end(session.id, state: .failed, reason: .lost)
             return
         }
         await supervisor.adopt(session, pid: found.pid, startTime: found.startTime)
+    }
+
+    /// A session of an instance on another host whose lease expired: ended, its bot ejected, its processes left
+    /// to that host (which stops them if it comes back).
+    private func loseElsewhere(_ session: Session) async {
+        logger(for: session).warning("the instance of another host that ran this bot stopped renewing its lease: ending it")
+        await eject(session)
+        metrics.reaperAction("lost")
+        await supervisor.end(session.id, state: .failed, reason: .lost)
+    }
+
+    private func eject(_ session: Session) async {
+        guard let daily, let userID = session.botUserID else { return }
+        do {
+            try await daily.eject(room: session.roomName, userIDs: [userID])
+        } catch {
+            logger(for: session).warning("could not eject the lost bot", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stops the bot processes of this host whose session (in this database) is over: this machine was taken for
+    /// dead and came back, or the bot outlived its end. A session whose owner ran on another host is that host's
+    /// to judge (its processes are not ours, even where a test runs both "hosts" on one machine).
+    private func stopStaleBots(hostOf: [String: String]) async throws {
+        for bot in ProcessTable.bots() {
+            guard let session = try await store.session(bot.sessionID), !session.state.isActive else { continue }
+            let ownerHost = hostOf[session.ownerInstance] ?? ""
+            guard ownerHost.isEmpty || ownerHost == hostID else { continue }
+            logger(for: session).warning("stopping a bot whose session is over or another host's", metadata: ["pid": "\(bot.entry.pid)"])
+            metrics.reaperAction("stale_stopped")
+            ProcessLauncher.signalGroup(bot.entry.pid, SIGKILL)
+        }
     }
 }

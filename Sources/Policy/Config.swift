@@ -74,6 +74,12 @@ public struct Config: Sendable {
     public var secretTexts: [String] = []
     /// `AUTOSPAWN_SHUTDOWN`.
     public var shutdownMode: ShutdownMode = .stop
+    /// `AUTOSPAWN_LEASE_S`: an instance that has not renewed its lease for this long is dead to other hosts.
+    public var leaseSeconds: Double = 10
+    /// `AUTOSPAWN_HOST_ID`: names the machine whose processes this instance sees; nil: its host name and boot id.
+    public var hostID: String?
+    /// `AUTOSPAWN_HANDOVER_WAIT_S`: how long a handed-over instance's bots wait for the next instance on its host.
+    public var handoverWaitSeconds: Double = 120
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
 
@@ -181,6 +187,9 @@ public struct Config: Sendable {
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
         let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
         let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.stop)
+        let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
+        let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
+        let handoverWait = try reader.seconds("AUTOSPAWN_HANDOVER_WAIT_S", default: 120, allowZero: true)
         if adminToken == nil {
             warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
         }
@@ -204,6 +213,9 @@ public struct Config: Sendable {
         config.maxStreams = maxStreams
         config.webhookCheckSeconds = webhookCheck
         config.shutdownMode = shutdownMode
+        config.leaseSeconds = leaseSeconds
+        config.hostID = hostID
+        config.handoverWaitSeconds = handoverWait
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config

@@ -73,16 +73,32 @@ public struct ServiceInstance: Sendable, Equatable, Codable {
     public var pid: Int32
     public var pidStartTime: UInt64
     public var startedAt: Double
+    /// The machine whose processes it sees (`AUTOSPAWN_HOST_ID`); empty for instances registered before hosts
+    /// were recorded, which are taken to be on this one.
+    public var hostID: String
+    /// It renews this while it lives (`AUTOSPAWN_LEASE_S`); past it, instances on other hosts take it for dead.
+    public var leaseUntil: Double
 
-    public init(id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double) {
+    public init(id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double, hostID: String = "", leaseUntil: Double = 0) {
         self.id = id
         self.pid = pid
         self.pidStartTime = pidStartTime
         self.startedAt = startedAt
+        self.hostID = hostID
+        self.leaseUntil = leaseUntil
     }
 
     enum CodingKeys: String, CodingKey {
         case id, pid
-        case pidStartTime = "pid_start_time", startedAt = "started_at"
+        case pidStartTime = "pid_start_time", startedAt = "started_at", hostID = "host_id", leaseUntil = "lease_until"
     }
+}
+
+/// Whether another instance is alive. One on another host is judged by its lease only: its processes are not
+/// visible here. One on this host (or of unknown host) may also be judged by its process: when its pid and start
+/// time are gone it is dead at once, without waiting for the lease. `processAlive` is what this host's process
+/// table says of it.
+public func isInstanceAlive(_ instance: ServiceInstance, thisHost: String, processAlive: Bool, now: Double) -> Bool {
+    if instance.hostID.isEmpty || instance.hostID == thisHost { return processAlive }
+    return instance.leaseUntil >= now
 }

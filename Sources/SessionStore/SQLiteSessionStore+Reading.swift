@@ -10,9 +10,23 @@ extension SQLiteSessionStore {
     public func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
         try await transaction { db in
             try db.executeCached(
-                sql: "INSERT OR REPLACE INTO instance (id, pid, pid_start_time, started_at) VALUES (?, ?, ?, ?)",
-                arguments: [instance.id, instance.pid, instance.pidStartTime, instance.startedAt])
+                sql: """
+                    INSERT OR REPLACE INTO instance (id, pid, pid_start_time, started_at, host_id, lease_until)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    instance.id, instance.pid, instance.pidStartTime, instance.startedAt, instance.hostID, instance.leaseUntil,
+                ])
             return try ServiceInstance.filter(Column("id") != instance.id).fetchAll(db)
+        }
+    }
+
+    /// Extends this instance's lease; false when its row is gone (another instance took it for dead).
+    public func renewLease(until: Double) async throws -> Bool {
+        let id = instanceID
+        return try await transaction { db in
+            try db.executeCached(sql: "UPDATE instance SET lease_until = ? WHERE id = ?", arguments: [until, id])
+            return db.changesCount == 1
         }
     }
 
@@ -169,6 +183,13 @@ extension SQLiteSessionStore {
                     """,
                 arguments: [endedBefore])
             try db.execute(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [seenBefore])
+            // Instances that died long ago and own no session any more.
+            try db.execute(
+                sql: """
+                    DELETE FROM instance WHERE lease_until < ?
+                      AND NOT EXISTS (SELECT 1 FROM session WHERE session.owner_instance = instance.id)
+                    """,
+                arguments: [endedBefore])
             return ids
         }
     }

@@ -103,6 +103,11 @@ enum Schema {
             // file system shows.
             try db.execute(sql: "CREATE TABLE ready_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at DOUBLE NOT NULL)")
         }
+        migrator.registerMigration("v6-leases") { db in
+            // Instances on other hosts are judged by a lease they renew, not by a pid this host cannot see.
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN host_id TEXT NOT NULL DEFAULT ''")
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN lease_until DOUBLE NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -38,6 +38,8 @@ public protocol SessionStorage: Sendable {
     /// Registers this instance and returns every other registered one.
     func register(_ instance: ServiceInstance) async throws -> [ServiceInstance]
     func deregister(_ id: String) async throws
+    /// Extends this instance's lease; false when its registration is gone.
+    func renewLease(until: Double) async throws -> Bool
     /// Active sessions whose owner is not one of `liveInstances`.
     func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session]
 

@@ -24,6 +24,8 @@ public struct AutospawnService: Sendable {
     let watchdog: WebhookWatchdog?
     /// The slower rules: time limits, sessions without bots, retention, recovery, strays, orphaned rooms.
     let reaper: Reaper
+    /// This instance's lease, for instances on other hosts.
+    let lease: InstanceLease
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     public internal(set) var routes: [String] = []
 }
@@ -71,7 +73,13 @@ public func buildApplication(
             maxSessionSeconds: config.maxSessionSeconds, botName: config.botName, botEnvironment: config.botEnvironment,
             botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode),
         logger: logger, daily: daily, metrics: metrics)
-    let recovery = Recovery(store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger)
+    let hostID = config.hostID ?? ProcessTable.hostIdentity()
+    let recovery = Recovery(
+        store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger, hostID: hostID,
+        leaseSeconds: config.leaseSeconds)
+    let lease = InstanceLease(
+        store: store, leaseSeconds: config.leaseSeconds,
+        handoverSeconds: config.shutdownMode == .handover ? config.handoverWaitSeconds : nil, logger: logger)
     try await recovery.run()
     let reaper = Reaper(
         store: store, supervisor: supervisor, recovery: recovery,
@@ -101,7 +109,7 @@ public func buildApplication(
     }
     var parts = AutospawnService(
         store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
-        recent: recent, watchdog: watchdog, reaper: reaper)
+        recent: recent, watchdog: watchdog, reaper: reaper, lease: lease)
     let router = buildRouter(config, parts)
     parts.routes = router.routes.map { route in
         let path = route.path.components.map { component in
@@ -143,7 +151,7 @@ public struct StartupError: Error, CustomStringConvertible {
 public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
     // Shut down in reverse: the watchdog and the reaper first, then the supervisor (it stops the bots while the
     // server still answers and records), then the server.
-    var services: [any Service] = [app, parts.supervisor, parts.reaper]
+    var services: [any Service] = [app, parts.supervisor, parts.reaper, parts.lease]
     if let watchdog = parts.watchdog { services.append(watchdog) }
     let group = ServiceGroup(
         configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -44,6 +44,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_MAX_STREAMS") var maxStreams: String?
     @Option(name: .customLong("webhook-check-s"), help: "AUTOSPAWN_WEBHOOK_CHECK_S") var webhookCheck: String?
     @Option(help: "AUTOSPAWN_SHUTDOWN (stop or handover)") var shutdown: String?
+    @Option(name: .customLong("lease-s"), help: "AUTOSPAWN_LEASE_S") var lease: String?
+    @Option(help: "AUTOSPAWN_HOST_ID") var hostId: String?
+    @Option(name: .customLong("handover-wait-s"), help: "AUTOSPAWN_HANDOVER_WAIT_S") var handoverWait: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -64,6 +67,7 @@ struct Serve: AsyncParsableCommand {
             "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
             "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
             "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck, "AUTOSPAWN_SHUTDOWN": shutdown,
+            "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
         ]
     }
 

@@ -35,6 +35,9 @@ struct ConfigTests {
         #expect(config.maxStreams == 1000)
         #expect(config.webhookCheckSeconds == 60)
         #expect(config.shutdownMode == .stop)
+        #expect(config.leaseSeconds == 10)
+        #expect(config.hostID == nil)
+        #expect(config.handoverWaitSeconds == 120)
         #expect(config.botEnvironment.keys.allSatisfy { Config.botBaseVariables.contains($0) })
     }
 
@@ -144,6 +147,9 @@ struct ConfigTests {
         ("AUTOSPAWN_MAX_STREAMS", "none", "AUTOSPAWN_MAX_STREAMS"),
         ("AUTOSPAWN_WEBHOOK_CHECK_S", "-5", "AUTOSPAWN_WEBHOOK_CHECK_S"),
         ("AUTOSPAWN_SHUTDOWN", "later", "AUTOSPAWN_SHUTDOWN"),
+        ("AUTOSPAWN_LEASE_S", "0", "AUTOSPAWN_LEASE_S"),
+        ("AUTOSPAWN_HOST_ID", "  ", "AUTOSPAWN_HOST_ID"),
+        ("AUTOSPAWN_HANDOVER_WAIT_S", "-1", "AUTOSPAWN_HANDOVER_WAIT_S"),
     ])
     func badValueNamesItsVariable(variable: String, value: String, named: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }

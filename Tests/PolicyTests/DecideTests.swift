@@ -52,6 +52,17 @@ struct DecideTests {
         #expect(!leavesRoomWaiting(state: .ended, reason: .stopRequested))
     }
 
+    @Test func anotherHostsInstanceIsJudgedByItsLeaseAndThisHostsByItsProcess() {
+        let other = ServiceInstance(id: "o", pid: 1, pidStartTime: 1, startedAt: 0, hostID: "host-b", leaseUntil: 100)
+        #expect(isInstanceAlive(other, thisHost: "host-a", processAlive: false, now: 100))
+        #expect(!isInstanceAlive(other, thisHost: "host-a", processAlive: true, now: 100.1))
+        let local = ServiceInstance(id: "l", pid: 1, pidStartTime: 1, startedAt: 0, hostID: "host-a", leaseUntil: 100)
+        #expect(!isInstanceAlive(local, thisHost: "host-a", processAlive: false, now: 50))
+        #expect(isInstanceAlive(local, thisHost: "host-a", processAlive: true, now: 500))
+        let legacy = ServiceInstance(id: "x", pid: 1, pidStartTime: 1, startedAt: 0)
+        #expect(isInstanceAlive(legacy, thisHost: "host-a", processAlive: true, now: 500))
+    }
+
     @Test func noGraceStopsAtOnce() {
         #expect(decide(.participantLeft, room: room(.running, humans: 0, active: 1), settings: settings(grace: 0), now: 0) == .stop(.roomEmpty))
     }

@@ -1,0 +1,47 @@
+import SessionStore
+import Logging
+import ServiceLifecycle
+
+/// Keeps this instance's lease in the database (`AUTOSPAWN_LEASE_S`), renewed three times per lease, so that
+/// instances on other hosts know it is alive. On a handover it leaves a last lease of `handoverSeconds`: its
+/// bots wait that long for the next instance on this host before other hosts take them for lost.
+public struct InstanceLease: Service {
+    let store: any SessionStorage
+    let leaseSeconds: Double
+    let handoverSeconds: Double?
+    let logger: Logger
+    let clock: any WallClock
+
+    public init(
+        store: any SessionStorage, leaseSeconds: Double, handoverSeconds: Double?, logger: Logger, clock: any WallClock = SystemClock()
+    ) {
+        self.store = store
+        self.leaseSeconds = leaseSeconds
+        self.handoverSeconds = handoverSeconds
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func run() async throws {
+        let period = Duration.milliseconds(Int64(max(0.1, leaseSeconds / 3) * 1000))
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await renew(for: leaseSeconds)
+                try? await Task.sleep(for: period)
+            }
+        }
+        if let handoverSeconds { await renew(for: handoverSeconds) }
+    }
+
+    private func renew(for seconds: Double) async {
+        do {
+            if try await !store.renewLease(until: clock.now() + seconds) {
+                // Registered again by the next recovery pass; meanwhile another instance may have taken this one
+                // for dead and ended its sessions (its bots are then stopped as stale).
+                logger.warning("this instance's registration is gone: another instance took it for dead")
+            }
+        } catch {
+            logger.error("could not renew this instance's lease", metadata: ["error": "\(error)"])
+        }
+    }
+}
