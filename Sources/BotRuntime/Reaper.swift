@@ -20,11 +20,16 @@ public struct Reaper: Service {
         public var retentionSeconds: Double
         /// Seen event ids are kept at least this long (a captured signed event is stale after the tolerance).
         public var minimumSeenRetentionSeconds: Double
+        /// How often recovery looks for dead instances, apart from the other rules: half a lease, so that a dead
+        /// instance's rooms are served within about its lease and a second.
+        public var recoveryInterval: Double
 
         public init(
             interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
-            botName: String = "Pipecat Bot", retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400
+            botName: String = "Pipecat Bot", retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400,
+            recoveryInterval: Double? = nil
         ) {
+            self.recoveryInterval = min(interval, recoveryInterval ?? interval)
             self.interval = interval
             self.startTimeoutSeconds = startTimeoutSeconds
             self.maxSessionSeconds = maxSessionSeconds
@@ -60,10 +65,25 @@ public struct Reaper: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var lastPass = ContinuousClock.now - .seconds(settings.interval)
             while !Task.isCancelled {
-                await pass()
-                try? await Task.sleep(for: .milliseconds(Int64(settings.interval * 1000)))
+                if ContinuousClock.now - lastPass >= .seconds(settings.interval) {
+                    lastPass = ContinuousClock.now
+                    await pass()
+                } else {
+                    await recover()
+                }
+                try? await Task.sleep(for: .milliseconds(Int64(max(0.05, settings.recoveryInterval) * 1000)))
             }
+        }
+    }
+
+    /// Recovery alone, between full passes.
+    func recover() async {
+        do {
+            try await recovery.run()
+        } catch {
+            logger.error("recovery failed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -88,7 +88,8 @@ public func buildApplication(
             maxSessionSeconds: config.maxSessionSeconds, orphanAfterSeconds: config.orphanAfterSeconds, botName: config.botName,
             retentionSeconds: config.retentionSeconds,
             // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
-            minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600),
+            minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600,
+            recoveryInterval: config.leaseSeconds / 2),
         daily: daily, metrics: metrics, logger: logger)
     let recent = RecentWebhooks()
     let webhooks = WebhookHandler(
