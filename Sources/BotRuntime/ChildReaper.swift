@@ -78,16 +78,15 @@ public final class ChildReaper: Sendable {
     /// waits. Returns the live untracked children (strays) for the caller to judge.
     public func reapStrays() -> [ProcessTable.Child] {
         var live: [ProcessTable.Child] = []
-        for child in ProcessTable.children(of: getpid()) where !isTracked(child.pid) {
+        for child in ProcessTable.children(of: getpid()) {
             if child.isZombie {
-                var status: Int32 = 0
-                // Checked again under the lock: a bot started since the scan is not a stray.
-                let reaped = state.withLock { state -> Bool in
-                    guard state.waiters[child.pid] == nil, !state.expected.contains(child.pid) else { return false }
-                    return waitpid(child.pid, &status, WNOHANG) == child.pid
+                // Under the lock: a child this reaper waits for (or expects) is left to it.
+                state.withLock { state in
+                    guard state.waiters[child.pid] == nil, !state.expected.contains(child.pid) else { return }
+                    var status: Int32 = 0
+                    _ = waitpid(child.pid, &status, WNOHANG)
                 }
-                _ = reaped
-            } else {
+            } else if !isTracked(child.pid) {
                 live.append(child)
             }
         }

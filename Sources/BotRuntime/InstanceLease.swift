@@ -7,15 +7,19 @@ import ServiceLifecycle
 /// bots wait that long for the next instance on this host before other hosts take them for lost.
 public struct InstanceLease: Service {
     let store: any SessionStorage
+    /// Registers the instance again if its row has gone.
+    let recovery: Recovery
     let leaseSeconds: Double
     let handoverSeconds: Double?
     let logger: Logger
     let clock: any WallClock
 
     public init(
-        store: any SessionStorage, leaseSeconds: Double, handoverSeconds: Double?, logger: Logger, clock: any WallClock = SystemClock()
+        store: any SessionStorage, recovery: Recovery, leaseSeconds: Double, handoverSeconds: Double?, logger: Logger,
+        clock: any WallClock = SystemClock()
     ) {
         self.store = store
+        self.recovery = recovery
         self.leaseSeconds = leaseSeconds
         self.handoverSeconds = handoverSeconds
         self.logger = logger
@@ -36,9 +40,10 @@ public struct InstanceLease: Service {
     private func renew(for seconds: Double) async {
         do {
             if try await !store.renewLease(until: clock.now() + seconds) {
-                // Registered again by the next recovery pass; meanwhile another instance may have taken this one
-                // for dead and ended its sessions (its bots are then stopped as stale).
-                logger.warning("this instance's registration is gone: another instance took it for dead")
+                // Another instance may have taken this one for dead and ended its sessions (its bots are then
+                // stopped as stale); it registers again and goes on.
+                logger.warning("this instance's registration is gone: registering again")
+                try await recovery.register()
             }
         } catch {
             logger.error("could not renew this instance's lease", metadata: ["error": "\(error)"])

@@ -39,17 +39,18 @@ public enum ProcessTable {
     /// Live process-group leaders whose environment holds `variable=value` (a bot whose pid never reached the
     /// database before a crash still carries its session id in `AUTOSPAWN_SESSION_ID`).
     public static func groupLeaders(withEnvironment variable: String, equalTo value: String) -> [Entry] {
-        let needle = Array("\(variable)=\(value)".utf8)
+        groupLeaders(carrying: variable).filter { $0.value == value }.map(\.entry)
+    }
+
+    /// Live process-group leaders whose environment sets `variable`, with its value (one pass over /proc).
+    public static func groupLeaders(carrying variable: String) -> [(entry: Entry, value: String)] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        var found: [Entry] = []
-        for name in names {
+        return names.compactMap { name in
             guard let pid = Int32(name), let entry = entry(pid: pid), entry.processGroup == pid,
-                  let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
-            else { continue }
-            let matches = environment.split(separator: 0, omittingEmptySubsequences: true).contains { Array($0) == needle }
-            if matches { found.append(entry) }
+                  let value = environmentValue(pid: pid, variable)
+            else { return nil }
+            return (entry, value)
         }
-        return found
     }
 
     /// A child process of some parent, zombie or not.
@@ -91,17 +92,6 @@ public enum ProcessTable {
         let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "no-boot-id"
         return host + "/" + boot
-    }
-
-    /// Live process-group leaders that carry a session id in their environment (`AUTOSPAWN_SESSION_ID`), and it.
-    public static func bots() -> [(entry: Entry, sessionID: String)] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-        return names.compactMap { name in
-            guard let pid = Int32(name), let entry = entry(pid: pid), entry.processGroup == pid,
-                  let session = environmentValue(pid: pid, "AUTOSPAWN_SESSION_ID")
-            else { return nil }
-            return (entry, session)
-        }
     }
 
     /// The pid and start time of this process.

@@ -18,7 +18,8 @@ import Glibc
 /// - Bot processes on this host whose session is no longer active, or belongs to another host's instance (this
 ///   machine was taken for dead and came back), are stopped: no bot outlives its session unaccounted for.
 ///
-/// Run before serving and again on every reaper pass (an instance may die meanwhile).
+/// `register` once before serving (`InstanceLease` keeps the lease from then on); `run` before serving and
+/// again every half lease (an instance may die meanwhile).
 public struct Recovery: Sendable {
     let store: any SessionStorage
     let supervisor: Supervisor
@@ -45,13 +46,19 @@ public struct Recovery: Sendable {
         self.leaseSeconds = leaseSeconds
     }
 
-    public func run() async throws {
+    /// Registers this instance with its process, host and a first lease.
+    public func register() async throws {
         let me = ProcessTable.current()
         let now = clock.now()
-        let others = try await store.register(
+        _ = try await store.register(
             ServiceInstance(
                 id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: now, hostID: hostID,
                 leaseUntil: now + leaseSeconds))
+    }
+
+    public func run() async throws {
+        let now = clock.now()
+        let others = try await store.otherInstances()
         var live: Set<String> = [store.instanceID]
         var hostOf: [String: String] = [store.instanceID: hostID]
         for other in others {
@@ -123,8 +130,8 @@ public struct Recovery: Sendable {
     /// dead and came back, or the bot outlived its end. A session whose owner ran on another host is that host's
     /// to judge (its processes are not ours, even where a test runs both "hosts" on one machine).
     private func stopStaleBots(hostOf: [String: String]) async throws {
-        for bot in ProcessTable.bots() {
-            guard let session = try await store.session(bot.sessionID), !session.state.isActive else { continue }
+        for bot in ProcessTable.groupLeaders(carrying: "AUTOSPAWN_SESSION_ID") {
+            guard let session = try await store.session(bot.value), !session.state.isActive else { continue }
             let ownerHost = hostOf[session.ownerInstance] ?? ""
             guard ownerHost.isEmpty || ownerHost == hostID else { continue }
             logger(for: session).warning("stopping a bot whose session is over or another host's", metadata: ["pid": "\(bot.entry.pid)"])

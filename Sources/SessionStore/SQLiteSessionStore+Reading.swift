@@ -21,6 +21,11 @@ extension SQLiteSessionStore {
         }
     }
 
+    public func otherInstances() async throws -> [ServiceInstance] {
+        let id = instanceID
+        return try await pool.read { db in try ServiceInstance.filter(Column("id") != id).fetchAll(db) }
+    }
+
     /// Extends this instance's lease; false when its row is gone (another instance took it for dead).
     public func renewLease(until: Double) async throws -> Bool {
         let id = instanceID

@@ -29,9 +29,6 @@ public final class SessionFeed: Sendable {
         return stream
     }
 
-    /// The number of listeners now.
-    public var listenerCount: Int { listeners.withLock { $0.count } }
-
     func publish(_ changes: [RoomChange]) {
         guard !changes.isEmpty else { return }
         let current = listeners.withLock { Array($0.values) }

@@ -37,6 +37,8 @@ public protocol SessionStorage: Sendable {
     // Instances
     /// Registers this instance and returns every other registered one.
     func register(_ instance: ServiceInstance) async throws -> [ServiceInstance]
+    /// Every registered instance but this one, alive or dead.
+    func otherInstances() async throws -> [ServiceInstance]
     func deregister(_ id: String) async throws
     /// Extends this instance's lease; false when its registration is gone.
     func renewLease(until: Double) async throws -> Bool

@@ -78,8 +78,9 @@ public func buildApplication(
         store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger, hostID: hostID,
         leaseSeconds: config.leaseSeconds)
     let lease = InstanceLease(
-        store: store, leaseSeconds: config.leaseSeconds,
+        store: store, recovery: recovery, leaseSeconds: config.leaseSeconds,
         handoverSeconds: config.shutdownMode == .handover ? config.handoverWaitSeconds : nil, logger: logger)
+    try await recovery.register()
     try await recovery.run()
     let reaper = Reaper(
         store: store, supervisor: supervisor, recovery: recovery,

@@ -103,6 +103,8 @@ struct DailyHardeningTests {
         #expect(answer.status == 200)
         let id = try #require(answer.string("sessionId"))
         #expect(try await eventually { try await service.session(id)["state"] as? String == "running" })
+        // The bot prints what it got, the file's size last: wait until it has.
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("body file bytes") })
         let log = try await service.request(.GET, "/sessions/\(id)/log").text
         #expect(log.contains("env AUTOSPAWN_BODY=<unset>"))
         #expect(log.contains("env AUTOSPAWN_BODY_FILE=\(service.botLogDirectory)/\(id).body.json"))
