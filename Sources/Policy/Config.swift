@@ -32,7 +32,8 @@ public struct Config: Sendable {
 
     public var host: String
     public var port: Int
-    public var databasePath: String
+    /// `AUTOSPAWN_DB`: SQLite's file or PostgreSQL's URL.
+    public var database: DatabaseLocation
     public var webhookEnabled: Bool
     /// Decoded `hmac` keys, newest first as configured; any of them may sign a request.
     public var webhookSecrets: [[UInt8]]
@@ -86,7 +87,7 @@ public struct Config: Sendable {
     /// Variables every bot gets when the service has them: what a program needs to run, nothing of the service's.
     public static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
     /// Secrets of the service itself, which no bot may be given.
-    public static let serviceOnlySecrets = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN"]
+    public static let serviceOnlySecrets = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_DB"]
 
     /// The room-eligibility rule derived from `allowedRoomPattern`.
     public var roomFilter: RoomFilter
@@ -96,7 +97,7 @@ public struct Config: Sendable {
         let reader = Reader(environment)
         let host = reader.string("AUTOSPAWN_HOST") ?? "127.0.0.1"
         let port = try reader.integer("AUTOSPAWN_PORT", default: 8080, range: 0...65535)
-        let databasePath = try reader.nonEmpty("AUTOSPAWN_DB") ?? "autospawn.sqlite"
+        let database = try DatabaseLocation.parse(try reader.nonEmpty("AUTOSPAWN_DB") ?? "autospawn.sqlite")
         let webhookEnabled = try reader.flag("AUTOSPAWN_WEBHOOK", default: true)
         let secrets = try reader.secrets("AUTOSPAWN_WEBHOOK_SECRET")
         // A secret that is set is enforced: only an explicit AUTOSPAWN_REQUIRE_SIGNATURE=0 lets unsigned events in.
@@ -143,8 +144,14 @@ public struct Config: Sendable {
             }
             launcher = .agent(baseURL: Self.trimmingTrailingSlashes(url))
         }
-        let botLogDirectory = try reader.nonEmpty("AUTOSPAWN_BOT_LOG_DIR")
-            ?? Self.siblingPath(of: databasePath, named: "bot-logs")
+        let botLogDirectory: String
+        switch database {
+        case .sqlite(let path):
+            botLogDirectory = try reader.nonEmpty("AUTOSPAWN_BOT_LOG_DIR") ?? Self.siblingPath(of: path, named: "bot-logs")
+        case .postgres:
+            // Each replica keeps its own bots' logs; the working folder is the one place every deployment has.
+            botLogDirectory = try reader.nonEmpty("AUTOSPAWN_BOT_LOG_DIR") ?? "bot-logs"
+        }
         let startTimeout = try reader.seconds("AUTOSPAWN_START_TIMEOUT_S", default: 60, allowZero: false)
         let emptyGrace = try reader.seconds("AUTOSPAWN_EMPTY_GRACE_S", default: 20, allowZero: true)
         let stopGrace = try reader.seconds("AUTOSPAWN_STOP_GRACE_S", default: 10, allowZero: true)
@@ -194,9 +201,10 @@ public struct Config: Sendable {
             warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
         }
         var secretTexts = [adminToken, apiKey].compactMap { $0 }
+        if case .postgres(let location) = database, let password = location.password { secretTexts.append(password) }
         secretTexts += (reader.string("AUTOSPAWN_WEBHOOK_SECRET") ?? "").split(separator: ",").map { String($0).trimmingBlanks() }
         var config = Config(
-            host: host, port: port, databasePath: databasePath, webhookEnabled: webhookEnabled,
+            host: host, port: port, database: database, webhookEnabled: webhookEnabled,
             webhookSecrets: secrets, requireSignature: requireSignature, signatureToleranceSeconds: tolerance,
             maxConcurrency: maxConcurrency, allowedRoomPattern: pattern, botName: botName, launcher: launcher,
             botLogDirectory: botLogDirectory, startTimeoutSeconds: startTimeout, emptyGraceSeconds: emptyGrace,

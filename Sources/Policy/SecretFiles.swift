@@ -2,7 +2,8 @@ extension Config {
     /// The secrets that may come from a file instead (the Docker and Kubernetes convention): `<NAME>_FILE` names a
     /// file whose content, less one trailing newline, is the value. So no secret has to sit in the service's
     /// environment or on its command line, where `ps` shows it.
-    public static let fileSecrets = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY"]
+    /// `AUTOSPAWN_DB` is among them: a PostgreSQL URL carries its password.
+    public static let fileSecrets = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY", "AUTOSPAWN_DB"]
 
     /// The environment with every `<NAME>_FILE` of `fileSecrets` replaced by `<NAME>` and the file's content.
     /// Reading is the caller's (`read` returns a file's content or throws), so that this stays free of I/O.

@@ -30,13 +30,14 @@ public struct AutospawnService: Sendable {
     public internal(set) var routes: [String] = []
 }
 
-/// Opens the database, recovers the bots of earlier instances, and builds the HTTP application.
+/// Recovers the bots of earlier instances and builds the HTTP application on `store` (`withSessionStore`); without
+/// one, it opens the SQLite file the configuration names (tests that drive the router in process).
 ///
 /// Run the result with `runService(_:)`, or drive its router in tests.
 /// Metrics go to `registry`: its own for each application, so tests never share one.
 public func buildApplication(
-    _ config: Config, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-    onListening: (@Sendable (Int) -> Void)? = nil
+    _ config: Config, store: (any SessionStorage)? = nil, logger: Logger,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
     var config = config
     var factory = PrometheusMetricsFactory(registry: registry)
@@ -63,9 +64,7 @@ public func buildApplication(
         logger.warning(
             "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
     }
-    let store = try SQLiteSessionStore(
-        path: config.databasePath, settings: config.policySettings, launcher: config.launcherKind,
-        instanceID: UUID().uuidString.lowercased())
+    let store = try store ?? openSQLiteStore(config)
     let supervisor = Supervisor(
         store: store,
         settings: .init(
@@ -130,6 +129,14 @@ public func buildApplication(
         },
         logger: logger)
     return (app, parts)
+}
+
+private func openSQLiteStore(_ config: Config) throws -> any SessionStorage {
+    guard case .sqlite(let path) = config.database else {
+        throw StartupError("a PostgreSQL store runs its connections beside the service: open it with withSessionStore")
+    }
+    return try SQLiteSessionStore(
+        path: path, settings: config.policySettings, launcher: config.launcherKind, instanceID: UUID().uuidString.lowercased())
 }
 
 /// Once per process (`serve`): log lines through `LogOutput` (level, format, redaction from the configuration),

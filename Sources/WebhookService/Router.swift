@@ -22,9 +22,10 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     router.add(middleware: MetricsMiddleware())
 
     router.get("health") { _, _ in json(.ok, ["status": "ok"]) }
-    let readiness = Readiness(
-        store: store, supervisor: supervisor,
-        folders: [(config.databasePath as NSString).deletingLastPathComponent, config.botLogDirectory])
+    // The folders whose free space matters here: the bots' logs, and SQLite's file.
+    var folders = [config.botLogDirectory]
+    if case .sqlite(let path) = config.database { folders.insert((path as NSString).deletingLastPathComponent, at: 0) }
+    let readiness = Readiness(store: store, supervisor: supervisor, folders: folders)
     router.get("ready") { _, _ in
         if let problem = await readiness.problem() { return json(.serviceUnavailable, ["status": problem]) }
         return json(.ok, ["status": "ready"])

@@ -3,6 +3,7 @@ import BotRuntime
 import Foundation
 import Logging
 import Policy
+import SessionStore
 import WebhookService
 
 /// `autospawn serve`: every setting is an environment variable and a flag; a flag wins.
@@ -38,6 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_WEBHOOK_SECRET_FILE (a file holding the secret)") var webhookSecretFile: String?
     @Option(help: "AUTOSPAWN_ADMIN_TOKEN_FILE (a file holding the token)") var adminTokenFile: String?
     @Option(help: "DAILY_API_KEY_FILE (a file holding the key)") var dailyApiKeyFile: String?
+    @Option(help: "AUTOSPAWN_DB_FILE (a file holding AUTOSPAWN_DB, which may carry a password)") var dbFile: String?
     @Option(help: "AUTOSPAWN_BOT_ENV (comma-separated names bots also get)") var botEnv: String?
     @Option(help: "AUTOSPAWN_BOT_LOG_MAX_BYTES") var botLogMaxBytes: String?
     @Option(help: "AUTOSPAWN_RETENTION_DAYS") var retentionDays: String?
@@ -64,7 +66,7 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_ADMIN_TOKEN": adminToken, "DAILY_API_KEY": dailyApiKey,
             "DAILY_API_URL": dailyApiUrl, "AUTOSPAWN_DAILY_DOMAIN": dailyDomain,
             "AUTOSPAWN_WEBHOOK_SECRET_FILE": webhookSecretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": adminTokenFile,
-            "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
+            "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_DB_FILE": dbFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
             "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
             "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck, "AUTOSPAWN_SHUTDOWN": shutdown,
             "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
@@ -87,15 +89,23 @@ struct Serve: AsyncParsableCommand {
             if !ProcessLauncher.becomeSubreaper() {
                 logger.warning("could not become the bots' subreaper: what their children leave behind goes to init")
             }
-            let (app, parts) = try await buildApplication(config, logger: logger, registry: registry) { port in
-                // One line on stdout, for people and for scripts that started the service on port 0.
-                FileHandle.standardOutput.write(Data("autospawn listening on http://\(config.host):\(port)\n".utf8))
+            try await withSessionStore(
+                config.database, settings: config.policySettings, launcher: config.launcherKind,
+                instanceID: UUID().uuidString.lowercased(), logger: logger
+            ) { store in
+                let (app, parts) = try await buildApplication(config, store: store, logger: logger, registry: registry) { port in
+                    // One line on stdout, for people and for scripts that started the service on port 0.
+                    FileHandle.standardOutput.write(Data("autospawn listening on http://\(config.host):\(port)\n".utf8))
+                }
+                try await runService(app, parts, logger: logger)
             }
-            try await runService(app, parts, logger: logger)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("autospawn: \(error.description)\n".utf8))
             throw ExitCode(2)
         } catch let error as StartupError {
+            FileHandle.standardError.write(Data("autospawn: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as SessionStoreError {
             FileHandle.standardError.write(Data("autospawn: \(error.description)\n".utf8))
             throw ExitCode(1)
         }

@@ -8,7 +8,7 @@ struct ConfigTests {
         let config = try Config.parse(minimal)
         #expect(config.host == "127.0.0.1")
         #expect(config.port == 8080)
-        #expect(config.databasePath == "autospawn.sqlite")
+        #expect(config.database == .sqlite(path: "autospawn.sqlite"))
         #expect(config.webhookEnabled)
         #expect(config.webhookSecrets.isEmpty)
         #expect(!config.requireSignature)
@@ -233,5 +233,54 @@ struct Base64Tests {
         #expect(Base64.decode("Zm9vYg") == Array("foob".utf8))
         #expect(Base64.decode("Zm9v!mFy") == nil)
         #expect(Base64.decode("Z") == nil)
+    }
+}
+
+struct DatabaseLocationTests {
+    let minimal = ["AUTOSPAWN_BOT_COMMAND": "bot {room_url}"]
+
+    @Test func aPathIsSQLiteAndAPostgresURLIsPostgreSQL() throws {
+        #expect(try DatabaseLocation.parse("/var/lib/autospawn/db.sqlite") == .sqlite(path: "/var/lib/autospawn/db.sqlite"))
+        let location = PostgresLocation(
+            host: "db.internal", port: 6432, user: "spawn", password: "p@ss:w/rd", database: "autospawn", sslMode: .require)
+        #expect(try DatabaseLocation.parse("postgres://spawn:p%40ss%3Aw%2Frd@db.internal:6432/autospawn?sslmode=require") == .postgres(location))
+        #expect(try DatabaseLocation.parse("postgresql://spawn:p%40ss%3Aw%2Frd@db.internal:6432/autospawn?sslmode=require") == .postgres(location))
+    }
+
+    @Test func libpqDefaultsFillWhatTheURLLeavesOut() throws {
+        let location = PostgresLocation(host: "localhost", port: 5432, user: "postgres", database: "postgres", sslMode: .prefer)
+        #expect(try DatabaseLocation.parse("postgres://") == .postgres(location))
+        guard case .postgres(let ipv6) = try DatabaseLocation.parse("postgres://u@[::1]:5433/d?sslmode=verify-full&sslrootcert=/ca.pem")
+        else { Issue.record("not PostgreSQL"); return }
+        #expect(ipv6.host == "::1" && ipv6.port == 5433 && ipv6.sslMode == .verifyFull && ipv6.sslRootCertificate == "/ca.pem")
+        guard case .postgres(let socket) = try DatabaseLocation.parse("postgres://u@/d?host=/var/run/postgresql") else {
+            Issue.record("not PostgreSQL"); return
+        }
+        #expect(socket.unixSocketPath == "/var/run/postgresql/.s.PGSQL.5432")
+    }
+
+    @Test(arguments: [
+        "postgres://u@h:99999/d", "postgres://u@h/d?sslmode=sometimes", "postgres://u@h/d?pool=3", "mysql://u@h/d",
+        "postgres://u:%zz@h/d",
+    ])
+    func aBadDatabaseURLNamesTheVariable(url: String) {
+        #expect(throws: ConfigError.self) { try Config.parse(minimal.merging(["AUTOSPAWN_DB": url]) { $1 }) }
+        do {
+            _ = try Config.parse(minimal.merging(["AUTOSPAWN_DB": url]) { $1 })
+        } catch {
+            #expect(error.description.hasPrefix("AUTOSPAWN_DB"))
+        }
+    }
+
+    @Test func thePasswordIsASecretThatNoBotAndNoLogLineGets() throws {
+        let config = try Config.parse(minimal.merging(["AUTOSPAWN_DB": "postgres://spawn:hunter2hunter2@db/autospawn"]) { $1 })
+        #expect(config.secretTexts.contains("hunter2hunter2"))
+        #expect(!config.database.description.contains("hunter2"))
+        #expect(config.botLogDirectory == "bot-logs")
+        #expect(throws: ConfigError.self) {
+            try Config.parse(minimal.merging(["AUTOSPAWN_BOT_ENV": "AUTOSPAWN_DB"]) { $1 })
+        }
+        let fromFile = try Config.resolvingSecretFiles(["AUTOSPAWN_DB_FILE": "/run/secrets/db"]) { _ in "postgres://u:pw@h/d\n" }
+        #expect(fromFile == ["AUTOSPAWN_DB": "postgres://u:pw@h/d"])
     }
 }

@@ -1,28 +1,46 @@
 import Foundation
+import Logging
 import Policy
 import SessionStore
+import TestSupport
 import Testing
 
 /// Every backend the store tests run against: each test takes one as its argument.
 enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// A new, empty database of this backend.
-    func newDatabase() -> String {
+    /// The backends of this run: PostgreSQL when a test server is given, and always in CI (`TestPostgres`).
+    static var available: [StoreBackend] { TestPostgres.isEnabled ? [.sqlite, .postgres] : [.sqlite] }
+
+    /// A new, empty database of this backend: a file path, or a PostgreSQL URL.
+    func newDatabase() async throws -> String {
         switch self {
         case .sqlite: FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString).sqlite").path
+        case .postgres: try await TestPostgres.newDatabase()
         }
     }
 
     /// A store on `database` (a new one by default) for the instance `instance`.
-    func makeStore(database: String? = nil, max: Int = 5, grace: Double = 20, instance: String = "instance-a") throws -> any SessionStorage {
+    func makeStore(
+        database: String? = nil, max: Int = 5, grace: Double = 20, instance: String = "instance-a"
+    ) async throws -> any SessionStorage {
         let settings = PolicySettings(
             maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace)
+        let database = if let database { database } else { try await newDatabase() }
         switch self {
         case .sqlite:
-            return try SQLiteSessionStore(path: database ?? newDatabase(), settings: settings, launcher: .process, instanceID: instance)
+            return try SQLiteSessionStore(path: database, settings: settings, launcher: .process, instanceID: instance)
+        case .postgres:
+            guard case .postgres(let location) = try DatabaseLocation.parse(database) else { throw TestPostgres.NotConfigured() }
+            let store = try PostgresSessionStore(
+                location: location, settings: settings, launcher: .process, instanceID: instance, logger: Logger(label: "test"))
+            // The store's connections live as long as the test process: a test's store is not closed.
+            Task { await store.run() }
+            try await store.migrate()
+            return store
         }
     }
 }
@@ -37,8 +55,8 @@ func event(
 }
 
 struct SessionStoreTests {
-    @Test(arguments: StoreBackend.allCases) func twoHundredConcurrentJoinsForOneRoomClaimItOnce(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func twoHundredConcurrentJoinsForOneRoomClaimItOnce(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         let actions = try await withThrowingTaskGroup(of: WebhookAction.self) { group in
             for index in 0..<200 {
                 group.addTask { try await store.record(event(participant: "p\(index)"), now: 1).action }
@@ -51,8 +69,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 200])
     }
 
-    @Test(arguments: StoreBackend.allCases) func twoHundredConcurrentJoinsAcrossRoomsNeverExceedTheCap(backend: StoreBackend) async throws {
-        let store = try backend.makeStore(max: 10)
+    @Test(arguments: StoreBackend.available) func twoHundredConcurrentJoinsAcrossRoomsNeverExceedTheCap(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore(max: 10)
         let actions = try await withThrowingTaskGroup(of: WebhookAction.self) { group in
             for index in 0..<200 {
                 group.addTask { try await store.record(event(room: "room-\(index % 50)", participant: "p\(index)"), now: 1).action }
@@ -67,8 +85,8 @@ struct SessionStoreTests {
 
     /// The count of active sessions is kept by triggers; through claims, starts, stops, ends and failures it
     /// must stay what counting the rows gives.
-    @Test(arguments: StoreBackend.allCases) func theKeptActiveCountIsAlwaysTheCountOfActiveRows(backend: StoreBackend) async throws {
-        let store = try backend.makeStore(max: 40)
+    @Test(arguments: StoreBackend.available) func theKeptActiveCountIsAlwaysTheCountOfActiveRows(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore(max: 40)
         var now = 1.0
         for round in 0..<6 {
             for index in 0..<30 {
@@ -89,10 +107,10 @@ struct SessionStoreTests {
         }
     }
 
-    @Test(arguments: StoreBackend.allCases) func twoStoresOnOneFileKeepBothInvariants(backend: StoreBackend) async throws {
-        let path = backend.newDatabase()
-        let first = try backend.makeStore(database: path, max: 7, instance: "a")
-        let second = try backend.makeStore(database: path, max: 7, instance: "b")
+    @Test(arguments: StoreBackend.available) func twoStoresOnOneFileKeepBothInvariants(backend: StoreBackend) async throws {
+        let path = try await backend.newDatabase()
+        let first = try await backend.makeStore(database: path, max: 7, instance: "a")
+        let second = try await backend.makeStore(database: path, max: 7, instance: "b")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<200 {
                 let store = index % 2 == 0 ? first : second
@@ -105,8 +123,8 @@ struct SessionStoreTests {
         #expect(Set(sessions.map(\.roomName)).count == 7)
     }
 
-    @Test(arguments: StoreBackend.allCases) func anEventIdIsActedUponOnce(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func anEventIdIsActedUponOnce(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         let join = event(id: "same")
         #expect(try await store.record(join, now: 1).action == .spawned)
         #expect(try await store.record(join, now: 2).action == .duplicate)
@@ -116,8 +134,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
     }
 
-    @Test(arguments: StoreBackend.allCases) func leaveBeforeJoinLeavesNoGhost(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func leaveBeforeJoinLeavesNoGhost(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         _ = try await store.record(event(.participantLeft, participant: "late"), now: 1)
         _ = try await store.record(event(.participantJoined, participant: "late"), now: 2)
         #expect(try await store.humans(inRooms: ["room"]) == [:])
@@ -126,8 +144,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
     }
 
-    @Test(arguments: StoreBackend.allCases) func keysThatRecurFollowTheNewestEvent(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func keysThatRecurFollowTheNewestEvent(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         func byUser(_ kind: RoomEvent.Kind, at time: Double) -> RoomEvent {
             RoomEvent(id: UUID().uuidString, kind: kind, roomName: "room", roomURL: "https://d.daily.co/room",
                       participant: .init(sessionID: nil, userID: "jane", userName: "Jane"), sentAt: time)
@@ -140,8 +158,8 @@ struct SessionStoreTests {
         #expect(try await store.humans(inRooms: ["room"]) == ["room": 1])
     }
 
-    @Test(arguments: StoreBackend.allCases) func lastLeaveSchedulesAStopAndAReturnCancelsIt(backend: StoreBackend) async throws {
-        let store = try backend.makeStore(grace: 20)
+    @Test(arguments: StoreBackend.available) func lastLeaveSchedulesAStopAndAReturnCancelsIt(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore(grace: 20)
         let spawned = try await store.record(event(participant: "a"), now: 100)
         let id = try #require(spawned.session?.id)
         let left = try await store.record(event(.participantLeft, participant: "a"), now: 110)
@@ -157,8 +175,8 @@ struct SessionStoreTests {
         #expect(stopping?.stopReason == .roomEmpty)
     }
 
-    @Test(arguments: StoreBackend.allCases) func finishingKeepsTheRequestedStopsReason(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func finishingKeepsTheRequestedStopsReason(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         let id = try #require(try await store.record(event(), now: 1).session?.id)
         _ = try await store.markStarted(id, pid: 42, pidStartTime: 7, now: 2)
         #expect(try await store.session(id)?.state == .running)
@@ -170,8 +188,8 @@ struct SessionStoreTests {
         #expect(try await store.finish(id, state: .ended, reason: .botExited, now: 5) == nil)
     }
 
-    @Test(arguments: StoreBackend.allCases) func humanJoiningWhileTheBotStopsGetsTheNextBot(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func humanJoiningWhileTheBotStopsGetsTheNextBot(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         let id = try #require(try await store.record(event(participant: "a"), now: 1).session?.id)
         _ = try await store.requestStop(id, reason: .stopRequested, now: 2)
         let joined = try await store.record(event(participant: "b"), now: 3)
@@ -183,24 +201,24 @@ struct SessionStoreTests {
         #expect(try await store.activeCount() == 1)
     }
 
-    @Test(arguments: StoreBackend.allCases) func meetingEndClearsTheRoomsParticipants(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func meetingEndClearsTheRoomsParticipants(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         _ = try await store.record(event(participant: "a"), now: 1)
         _ = try await store.record(event(participant: "b"), now: 1)
         _ = try await store.record(event(.meetingEnded, participant: nil), now: 2)
         #expect(try await store.humans(inRooms: ["room"]) == [:])
     }
 
-    @Test(arguments: StoreBackend.allCases) func directClaimsRespectRoomAndCapacity(backend: StoreBackend) async throws {
-        let store = try backend.makeStore(max: 1)
+    @Test(arguments: StoreBackend.available) func directClaimsRespectRoomAndCapacity(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore(max: 1)
         let first = try await store.claim(room: "made", url: "https://d.daily.co/made", now: 1)
         #expect(first != nil)
         #expect(try await store.claim(room: "made", url: nil, now: 1) == nil)
         #expect(try await store.claim(room: "other", url: nil, now: 1) == nil)
     }
 
-    @Test(arguments: StoreBackend.allCases) func listingFiltersByStateRoomAndLimit(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func listingFiltersByStateRoomAndLimit(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         for room in ["a", "b", "c"] { _ = try await store.record(event(room: room), now: 1) }
         let ended = try #require(try await store.sessions(.init(roomName: "a")).first)
         _ = try await store.finish(ended.id, state: .failed, reason: .botFailed, exitCode: 1, now: 2)
@@ -212,23 +230,28 @@ struct SessionStoreTests {
         #expect(try await store.sessions(.init(states: .all, limit: 2)).count == 2)
     }
 
-    @Test(arguments: StoreBackend.allCases) func reopeningTheFileKeepsEverything(backend: StoreBackend) async throws {
-        let path = backend.newDatabase()
+    @Test(arguments: StoreBackend.available) func reopeningTheFileKeepsEverything(backend: StoreBackend) async throws {
+        let path = try await backend.newDatabase()
         let id = try #require(try await backend.makeStore(database: path).record(event(id: "kept"), now: 1).session?.id)
-        let reopened = try backend.makeStore(database: path, instance: "b")
+        let reopened = try await backend.makeStore(database: path, instance: "b")
         #expect(try await reopened.session(id)?.state == .starting)
         #expect(try await reopened.record(event(id: "kept"), now: 2).action == .duplicate)
         #expect(try await reopened.unownedActiveSessions(liveInstances: ["b"]).map(\.id) == [id])
     }
 
     @Test func anUnusableSQLitePathIsATypedError() {
-        #expect(throws: SessionStoreError.self) { try StoreBackend.sqlite.makeStore(database: "/nonexistent-dir/x/db.sqlite") }
+        #expect(throws: SessionStoreError.self) {
+            try SQLiteSessionStore(
+                path: "/nonexistent-dir/x/db.sqlite",
+                settings: PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1),
+                launcher: .process, instanceID: "a")
+        }
     }
 }
 
 struct WaitingRoomTests {
-    @Test(arguments: StoreBackend.allCases) func aRoomRefusedAtCapacityIsClaimedOnceAPlaceFrees(backend: StoreBackend) async throws {
-        let store = try backend.makeStore(max: 1)
+    @Test(arguments: StoreBackend.available) func aRoomRefusedAtCapacityIsClaimedOnceAPlaceFrees(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore(max: 1)
         let first = try #require(try await store.record(event(room: "a"), now: 1).session)
         #expect(try await store.record(event(room: "b"), now: 2).reason == "capacity")
         #expect(try await store.claimWaitingRooms(now: 3).isEmpty)
@@ -237,8 +260,8 @@ struct WaitingRoomTests {
         #expect(try await store.claimWaitingRooms(now: 6).isEmpty)
     }
 
-    @Test(arguments: StoreBackend.allCases) func aFailedBotsRoomWaitsOutItsBackoffAndAnEmptyRoomStopsWaiting(backend: StoreBackend) async throws {
-        let store = try backend.makeStore()
+    @Test(arguments: StoreBackend.available) func aFailedBotsRoomWaitsOutItsBackoffAndAnEmptyRoomStopsWaiting(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore()
         let first = try #require(try await store.record(event(room: "a"), now: 100).session)
         _ = try await store.finish(first.id, state: .failed, reason: .botFailed, exitCode: 1, now: 101)
         // Default backoff: 2 s after the first failure; a join meanwhile is refused.
@@ -250,5 +273,62 @@ struct WaitingRoomTests {
         _ = try await store.record(event(.participantLeft, room: "a", participant: "p1"), now: 105)
         _ = try await store.record(event(.participantLeft, room: "a", participant: "p2"), now: 105)
         #expect(try await store.claimWaitingRooms(now: 200).isEmpty)  // nobody left to wait
+    }
+}
+
+struct PostgresStoreTests {
+    /// Replicas that start together on a new database each migrate it; the advisory lock makes that one migration.
+    @Test(.enabled(if: TestPostgres.isEnabled)) func replicasStartingTogetherMigrateTheDatabaseOnce() async throws {
+        let database = try await StoreBackend.postgres.newDatabase()
+        let stores = try await withThrowingTaskGroup(of: (any SessionStorage).self) { group in
+            for index in 0..<6 { group.addTask { try await StoreBackend.postgres.makeStore(database: database, instance: "r\(index)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(stores.count == 6)
+        #expect(try await stores[0].record(event(), now: 1).action == .spawned)
+        #expect(try await stores[5].record(event(), now: 2).action == .recorded)
+    }
+
+    /// A change made through one replica reaches the live views of another (NOTIFY), without a poll.
+    @Test(.enabled(if: TestPostgres.isEnabled)) func anotherReplicasChangeReachesThisOnesFeed() async throws {
+        let database = try await StoreBackend.postgres.newDatabase()
+        let here = try await StoreBackend.postgres.makeStore(database: database, instance: "here")
+        let there = try await StoreBackend.postgres.makeStore(database: database, instance: "there")
+        let changes = here.changes.subscribe()
+        // The listener's connection may still be opening: send until one arrives.
+        let heard = try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask {
+                for await change in changes where change.room == "elsewhere" { return change.room }
+                return nil
+            }
+            group.addTask {
+                for index in 0..<100 {
+                    _ = try await there.record(event(room: "elsewhere", participant: "p\(index)"), now: Double(index))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(heard == "elsewhere")
+    }
+
+    @Test(.enabled(if: TestPostgres.isEnabled)) func anUnreachableServerIsATypedErrorWithoutThePassword() async throws {
+        let location = PostgresLocation(host: "127.0.0.1", port: 1, user: "u", password: "sekrit-password", database: "d", sslMode: .disable)
+        let store = try PostgresSessionStore(
+            location: location,
+            settings: PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1),
+            launcher: .process, instanceID: "a", logger: Logger(label: "test"))
+        let runner = Task { await store.run() }
+        defer { runner.cancel() }
+        do {
+            try await store.migrate(within: .seconds(1))
+            Issue.record("migrated on a closed port")
+        } catch {
+            #expect(!error.description.contains("sekrit"))
+            #expect(error.description.contains("127.0.0.1"))
+        }
     }
 }

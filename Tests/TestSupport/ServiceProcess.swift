@@ -252,9 +252,11 @@ public func unixSeconds(_ text: Any?) -> Double? {
 }
 
 /// The tests' HTTP client: it never follows a redirect, because the places the service redirects to (Daily
-/// rooms) are outside this machine.
+/// rooms) are outside this machine. A burst of thousands of requests queues for its connections: on a loaded
+/// machine (the whole suite on 2 cores) the default 10 s wait for one was seen to run out.
 public let testHTTPClient = HTTPClient(
-    eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+    eventLoopGroupProvider: .singleton,
+    configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(60))))
 
 /// Waits until `condition` holds, polling; false when `timeout` passes first.
 public func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {

@@ -33,7 +33,7 @@ public final class SQLiteSessionStore: SessionStorage {
         configuration.maximumReaderCount = 4
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Schema.migrator.migrate(pool)
+            try SQLiteSchema.migrator.migrate(pool)
             commits = GroupCommit(writer: pool)
         } catch {
             throw SessionStoreError(path: path, underlying: error)

@@ -1,0 +1,163 @@
+import Foundation
+import Policy
+import PostgresNIO
+
+/// Claims outside webhooks and a session's life: its start, stop, end and adoption, and the waiting rooms.
+extension PostgresSessionStore {
+    // MARK: Claims outside webhooks
+
+    public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
+        let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
+        return try await transaction { tx -> Session? in
+            _ = try await Self.lockRoom(room, url: url, tx)
+            guard try await Self.activeSession(room: room, tx) == nil,
+                  try await Self.activeCount(tx, locking: true) < maxConcurrency
+            else { return nil }
+            return try await Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, tx)
+        }
+    }
+
+    public func setRoomURL(_ id: String, url: String, now: Double) async throws {
+        try await transaction { tx in
+            try await tx.execute("UPDATE session SET room_url = \(url), updated_at = \(now) WHERE id = \(id)")
+            try await tx.execute("UPDATE room SET url = \(url) WHERE name = (SELECT room_name FROM session WHERE id = \(id))")
+        }
+    }
+
+    // MARK: Bot lifecycle
+
+    public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
+        try await transaction { tx in
+            let started = try await Self.sessions(
+                tx,
+                """
+                UPDATE session SET pid = \(pid), pid_start_time = \(pidStartTime.map { Int64(bitPattern: $0) }),
+                    updated_at = \(now), state = 'running'
+                WHERE id = \(id) AND state = 'starting' RETURNING *
+                """
+            ).first
+            if let started { tx.changed(started.roomName) }
+            return started
+        }
+    }
+
+    public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
+        try await transaction { tx in
+            let session = try await Self.beginStop(id, reason: reason, now: now, tx)
+            if let session { tx.changed(session.roomName) }
+            return session
+        }
+    }
+
+    public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
+        try await transaction { tx in
+            guard let session = try await Self.session(id: id, tx), let stopAt = session.stopAt, stopAt <= now,
+                  session.state == .starting || session.state == .running
+            else { return nil }
+            tx.changed(session.roomName)
+            return try await Self.beginStop(id, reason: .roomEmpty, now: now, tx)
+        }
+    }
+
+    public func finish(
+        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
+    ) async throws -> Ending? {
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
+        return try await transaction { tx -> Ending? in
+            guard let room = try await tx.value("SELECT room_name FROM session WHERE id = \(id)", as: String.self) else {
+                return nil
+            }
+            // The room's lock first, as every transaction that changes a room takes it; then the session as it is now.
+            let roomState = try await Self.lockRoom(room, url: nil, tx)
+            guard var session = try await Self.session(id: id, tx), session.state.isActive else { return nil }
+            let plan = planEnd(
+                EndingSession(
+                    state: session.state, stopReason: session.stopReason, ranFor: now - session.createdAt,
+                    previousFailures: roomState.failures, respawnPending: roomState.respawnPending),
+                state: state, reason: reason, backoff: settings.restartBackoff, now: now)
+            session.state = plan.state
+            session.endReason = plan.reason
+            session.exitCode = exitCode
+            session.endedAt = now
+            session.updatedAt = now
+            session.stopAt = nil
+            try await tx.execute(
+                """
+                UPDATE session SET state = \(plan.state.rawValue), end_reason = \(plan.reason.rawValue), exit_code = \(exitCode),
+                    ended_at = \(now), updated_at = \(now), stop_at = NULL
+                WHERE id = \(id)
+                """)
+            if let url = session.roomURL {
+                try await tx.execute("UPDATE room SET url = coalesce(url, \(url)) WHERE name = \(room)")
+            }
+            switch plan.backoff {
+            case .failed(let failures, let retryAt):
+                try await tx.execute("UPDATE room SET failures = \(failures), retry_at = \(retryAt) WHERE name = \(room)")
+            case .reset:
+                try await tx.execute("UPDATE room SET failures = 0, retry_at = NULL WHERE name = \(room)")
+            case .unchanged:
+                break
+            }
+            if plan.clearsRespawn {
+                try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(room)")
+            }
+            if plan.roomWaits { try await Self.markWaiting(room: room, now: now, tx) }
+            let successor = claimSuccessor
+                ? try await Self.startIfWaiting(
+                    room: room, url: session.roomURL, body: session.body, launcher: launcher, owner: owner, settings: settings,
+                    now: now, tx)
+                : nil
+            return Ending(ended: session, successor: successor)
+        }
+    }
+
+    public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+        let owner = instanceID
+        return try await transaction { tx in
+            try await tx.execute(
+                """
+                UPDATE session SET owner_instance = \(owner), pid = \(pid), pid_start_time = \(Int64(bitPattern: pidStartTime)),
+                    updated_at = \(now), state = CASE state WHEN 'starting' THEN 'running' ELSE state END
+                WHERE id = \(id) AND state IN ('starting','running','stopping')
+                """)
+            let session = try await Self.session(id: id, tx)
+            if let session { tx.changed(session.roomName) }
+            return session
+        }
+    }
+
+    /// Claims a session for each room whose humans wait for a bot and may have one now, longest waiting first.
+    /// Rooms another replica is claiming right now are skipped (`SKIP LOCKED`), not waited for.
+    public func claimWaitingRooms(now: Double) async throws -> [Session] {
+        let maxConcurrency = settings.maxConcurrency
+        let anyWaiting = try await read { tx in
+            try await tx.value(
+                """
+                SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= \(now))
+                   AND (SELECT n FROM active_count WHERE id = 1) < \(maxConcurrency)
+                """, as: Bool.self) ?? false
+        }
+        guard anyWaiting else { return [] }
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
+        return try await transaction { tx -> [Session] in
+            let rooms = try await tx.rows(
+                """
+                SELECT name, url FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= \(now)
+                ORDER BY waiting_since, name LIMIT 100 FOR UPDATE SKIP LOCKED
+                """)
+            var claimed: [Session] = []
+            for row in rooms {
+                let (name, url) = try row.decode((String, String?).self)
+                // A room the service created keeps the body its caller gave.
+                let body = try await tx.value(
+                    "SELECT body FROM session WHERE room_name = \(name) ORDER BY created_at DESC LIMIT 1", as: String.self) ?? "{}"
+                if let session = try await Self.startIfWaiting(
+                    room: name, url: url, body: body, launcher: launcher, owner: owner, settings: settings, now: now, tx)
+                {
+                    claimed.append(session)
+                }
+            }
+            return claimed
+        }
+    }
+}

@@ -1,0 +1,449 @@
+import Foundation
+import Synchronization
+import Logging
+import Policy
+import PostgresNIO
+import ServiceLifecycle
+
+/// The PostgreSQL backend: the store of a cluster, whose replicas share one database.
+///
+/// The invariants of docs/DESIGN.md hold by row locks taken in one order: a transaction that changes a room first
+/// locks the room's row (so one room's events, ends and claims run one after another, whichever replica runs
+/// them), then, to claim, the row that counts active sessions (so no two replicas take the last place), and the
+/// unique index of one active session per room stays the last line of defence. Waiting rooms are claimed with
+/// `FOR UPDATE SKIP LOCKED`, so replicas looking for work do not queue behind each other. Each committed change
+/// is announced with `NOTIFY`; every replica's `changes` hears it.
+public final class PostgresSessionStore: SessionStorage, Service {
+    public let location: PostgresLocation
+    let client: PostgresClient
+    let settings: PolicySettings
+    let launcher: LauncherKind
+    let logger: Logger
+    public let instanceID: String
+    /// Committed changes of every replica, as `NOTIFY` tells them.
+    public let changes = SessionFeed()
+    /// Finishes once `run()` has started the connections: nothing may lease one before.
+    private let running: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation) = AsyncStream.makeStream()
+
+    /// The `NOTIFY` channel of changed rooms.
+    static let changesChannel = "autospawn_changes"
+    /// How long an operation waits for a connection while no other operation completes either (see `withConnection`).
+    static let leaseTimeout: Duration = .seconds(5)
+    /// The longest an operation waits for a connection at all, however busy the pool.
+    static let longestLeaseWait: Duration = .seconds(60)
+    /// When an operation of this store last completed: a queue that moves is waited for, a stuck one is not.
+    let progress = Progress()
+    /// How long start-up waits for the database (it may be starting beside the service, as in compose).
+    public static let startupTimeout: Duration = .seconds(30)
+    /// Connections this replica keeps at most (PostgreSQL's `max_connections` is shared by every replica).
+    static let maximumConnections = 10
+
+    public init(
+        location: PostgresLocation, settings: PolicySettings, launcher: LauncherKind, instanceID: String, logger: Logger
+    ) throws(SessionStoreError) {
+        self.location = location
+        self.settings = settings
+        self.launcher = launcher
+        self.instanceID = instanceID
+        self.logger = logger
+        do {
+            var configuration = try Self.clientConfiguration(location)
+            configuration.options.maximumConnections = Self.maximumConnections
+            configuration.options.connectTimeout = .seconds(5)
+            client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        } catch {
+            throw SessionStoreError(path: location.description, underlying: error)
+        }
+    }
+
+    /// The connections' background work and the listener for other replicas' changes, until cancelled. Nothing
+    /// reaches the database before this runs; the database is migrated once it does (`migrate()`).
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                self.running.continuation.finish()
+                await self.client.run()
+            }
+            group.addTask { await self.listenForChanges() }
+        }
+    }
+
+    /// Applies the migrations this database lacks; replicas that start together wait for each other's. Waits for
+    /// `run()` to have started.
+    public func migrate(within timeout: Duration = PostgresSessionStore.startupTimeout) async throws(SessionStoreError) {
+        for await _ in running.stream {}
+        do {
+            let logger = logger
+            try await withConnection(within: timeout) { connection in
+                try await PostgresSchema.migrate(connection, logger: logger)
+            }
+        } catch {
+            throw SessionStoreError(path: location.description, underlying: Self.describing(error))
+        }
+    }
+
+    static func clientConfiguration(_ location: PostgresLocation) throws -> PostgresClient.Configuration {
+        if let socket = location.unixSocketPath {
+            return .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        // As libpq: `prefer` and `require` encrypt without checking the certificate (unless a root certificate is
+        // given, which `require` then checks like `verify-ca`); `verify-ca` checks the signer, `verify-full` the name too.
+        switch location.sslMode {
+        case .disable, .allow, .prefer, .require:
+            tls.certificateVerification = location.sslMode == .require && location.sslRootCertificate != nil
+                ? .noHostnameVerification : .none
+        case .verifyCA: tls.certificateVerification = .noHostnameVerification
+        case .verifyFull: tls.certificateVerification = .fullVerification
+        }
+        if let root = location.sslRootCertificate { tls.trustRoots = .file(root) }
+        let mode: PostgresClient.Configuration.TLS = switch location.sslMode {
+        case .disable: .disable
+        case .allow, .prefer: .prefer(tls)
+        case .require, .verifyCA, .verifyFull: .require(tls)
+        }
+        return .init(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: mode)
+    }
+
+    /// postgres-nio keeps a server's message out of an error's text; ours shows its code and message (never a value).
+    static func describing(_ error: any Error) -> any Error {
+        if let error = error as? PSQLError { return PostgresRecordError(description: error.summary) }
+        return error
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in one transaction on one connection; a deadlock or serialization failure runs it again.
+    /// Rooms it marks changed are announced as it commits.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let (result, rooms) = try await withConnection { [logger, instanceID] connection -> (T, Set<String>) in
+                    let transaction = PostgresTransaction(connection: connection, logger: logger)
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let result = try await body(transaction)
+                        try await transaction.announceChanges(on: Self.changesChannel, from: instanceID)
+                        try await connection.query("COMMIT", logger: logger)
+                        return (result, transaction.changedRooms)
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+                // This replica's listeners hear at once; the others through NOTIFY (the listener skips our own).
+                changes.publish(rooms.map { RoomChange(room: $0, session: nil) })
+                return result
+            } catch let error as PSQLError where error.isRetryable && attempt < 5 {
+                logger.debug("transaction retried", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
+                continue
+            } catch {
+                throw Self.describing(error)
+            }
+        }
+    }
+
+    /// Reads outside a transaction of ours (each statement sees what was committed when it began).
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        do {
+            return try await withConnection { [logger] connection in
+                try await body(PostgresTransaction(connection: connection, logger: logger))
+            }
+        } catch {
+            throw Self.describing(error)
+        }
+    }
+
+    /// Runs `body` on a connection of the pool, failing when none comes within `timeout` while nothing else completes
+    /// either (the server is down or stuck): so that a webhook is answered 503 rather than not at all. A burst that
+    /// queues for the connections (one room's events also wait for each other's row lock) is waited for while the
+    /// queue moves, up to `longestLeaseWait`. Only the wait is given up, never a transaction under way.
+    func withConnection<T: Sendable>(
+        within timeout: Duration = PostgresSessionStore.leaseTimeout,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let lease = LeaseGate()
+        let (location, progress) = (location, progress)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { [client] in
+                try await client.withConnection { connection in
+                    guard lease.take() else { throw CancellationError() }
+                    let result = try await body(connection)
+                    progress.note()
+                    return result
+                }
+            }
+            group.addTask {
+                let clock = ContinuousClock()
+                let start = clock.now
+                while true {
+                    try await Task.sleep(for: timeout)
+                    let now = clock.now
+                    if now - progress.last < timeout && now - start < Self.longestLeaseWait { continue }
+                    if lease.giveUp() { throw PostgresUnavailable(location: location, waited: now - start) }
+                    break
+                }
+                return nil
+            }
+            while let next = try await group.next() {
+                if let result = next {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw CancellationError()
+        }
+    }
+
+    static func sessions(_ transaction: PostgresTransaction, _ query: PostgresQuery) async throws -> [Session] {
+        try await transaction.rows(query).map(Session.init(postgres:))
+    }
+
+    /// Hears every replica's committed changes (this one's too) and tells `changes`; reconnects after a failure.
+    func listenForChanges() async {
+        while !Task.isCancelled {
+            do {
+                try await withConnection(within: Self.startupTimeout) { [instanceID, changes] connection in
+                    try await connection.listen(on: Self.changesChannel) { notifications in
+                        for try await notification in notifications {
+                            // "<instance>\t<room>": a replica's own changes were told when they committed.
+                            let parts = notification.payload.split(separator: "\t", maxSplits: 1)
+                            guard parts.count == 2, parts[0] != instanceID else { continue }
+                            changes.publish([RoomChange(room: String(parts[1]), session: nil)])
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("listening for other replicas' changes failed; retrying", metadata: ["error": "\(Self.describing(error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    // MARK: Events
+
+    /// Records an event, decides, and claims or releases the room in one transaction (see the type's comment for
+    /// the locks). The event must already have passed `Policy.screen`.
+    public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
+        let (settings, launcher, owner) = (settings, launcher, instanceID)
+        return try await transaction { tx in
+            let fresh = try await tx.rows(
+                "INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id")
+            if fresh.isEmpty {
+                return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
+            }
+            tx.changed(event.roomName)
+            // Takes the room's lock.
+            let retryAt = try await tx.value(
+                """
+                INSERT INTO room (name, url, last_event_at) VALUES (\(event.roomName), \(event.roomURL), \(now))
+                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
+                RETURNING retry_at
+                """, as: Double.self)
+            let addedHuman = try await Self.applyParticipantChange(event, tx, now: now)
+            let active = try await Self.activeSession(room: event.roomName, tx)
+            let humans = try await Self.humans(room: event.roomName, tx)
+            if humans == 0 {
+                try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(event.roomName)")
+            }
+            var snapshot = RoomSnapshot(
+                activeState: active?.state, stopScheduled: active?.stopAt != nil, humans: humans,
+                activeSessions: try await Self.activeCount(tx, locking: false), retryAt: retryAt,
+                joinAddedHuman: addedHuman, mayClaim: mayClaim)
+            var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            if decision == .spawn {
+                // Decide again on the count read under its lock: another replica may have taken the last place.
+                snapshot.activeSessions = try await Self.activeCount(tx, locking: true)
+                decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            }
+            var session = active
+            switch decision {
+            case .spawn:
+                session = try await Self.claim(
+                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", now: now, tx)
+            case .stop(let reason):
+                if let active { session = try await Self.beginStop(active.id, reason: reason, now: now, tx) }
+            case .scheduleStop(let at):
+                try await tx.execute("UPDATE session SET stop_at = \(at), updated_at = \(now) WHERE id = \(active?.id)")
+                session?.stopAt = at
+            case .cancelScheduledStop:
+                try await tx.execute("UPDATE session SET stop_at = NULL, updated_at = \(now) WHERE id = \(active?.id)")
+                session?.stopAt = nil
+            case .spawnAfterStop:
+                try await tx.execute("UPDATE room SET respawn_pending = TRUE WHERE name = \(event.roomName)")
+            case .reject:
+                try await Self.markWaiting(room: event.roomName, now: now, tx)
+            case .record, .ignore:
+                break
+            }
+            if event.kind == .meetingEnded {
+                try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(event.roomName)")
+            }
+            let (action, reason) = decision.answer
+            return EventOutcome(decision: decision, action: action, reason: reason, session: session)
+        }
+    }
+
+    /// Humans only: the caller screens bots out. A leave that arrives before its join leaves a tombstone, so the
+    /// late join does not bring back a participant who is gone. Returns true when a human was added.
+    static func applyParticipantChange(_ event: RoomEvent, _ tx: PostgresTransaction, now: Double) async throws -> Bool {
+        switch event.kind {
+        case .meetingEnded:
+            try await tx.execute("DELETE FROM participant WHERE room_name = \(event.roomName)")
+            return false
+        case .participantJoined, .participantLeft:
+            guard let participant = event.participant else { return false }
+            let (key, isPerJoin) = participant.trackingKey
+            let joining = event.kind == .participantJoined
+            if let row = try await tx.rows(
+                "SELECT present, sent_at FROM participant WHERE room_name = \(event.roomName) AND key = \(key)"
+            ).first {
+                let (present, previous) = try row.decode((Bool, Double?).self)
+                if present == joining { return false }
+                // A per-join id never comes back once it left; other keys follow the newest event.
+                if joining && isPerJoin { return false }
+                if let previous, let sent = event.sentAt, sent < previous { return false }
+            }
+            try await tx.execute(
+                """
+                INSERT INTO participant (room_name, key, present, sent_at, updated_at)
+                VALUES (\(event.roomName), \(key), \(joining), \(event.sentAt), \(now))
+                ON CONFLICT (room_name, key) DO UPDATE SET present = excluded.present,
+                    sent_at = coalesce(excluded.sent_at, participant.sent_at), updated_at = excluded.updated_at
+                """)
+            return joining
+        case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
+            return false
+        }
+    }
+
+    static func session(id: String, _ tx: PostgresTransaction) async throws -> Session? {
+        try await tx.rows("SELECT * FROM session WHERE id = \(id)").first.map(Session.init(postgres:))
+    }
+
+    static func activeSession(room: String, _ tx: PostgresTransaction) async throws -> Session? {
+        try await tx.rows(
+            "SELECT * FROM session WHERE room_name = \(room) AND state IN ('starting','running','stopping')"
+        ).first.map(Session.init(postgres:))
+    }
+
+    static func humans(room: String, _ tx: PostgresTransaction) async throws -> Int {
+        try await tx.value("SELECT count(*) FROM participant WHERE room_name = \(room) AND present", as: Int.self) ?? 0
+    }
+
+    /// The count of active sessions, kept by a trigger; `locking` holds its row until the transaction ends, which
+    /// a claim must (invariant 2).
+    static func activeCount(_ tx: PostgresTransaction, locking: Bool) async throws -> Int {
+        let count: Int? = locking
+            ? try await tx.value("SELECT n FROM active_count WHERE id = 1 FOR UPDATE")
+            : try await tx.value("SELECT n FROM active_count WHERE id = 1")
+        return count ?? 0
+    }
+
+    /// Locks the room's row (inserting it when new) and returns its backoff and pending respawn.
+    static func lockRoom(
+        _ room: String, url: String?, _ tx: PostgresTransaction
+    ) async throws -> (failures: Int, retryAt: Double?, respawnPending: Bool, waitingSince: Double?) {
+        try await tx.execute(
+            "INSERT INTO room (name, url, last_event_at) VALUES (\(room), \(url), 0) ON CONFLICT (name) DO NOTHING")
+        guard let row = try await tx.rows(
+            "SELECT failures, retry_at, respawn_pending, waiting_since FROM room WHERE name = \(room) FOR UPDATE"
+        ).first else { return (0, nil, false, nil) }
+        let (failures, retryAt, respawnPending, waitingSince) = try row.decode((Int, Double?, Bool, Double?).self)
+        tx.changed(room)
+        return (failures, retryAt, respawnPending, waitingSince)
+    }
+
+    /// Inserts a `starting` session for the room. The caller holds the room's lock and has checked capacity under
+    /// the count's lock; the unique index is the last line of defence.
+    static func claim(
+        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, now: Double, _ tx: PostgresTransaction
+    ) async throws -> Session {
+        let id = UUID().uuidString.lowercased()
+        let session = Session(
+            id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
+            ownerInstance: owner, body: body, botUserID: botUserID(sessionID: id))
+        try await tx.execute(
+            """
+            INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body, bot_user_id)
+            VALUES (\(id), \(room), \(url), 'starting', \(launcher.rawValue), \(now), \(now), \(owner), \(body), \(session.botUserID))
+            """)
+        try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
+        tx.changed(room)
+        return session
+    }
+
+    static func markWaiting(room: String, now: Double, _ tx: PostgresTransaction) async throws {
+        try await tx.execute("UPDATE room SET waiting_since = coalesce(waiting_since, \(now)) WHERE name = \(room)")
+    }
+
+    /// Claims the room's next session if its humans are waiting for one and policy allows it now. The caller holds
+    /// the room's lock.
+    static func startIfWaiting(
+        room: String, url: String?, body: String, launcher: LauncherKind, owner: String, settings: PolicySettings,
+        now: Double, _ tx: PostgresTransaction
+    ) async throws -> Session? {
+        guard let row = try await tx.rows("SELECT retry_at, waiting_since FROM room WHERE name = \(room)").first else { return nil }
+        let (retryAt, waitingSince) = try row.decode((Double?, Double?).self)
+        guard waitingSince != nil else { return nil }
+        let humans = try await humans(room: room, tx)
+        if humans == 0 {
+            try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
+            return nil
+        }
+        guard shouldStartWaitingRoom(
+            humans: humans, hasActiveSession: try await activeSession(room: room, tx) != nil, retryAt: retryAt,
+            activeSessions: try await activeCount(tx, locking: true), settings: settings, now: now)
+        else { return nil }
+        return try await claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, tx)
+    }
+
+    static func beginStop(_ id: String, reason: EndReason, now: Double, _ tx: PostgresTransaction) async throws -> Session? {
+        try await tx.execute(
+            """
+            UPDATE session SET state = 'stopping', stop_reason = \(reason.rawValue), stop_at = NULL, updated_at = \(now)
+            WHERE id = \(id) AND state IN ('starting','running')
+            """)
+        return try await session(id: id, tx)
+    }
+}
+
+/// When an operation last completed.
+final class Progress: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+
+    var last: ContinuousClock.Instant { instant.withLock { $0 } }
+
+    func note() {
+        instant.withLock { $0 = ContinuousClock.now }
+    }
+}
+
+/// Where a wait for a connection stands: whichever of the lease and the deadline comes first settles it.
+private final class LeaseGate: Sendable {
+    private enum State { case waiting, leased, givenUp }
+    private let state = Mutex(State.waiting)
+
+    /// The connection came: true when it may be used (the wait was not given up first).
+    func take() -> Bool {
+        state.withLock { state in
+            if state == .givenUp { return false }
+            state = .leased
+            return true
+        }
+    }
+
+    /// The deadline passed: true when the wait is given up (no connection came first).
+    func giveUp() -> Bool {
+        state.withLock { state in
+            if state == .leased { return false }
+            state = .givenUp
+            return true
+        }
+    }
+}
