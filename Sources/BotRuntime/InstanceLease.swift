@@ -3,8 +3,9 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps this instance's lease in the database (`AUTOSPAWN_LEASE_S`), renewed three times per lease, so that
-/// instances on other hosts know it is alive. On a handover it leaves a last lease of `handoverSeconds`: its
-/// bots wait that long for the next instance on this host before other hosts take them for lost.
+/// instances on other hosts know it is alive. It shuts down after the `Supervisor` (whose drain may take long,
+/// and must not look like a death). On a handover it leaves a last lease of `handoverSeconds`: its bots wait that
+/// long for the next instance on this host before other hosts take them for lost. Otherwise it deregisters.
 public struct InstanceLease: Service {
     let store: any SessionStorage
     /// Registers the instance again if its row has gone.
@@ -34,7 +35,15 @@ public struct InstanceLease: Service {
                 try? await Task.sleep(for: period)
             }
         }
-        if let handoverSeconds { await renew(for: handoverSeconds) }
+        if let handoverSeconds {
+            await renew(for: handoverSeconds)
+        } else {
+            do {
+                try await store.deregister(store.instanceID)
+            } catch {
+                logger.error("could not deregister this instance", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     private func renew(for seconds: Double) async {

@@ -105,7 +105,7 @@ public struct Reaper: Service {
     /// The start timeout and the maximum length, for this instance's sessions.
     func applyTimeLimits(now: Double) async throws {
         for session in try await store.ownActiveSessions() {
-            if session.state == .starting, now - session.createdAt > settings.startTimeoutSeconds {
+            if session.state == .starting, now - session.startBeganAt > settings.startTimeoutSeconds {
                 try await supervisor.giveUpStart(session)
             } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
                 logger.info(

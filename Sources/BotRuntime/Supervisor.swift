@@ -11,9 +11,10 @@ import Glibc
 
 /// Starts, watches and stops this instance's bots, and keeps the database's account of them true.
 ///
-/// It is a `Service`: while running it ends due empty-room stops, picks up stops other instances asked for,
-/// starts waiting rooms' bots and rotates logs (the `Reaper` and `Recovery` apply the slower rules through
-/// it); on graceful shutdown it stops every bot it owns (`shutdown`) and returns.
+/// It is a `Service` (`+Maintenance`): while running it ends due empty-room stops, picks up stops other instances
+/// asked for, starts waiting rooms' bots, takes sessions that wait for an instance with room, and rotates logs
+/// (the `Reaper` and `Recovery` apply the slower rules through it); on graceful shutdown it drains, hands over or
+/// stops its bots as `AUTOSPAWN_SHUTDOWN` says (`+Shutdown`).
 public actor Supervisor: Service {
     /// What the supervisor needs from the configuration.
     public struct Settings: Sendable {
@@ -33,12 +34,15 @@ public actor Supervisor: Service {
         public var botLogMaxBytes: Int
         /// What a graceful shutdown does with the bots.
         public var shutdownMode: Config.ShutdownMode
+        /// `drain`: the longest the bots are left to end by themselves.
+        public var drainTimeoutSeconds: Double
 
         public init(
             launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, maxSessionSeconds: Double,
             pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot", botEnvironment: [String: String] = [:],
-            botLogMaxBytes: Int = 10 * 1024 * 1024, shutdownMode: Config.ShutdownMode = .stop
+            botLogMaxBytes: Int = 10 * 1024 * 1024, shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600
         ) {
+            self.drainTimeoutSeconds = drainTimeoutSeconds
             self.shutdownMode = shutdownMode
             self.launcher = launcher
             self.logDirectory = logDirectory
@@ -52,30 +56,32 @@ public actor Supervisor: Service {
     }
 
     /// A bot this instance watches.
-    private struct Bot {
+    struct Bot {
         var room: String
         var running: RunningBot
         var stopping = false
     }
 
-    private let store: any SessionStorage
-    private let settings: Settings
-    private let logger: Logger
+    let store: any SessionStorage
+    let settings: Settings
+    let logger: Logger
     /// With `DAILY_API_KEY`: mints each bot's meeting token.
     private let daily: DailyClient?
-    private let metrics: ServiceMetrics
-    private var bots: [String: Bot] = [:]
+    let metrics: ServiceMetrics
+    var bots: [String: Bot] = [:]
     /// Where the ends of this supervisor's bot processes are heard.
-    private let reaper = ChildReaper()
+    let reaper = ChildReaper()
     /// Launches under way, so that `drain` can wait for them.
-    private var pendingLaunches: [String: Task<Void, Never>] = [:]
+    var pendingLaunches: [String: Task<Void, Never>] = [:]
     /// Sessions whose end is being written (retried while the database fails): the reaper leaves them alone.
-    private var ending: Set<String> = []
+    var ending: Set<String> = []
     /// Each bot's log, rotated log and body file.
     nonisolated let files: BotFiles
     /// How this instance's bots are started (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`).
     private let launcher: any BotLauncher
-    private let drainingFlag = Atomic<Bool>(false)
+    let drainingFlag = Atomic<Bool>(false)
+    /// Set by a second SIGTERM or SIGINT while draining: stop the bots now.
+    var stopNowRequested = false
 
     /// The time the rules are judged by.
     let clock: any WallClock
@@ -104,7 +110,7 @@ public actor Supervisor: Service {
     /// True once shutdown has begun: no new bots are started.
     public nonisolated var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 
-    private var now: Double { clock.now() }
+    var now: Double { clock.now() }
 
     /// The file a session's bot writes to.
     public nonisolated func logPath(for sessionID: String) -> String {
@@ -128,11 +134,11 @@ public actor Supervisor: Service {
     }
 
     /// The logger for lines about one session: its id and room on each.
-    private func logger(for session: Session) -> Logger {
+    func logger(for session: Session) -> Logger {
         logger(for: session.id, room: session.roomName)
     }
 
-    private func logger(for sessionID: String, room: String?) -> Logger {
+    func logger(for sessionID: String, room: String?) -> Logger {
         var logger = logger
         logger[metadataKey: "session_id"] = .string(sessionID)
         if let room = room ?? bots[sessionID]?.room { logger[metadataKey: "room"] = .string(room) }
@@ -233,7 +239,7 @@ public actor Supervisor: Service {
 
     /// Writes the end, retrying while the database fails (a session left active with no bot holds a slot for
     /// good). If every try fails, the reaper ends it later (`lost`): it is active, has no bot and no launch.
-    private func finish(_ sessionID: String, state: SessionState, reason: EndReason, exitCode: Int?) async {
+    func finish(_ sessionID: String, state: SessionState, reason: EndReason, exitCode: Int?) async {
         ending.insert(sessionID)
         defer { ending.remove(sessionID) }
         var delay = Duration.milliseconds(100)
@@ -267,15 +273,23 @@ public actor Supervisor: Service {
 
     // MARK: Stopping
 
-    /// Stops the session's bot (SIGTERM to its group, SIGKILL after the grace) if this instance watches it.
-    public func stop(_ session: Session) {
-        if session.state == .stopping { terminate(session.id) }
+    /// Stops the session's bot (SIGTERM to its group, SIGKILL after the grace) if this instance watches it; a
+    /// session no instance had taken yet has no bot, and ends here.
+    public func stop(_ session: Session) async {
+        guard session.state == .stopping else { return }
+        if session.isPlaced {
+            terminate(session.id)
+        } else {
+            await finish(session.id, state: .ended, reason: session.stopReason ?? .stopRequested, exitCode: nil)
+        }
     }
 
     /// Asks for a stop through the database (any instance may own the bot) and acts on it when it is ours.
     public func requestStop(_ sessionID: String, reason: EndReason) async throws -> Session? {
         let session = try await store.requestStop(sessionID, reason: reason, now: now)
-        if let session, session.state == .stopping, session.ownerInstance == store.instanceID {
+        if let session, session.state == .stopping, !session.isPlaced {
+            await finish(sessionID, state: .ended, reason: reason, exitCode: nil)
+        } else if let session, session.state == .stopping, session.ownerInstance == store.instanceID {
             if bots[sessionID] == nil, pendingLaunches[sessionID] == nil, session.pid == nil {
                 // Claimed but never launched (or its launch failed): nothing to signal.
                 await finish(sessionID, state: .ended, reason: reason, exitCode: nil)
@@ -287,7 +301,7 @@ public actor Supervisor: Service {
     }
 
     /// SIGTERM to the bot's group (or an agent's eject), SIGKILL after the grace.
-    private func terminate(_ sessionID: String) {
+    func terminate(_ sessionID: String) {
         guard var bot = bots[sessionID], !bot.stopping else { return }
         bot.stopping = true
         bots[sessionID] = bot
@@ -312,135 +326,5 @@ public actor Supervisor: Service {
             logger(for: session).error("could not adopt bot; stopping it", metadata: ["error": "\(error)"])
             ProcessLauncher.signalGroup(pid, SIGKILL)
         }
-    }
-
-    // MARK: Service
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await self.maintain()
-        }
-        switch settings.shutdownMode {
-        case .stop: await drain()
-        case .handover: await handOver()
-        }
-    }
-
-    private func maintain() async {
-        while !Task.isCancelled {
-            await syncStops()
-            await startWaitingRooms()
-            rotateLogs()
-            try? await Task.sleep(for: settings.pollInterval)
-        }
-    }
-
-    /// Due empty-room stops, and stops that another instance wrote for a bot of ours.
-    func syncStops() async {
-        do {
-            let now = now
-            for session in try await store.scheduledStops() where (session.stopAt ?? .infinity) <= now {
-                if let stopping = try await store.beginScheduledStop(session.id, now: now) {
-                    _ = try await requestStop(stopping.id, reason: .roomEmpty)
-                }
-            }
-            for session in try await store.ownActiveSessions() where session.state == .stopping {
-                if bots[session.id].map({ !$0.stopping }) ?? false { terminate(session.id) }
-            }
-        } catch {
-            logger.error("could not read scheduled stops", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Gives a bot to each room whose humans have waited for one (capacity was full, the room was backing off
-    /// after failed bots, or its bot failed) as soon as policy allows.
-    func startWaitingRooms() async {
-        guard !isDraining else { return }
-        do {
-            for session in try await store.claimWaitingRooms(now: now) {
-                logger(for: session).info("humans are waiting: starting the room's bot")
-                launchSoon(session)
-            }
-        } catch {
-            logger.error("could not look for waiting rooms", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Gives up a start that took longer than the start timeout: a launch still waiting (on Daily, say) is
-    /// cancelled and its bot never starts; a bot already there is stopped.
-    func giveUpStart(_ session: Session) async throws {
-        pendingLaunches[session.id]?.cancel()
-        logger(for: session).warning("bot did not start in time")
-        metrics.reaperAction("start_timeout")
-        if bots[session.id] == nil {
-            await finish(session.id, state: .failed, reason: .startTimeout, exitCode: nil)
-        } else {
-            _ = try await requestStop(session.id, reason: .startTimeout)
-        }
-    }
-
-    /// Ends (`lost`) this instance's `running` or `stopping` sessions that have no bot, no launch under way and
-    /// no end being written: their end failed to reach the database, and they would hold a slot for good. The
-    /// room waits for its next bot.
-    func endSessionsWithoutBots() async {
-        do {
-            for session in try await store.ownActiveSessions()
-            where session.state != .starting && bots[session.id] == nil && pendingLaunches[session.id] == nil
-                && !ending.contains(session.id)
-            {
-                logger(for: session).warning("an active session has no bot: ending it")
-                metrics.reaperAction("lost")
-                await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
-            }
-        } catch {
-            logger.error("could not look for sessions without bots", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Rotates the logs of this instance's bot processes that have grown past their limit.
-    func rotateLogs() {
-        for (id, bot) in bots where bot.running.pid != nil {
-            if files.rotateIfNeeded(sessionID: id) { metrics.reaperAction("log_rotated") }
-        }
-    }
-
-    /// As its bots' subreaper, the service inherits what their descendants leave behind: zombies are reaped,
-    /// and a live stray whose session is not an active one of this instance (a bot's child that escaped its
-    /// process group) is killed, so nothing of an ended session keeps running.
-    func stopStrays() {
-        let ownSessions = Set(bots.keys).union(pendingLaunches.keys)
-        for stray in reaper.reapStrays() {
-            guard let sessionID = ProcessTable.environmentValue(pid: stray.pid, "AUTOSPAWN_SESSION_ID"),
-                  !ownSessions.contains(sessionID)
-            else { continue }
-            logger(for: sessionID, room: nil).warning("stopping a stray process of an ended session", metadata: ["pid": "\(stray.pid)"])
-            metrics.reaperAction("stray_stopped")
-            kill(stray.pid, SIGKILL)
-        }
-    }
-
-    /// Leaves every bot running for the next instance on this host, which adopts them (`Recovery`): no new bot
-    /// starts here, launches under way finish, and the instance stays registered so that its sessions are
-    /// judged by whether its process is alive.
-    func handOver() async {
-        drainingFlag.store(true, ordering: .releasing)
-        for task in pendingLaunches.values { await task.value }
-        logger.info("handing over: the bots keep running for the next instance", metadata: ["count": "\(bots.count)"])
-    }
-
-    /// Stops every bot of this instance (`shutdown`) and waits until each has ended.
-    func drain() async {
-        drainingFlag.store(true, ordering: .releasing)
-        for task in pendingLaunches.values { await task.value }
-        let sessions = (try? await store.ownActiveSessions()) ?? []
-        logger.info("draining: stopping bots", metadata: ["count": "\(sessions.count)"])
-        for session in sessions {
-            _ = try? await requestStop(session.id, reason: .shutdown)
-        }
-        // Ended sessions leave `bots` in botExited; stop waiting once none is left.
-        while !bots.isEmpty {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        try? await store.deregister(store.instanceID)
     }
 }

@@ -20,6 +20,9 @@ public struct Config: Sendable {
     public enum ShutdownMode: String, Sendable, CaseIterable {
         /// Stop every bot now (`shutdown`); rooms with humans wait for the next instance.
         case stop
+        /// Stop placing bots here and let this instance's calls end by themselves (up to `AUTOSPAWN_DRAIN_TIMEOUT_S`),
+        /// then stop what is left (other instances serve those rooms) and exit: a rolling deploy that hangs up no call.
+        case drain
         /// Exit at once and leave the bots running: the next instance on this host adopts them, so an upgrade
         /// restarts no bot (systemd with `KillMode=process`; not in a container, whose processes die with it).
         case handover
@@ -81,6 +84,12 @@ public struct Config: Sendable {
     public var hostID: String?
     /// `AUTOSPAWN_HANDOVER_WAIT_S`: how long a handed-over instance's bots wait for the next instance on its host.
     public var handoverWaitSeconds: Double = 120
+    /// `AUTOSPAWN_MAX_LOCAL_BOTS`: the bots this instance runs at most; the cluster's cap by default.
+    public var maxLocalBots: Int = 5
+    /// `AUTOSPAWN_DRAIN_TIMEOUT_S`: the longest a draining instance keeps its bots.
+    public var drainTimeoutSeconds: Double = 900
+    /// `AUTOSPAWN_ADVERTISE_URL`: how other instances reach this one (a bot's log); nil: `http://<host>:<port>`.
+    public var advertiseURL: String?
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
 
@@ -193,7 +202,14 @@ public struct Config: Sendable {
         let retentionDays = try reader.days("AUTOSPAWN_RETENTION_DAYS", default: 7)
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
         let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
-        let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.stop)
+        let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.drain)
+        let maxLocalBots = try reader.integer("AUTOSPAWN_MAX_LOCAL_BOTS", default: maxConcurrency, range: 1...100_000)
+        // Most calls end within a quarter of an hour; the rest get a new bot on another instance after it.
+        let drainTimeout = try reader.seconds("AUTOSPAWN_DRAIN_TIMEOUT_S", default: 900, allowZero: true)
+        let advertiseURL = try reader.nonEmpty("AUTOSPAWN_ADVERTISE_URL").map(Self.trimmingTrailingSlashes)
+        if let advertiseURL, !Self.isHTTPURL(advertiseURL) {
+            throw ConfigError("AUTOSPAWN_ADVERTISE_URL", "'\(advertiseURL)' is not an http:// or https:// URL")
+        }
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
         let handoverWait = try reader.seconds("AUTOSPAWN_HANDOVER_WAIT_S", default: 120, allowZero: true)
@@ -224,6 +240,9 @@ public struct Config: Sendable {
         config.leaseSeconds = leaseSeconds
         config.hostID = hostID
         config.handoverWaitSeconds = handoverWait
+        config.maxLocalBots = maxLocalBots
+        config.drainTimeoutSeconds = drainTimeout
+        config.advertiseURL = advertiseURL
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config
@@ -239,7 +258,7 @@ public struct Config: Sendable {
     public var policySettings: PolicySettings {
         PolicySettings(
             maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
-            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff
+            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots
         )
     }
 

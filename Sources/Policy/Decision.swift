@@ -47,6 +47,12 @@ public enum Decision: Sendable, Equatable {
     /// Would spawn, but `AUTOSPAWN_MAX_CONCURRENCY` sessions are already active.
     case reject(reason: String)
 
+    /// True when the room's humans wait for a bot they could not have yet (a place, a backoff, a drain).
+    public var marksRoomWaiting: Bool {
+        if case .reject = self { return true }
+        return false
+    }
+
     /// The answer's `action` and `reason`.
     public var answer: (action: WebhookAction, reason: String) {
         switch self {

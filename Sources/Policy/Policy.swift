@@ -5,11 +5,14 @@ public struct PolicySettings: Sendable {
     public var roomFilter: RoomFilter
     public var emptyGraceSeconds: Double
     public var restartBackoff: RestartBackoff
+    /// `AUTOSPAWN_MAX_LOCAL_BOTS`: the bots this instance runs at most (the cluster's cap by default).
+    public var maxLocalBots: Int
 
     public init(
         maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double,
-        restartBackoff: RestartBackoff = RestartBackoff()
+        restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil
     ) {
+        self.maxLocalBots = maxLocalBots ?? maxConcurrency
         self.maxConcurrency = maxConcurrency
         self.botName = botName
         self.roomFilter = roomFilter
@@ -144,4 +147,16 @@ public func isBotFailure(state: SessionState, reason: EndReason) -> Bool {
 /// Whether a room whose humans did not get a bot (at capacity, backing off, or their bot failed) gets one now.
 public func shouldStartWaitingRoom(humans: Int, hasActiveSession: Bool, retryAt: Double?, activeSessions: Int, settings: PolicySettings, now: Double) -> Bool {
     humans > 0 && !hasActiveSession && (retryAt ?? 0) <= now && activeSessions < settings.maxConcurrency
+}
+
+/// Whether a session claimed by this instance runs its bot here: only while this instance has fewer active
+/// sessions than its own limit. Otherwise the session waits, claimed and counted against the cluster's cap, for
+/// the first instance with room (`SessionStorage.placeWaitingSessions`).
+public func placesHere(localSessions: Int, settings: PolicySettings) -> Bool {
+    localSessions < settings.maxLocalBots
+}
+
+/// How many waiting sessions this instance may take now.
+public func freeLocalSlots(localSessions: Int, settings: PolicySettings) -> Int {
+    max(0, settings.maxLocalBots - localSessions)
 }

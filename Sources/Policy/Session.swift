@@ -25,13 +25,24 @@ public struct Session: Sendable, Equatable, Codable {
     public var body: String
     /// The `user_id` of the bot's meeting token (`autospawn-…`).
     public var botUserID: String?
+    /// When an instance took it to run its bot (the start timeout runs from here); nil while it waits for one.
+    public var placedAt: Double?
+
+    /// The owner of a session that no instance has taken yet: its receiver had no room for its bot.
+    public static let unplaced = ""
+    /// False while the session waits for an instance with room for its bot.
+    public var isPlaced: Bool { ownerInstance != Self.unplaced }
+    /// When its bot's start began, which the start timeout runs from: its placement (or its claim, before placement
+    /// was recorded).
+    public var startBeganAt: Double { placedAt ?? createdAt }
 
     public init(
         id: String, roomName: String, roomURL: String?, state: SessionState, launcher: LauncherKind, createdAt: Double,
         updatedAt: Double, endedAt: Double? = nil, endReason: EndReason? = nil, exitCode: Int? = nil, pid: Int32? = nil,
         pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
-        botUserID: String? = nil
+        botUserID: String? = nil, placedAt: Double? = nil
     ) {
+        self.placedAt = placedAt
         self.id = id
         self.roomName = roomName
         self.roomURL = roomURL
@@ -56,6 +67,7 @@ public struct Session: Sendable, Equatable, Codable {
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
         case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code", pidStartTime = "pid_start_time"
         case ownerInstance = "owner_instance", stopAt = "stop_at", stopReason = "stop_reason", botUserID = "bot_user_id"
+        case placedAt = "placed_at"
     }
 }
 

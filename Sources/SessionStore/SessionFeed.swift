@@ -14,6 +14,7 @@ public struct RoomChange: Sendable, Equatable {
 /// also read the database now and then.
 public final class SessionFeed: Sendable {
     private let listeners = Mutex<[UUID: AsyncStream<RoomChange>.Continuation]>([:])
+    private let placementListeners = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
 
     public init() {}
 
@@ -27,6 +28,22 @@ public final class SessionFeed: Sendable {
             _ = self?.listeners.withLock { $0.removeValue(forKey: id) }
         }
         return stream
+    }
+
+    /// A signal each time a bot may be placed somewhere it could not be before: a session waits for an instance
+    /// with room, a room waits for a bot, or a place freed. Signals that come while the listener is busy count once.
+    public func placementWakeups() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        placementListeners.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.placementListeners.withLock { $0.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func wantPlacement() {
+        for continuation in placementListeners.withLock({ Array($0.values) }) { continuation.yield() }
     }
 
     func publish(_ changes: [RoomChange]) {

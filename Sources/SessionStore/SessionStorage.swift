@@ -19,6 +19,11 @@ public protocol SessionStorage: Sendable {
     func setRoomURL(_ id: String, url: String, now: Double) async throws
     /// Claims a session for each room whose humans wait for a bot and may have one now.
     func claimWaitingRooms(now: Double) async throws -> [Session]
+    /// Takes for this instance the sessions that wait for an instance with room for their bot, as many as its own
+    /// limit allows (`AUTOSPAWN_MAX_LOCAL_BOTS`), oldest first.
+    func placeWaitingSessions(now: Double) async throws -> [Session]
+    /// Active sessions no instance has taken yet (`Session.isPlaced` false), oldest first.
+    func unplacedSessions() async throws -> [Session]
 
     // A session's life
     /// Records the bot's start; nil (and no change) unless the session is still `starting`.
@@ -42,14 +47,14 @@ public protocol SessionStorage: Sendable {
     func deregister(_ id: String) async throws
     /// Extends this instance's lease; false when its registration is gone.
     func renewLease(until: Double) async throws -> Bool
-    /// Active sessions whose owner is not one of `liveInstances`.
+    /// Active sessions whose owner is not one of `liveInstances` (sessions that wait for placement have none).
     func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session]
 
     // Reading
     func session(_ id: String) async throws -> Session?
     /// Active sessions owned by this instance.
     func ownActiveSessions() async throws -> [Session]
-    /// Sessions of this instance with a stop scheduled, soonest first.
+    /// Sessions of this instance (or of none yet) with a stop scheduled, soonest first.
     func scheduledStops() async throws -> [Session]
     func sessions(_ query: SessionQuery) async throws -> [Session]
     /// Active sessions of the whole service.

@@ -6,6 +6,7 @@ import Metrics
 import Policy
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 import SessionStore
 
 /// The parts of a running service, composed by `buildApplication`.
@@ -70,7 +71,8 @@ public func buildApplication(
         settings: .init(
             launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             maxSessionSeconds: config.maxSessionSeconds, botName: config.botName, botEnvironment: config.botEnvironment,
-            botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode),
+            botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
+            drainTimeoutSeconds: config.drainTimeoutSeconds),
         logger: logger, daily: daily, metrics: metrics)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     let recovery = Recovery(
@@ -158,11 +160,26 @@ public struct StartupError: Error, CustomStringConvertible {
 /// Runs the application and the supervisor until SIGTERM or SIGINT. The supervisor is shut down first
 /// (it stops the bots) while the HTTP server still answers; then the server stops.
 public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
-    // Shut down in reverse: the watchdog and the reaper first, then the supervisor (it stops the bots while the
-    // server still answers and records), then the server.
-    var services: [any Service] = [app, parts.supervisor, parts.reaper, parts.lease]
+    // Shut down in reverse: the watchdog first, then the supervisor (it drains, hands over or stops the bots while
+    // the server still answers and records, and the reaper and the lease still run), then the reaper, the lease
+    // (which deregisters, or leaves its handover lease) and the server.
+    var services: [any Service] = [app, parts.lease, parts.reaper, parts.supervisor]
     if let watchdog = parts.watchdog { services.append(watchdog) }
     let group = ServiceGroup(
         configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    try await group.run()
+    try await withThrowingDiscardingTaskGroup { tasks in
+        tasks.addTask {
+            // The first signal begins the graceful shutdown (the group hears it too); a second cuts a drain short.
+            var signals = 0
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                signals += 1
+                if signals == 2 {
+                    logger.notice("a second signal: stopping the bots now")
+                    await parts.supervisor.stopNow()
+                }
+            }
+        }
+        try await group.run()
+        tasks.cancelAll()
+    }
 }

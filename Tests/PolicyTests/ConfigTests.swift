@@ -34,7 +34,10 @@ struct ConfigTests {
         #expect(config.retentionSeconds == 7 * 86_400)
         #expect(config.maxStreams == 1000)
         #expect(config.webhookCheckSeconds == 60)
-        #expect(config.shutdownMode == .stop)
+        #expect(config.shutdownMode == .drain)
+        #expect(config.drainTimeoutSeconds == 900)
+        #expect(config.maxLocalBots == config.maxConcurrency)
+        #expect(config.advertiseURL == nil)
         #expect(config.leaseSeconds == 10)
         #expect(config.hostID == nil)
         #expect(config.handoverWaitSeconds == 120)
@@ -147,6 +150,9 @@ struct ConfigTests {
         ("AUTOSPAWN_MAX_STREAMS", "none", "AUTOSPAWN_MAX_STREAMS"),
         ("AUTOSPAWN_WEBHOOK_CHECK_S", "-5", "AUTOSPAWN_WEBHOOK_CHECK_S"),
         ("AUTOSPAWN_SHUTDOWN", "later", "AUTOSPAWN_SHUTDOWN"),
+        ("AUTOSPAWN_MAX_LOCAL_BOTS", "0", "AUTOSPAWN_MAX_LOCAL_BOTS"),
+        ("AUTOSPAWN_DRAIN_TIMEOUT_S", "-1", "AUTOSPAWN_DRAIN_TIMEOUT_S"),
+        ("AUTOSPAWN_ADVERTISE_URL", "replica-2:8080", "AUTOSPAWN_ADVERTISE_URL"),
         ("AUTOSPAWN_LEASE_S", "0", "AUTOSPAWN_LEASE_S"),
         ("AUTOSPAWN_HOST_ID", "  ", "AUTOSPAWN_HOST_ID"),
         ("AUTOSPAWN_HANDOVER_WAIT_S", "-1", "AUTOSPAWN_HANDOVER_WAIT_S"),

@@ -146,3 +146,29 @@ struct ScreenTests {
         #expect(screen(knock, settings: settings()) == .ignore(reason: "waiting_participant"))
     }
 }
+
+struct PlacementRuleTests {
+    func settings(cap: Int = 10, local: Int? = 3) throws -> PolicySettings {
+        PolicySettings(
+            maxConcurrency: cap, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
+            maxLocalBots: local)
+    }
+
+    @Test func aBotRunsHereOnlyBelowThisInstancesOwnLimit() throws {
+        #expect(placesHere(localSessions: 2, settings: try settings()))
+        #expect(!placesHere(localSessions: 3, settings: try settings()))
+        #expect(placesHere(localSessions: 9, settings: try settings(local: nil)))
+        #expect(freeLocalSlots(localSessions: 1, settings: try settings()) == 2)
+        #expect(freeLocalSlots(localSessions: 5, settings: try settings()) == 0)
+    }
+
+    @Test func theStartTimeoutRunsFromPlacement() {
+        var session = Session(
+            id: "s", roomName: "r", roomURL: nil, state: .starting, launcher: .process, createdAt: 10, updatedAt: 10,
+            ownerInstance: Session.unplaced)
+        #expect(!session.isPlaced && session.startBeganAt == 10)
+        session.ownerInstance = "replica"
+        session.placedAt = 25
+        #expect(session.isPlaced && session.startBeganAt == 25)
+    }
+}

@@ -25,10 +25,11 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// A store on `database` (a new one by default) for the instance `instance`.
     func makeStore(
-        database: String? = nil, max: Int = 5, grace: Double = 20, instance: String = "instance-a"
+        database: String? = nil, max: Int = 5, localLimit: Int? = nil, grace: Double = 20, instance: String = "instance-a"
     ) async throws -> any SessionStorage {
         let settings = PolicySettings(
-            maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace)
+            maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace,
+            maxLocalBots: localLimit)
         let database = if let database { database } else { try await newDatabase() }
         switch self {
         case .sqlite:
@@ -330,5 +331,68 @@ struct PostgresStoreTests {
             #expect(!error.description.contains("sekrit"))
             #expect(error.description.contains("127.0.0.1"))
         }
+    }
+}
+
+struct PlacementTests {
+    /// An instance at its own limit still claims (the cluster has room) but does not run the bot: the session waits,
+    /// counted against the cap, until an instance with room takes it; the start timeout runs from then.
+    @Test(arguments: StoreBackend.available) func aFullInstancesClaimWaitsForAnInstanceWithRoom(backend: StoreBackend) async throws {
+        let database = try await backend.newDatabase()
+        let full = try await backend.makeStore(database: database, max: 5, localLimit: 1, instance: "full")
+        let roomy = try await backend.makeStore(database: database, max: 5, localLimit: 3, instance: "roomy")
+        let first = try #require(try await full.record(event(room: "a"), now: 1).session)
+        #expect(first.ownerInstance == "full" && first.placedAt == 1)
+        let second = try await full.record(event(room: "b"), now: 2)
+        #expect(second.action == .spawned)
+        let waiting = try #require(second.session)
+        #expect(!waiting.isPlaced && waiting.placedAt == nil)
+        #expect(try await full.activeCount() == 2)
+        #expect(try await full.placeWaitingSessions(now: 3).isEmpty)
+        let placed = try await roomy.placeWaitingSessions(now: 4)
+        #expect(placed.map(\.id) == [waiting.id])
+        #expect(placed.first?.ownerInstance == "roomy" && placed.first?.placedAt == 4 && placed.first?.startBeganAt == 4)
+        #expect(try await roomy.placeWaitingSessions(now: 5).isEmpty)
+        #expect(try await full.unplacedSessions().isEmpty)
+    }
+
+    @Test(arguments: StoreBackend.available) func anInstanceTakesNoMoreThanItsOwnLimit(backend: StoreBackend) async throws {
+        let database = try await backend.newDatabase()
+        let receiver = try await backend.makeStore(database: database, max: 10, localLimit: 1, instance: "receiver")
+        let other = try await backend.makeStore(database: database, max: 10, localLimit: 2, instance: "other")
+        for index in 0..<6 { _ = try await receiver.record(event(room: "r\(index)"), now: Double(index)) }
+        #expect(try await receiver.unplacedSessions().count == 5)
+        #expect(try await other.placeWaitingSessions(now: 10).map(\.roomName) == ["r1", "r2"])
+        #expect(try await other.placeWaitingSessions(now: 11).isEmpty)
+        #expect(try await other.ownActiveSessions().count == 2)
+        #expect(try await receiver.unplacedSessions().map(\.roomName) == ["r3", "r4", "r5"])
+    }
+
+    /// Nobody took it, so nobody watches it: a waiting session is nobody's to recover, and a stop ends it.
+    @Test(arguments: StoreBackend.available) func aWaitingSessionIsNotTakenForALostOne(backend: StoreBackend) async throws {
+        let store = try await backend.makeStore(max: 5, localLimit: 1, instance: "only")
+        _ = try await store.record(event(room: "a"), now: 1)
+        let waiting = try #require(try await store.record(event(room: "b"), now: 2).session)
+        #expect(try await store.unownedActiveSessions(liveInstances: []).map(\.roomName) == ["a"])
+        let stopping = try #require(try await store.requestStop(waiting.id, reason: .meetingEnded, now: 3))
+        #expect(!stopping.isPlaced && stopping.state == .stopping)
+        #expect(try await store.placeWaitingSessions(now: 4).isEmpty)
+    }
+
+    /// Many replicas placing at once take different sessions, and none more than its limit.
+    @Test(arguments: StoreBackend.available) func replicasPlacingAtOnceTakeEachSessionOnce(backend: StoreBackend) async throws {
+        let database = try await backend.newDatabase()
+        let receiver = try await backend.makeStore(database: database, max: 40, localLimit: 1, instance: "receiver")
+        for index in 0..<31 { _ = try await receiver.record(event(room: "r\(index)"), now: Double(index)) }
+        var placers: [any SessionStorage] = []
+        for index in 0..<4 { placers.append(try await backend.makeStore(database: database, max: 40, localLimit: 8, instance: "p\(index)")) }
+        let placed = try await withThrowingTaskGroup(of: [Session].self) { group in
+            for placer in placers { group.addTask { try await placer.placeWaitingSessions(now: 100) } }
+            return try await group.reduce(into: [Session]()) { $0 += $1 }
+        }
+        #expect(placed.count == 30)
+        #expect(Set(placed.map(\.id)).count == 30)
+        for sessions in Dictionary(grouping: placed, by: \.ownerInstance).values { #expect(sessions.count <= 8) }
+        #expect(try await receiver.unplacedSessions().isEmpty)
     }
 }

@@ -58,6 +58,8 @@ public final class ServiceProcess: @unchecked Sendable {
             "AUTOSPAWN_DAILY_DOMAIN": "test", "AUTOSPAWN_BOT_COMMAND": botCommand(),
             "AUTOSPAWN_WEBHOOK_SECRET": secret, "AUTOSPAWN_STOP_GRACE_S": "2",
             "AUTOSPAWN_EMPTY_GRACE_S": "1", "AUTOSPAWN_REAPER_INTERVAL_S": "1",
+            // A test's SIGTERM is its end: the bots stop now (the drain tests ask for `drain`).
+            "AUTOSPAWN_SHUTDOWN": "stop",
         ]
         environment.merge(defaults) { $1 }
         environment.merge(settings) { $1 }

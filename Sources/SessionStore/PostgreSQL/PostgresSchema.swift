@@ -30,7 +30,8 @@ enum PostgresSchema {
                     stop_at DOUBLE PRECISION,
                     stop_reason TEXT,
                     body TEXT NOT NULL DEFAULT '{}',
-                    bot_user_id TEXT
+                    bot_user_id TEXT,
+                    placed_at DOUBLE PRECISION
                 )
                 """,
                 // Invariant 1: one active session per room, whichever replica writes.
@@ -40,7 +41,7 @@ enum PostgresSchema {
                 """,
                 "CREATE INDEX session_by_state ON session (state, created_at)",
                 "CREATE INDEX session_by_room ON session (room_name, created_at)",
-                "CREATE INDEX session_active_by_owner ON session (owner_instance) WHERE state IN ('starting','running','stopping')",
+                "CREATE INDEX session_active_by_owner ON session (owner_instance, created_at) WHERE state IN ('starting','running','stopping')",
                 """
                 CREATE TABLE participant (
                     room_name TEXT NOT NULL,

@@ -7,13 +7,14 @@ extension PostgresSessionStore {
     // MARK: Claims outside webhooks
 
     public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
-        let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { tx -> Session? in
             _ = try await Self.lockRoom(room, url: url, tx)
             guard try await Self.activeSession(room: room, tx) == nil,
-                  try await Self.activeCount(tx, locking: true) < maxConcurrency
+                  try await Self.activeCount(tx, locking: true) < settings.maxConcurrency
             else { return nil }
-            return try await Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, tx)
+            return try await Self.claim(
+                room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, tx)
         }
     }
 
@@ -102,6 +103,8 @@ extension PostgresSessionStore {
                 try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(room)")
             }
             if plan.roomWaits { try await Self.markWaiting(room: room, now: now, tx) }
+            // A place freed: for this instance's and other instances' waiting rooms and sessions.
+            tx.wantPlacement()
             let successor = claimSuccessor
                 ? try await Self.startIfWaiting(
                     room: room, url: session.roomURL, body: session.body, launcher: launcher, owner: owner, settings: settings,
@@ -117,7 +120,7 @@ extension PostgresSessionStore {
             try await tx.execute(
                 """
                 UPDATE session SET owner_instance = \(owner), pid = \(pid), pid_start_time = \(Int64(bitPattern: pidStartTime)),
-                    updated_at = \(now), state = CASE state WHEN 'starting' THEN 'running' ELSE state END
+                    updated_at = \(now), placed_at = coalesce(placed_at, created_at), state = CASE state WHEN 'starting' THEN 'running' ELSE state END
                 WHERE id = \(id) AND state IN ('starting','running','stopping')
                 """)
             let session = try await Self.session(id: id, tx)
@@ -158,6 +161,49 @@ extension PostgresSessionStore {
                 }
             }
             return claimed
+        }
+    }
+
+    /// Takes for this instance the sessions that wait for an instance with room, oldest first, as many as its own
+    /// limit leaves room for. The count's lock keeps claims (which read this instance's count) out meanwhile, and
+    /// `SKIP LOCKED` lets replicas placing at once take different sessions.
+    public func placeWaitingSessions(now: Double) async throws -> [Session] {
+        let unplaced = Session.unplaced
+        let anyWaiting = try await read { tx in
+            try await tx.value(
+                """
+                SELECT EXISTS (SELECT 1 FROM session WHERE owner_instance = \(unplaced) AND state = 'starting')
+                """, as: Bool.self) ?? false
+        }
+        guard anyWaiting else { return [] }
+        let (owner, settings) = (instanceID, settings)
+        return try await transaction { tx -> [Session] in
+            _ = try await Self.activeCount(tx, locking: true)
+            let free = freeLocalSlots(localSessions: try await Self.localCount(owner: owner, tx), settings: settings)
+            guard free > 0 else { return [] }
+            let placed = try await Self.sessions(
+                tx,
+                """
+                UPDATE session SET owner_instance = \(owner), placed_at = \(now), updated_at = \(now)
+                WHERE id IN (
+                    SELECT id FROM session WHERE owner_instance = \(unplaced) AND state = 'starting'
+                    ORDER BY created_at, id LIMIT \(free) FOR UPDATE SKIP LOCKED)
+                RETURNING *
+                """)
+            for session in placed { tx.changed(session.roomName) }
+            return placed.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        }
+    }
+
+    public func unplacedSessions() async throws -> [Session] {
+        let unplaced = Session.unplaced
+        return try await read { tx in
+            try await Self.sessions(
+                tx,
+                """
+                SELECT * FROM session WHERE owner_instance = \(unplaced) AND state IN ('starting','running','stopping')
+                ORDER BY created_at, id
+                """)
         }
     }
 }

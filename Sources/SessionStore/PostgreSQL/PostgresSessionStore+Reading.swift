@@ -44,7 +44,7 @@ extension PostgresSessionStore {
     public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await read { tx in
             try await Self.sessions(tx, "SELECT * FROM session WHERE state IN ('starting','running','stopping')")
-                .filter { !liveInstances.contains($0.ownerInstance) }
+                .filter { $0.isPlaced && !liveInstances.contains($0.ownerInstance) }
         }
     }
 
@@ -63,13 +63,13 @@ extension PostgresSessionStore {
     }
 
     public func scheduledStops() async throws -> [Session] {
-        let owner = instanceID
+        let (owner, unplaced) = (instanceID, Session.unplaced)
         return try await read { tx in
             try await Self.sessions(
                 tx,
                 """
                 SELECT * FROM session
-                WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance = \(owner)
+                WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance IN (\(owner), \(unplaced))
                 ORDER BY stop_at
                 """)
         }
@@ -116,11 +116,12 @@ extension PostgresSessionStore {
         }
     }
 
-    /// True when the database takes a write now (this instance's row of `ready_probe`).
+    /// True when the database takes a write now (this instance's row of `ready_probe`), within 2 s: a probe
+    /// answers quickly or counts as failed anyway.
     public func isWritable(now: Double) async -> Bool {
         let id = instanceID
         do {
-            try await transaction { tx in
+            try await transaction(within: .seconds(2), atMost: .seconds(2)) { tx in
                 try await tx.execute(
                     """
                     INSERT INTO ready_probe (instance_id, checked_at) VALUES (\(id), \(now))

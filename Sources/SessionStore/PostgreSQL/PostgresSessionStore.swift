@@ -27,10 +27,11 @@ public final class PostgresSessionStore: SessionStorage, Service {
 
     /// The `NOTIFY` channel of changed rooms.
     static let changesChannel = "autospawn_changes"
-    /// How long an operation waits for a connection while no other operation completes either (see `withConnection`).
-    static let leaseTimeout: Duration = .seconds(5)
+    /// How long an operation waits for a connection while no other operation completes either (see `withConnection`):
+    /// long enough that a machine busy with other work does not fail operations that would have gone through.
+    public static let leaseTimeout: Duration = .seconds(20)
     /// The longest an operation waits for a connection at all, however busy the pool.
-    static let longestLeaseWait: Duration = .seconds(60)
+    public static let longestLeaseWait: Duration = .seconds(60)
     /// When an operation of this store last completed: a queue that moves is waited for, a stuck one is not.
     let progress = Progress()
     /// How long start-up waits for the database (it may be starting beside the service, as in compose).
@@ -74,7 +75,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
         for await _ in running.stream {}
         do {
             let logger = logger
-            try await withConnection(within: timeout) { connection in
+            try await withConnection(within: timeout, atMost: timeout) { connection in
                 try await PostgresSchema.migrate(connection, logger: logger)
             }
         } catch {
@@ -117,19 +118,23 @@ public final class PostgresSessionStore: SessionStorage, Service {
 
     /// Runs `body` in one transaction on one connection; a deadlock or serialization failure runs it again.
     /// Rooms it marks changed are announced as it commits.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(
+        within timeout: Duration = PostgresSessionStore.leaseTimeout, atMost longest: Duration = PostgresSessionStore.longestLeaseWait,
+        _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
+    ) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let (result, rooms) = try await withConnection { [logger, instanceID] connection -> (T, Set<String>) in
+                let (result, rooms, wantsPlacement) = try await withConnection(within: timeout, atMost: longest) {
+                    [logger, instanceID] connection -> (T, Set<String>, Bool) in
                     let transaction = PostgresTransaction(connection: connection, logger: logger)
                     try await connection.query("BEGIN", logger: logger)
                     do {
                         let result = try await body(transaction)
                         try await transaction.announceChanges(on: Self.changesChannel, from: instanceID)
                         try await connection.query("COMMIT", logger: logger)
-                        return (result, transaction.changedRooms)
+                        return (result, transaction.changedRooms, transaction.wantsPlacement)
                     } catch {
                         _ = try? await connection.query("ROLLBACK", logger: logger)
                         throw error
@@ -137,6 +142,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 }
                 // This replica's listeners hear at once; the others through NOTIFY (the listener skips our own).
                 changes.publish(rooms.map { RoomChange(room: $0, session: nil) })
+                if wantsPlacement { changes.wantPlacement() }
                 return result
             } catch let error as PSQLError where error.isRetryable && attempt < 5 {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
@@ -163,7 +169,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// queues for the connections (one room's events also wait for each other's row lock) is waited for while the
     /// queue moves, up to `longestLeaseWait`. Only the wait is given up, never a transaction under way.
     func withConnection<T: Sendable>(
-        within timeout: Duration = PostgresSessionStore.leaseTimeout,
+        within timeout: Duration = PostgresSessionStore.leaseTimeout, atMost longest: Duration = PostgresSessionStore.longestLeaseWait,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let lease = LeaseGate()
@@ -183,7 +189,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 while true {
                     try await Task.sleep(for: timeout)
                     let now = clock.now
-                    if now - progress.last < timeout && now - start < Self.longestLeaseWait { continue }
+                    if now - progress.last < timeout && now - start < longest { continue }
                     if lease.giveUp() { throw PostgresUnavailable(location: location, waited: now - start) }
                     break
                 }
@@ -210,6 +216,10 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 try await withConnection(within: Self.startupTimeout) { [instanceID, changes] connection in
                     try await connection.listen(on: Self.changesChannel) { notifications in
                         for try await notification in notifications {
+                            if notification.payload == PostgresTransaction.placementPayload {
+                                changes.wantPlacement()
+                                continue
+                            }
                             // "<instance>\t<room>": a replica's own changes were told when they committed.
                             let parts = notification.payload.split(separator: "\t", maxSplits: 1)
                             guard parts.count == 2, parts[0] != instanceID else { continue }
@@ -265,7 +275,8 @@ public final class PostgresSessionStore: SessionStorage, Service {
             switch decision {
             case .spawn:
                 session = try await Self.claim(
-                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", now: now, tx)
+                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", settings: settings,
+                    now: now, tx)
             case .stop(let reason):
                 if let active { session = try await Self.beginStop(active.id, reason: reason, now: now, tx) }
             case .scheduleStop(let at):
@@ -278,6 +289,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 try await tx.execute("UPDATE room SET respawn_pending = TRUE WHERE name = \(event.roomName)")
             case .reject:
                 try await Self.markWaiting(room: event.roomName, now: now, tx)
+                tx.wantPlacement()
             case .record, .ignore:
                 break
             }
@@ -359,23 +371,38 @@ public final class PostgresSessionStore: SessionStorage, Service {
         return (failures, retryAt, respawnPending, waitingSince)
     }
 
-    /// Inserts a `starting` session for the room. The caller holds the room's lock and has checked capacity under
-    /// the count's lock; the unique index is the last line of defence.
+    /// Inserts a `starting` session for the room: this instance's when it has room for the bot
+    /// (`Policy.placesHere`), otherwise one that waits for an instance that has (every replica is woken). The caller
+    /// holds the room's lock and has checked capacity under the count's lock, which also keeps this instance's own
+    /// count from changing underneath; the unique index is the last line of defence.
     static func claim(
-        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, now: Double, _ tx: PostgresTransaction
+        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, settings: PolicySettings, now: Double,
+        _ tx: PostgresTransaction
     ) async throws -> Session {
         let id = UUID().uuidString.lowercased()
+        let here = placesHere(localSessions: try await localCount(owner: owner, tx), settings: settings)
         let session = Session(
             id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
-            ownerInstance: owner, body: body, botUserID: botUserID(sessionID: id))
+            ownerInstance: here ? owner : Session.unplaced, body: body, botUserID: botUserID(sessionID: id),
+            placedAt: here ? now : nil)
         try await tx.execute(
             """
-            INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body, bot_user_id)
-            VALUES (\(id), \(room), \(url), 'starting', \(launcher.rawValue), \(now), \(now), \(owner), \(body), \(session.botUserID))
+            INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,
+                bot_user_id, placed_at)
+            VALUES (\(id), \(room), \(url), 'starting', \(launcher.rawValue), \(now), \(now), \(session.ownerInstance), \(body),
+                \(session.botUserID), \(session.placedAt))
             """)
         try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
         tx.changed(room)
+        if !here { tx.wantPlacement() }
         return session
+    }
+
+    /// The active sessions an instance runs (or is starting).
+    static func localCount(owner: String, _ tx: PostgresTransaction) async throws -> Int {
+        try await tx.value(
+            "SELECT count(*) FROM session WHERE owner_instance = \(owner) AND state IN ('starting','running','stopping')",
+            as: Int.self) ?? 0
     }
 
     static func markWaiting(room: String, now: Double, _ tx: PostgresTransaction) async throws {
@@ -400,7 +427,8 @@ public final class PostgresSessionStore: SessionStorage, Service {
             humans: humans, hasActiveSession: try await activeSession(room: room, tx) != nil, retryAt: retryAt,
             activeSessions: try await activeCount(tx, locking: true), settings: settings, now: now)
         else { return nil }
-        return try await claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, tx)
+        return try await claim(
+            room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, tx)
     }
 
     static func beginStop(_ id: String, reason: EndReason, now: Double, _ tx: PostgresTransaction) async throws -> Session? {

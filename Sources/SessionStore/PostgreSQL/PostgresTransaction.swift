@@ -8,6 +8,8 @@ final class PostgresTransaction {
     let connection: PostgresConnection
     let logger: Logger
     private(set) var changedRooms: Set<String> = []
+    /// A bot may now be placed where it could not be before (see `SessionFeed.placementWakeups`).
+    private(set) var wantsPlacement = false
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -34,12 +36,20 @@ final class PostgresTransaction {
         changedRooms.insert(room)
     }
 
+    /// The payload that wakes every replica's placement (a change's payload always holds a tab).
+    static let placementPayload = "place"
+
+    func wantPlacement() {
+        wantsPlacement = true
+    }
+
     /// `NOTIFY` is delivered at commit, and not at all on a rollback: listeners never hear of a change that did
     /// not happen.
     func announceChanges(on channel: String, from instance: String) async throws {
         for room in changedRooms {
             try await execute("SELECT pg_notify(\(channel), \(instance + "\t" + room))")
         }
+        if wantsPlacement { try await execute("SELECT pg_notify(\(channel), \(PostgresTransaction.placementPayload))") }
     }
 }
 

@@ -108,6 +108,16 @@ enum SQLiteSchema {
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN host_id TEXT NOT NULL DEFAULT ''")
             try db.execute(sql: "ALTER TABLE instance ADD COLUMN lease_until DOUBLE NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v7-placement") { db in
+            // A session whose receiver had no room for its bot waits, owner '', for an instance that has; the start
+            // timeout runs from its placement.
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN placed_at DOUBLE")
+            try db.execute(sql: "UPDATE session SET placed_at = created_at")
+            try db.execute(sql: """
+                CREATE INDEX session_active_by_owner ON session(owner_instance, created_at)
+                    WHERE state IN ('starting','running','stopping')
+                """)
+        }
         return migrator
     }
 }

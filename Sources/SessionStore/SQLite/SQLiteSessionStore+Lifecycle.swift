@@ -9,14 +9,16 @@ extension SQLiteSessionStore {
     /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
     /// session or the service is at capacity.
     public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
-        let (launcher, owner, maxConcurrency) = (launcher, instanceID, settings.maxConcurrency)
+        let (launcher, owner, settings) = (launcher, instanceID, settings)
         let session = try await transaction { db -> Session? in
-            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < maxConcurrency else {
+            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < settings.maxConcurrency else {
                 return nil
             }
-            return try Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, db: db)
+            return try Self.claim(
+                room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, db: db)
         }
         changes.publish([session])
+        if let session, !session.isPlaced { changes.wantPlacement() }
         return session
     }
 
@@ -113,6 +115,8 @@ extension SQLiteSessionStore {
             return Ending(ended: session, successor: successor)
         }
         changes.publish([ending?.ended, ending?.successor])
+        // A place freed: here, and for other instances' waiting rooms and sessions.
+        if ending != nil { changes.wantPlacement() }
         return ending
     }
 
@@ -123,6 +127,7 @@ extension SQLiteSessionStore {
             try db.executeCached(
                 sql: """
                     UPDATE session SET owner_instance = ?, pid = ?, pid_start_time = ?, updated_at = ?,
+                        placed_at = coalesce(placed_at, created_at),
                         state = CASE state WHEN 'starting' THEN 'running' ELSE state END
                     WHERE id = ? AND state IN ('starting','running','stopping')
                     """,
@@ -173,5 +178,55 @@ extension SQLiteSessionStore {
         }
         changes.publish(claimed)
         return claimed
+    }
+}
+
+extension SQLiteSessionStore {
+    /// Takes, for this instance, the sessions that wait for an instance with room for their bot, oldest first, as
+    /// many as its own limit leaves room for (`Policy.freeLocalSlots`). Cheap when none waits: one read.
+    public func placeWaitingSessions(now: Double) async throws -> [Session] {
+        let unplaced = Session.unplaced
+        let anyWaiting = try await pool.read { db in
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM session WHERE owner_instance = ? AND state IN ('starting','running','stopping'))",
+                arguments: [unplaced]) ?? false
+        }
+        guard anyWaiting else { return [] }
+        let (owner, settings) = (instanceID, settings)
+        let placed = try await transaction { db -> [Session] in
+            let free = freeLocalSlots(localSessions: try Self.localCount(owner: owner, db: db), settings: settings)
+            guard free > 0 else { return [] }
+            let ids = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM session WHERE owner_instance = ? AND state = 'starting' ORDER BY created_at, id LIMIT ?
+                    """,
+                arguments: [unplaced, free])
+            var placed: [Session] = []
+            for id in ids {
+                try db.executeCached(
+                    sql: "UPDATE session SET owner_instance = ?, placed_at = ?, updated_at = ? WHERE id = ?",
+                    arguments: [owner, now, now, id])
+                if let session = try Self.session(id: id, db: db) { placed.append(session) }
+            }
+            return placed
+        }
+        changes.publish(placed)
+        return placed
+    }
+
+    /// Active sessions no instance has taken yet, oldest first.
+    public func unplacedSessions() async throws -> [Session] {
+        let unplaced = Session.unplaced
+        return try await pool.read { db in
+            try Session.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM session WHERE owner_instance = ? AND state IN ('starting','running','stopping')
+                    ORDER BY created_at, id
+                    """,
+                arguments: [unplaced])
+        }
     }
 }

@@ -44,7 +44,7 @@ extension SQLiteSessionStore {
     public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await pool.read { db in
             try Session.fetchAll(db, sql: "SELECT * FROM session WHERE state IN ('starting','running','stopping')")
-                .filter { !liveInstances.contains($0.ownerInstance) }
+                .filter { $0.isPlaced && !liveInstances.contains($0.ownerInstance) }
         }
     }
 
@@ -71,10 +71,11 @@ extension SQLiteSessionStore {
             try Session.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM session WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance = ?
+                    SELECT * FROM session
+                    WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance IN (?, ?)
                     ORDER BY stop_at
                     """,
-                arguments: [owner])
+                arguments: [owner, Session.unplaced])
         }
     }
 

@@ -94,7 +94,8 @@ public final class SQLiteSessionStore: SessionStorage {
             switch decision {
             case .spawn:
                 session = try Self.claim(
-                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", now: now, db: db)
+                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", settings: settings,
+                    now: now, db: db)
             case .stop(let reason):
                 session = try active.flatMap { try Self.beginStop($0.id, reason: reason, now: now, db: db) }
             case .scheduleStop(let at):
@@ -121,6 +122,9 @@ public final class SQLiteSessionStore: SessionStorage {
         if outcome.action != .duplicate {
             // Even without a session the room's participant count may have changed.
             changes.publish([RoomChange(room: event.roomName, session: outcome.session)])
+        }
+        if outcome.session.map({ !$0.isPlaced }) ?? false || outcome.decision?.marksRoomWaiting ?? false {
+            changes.wantPlacement()
         }
         return outcome
     }
@@ -180,18 +184,29 @@ public final class SQLiteSessionStore: SessionStorage {
         try Int.fetchOne(cached: db, sql: "SELECT n FROM active_count WHERE id = 1") ?? 0
     }
 
-    /// Inserts a `starting` session for the room. The caller has checked capacity and the room's active session
-    /// in the same transaction; the unique index is the last line of defence.
+    /// Inserts a `starting` session for the room: this instance's when it has room for the bot
+    /// (`Policy.placesHere`), otherwise one that waits for an instance that has. The caller has checked capacity
+    /// and the room's active session in the same transaction; the unique index is the last line of defence.
     static func claim(
-        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, now: Double, db: Database
+        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, settings: PolicySettings, now: Double,
+        db: Database
     ) throws -> Session {
         let id = UUID().uuidString.lowercased()
+        let here = placesHere(localSessions: try localCount(owner: owner, db: db), settings: settings)
         let session = Session(
             id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
-            ownerInstance: owner, body: body, botUserID: botUserID(sessionID: id))
+            ownerInstance: here ? owner : Session.unplaced, body: body, botUserID: botUserID(sessionID: id),
+            placedAt: here ? now : nil)
         try session.insert(db)
         try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
         return session
+    }
+
+    /// The active sessions an instance runs (or is starting).
+    static func localCount(owner: String, db: Database) throws -> Int {
+        try Int.fetchOne(
+            cached: db, sql: "SELECT count(*) FROM session WHERE owner_instance = ? AND state IN ('starting','running','stopping')",
+            arguments: [owner]) ?? 0
     }
 
     static func markWaiting(room: String, now: Double, db: Database) throws {
@@ -215,7 +230,8 @@ public final class SQLiteSessionStore: SessionStorage {
             humans: humans, hasActiveSession: try Self.activeSession(room: room, db: db) != nil, retryAt: row["retry_at"],
             activeSessions: try Self.activeCount(db: db), settings: settings, now: now)
         else { return nil }
-        return try Self.claim(room: room, url: url, launcher: launcher, owner: owner, body: body, now: now, db: db)
+        return try Self.claim(
+            room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, db: db)
     }
 
     static func beginStop(_ id: String, reason: EndReason, now: Double, db: Database) throws -> Session? {

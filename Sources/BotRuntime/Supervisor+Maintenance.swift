@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import Policy
+import ServiceLifecycle
+import SessionStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The supervisor as a `Service`: its poll loop and the rules it applies for the `Reaper`.
+extension Supervisor {
+
+    public func run() async throws {
+        let wakeups = store.changes.placementWakeups()
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.maintain() }
+                // A place freed or a bot waits for one, here or on another instance: placed in milliseconds,
+                // not at the next poll.
+                group.addTask {
+                    for await _ in wakeups { await self.placeBots() }
+                }
+            }
+        }
+        switch settings.shutdownMode {
+        case .stop: await stopEveryBot()
+        case .handover: await handOver()
+        case .drain: await drain()
+        }
+    }
+
+    private func maintain() async {
+        while !Task.isCancelled {
+            await syncStops()
+            await placeBots()
+            rotateLogs()
+            try? await Task.sleep(for: settings.pollInterval)
+        }
+    }
+
+    /// Rooms whose humans wait for a bot, and sessions that wait for an instance with room for theirs.
+    func placeBots() async {
+        await startWaitingRooms()
+        await placeWaitingSessions()
+    }
+
+    /// Due empty-room stops, and stops that another instance wrote for a bot of ours.
+    func syncStops() async {
+        do {
+            let now = now
+            for session in try await store.scheduledStops() where (session.stopAt ?? .infinity) <= now {
+                if let stopping = try await store.beginScheduledStop(session.id, now: now) {
+                    _ = try await requestStop(stopping.id, reason: .roomEmpty)
+                }
+            }
+            for session in try await store.ownActiveSessions() where session.state == .stopping {
+                if bots[session.id].map({ !$0.stopping }) ?? false { terminate(session.id) }
+            }
+        } catch {
+            logger.error("could not read scheduled stops", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Gives a bot to each room whose humans have waited for one (capacity was full, the room was backing off
+    /// after failed bots, or its bot failed) as soon as policy allows.
+    func startWaitingRooms() async {
+        guard !isDraining else { return }
+        do {
+            for session in try await store.claimWaitingRooms(now: now) {
+                logger(for: session).info("humans are waiting: starting the room's bot")
+                launchSoon(session)
+            }
+        } catch {
+            logger.error("could not look for waiting rooms", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Takes the sessions that wait for an instance with room for their bot (their receiver had none), as many as
+    /// this instance's limit allows, and ends those stopped before any instance took them.
+    func placeWaitingSessions() async {
+        guard !isDraining else { return }
+        do {
+            for session in try await store.placeWaitingSessions(now: now) {
+                logger(for: session).info("placed here: starting the bot of a session another instance had no room for")
+                metrics.reaperAction("placed")
+                launchSoon(session)
+            }
+            for session in try await store.unplacedSessions() where session.state == .stopping {
+                await stop(session)
+            }
+        } catch {
+            logger.error("could not look for sessions to place", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Gives up a start that took longer than the start timeout: a launch still waiting (on Daily, say) is
+    /// cancelled and its bot never starts; a bot already there is stopped.
+    func giveUpStart(_ session: Session) async throws {
+        pendingLaunches[session.id]?.cancel()
+        logger(for: session).warning("bot did not start in time")
+        metrics.reaperAction("start_timeout")
+        if bots[session.id] == nil {
+            await finish(session.id, state: .failed, reason: .startTimeout, exitCode: nil)
+        } else {
+            _ = try await requestStop(session.id, reason: .startTimeout)
+        }
+    }
+
+    /// Ends (`lost`) this instance's `running` or `stopping` sessions that have no bot, no launch under way and
+    /// no end being written: their end failed to reach the database, and they would hold a slot for good. The
+    /// room waits for its next bot.
+    func endSessionsWithoutBots() async {
+        do {
+            for session in try await store.ownActiveSessions()
+            where session.state != .starting && bots[session.id] == nil && pendingLaunches[session.id] == nil
+                && !ending.contains(session.id)
+            {
+                logger(for: session).warning("an active session has no bot: ending it")
+                metrics.reaperAction("lost")
+                await finish(session.id, state: .failed, reason: .lost, exitCode: nil)
+            }
+        } catch {
+            logger.error("could not look for sessions without bots", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Rotates the logs of this instance's bot processes that have grown past their limit.
+    func rotateLogs() {
+        for (id, bot) in bots where bot.running.pid != nil {
+            if files.rotateIfNeeded(sessionID: id) { metrics.reaperAction("log_rotated") }
+        }
+    }
+
+    /// As its bots' subreaper, the service inherits what their descendants leave behind: zombies are reaped,
+    /// and a live stray whose session is not an active one of this instance (a bot's child that escaped its
+    /// process group) is killed, so nothing of an ended session keeps running.
+    func stopStrays() {
+        let ownSessions = Set(bots.keys).union(pendingLaunches.keys)
+        for stray in reaper.reapStrays() {
+            guard let sessionID = ProcessTable.environmentValue(pid: stray.pid, "AUTOSPAWN_SESSION_ID"),
+                  !ownSessions.contains(sessionID)
+            else { continue }
+            logger(for: sessionID, room: nil).warning("stopping a stray process of an ended session", metadata: ["pid": "\(stray.pid)"])
+            metrics.reaperAction("stray_stopped")
+            kill(stray.pid, SIGKILL)
+        }
+    }
+}

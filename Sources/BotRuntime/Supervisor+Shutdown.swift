@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Policy
+import SessionStore
+
+/// What SIGTERM does with this instance's bots (`AUTOSPAWN_SHUTDOWN`).
+extension Supervisor {
+    /// Leaves every bot running for the next instance on this host, which adopts them (`Recovery`): no new bot
+    /// starts here, launches under way finish, and the instance stays registered so that its sessions are
+    /// judged by whether its process is alive.
+    func handOver() async {
+        drainingFlag.store(true, ordering: .releasing)
+        for task in pendingLaunches.values { await task.value }
+        logger.info("handing over: the bots keep running for the next instance", metadata: ["count": "\(bots.count)"])
+    }
+
+    /// Lets the calls end by themselves: `/ready` answers 503 and no bot is placed here (rooms that want one wait
+    /// for another instance), while this instance's bots run on, their stops still applied, until none is left or
+    /// `drainTimeoutSeconds` pass (or `stopNow()`); then the rest are stopped and their rooms served elsewhere.
+    func drain() async {
+        drainingFlag.store(true, ordering: .releasing)
+        for task in pendingLaunches.values { await task.value }
+        let deadline = now + settings.drainTimeoutSeconds
+        logger.info(
+            "draining: the bots run until their calls end; a second SIGTERM or SIGINT stops them now",
+            metadata: ["count": "\(bots.count)", "drain_timeout_s": "\(settings.drainTimeoutSeconds)"])
+        while !bots.isEmpty && now < deadline && !stopNowRequested {
+            await syncStops()
+            rotateLogs()
+            try? await Task.sleep(for: settings.pollInterval)
+        }
+        if !bots.isEmpty {
+            logger.info(
+                stopNowRequested ? "drain cut short: stopping the bots" : "drain timeout passed: stopping the bots left",
+                metadata: ["count": "\(bots.count)"])
+        }
+        await stopEveryBot()
+    }
+
+    /// Ends a drain at once: its bots are stopped (a second SIGTERM or SIGINT).
+    public func stopNow() {
+        stopNowRequested = true
+    }
+
+    /// Stops every bot of this instance (`shutdown`: rooms with humans wait for another instance) and waits until
+    /// each has ended.
+    func stopEveryBot() async {
+        drainingFlag.store(true, ordering: .releasing)
+        for task in pendingLaunches.values { await task.value }
+        let sessions = (try? await store.ownActiveSessions()) ?? []
+        logger.info("stopping bots", metadata: ["count": "\(sessions.count)"])
+        for session in sessions {
+            _ = try? await requestStop(session.id, reason: .shutdown)
+        }
+        // Ended sessions leave `bots` in botExited; stop waiting once none is left.
+        while !bots.isEmpty {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
