@@ -124,8 +124,11 @@ public actor Supervisor: Service {
         Task { await self.launch(session) }
     }
 
-    /// Starts the session's bot and records its process; a bot that cannot start fails its session.
+    /// Starts the session's bot and records its process; a bot that cannot start fails its session. Only a session
+    /// placed on this instance gets its bot here: one that waits for an instance with room is taken by
+    /// `placeWaitingSessions` (here or elsewhere) first.
     public func launch(_ session: Session) async {
+        guard session.ownerInstance == store.instanceID else { return }
         guard bots[session.id] == nil, pendingLaunches[session.id] == nil else { return }
         let task = Task { await self.performLaunch(session) }
         pendingLaunches[session.id] = task

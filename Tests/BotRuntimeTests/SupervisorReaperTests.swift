@@ -51,6 +51,51 @@ struct SupervisorReaperTests {
         #expect(try await store.session(long.id)?.stopReason == .maxDuration)
     }
 
+    /// A session waiting for an instance with room has no bot anywhere until one takes it: a launch of it here (as
+    /// the webhook's answer asks) did start one beyond the local limit. Its start timeout runs from its placement.
+    @Test func aSessionWaitingForPlacementStartsNoBotAndItsStartTimeoutRunsFromPlacement() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
+        let settings = PolicySettings(
+            maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20, maxLocalBots: 1)
+        let store = try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
+        let clock = TestClock(1_000)
+        let supervisor = Supervisor(
+            store: store,
+            settings: .init(
+                launcher: .process(arguments: ["sleep", "30"]), logDirectory: FileManager.default.temporaryDirectory.path,
+                stopGraceSeconds: 1, maxSessionSeconds: 3600),
+            logger: Logger(label: "test"), clock: clock)
+        let reaper = Reaper(
+            store: store, supervisor: supervisor, recovery: Recovery(store: store, supervisor: supervisor, logger: Logger(label: "test"), clock: clock),
+            settings: .init(interval: 60, startTimeoutSeconds: 60, maxSessionSeconds: 3600), logger: Logger(label: "test"), clock: clock)
+        let here = try #require(try await store.claim(room: "here", url: nil, now: 1_000))
+        let waiting = try #require(try await store.claim(room: "waiting", url: nil, now: 1_000))
+        #expect(!waiting.isPlaced)
+        await supervisor.launch(waiting)
+        #expect(try await store.session(waiting.id)?.pid == nil)
+        #expect(try await store.session(waiting.id)?.state == .starting)
+
+        _ = try await store.finish(here.id, state: .ended, reason: .botExited, now: 1_000)
+        _ = try await store.finish(waiting.id, state: .ended, reason: .botExited, now: 1_000)
+        // Claimed at 1 000, placed at 1 070: not timed out at 1 100, timed out after 1 130.
+        let placedLate = try #require(try await store.record(
+            RoomEvent(id: "e1", kind: .participantJoined, roomName: "r", roomURL: "https://d.daily.co/r",
+                      participant: .init(sessionID: "p", userID: nil, userName: "Human"), sentAt: nil), now: 1_000).session)
+        let blocker = try #require(try await store.record(
+            RoomEvent(id: "e2", kind: .participantJoined, roomName: "r2", roomURL: "https://d.daily.co/r2",
+                      participant: .init(sessionID: "p2", userID: nil, userName: "Human"), sentAt: nil), now: 1_000).session)
+        #expect(placedLate.isPlaced && !blocker.isPlaced)
+        _ = try await store.finish(placedLate.id, state: .ended, reason: .botExited, now: 1_070)
+        let placed = try await store.placeWaitingSessions(now: 1_070)
+        #expect(placed.map(\.id) == [blocker.id])
+        clock.set(1_100)
+        try await reaper.applyTimeLimits(now: clock.now())
+        #expect(try await store.session(blocker.id)?.state == .starting)
+        clock.set(1_131)
+        try await reaper.applyTimeLimits(now: clock.now())
+        #expect(try await store.session(blocker.id)?.endReason == .startTimeout)
+    }
+
     /// When ending a session failed on a database error, it stayed active with no bot for good, holding a slot.
     @Test func anActiveSessionWithoutABotIsEndedLostAndItsRoomWaits() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
