@@ -54,13 +54,28 @@ public struct RetryPolicy: Sendable {
 
 /// Keeps the whole service under Daily's rate limit, however many rooms are busy: request starts are paced
 /// evenly, `1/perSecond` apart. Evenly spaced starts still arrive under the limit when the network bunches
-/// them a little; a burst allowance would not.
+/// them a little; a burst allowance would not. The limit is the Daily domain's: several live instances each
+/// pace at their share of it (`share(among:)`).
 public actor RequestLimiter {
-    private let interval: Duration
+    private let perSecond: Int
+    private var interval: Duration
     private var nextSlot = ContinuousClock.now
+    /// The instances the limit is shared among now.
+    public private(set) var sharers = 1
 
     public init(perSecond: Int = 15) {
+        self.perSecond = max(1, perSecond)
         interval = .seconds(1) / max(1, perSecond)
+    }
+
+    /// Paces at `1/instances` of the limit; returns true when the share changed.
+    @discardableResult
+    public func share(among instances: Int) -> Bool {
+        let instances = max(1, instances)
+        guard instances != sharers else { return false }
+        sharers = instances
+        interval = .seconds(1) * instances / perSecond
+        return true
     }
 
     /// Waits until a request may start, and takes its slot.
@@ -93,6 +108,13 @@ public struct DailyClient: Sendable {
         self.limiter = limiter
         self.retry = retry
         self.logger = logger
+    }
+
+    /// Paces this instance at its share of the domain's rate limit among `instances` live ones.
+    public func shareRateLimit(among instances: Int) async {
+        if await limiter.share(among: instances) {
+            logger.info("pacing Daily requests at a share of the rate limit", metadata: ["instances": "\(instances)"])
+        }
     }
 
     // MARK: Endpoints

@@ -31,11 +31,15 @@ public struct Recovery: Sendable {
     let hostID: String
     /// `AUTOSPAWN_LEASE_S`.
     let leaseSeconds: Double
+    /// How other instances reach this one (nil until it listens on a port chosen at start-up).
+    let advertiseURL: String?
 
     public init(
         store: any SessionStorage, supervisor: Supervisor, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
-        logger: Logger, clock: any WallClock = SystemClock(), hostID: String = ProcessTable.hostIdentity(), leaseSeconds: Double = 10
+        logger: Logger, clock: any WallClock = SystemClock(), hostID: String = ProcessTable.hostIdentity(), leaseSeconds: Double = 10,
+        advertiseURL: String? = nil
     ) {
+        self.advertiseURL = advertiseURL
         self.store = store
         self.supervisor = supervisor
         self.daily = daily
@@ -53,7 +57,7 @@ public struct Recovery: Sendable {
         _ = try await store.register(
             ServiceInstance(
                 id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: now, hostID: hostID,
-                leaseUntil: now + leaseSeconds))
+                leaseUntil: now + leaseSeconds, advertiseURL: advertiseURL))
     }
 
     public func run() async throws {
@@ -66,6 +70,8 @@ public struct Recovery: Sendable {
             let processAlive = ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime)
             if isInstanceAlive(other, thisHost: hostID, processAlive: processAlive, now: now) { live.insert(other.id) }
         }
+        // Daily's rate limit is the domain's: each live instance takes its share.
+        await daily?.shareRateLimit(among: live.count)
         for session in try await store.unownedActiveSessions(liveInstances: live) {
             if let host = hostOf[session.ownerInstance], !host.isEmpty, host != hostID {
                 await loseElsewhere(session)

@@ -90,8 +90,14 @@ public struct ServiceInstance: Sendable, Equatable, Codable {
     public var hostID: String
     /// It renews this while it lives (`AUTOSPAWN_LEASE_S`); past it, instances on other hosts take it for dead.
     public var leaseUntil: Double
+    /// How other instances reach it (`AUTOSPAWN_ADVERTISE_URL`): a bot's log is read there. Nil until it listens.
+    public var advertiseURL: String?
 
-    public init(id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double, hostID: String = "", leaseUntil: Double = 0) {
+    public init(
+        id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double, hostID: String = "", leaseUntil: Double = 0,
+        advertiseURL: String? = nil
+    ) {
+        self.advertiseURL = advertiseURL
         self.id = id
         self.pid = pid
         self.pidStartTime = pidStartTime
@@ -103,6 +109,7 @@ public struct ServiceInstance: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case id, pid
         case pidStartTime = "pid_start_time", startedAt = "started_at", hostID = "host_id", leaseUntil = "lease_until"
+        case advertiseURL = "advertise_url"
     }
 }
 

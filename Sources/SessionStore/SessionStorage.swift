@@ -7,8 +7,11 @@ import Policy
 public protocol SessionStorage: Sendable {
     /// The instance that owns the sessions this store claims.
     var instanceID: String { get }
-    /// Committed changes of this process, for its live views.
+    /// Committed changes, for live views: this process's, and other instances' where `hearsOtherInstances`.
     var changes: SessionFeed { get }
+    /// True when `changes` also tells what other instances commit (PostgreSQL's `NOTIFY`); otherwise live views
+    /// poll for those.
+    var hearsOtherInstances: Bool { get }
 
     // Events and claims
     /// Records an event (its id, the room's activity and participant set), decides, and claims or releases the
@@ -45,6 +48,8 @@ public protocol SessionStorage: Sendable {
     /// Every registered instance but this one, alive or dead.
     func otherInstances() async throws -> [ServiceInstance]
     func deregister(_ id: String) async throws
+    /// Records how other instances reach this one (once it listens).
+    func setAdvertiseURL(_ url: String) async throws
     /// Extends this instance's lease; false when its registration is gone.
     func renewLease(until: Double) async throws -> Bool
     /// Active sessions whose owner is not one of `liveInstances` (sessions that wait for placement have none).

@@ -27,6 +27,8 @@ public struct AutospawnService: Sendable {
     let reaper: Reaper
     /// This instance's lease, for instances on other hosts.
     let lease: InstanceLease
+    /// Bots' logs on the instances that ran them.
+    let logs: LogForwarder
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     public internal(set) var routes: [String] = []
 }
@@ -77,7 +79,7 @@ public func buildApplication(
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     let recovery = Recovery(
         store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger, hostID: hostID,
-        leaseSeconds: config.leaseSeconds)
+        leaseSeconds: config.leaseSeconds, advertiseURL: config.port == 0 ? nil : config.advertisedURL(port: config.port))
     let lease = InstanceLease(
         store: store, recovery: recovery, leaseSeconds: config.leaseSeconds,
         handoverSeconds: config.shutdownMode == .handover ? config.handoverWaitSeconds : nil, logger: logger)
@@ -112,7 +114,7 @@ public func buildApplication(
     }
     var parts = AutospawnService(
         store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
-        recent: recent, watchdog: watchdog, reaper: reaper, lease: lease)
+        recent: recent, watchdog: watchdog, reaper: reaper, lease: lease, logs: LogForwarder(store: store, http: .shared))
     let router = buildRouter(config, parts)
     parts.routes = router.routes.map { route in
         let path = route.path.components.map { component in
@@ -126,8 +128,18 @@ public func buildApplication(
         // A connection that sends nothing (or a head that never ends) for this long is closed: slowloris.
         server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)))),
         configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "autospawn"),
-        onServerRunning: { channel in
-            if let port = channel.localAddress?.port { onListening?(port) }
+        onServerRunning: { [config] channel in
+            guard let port = channel.localAddress?.port else { return }
+            if config.port == 0 {
+                // Only now is the port known: other instances read this one's bots' logs there.
+                let url = config.advertisedURL(port: port)
+                Task {
+                    do { try await store.setAdvertiseURL(url) } catch {
+                        logger.error("could not record this instance's address", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            onListening?(port)
         },
         logger: logger)
     return (app, parts)

@@ -8,8 +8,9 @@ import SessionStore
 
 /// Server-Sent Events: `/bot/status/stream` for a room's bot status, `/sessions/stream` for the dashboard.
 ///
-/// Each stream wakes on this process's committed changes (`SessionFeed`), and also every `pollInterval`
-/// to re-read the database, so that changes made by another instance on the same file reach it too. It
+/// Each stream wakes on committed changes (`SessionFeed`: this process's, and on PostgreSQL every replica's), and
+/// also every `pollInterval` to re-read the database, so that changes made by another instance on the same SQLite
+/// file reach it within a second too. It
 /// writes only what changed, a comment line now and then so that proxies keep it open and a client that
 /// left is noticed, and ends when the client goes or the service shuts down.
 struct LiveStreams: Sendable {
@@ -21,9 +22,9 @@ struct LiveStreams: Sendable {
     let slots: StreamSlots
     /// One reader per room, however many streams watch it.
     let rooms: RoomStatusReaders
-    var pollInterval: Duration = .seconds(2)
-    /// Polls between two keep-alive comments.
-    var keepAliveEvery = 4
+    var pollInterval: Duration
+    /// Polls between two keep-alive comments (about every 8 s).
+    var keepAliveEvery: Int
 
     init(
         store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int,
@@ -35,6 +36,9 @@ struct LiveStreams: Sendable {
         self.status = status
         self.slots = StreamSlots(limit: maxStreams)
         self.rooms = RoomStatusReaders()
+        // PostgreSQL tells of other replicas' changes; on SQLite only a poll sees other processes' writes.
+        pollInterval = store.hearsOtherInstances ? .seconds(2) : .seconds(1)
+        keepAliveEvery = store.hearsOtherInstances ? 4 : 8
     }
 
     /// `GET /bot/status/stream?room=`: `event: status` with `/bot/status`'s body each time the room's status,

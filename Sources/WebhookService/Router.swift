@@ -147,7 +147,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         return json(.accepted, SessionView(current, participants: humans[session.roomName] ?? 0))
     }
     admin.get("sessions/:id/log") { request, context -> Response in
-        guard let id = context.parameters.get("id"), try await store.session(id) != nil else {
+        guard let id = context.parameters.get("id"), let session = try await store.session(id) else {
             return json(.notFound, ErrorBody(error: "session_not_found"))
         }
         var lines = 100
@@ -156,6 +156,16 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
                 return json(.badRequest, ErrorBody(error: "invalid_tail"))
             }
             lines = value
+        }
+        if request.headers[LogForwarder.forwardedHeader] == nil,
+           let answer = await parts.logs.ownersAnswer(for: session, tail: lines, authorization: request.headers[.authorization])
+        {
+            // Another instance ran this bot: its answer, or 502 when it cannot be reached.
+            guard let answer else { return json(.badGateway, ErrorBody(error: "log_unavailable")) }
+            return Response(
+                status: .init(code: answer.status),
+                headers: [.contentType: answer.status == 200 ? "text/plain; charset=utf-8" : "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(answer.text))))
         }
         // The bot wrote this file, and it holds its own meeting token: hand out none of it.
         let path = supervisor.logPath(for: id)

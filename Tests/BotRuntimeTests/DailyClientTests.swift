@@ -97,6 +97,24 @@ struct DailyClientTests {
         #expect(statuses.filter { $0 == 429 }.count <= 3)
     }
 
+    /// Daily's limit is the domain's: three instances that each paced at the whole of it sent three times too much.
+    /// Each at its share (`shareRateLimit(among:)`, from the live leases), together they stay under it.
+    @Test func instancesSharingTheRateLimitStayUnderItTogether() async throws {
+        let double = try await DailyDouble.start(apiKey: "k", rateLimitPerSecond: 20)
+        defer { Task { await double.stop() } }
+        let clients = (0..<3).map { _ in
+            DailyClient(baseURL: double.baseURL, apiKey: "k", limiter: RequestLimiter(perSecond: 15), retry: fast)
+        }
+        for client in clients { await client.shareRateLimit(among: 3) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<45 { group.addTask { _ = try await clients[index % 3].domainName() } }
+            try await group.waitForAll()
+        }
+        let statuses = requests(try await double.log()).compactMap { $0["status"]?.number }
+        #expect(statuses.filter { $0 == 200 }.count == 45)
+        #expect(statuses.filter { $0 == 429 }.count <= 3)
+    }
+
     @Test func webhookCreationProbesTheURLLikeDaily() async throws {
         let double = try await DailyDouble.start(apiKey: "k")
         defer { Task { await double.stop() } }

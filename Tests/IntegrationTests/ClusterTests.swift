@@ -86,6 +86,9 @@ struct ClusterTests {
     @Test func aFullReplicasRoomIsHandedToAReplicaWithRoom() async throws {
         let cluster = try await replicas(2, ["AUTOSPAWN_MAX_CONCURRENCY": "10", "AUTOSPAWN_MAX_LOCAL_BOTS": "1"])
         let (full, roomy) = (cluster[0], cluster[1])
+        // The dashboard's stream on one replica hears of sessions the other one runs (NOTIFY).
+        let stream = try await EventStreamClient(url: full.baseURL + "/sessions/stream")
+        defer { stream.close() }
         #expect(try await full.webhook(join("first", 0)).string("action") == "spawned")
         #expect(try await eventually { full.liveBots(room: "first").count == 1 })
         // The receiver has no room: it answers spawned, and the other replica runs the bot.
@@ -93,8 +96,13 @@ struct ClusterTests {
         #expect(answer.string("action") == "spawned")
         #expect(try await eventually(timeout: 10) { roomy.liveBots(room: "second").count == 1 })
         #expect(full.liveBots().count == 1)
-        let session = try await full.session(try #require(answer.string("session_id")))
-        #expect(session["state"] as? String == "running")
+        let id = try #require(answer.string("session_id"))
+        #expect(try await eventually { try await full.session(id)["state"] as? String == "running" })
+        #expect(await stream.wait { events in
+            events.contains { $0.event == "session" && $0.data.contains(id) && $0.data.contains("running") }
+        })
+        // Its bot's log is on the replica that runs it; asked of the other, it comes from there.
+        #expect(try await eventually { try await full.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
         for replica in cluster { await replica.shutdown() }
     }
 

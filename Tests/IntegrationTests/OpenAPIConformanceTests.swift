@@ -225,6 +225,21 @@ struct OpenAPIConformanceTests {
         try await recorder.call(draining, .GET, "/ready")
         await draining.shutdown()
 
+        // Two instances on one database, on "hosts" of their own: a bot's log is read where the bot runs, and is
+        // unavailable while its instance is registered but gone (until its lease runs out).
+        let owner = try await ServiceProcess.start(["AUTOSPAWN_HOST_ID": "host-owner"])
+        let ownedID = try #require(try await owner.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await owner.request(.GET, "/sessions/\(ownedID)/log").text.contains("ready") })
+        let reader = try await ServiceProcess.start(in: owner.directory, ["AUTOSPAWN_HOST_ID": "host-reader"])
+        let forwarded = try await recorder.call(reader, .GET, "/sessions/\(ownedID)/log")
+        #expect(forwarded.text.contains("ready"))
+        let ownersBots = owner.liveBots()
+        owner.signal(SIGKILL)
+        _ = await owner.waitForExit()
+        try await recorder.call(reader, .GET, "/sessions/\(ownedID)/log")
+        for pid in ownersBots { kill(pid, SIGKILL) }
+        await reader.shutdown()
+
         let documented = recorder.document.documentedAnswers
         let missing = documented.subtracting(recorder.produced).subtracting(Self.notProduced)
         #expect(missing.isEmpty, "documented but never answered: \(missing.sorted())")

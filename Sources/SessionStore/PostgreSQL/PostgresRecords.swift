@@ -42,6 +42,6 @@ extension ServiceInstance {
             id: try columns["id"].decode(String.self), pid: try columns["pid"].decode(Int32.self),
             pidStartTime: UInt64(bitPattern: try columns["pid_start_time"].decode(Int64.self)),
             startedAt: try columns["started_at"].decode(Double.self), hostID: try columns["host_id"].decode(String.self),
-            leaseUntil: try columns["lease_until"].decode(Double.self))
+            leaseUntil: try columns["lease_until"].decode(Double.self), advertiseURL: try columns["advertise_url"].decode(String?.self))
     }
 }

@@ -78,7 +78,8 @@ enum PostgresSchema {
                     pid_start_time BIGINT NOT NULL,
                     started_at DOUBLE PRECISION NOT NULL,
                     host_id TEXT NOT NULL DEFAULT '',
-                    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+                    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+                    advertise_url TEXT
                 )
                 """,
                 // Invariant 2: a claim locks this row (`FOR UPDATE`) and reads the count under the lock, so no two

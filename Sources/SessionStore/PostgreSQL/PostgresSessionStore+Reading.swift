@@ -10,11 +10,12 @@ extension PostgresSessionStore {
         try await transaction { tx in
             try await tx.execute(
                 """
-                INSERT INTO instance (id, pid, pid_start_time, started_at, host_id, lease_until)
+                INSERT INTO instance (id, pid, pid_start_time, started_at, host_id, lease_until, advertise_url)
                 VALUES (\(instance.id), \(instance.pid), \(Int64(bitPattern: instance.pidStartTime)), \(instance.startedAt),
-                    \(instance.hostID), \(instance.leaseUntil))
+                    \(instance.hostID), \(instance.leaseUntil), \(instance.advertiseURL))
                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start_time = excluded.pid_start_time,
-                    started_at = excluded.started_at, host_id = excluded.host_id, lease_until = excluded.lease_until
+                    started_at = excluded.started_at, host_id = excluded.host_id, lease_until = excluded.lease_until,
+                    advertise_url = coalesce(excluded.advertise_url, instance.advertise_url)
                 """)
             return try await tx.rows("SELECT * FROM instance WHERE id <> \(instance.id)").map(ServiceInstance.init(postgres:))
         }
@@ -32,6 +33,11 @@ extension PostgresSessionStore {
         return try await transaction { tx in
             try await !tx.rows("UPDATE instance SET lease_until = \(until) WHERE id = \(id) RETURNING id").isEmpty
         }
+    }
+
+    public func setAdvertiseURL(_ url: String) async throws {
+        let id = instanceID
+        try await transaction { tx in try await tx.execute("UPDATE instance SET advertise_url = \(url) WHERE id = \(id)") }
     }
 
     public func deregister(_ id: String) async throws {

@@ -22,6 +22,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
     public let instanceID: String
     /// Committed changes of every replica, as `NOTIFY` tells them.
     public let changes = SessionFeed()
+    public var hearsOtherInstances: Bool { true }
     /// Finishes once `run()` has started the connections: nothing may lease one before.
     private let running: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation) = AsyncStream.makeStream()
 

@@ -113,6 +113,8 @@ enum SQLiteSchema {
             // timeout runs from its placement.
             try db.execute(sql: "ALTER TABLE session ADD COLUMN placed_at DOUBLE")
             try db.execute(sql: "UPDATE session SET placed_at = created_at")
+            // How other instances reach this one (a bot's log).
+            try db.execute(sql: "ALTER TABLE instance ADD COLUMN advertise_url TEXT")
             try db.execute(sql: """
                 CREATE INDEX session_active_by_owner ON session(owner_instance, created_at)
                     WHERE state IN ('starting','running','stopping')

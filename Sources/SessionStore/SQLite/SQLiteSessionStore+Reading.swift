@@ -11,11 +11,12 @@ extension SQLiteSessionStore {
         try await transaction { db in
             try db.executeCached(
                 sql: """
-                    INSERT OR REPLACE INTO instance (id, pid, pid_start_time, started_at, host_id, lease_until)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO instance (id, pid, pid_start_time, started_at, host_id, lease_until, advertise_url)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     instance.id, instance.pid, instance.pidStartTime, instance.startedAt, instance.hostID, instance.leaseUntil,
+                    instance.advertiseURL,
                 ])
             return try ServiceInstance.filter(Column("id") != instance.id).fetchAll(db)
         }
@@ -32,6 +33,13 @@ extension SQLiteSessionStore {
         return try await transaction { db in
             try db.executeCached(sql: "UPDATE instance SET lease_until = ? WHERE id = ?", arguments: [until, id])
             return db.changesCount == 1
+        }
+    }
+
+    public func setAdvertiseURL(_ url: String) async throws {
+        let id = instanceID
+        _ = try await transaction { db in
+            try db.executeCached(sql: "UPDATE instance SET advertise_url = ? WHERE id = ?", arguments: [url, id])
         }
     }
 

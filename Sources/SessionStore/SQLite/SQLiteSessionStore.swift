@@ -17,6 +17,8 @@ public final class SQLiteSessionStore: SessionStorage {
     public let instanceID: String
     /// Committed changes of this process, for its live views.
     public let changes = SessionFeed()
+    /// Other processes on the file are not heard: live views poll.
+    public var hearsOtherInstances: Bool { false }
 
     /// The longest a write waits for another process's write lock before it fails (a webhook is then answered 503).
     public static let busyTimeoutSeconds: Double = 5
