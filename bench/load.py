@@ -8,6 +8,10 @@ For each implementation, on its own fresh database and loopback port:
   spawn     joins for new rooms, one at a time: time from sending the webhook to the bot process running (the
             bot, bench/clockbot.c, records its own start), p50 and p99.
   scale     the load again with 100,000 ended sessions and 1,000 active rooms (with live bots) in the database.
+  cluster   autospawn on PostgreSQL (--postgres, a server this script may create databases on): the load on one
+            replica, then on two replicas at once (one wrk each, half the rooms each, started together), and the
+            hand-off latency: joins sent to a replica at its own limit (AUTOSPAWN_MAX_LOCAL_BOTS=1), time until the
+            bot runs on the other replica, p50 and p99.
 
 Prints a Markdown report; --write FILE writes it (with the micro-benchmarks' table, if given) as BENCHMARKS.md.
 Needs wrk, a C compiler, the release build (swift build -c release --product autospawn) and a Python environment
@@ -54,7 +58,7 @@ class Implementation:
         self.name = name
         self.argv = argv
 
-    def environment(self, workdir, port, bot_command, grace):
+    def environment(self, workdir, port, bot_command, grace, extra=None):
         return dict(
             os.environ,
             AUTOSPAWN_HOST="127.0.0.1",
@@ -67,7 +71,7 @@ class Implementation:
             AUTOSPAWN_BOT_COMMAND=bot_command,
             AUTOSPAWN_EMPTY_GRACE_S=str(grace),
             AUTOSPAWN_BOT_LOG_DIR=str(workdir / "bot-logs"),
-        )
+        ) | (extra or {})
 
 
 def autospawn_seed(db, sessions, now):
@@ -117,13 +121,18 @@ def free_port():
 
 
 class Server:
-    """One implementation running on a loopback port with its own folder."""
+    """One implementation running on a loopback port with its own folder; `database` is a PostgreSQL URL, or None
+    for SQLite's file in the folder."""
 
-    def __init__(self, impl, workdir, bot_command, grace=2):
+    def __init__(self, impl, workdir, bot_command, grace=2, database=None, extra=None):
         self.impl = impl
         self.workdir = workdir
         self.port = free_port()
-        self.env = impl.environment(workdir, self.port, bot_command, grace)
+        self.database = database
+        settings = dict(extra or {})
+        if database:
+            settings["AUTOSPAWN_DB"] = database
+        self.env = impl.environment(workdir, self.port, bot_command, grace, settings)
         self.process = None
 
     def start(self):
@@ -247,14 +256,31 @@ def post_event(connection, body):
     return json.loads(answer)
 
 
-def active_sessions(server):
+def count(server, sql, *parameters):
+    """One number from the server's database: SQLite's file, or PostgreSQL through psql."""
+    if server.database:
+        for parameter in parameters:
+            sql = sql.replace("?", "'" + parameter.replace("'", "''") + "'", 1)
+        output = subprocess.run(["psql", "-XAtq", server.database, "-c", sql], capture_output=True, text=True, check=True)
+        return int(output.stdout.strip())
     with sqlite3.connect(server.db, timeout=30) as db:
-        return db.execute("SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')").fetchone()[0]
+        return db.execute(sql, parameters).fetchone()[0]
+
+
+def active_sessions(server):
+    return count(server, "SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')")
 
 
 def rooms_with_bots(server, prefix):
-    with sqlite3.connect(server.db, timeout=30) as db:
-        return db.execute("SELECT count(DISTINCT room_name) FROM session WHERE room_name LIKE ?", (prefix + "-%",)).fetchone()[0]
+    return count(server, "SELECT count(DISTINCT room_name) FROM session WHERE room_name LIKE ?", prefix + "-%")
+
+
+def new_postgres_database(server_url):
+    """A new, empty database on the PostgreSQL server `server_url` names; returns its URL."""
+    name = "autospawn_bench_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", "-XAtq", server_url, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    base, _, query = server_url.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
 
 
 # MARK: scenarios
@@ -299,6 +325,90 @@ def load(impl, seed, workdir, args, large):
         server.stop()
 
 
+def run_wrk_together(runs, connections, seconds, rate=0):
+    """Several wrk runs started at once (one per replica); their answers summed over the longest run."""
+    processes = []
+    for port, replay in runs:
+        env = dict(os.environ, REPLAY_FILE=str(replay), REPLAY_RATE=str(rate))
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
+                str(ROOT / "bench/replay.lua"), f"http://127.0.0.1:{port}/daily/webhook"]
+        processes.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True))
+    results = []
+    for process in processes:
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            raise BenchmarkFailure(f"wrk exited with {process.returncode}")
+        result = json.loads(output.strip().splitlines()[-1])
+        errors = {k: v for k, v in result["errors"].items() if v}
+        if errors:
+            raise BenchmarkFailure(f"errors under load: {errors}")
+        results.append(result)
+    elapsed = max(r["elapsed_us"] for r in results)
+    answered = sum(r["answered"] for r in results)
+    # Percentiles of the union are not those of the parts: the worse replica's are reported.
+    return {"answered": answered, "elapsed_us": elapsed, "rate": answered / (elapsed / 1e6),
+            **{k: max(r[k] for r in results) for k in ("p50_us", "p99_us", "p999_us")}}
+
+
+def cluster_load(impl, workdir, args, replicas):
+    """The load over `replicas` replicas on one new PostgreSQL database, each replayed by its own wrk with half the
+    connections; then paced to half the rate."""
+    database = new_postgres_database(args.postgres)
+    servers = []
+    for index in range(replicas):
+        folder = workdir / f"replica-{index}"
+        folder.mkdir()
+        servers.append(Server(impl, folder, "sleep 3600", database=database,
+                              extra={"AUTOSPAWN_HOST_ID": f"bench-{index}"}).start())
+    try:
+        connections = max(1, args.connections // replicas)
+        figures = {}
+        for label, rate_of in (("full", None), ("half", 0.5)):
+            runs = []
+            for index, server in enumerate(servers):
+                replay = workdir / f"{label}-{index}.replay"
+                events = write_replay(replay, call_events(f"{label}{index}", args.rooms // replicas, args.humans))
+                runs.append((server.port, replay))
+            if rate_of is None:
+                figures["full"] = run_wrk_together(runs, connections, args.seconds)
+            else:
+                rate = figures["full"]["rate"] * rate_of / replicas
+                seconds = min(args.seconds, int(events / rate) + 3)
+                figures["half"] = run_wrk_together(runs, connections, seconds, rate=rate)
+        figures["rss_mib"] = max(server.peak_rss_mib() for server in servers)
+        return figures
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def handoff_latency(impl, workdir, args, clockbot):
+    """Joins sent to a replica at its own limit; the bots start on the other replica: webhook sent -> bot running."""
+    database = new_postgres_database(args.postgres)
+    starts = workdir / "bot-starts.txt"
+    full_folder, roomy_folder = workdir / "full", workdir / "roomy"
+    full_folder.mkdir()
+    roomy_folder.mkdir()
+    bot = f"{clockbot} {{room_url}} {starts}"
+    full = Server(impl, full_folder, bot, database=database,
+                  extra={"AUTOSPAWN_HOST_ID": "bench-full", "AUTOSPAWN_MAX_LOCAL_BOTS": "1"}).start()
+    roomy = Server(impl, roomy_folder, bot, database=database, extra={"AUTOSPAWN_HOST_ID": "bench-roomy"}).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", full.port, timeout=30)
+        post_event(connection, participant_event("participant.joined", "occupant", 0, time.time()))
+        connection.close()
+        wait_for(lambda: starts.exists() and len(starts.read_text().splitlines()) >= 1, 30, "the full replica's own bot")
+        figures = start_latencies(full.port, "handoff", args.handoffs, args.spawn_gap, starts, before=1)
+        on_roomy = count(roomy, "SELECT count(*) FROM session WHERE room_name LIKE 'handoff-%' AND owner_instance <> "
+                                "(SELECT owner_instance FROM session WHERE room_name = 'occupant')")
+        if on_roomy != args.handoffs:
+            raise BenchmarkFailure(f"{args.handoffs - on_roomy} hand-offs ran on the full replica")
+        return figures
+    finally:
+        full.stop()
+        roomy.stop()
+
+
 def rooms_in(delivered, args, group=100):
     """How many rooms of call_events got their first join within the first `delivered` events."""
     per_wave = group * args.humans * 2
@@ -310,23 +420,30 @@ def spawn_latency(impl, workdir, args, clockbot):
     starts = workdir / "bot-starts.txt"
     server = Server(impl, workdir, f"{clockbot} {{room_url}} {starts}").start()
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        sent = {}
-        for i in range(args.spawns):
-            room = f"spawn-{i}"
-            body = participant_event("participant.joined", room, 0, time.time())
-            sent[f"https://bench.daily.co/{room}"] = time.time_ns()
-            answer = post_event(connection, body)
-            if answer.get("action") != "spawned":
-                raise BenchmarkFailure(f"join of {room} was answered {answer}")
-            time.sleep(args.spawn_gap)
-        connection.close()
-        wait_for(lambda: starts.exists() and len(starts.read_text().splitlines()) >= args.spawns, 60, "every bot's start")
-        latencies = sorted(int(ns) - sent[url] for url, ns in (line.split() for line in starts.read_text().splitlines()))
-        return {"p50_ms": percentile(latencies, 50) / 1e6, "p99_ms": percentile(latencies, 99) / 1e6,
-                "max_ms": latencies[-1] / 1e6, "count": len(latencies)}
+        return start_latencies(server.port, "spawn", args.spawns, args.spawn_gap, starts)
     finally:
         server.stop()
+
+
+def start_latencies(port, prefix, count, gap, starts, before=0):
+    """Joins for `count` new rooms, `gap` s apart, sent to `port`; from each webhook sent to its bot's first
+    instruction (the bots append to `starts`, after `before` lines already there): p50, p99, max."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    sent = {}
+    for i in range(count):
+        room = f"{prefix}-{i}"
+        body = participant_event("participant.joined", room, 0, time.time())
+        sent[f"https://bench.daily.co/{room}"] = time.time_ns()
+        answer = post_event(connection, body)
+        if answer.get("action") != "spawned":
+            raise BenchmarkFailure(f"join of {room} was answered {answer}")
+        time.sleep(gap)
+    connection.close()
+    wait_for(lambda: starts.exists() and len(starts.read_text().splitlines()) >= before + count, 60, "every bot's start")
+    latencies = sorted(int(ns) - sent[url] for url, ns in (line.split() for line in starts.read_text().splitlines())
+                       if url in sent)
+    return {"p50_ms": percentile(latencies, 50) / 1e6, "p99_ms": percentile(latencies, 99) / 1e6,
+            "max_ms": latencies[-1] / 1e6, "count": len(latencies)}
 
 
 def percentile(sorted_values, p):
@@ -387,7 +504,27 @@ def report(results, args, command):
                   f"schedule at half the full-speed rate. Bots: `sleep 3600`, stopped {2} s after their room "
                   f"empties. Spawn latency: webhook sent -> bot's first instruction (bench/clockbot.c), joins "
                   f"{args.spawn_gap * 1000:.0f} ms apart.")
-    return "\n".join(lines), conditions
+    cluster = ""
+    if "autospawn" in results and "pg1" in results["autospawn"]:
+        columns = [("SQLite, 1 instance", results["autospawn"].get("empty")),
+                   ("PostgreSQL, 1 replica", results["autospawn"].get("pg1")),
+                   ("PostgreSQL, 2 replicas", results["autospawn"].get("pg2")),
+                   ("fastapi-peer", results.get("fastapi-peer", {}).get("empty"))]
+        columns = [(name, figures) for name, figures in columns if figures]
+        table = ["| | " + " | ".join(name for name, _ in columns) + " |", "|---|" + "---|" * len(columns)]
+        table.append("| events/s, full speed | " + " | ".join(f"{f['full']['rate']:,.0f}" for _, f in columns) + " |")
+        table.append("| answer p50 / p99 at full speed | " + " | ".join(
+            f"{f['full']['p50_us'] / 1e3:.2f} / {f['full']['p99_us'] / 1e3:.2f} ms" for _, f in columns) + " |")
+        table.append("| events/s at half speed | " + " | ".join(f"{f['half']['rate']:,.0f}" for _, f in columns) + " |")
+        table.append("| answer p50 / p99 at half speed | " + " | ".join(
+            f"{f['half']['p50_us'] / 1e3:.2f} / {f['half']['p99_us'] / 1e3:.2f} ms" for _, f in columns) + " |")
+        cluster = "\n".join(table)
+        if "handoff" in results["autospawn"]:
+            h = results["autospawn"]["handoff"]
+            cluster += (f"\n\nHand-off latency ({h['count']} joins sent to a replica at its own limit, each bot started "
+                        f"by the other replica; webhook sent -> bot's first instruction): "
+                        f"**p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms** (max {h['max_ms']:.2f} ms).")
+    return "\n".join(lines), conditions, cluster
 
 
 DOCUMENT = """# Benchmarks
@@ -405,6 +542,16 @@ maximum rate, spawn latency p50 under 10 ms, under 50 MB RSS with the large data
 The peer (`bench/peer/app.py`) is the same flow in Python: FastAPI {fastapi} on uvicorn {uvicorn} (one worker,
 uvloop and httptools), the same signature check, both event shapes, bots screened by name, one SQLite
 transaction per event deciding and claiming, subprocess bots and the empty-room grace.
+
+## A cluster on PostgreSQL
+
+The same load (the same events, wrk with the same {connections} connections in all) on autospawn with SQLite,
+on PostgreSQL 15 (Debian's package, a throwaway server on loopback with its default durability: `fsync` and
+`synchronous_commit` on) with one replica, and with two replicas on one database, each replayed by its own wrk
+(half the rooms and half the connections each, started together; the worse replica's latency is shown). Every
+process (PostgreSQL, the replicas, wrk) shares the machine's 2 cores.
+
+{cluster}
 
 ## Micro-benchmarks: the webhook path's parts
 
@@ -430,7 +577,9 @@ def main():
     parser.add_argument("--spawn-gap", type=float, default=0.02)
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--active-rooms", type=int, default=1000)
-    parser.add_argument("--skip", choices=["load", "spawn", "scale"], action="append", default=[])
+    parser.add_argument("--handoffs", type=int, default=200)
+    parser.add_argument("--postgres", help="a PostgreSQL server's URL, on which the cluster runs create databases")
+    parser.add_argument("--skip", choices=["load", "spawn", "scale", "cluster"], action="append", default=[])
     parser.add_argument("--micro", help="the micro-benchmarks' Markdown output, for --write")
     parser.add_argument("--write", help="write the report as this Markdown document (BENCHMARKS.md)")
     parser.add_argument("--command", default="bench/run", help="the command named in the document")
@@ -454,6 +603,10 @@ def main():
             steps = [("empty", lambda d: load(impl, seed, d, args, large=False), "load"),
                      ("spawn", lambda d: spawn_latency(impl, d, args, clockbot), "spawn"),
                      ("large", lambda d: load(impl, seed, d, args, large=True), "scale")]
+            if name == "autospawn" and args.postgres:
+                steps += [("pg1", lambda d: cluster_load(impl, d, args, 1), "cluster"),
+                          ("pg2", lambda d: cluster_load(impl, d, args, 2), "cluster"),
+                          ("handoff", lambda d: handoff_latency(impl, d, args, clockbot), "cluster")]
             for key, step, skip in steps:
                 if skip in args.skip:
                     continue
@@ -464,8 +617,8 @@ def main():
                 print(f"{name}: {key}: {json.dumps(results[name][key])}", file=sys.stderr, flush=True)
     except BenchmarkFailure as failure:
         sys.exit(f"bench/load.py: {failure} (logs in {scratch})")
-    table, conditions = report(results, args, args.command)
-    print(conditions + "\n\n" + table)
+    table, conditions, cluster = report(results, args, args.command)
+    print(conditions + "\n\n" + table + "\n\n" + cluster)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.write:
@@ -474,7 +627,7 @@ def main():
         micro = Path(args.micro).read_text().strip() if args.micro else "(not run: bench/run runs them)"
         Path(args.write).write_text(DOCUMENT.format(
             command=args.command, machine=machine(), date=datetime.date.today().isoformat(), conditions=conditions,
-            table=table, micro=micro, history=(ROOT / "bench/history.md").read_text().strip(), fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
+            table=table, micro=micro, connections=args.connections, cluster=cluster or "(not run: --postgres)", history=(ROOT / "bench/history.md").read_text().strip(), fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
     shutil.rmtree(scratch, ignore_errors=True)
 
 

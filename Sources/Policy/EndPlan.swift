@@ -70,3 +70,24 @@ public func planEnd(_ session: EndingSession, state: SessionState, reason: EndRe
         roomWaits: leavesRoomWaiting(state: endState, reason: endReason) || session.respawnPending,
         clearsRespawn: session.respawnPending)
 }
+
+extension Session {
+    /// The session as `plan` ends it at `now`: what both backends write.
+    public func ended(by plan: EndPlan, exitCode: Int?, now: Double) -> Session {
+        var session = self
+        session.state = plan.state
+        session.endReason = plan.reason
+        session.exitCode = exitCode
+        session.endedAt = now
+        session.updatedAt = now
+        session.stopAt = nil
+        return session
+    }
+
+    /// The facts of this session that `planEnd` weighs, with its room's failures and pending respawn.
+    public func ending(now: Double, previousFailures: Int, respawnPending: Bool) -> EndingSession {
+        EndingSession(
+            state: state, stopReason: stopReason, ranFor: now - createdAt, previousFailures: previousFailures,
+            respawnPending: respawnPending)
+    }
+}

@@ -9,52 +9,60 @@ public struct RoomChange: Sendable, Equatable {
     public var session: Session?
 }
 
-/// Tells this process's listeners (status streams, the dashboard, metrics) about committed changes, as they
-/// happen. Changes made by another process on the same database are not heard: listeners that must see them
-/// also read the database now and then.
+/// Tells this process's listeners (status streams, the dashboard, the supervisor's placement) about committed
+/// changes, as they happen. On PostgreSQL it also tells other replicas' changes (`NOTIFY`); on SQLite changes made
+/// by another process on the same file are not heard, and listeners that must see them also read the database now
+/// and then (`SessionStorage.hearsOtherInstances`).
 public final class SessionFeed: Sendable {
-    private let listeners = Mutex<[UUID: AsyncStream<RoomChange>.Continuation]>([:])
-    private let placementListeners = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
+    private let listeners = Listeners<RoomChange>()
+    private let placementListeners = Listeners<Void>()
 
     public init() {}
 
     /// Every change from now on, until the stream is dropped. A slow listener loses the oldest changes first
     /// (it re-reads the state it shows, so only the newest matters).
     public func subscribe() -> AsyncStream<RoomChange> {
-        let (stream, continuation) = AsyncStream.makeStream(of: RoomChange.self, bufferingPolicy: .bufferingNewest(256))
-        let id = UUID()
-        listeners.withLock { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.listeners.withLock { $0.removeValue(forKey: id) }
-        }
-        return stream
+        listeners.subscribe(keeping: 256)
     }
 
     /// A signal each time a bot may be placed somewhere it could not be before: a session waits for an instance
     /// with room, a room waits for a bot, or a place freed. Signals that come while the listener is busy count once.
     public func placementWakeups() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = UUID()
-        placementListeners.withLock { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.placementListeners.withLock { $0.removeValue(forKey: id) }
-        }
-        return stream
+        placementListeners.subscribe(keeping: 1)
     }
 
     func wantPlacement() {
-        for continuation in placementListeners.withLock({ Array($0.values) }) { continuation.yield() }
+        placementListeners.yield([()])
     }
 
     func publish(_ changes: [RoomChange]) {
         guard !changes.isEmpty else { return }
-        let current = listeners.withLock { Array($0.values) }
-        for continuation in current {
-            for change in changes { continuation.yield(change) }
-        }
+        listeners.yield(changes)
     }
 
     func publish(_ sessions: [Session?]) {
         publish(sessions.compactMap { $0.map { RoomChange(room: $0.roomName, session: $0) } })
+    }
+}
+
+/// The streams of one kind of listener, each until it is dropped.
+private final class Listeners<Element: Sendable>: Sendable {
+    private let continuations = Mutex<[UUID: AsyncStream<Element>.Continuation]>([:])
+
+    /// A stream that keeps the newest `keeping` elements its listener has not read yet.
+    func subscribe(keeping: Int) -> AsyncStream<Element> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingNewest(keeping))
+        let id = UUID()
+        continuations.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.continuations.withLock { $0.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func yield(_ elements: [Element]) {
+        for continuation in continuations.withLock({ Array($0.values) }) {
+            for element in elements { continuation.yield(element) }
+        }
     }
 }

@@ -18,21 +18,29 @@ final class TestClock: WallClock, @unchecked Sendable {
 
 /// The reaper's safety nets, driven directly on a real store.
 struct SupervisorReaperTests {
-    /// The time limits are judged by the injected clock: no test sleeps for a start timeout or a maximum length.
-    @Test func theStartTimeoutAndTheMaximumLengthFollowTheClock() async throws {
+    /// A store on a new SQLite file, and a reaper (with its supervisor, starting `bot`) judging time by a test clock
+    /// set at 1 000.
+    func reaperOnANewStore(_ settings: PolicySettings, bot: [String]) throws -> (SQLiteSessionStore, Reaper, TestClock) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
-        let settings = PolicySettings(maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
         let store = try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
         let clock = TestClock(1_000)
         let supervisor = Supervisor(
             store: store,
             settings: .init(
-                launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path,
+                launcher: .process(arguments: bot), logDirectory: FileManager.default.temporaryDirectory.path,
                 stopGraceSeconds: 1, maxSessionSeconds: 3600),
             logger: Logger(label: "test"), clock: clock)
         let reaper = Reaper(
             store: store, supervisor: supervisor, recovery: Recovery(store: store, supervisor: supervisor, logger: Logger(label: "test"), clock: clock),
             settings: .init(interval: 60, startTimeoutSeconds: 60, maxSessionSeconds: 3600), logger: Logger(label: "test"), clock: clock)
+        return (store, reaper, clock)
+    }
+
+    /// The time limits are judged by the injected clock: no test sleeps for a start timeout or a maximum length.
+    @Test func theStartTimeoutAndTheMaximumLengthFollowTheClock() async throws {
+        let (store, reaper, clock) = try reaperOnANewStore(
+            PolicySettings(maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20),
+            bot: ["true"])
         let stuck = try #require(try await store.claim(room: "stuck", url: nil, now: 1_000))
         let long = try #require(try await store.claim(room: "long", url: nil, now: 1_000))
         _ = try await store.markStarted(long.id, pid: 999_999, pidStartTime: 1, now: 1_000)
@@ -54,20 +62,12 @@ struct SupervisorReaperTests {
     /// A session waiting for an instance with room has no bot anywhere until one takes it: a launch of it here (as
     /// the webhook's answer asks) did start one beyond the local limit. Its start timeout runs from its placement.
     @Test func aSessionWaitingForPlacementStartsNoBotAndItsStartTimeoutRunsFromPlacement() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
-        let settings = PolicySettings(
-            maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20, maxLocalBots: 1)
-        let store = try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
-        let clock = TestClock(1_000)
-        let supervisor = Supervisor(
-            store: store,
-            settings: .init(
-                launcher: .process(arguments: ["sleep", "30"]), logDirectory: FileManager.default.temporaryDirectory.path,
-                stopGraceSeconds: 1, maxSessionSeconds: 3600),
-            logger: Logger(label: "test"), clock: clock)
-        let reaper = Reaper(
-            store: store, supervisor: supervisor, recovery: Recovery(store: store, supervisor: supervisor, logger: Logger(label: "test"), clock: clock),
-            settings: .init(interval: 60, startTimeoutSeconds: 60, maxSessionSeconds: 3600), logger: Logger(label: "test"), clock: clock)
+        let (store, reaper, clock) = try reaperOnANewStore(
+            PolicySettings(
+                maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
+                maxLocalBots: 1),
+            bot: ["sleep", "30"])
+        let supervisor = reaper.supervisor
         let here = try #require(try await store.claim(room: "here", url: nil, now: 1_000))
         let waiting = try #require(try await store.claim(room: "waiting", url: nil, now: 1_000))
         #expect(!waiting.isPlaced)

@@ -70,18 +70,11 @@ extension PostgresSessionStore {
             }
             // The room's lock first, as every transaction that changes a room takes it; then the session as it is now.
             let roomState = try await Self.lockRoom(room, url: nil, tx)
-            guard var session = try await Self.session(id: id, tx), session.state.isActive else { return nil }
+            guard let active = try await Self.session(id: id, tx), active.state.isActive else { return nil }
             let plan = planEnd(
-                EndingSession(
-                    state: session.state, stopReason: session.stopReason, ranFor: now - session.createdAt,
-                    previousFailures: roomState.failures, respawnPending: roomState.respawnPending),
+                active.ending(now: now, previousFailures: roomState.failures, respawnPending: roomState.respawnPending),
                 state: state, reason: reason, backoff: settings.restartBackoff, now: now)
-            session.state = plan.state
-            session.endReason = plan.reason
-            session.exitCode = exitCode
-            session.endedAt = now
-            session.updatedAt = now
-            session.stopAt = nil
+            let session = active.ended(by: plan, exitCode: exitCode, now: now)
             try await tx.execute(
                 """
                 UPDATE session SET state = \(plan.state.rawValue), end_reason = \(plan.reason.rawValue), exit_code = \(exitCode),

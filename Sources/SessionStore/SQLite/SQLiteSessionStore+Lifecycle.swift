@@ -75,21 +75,13 @@ extension SQLiteSessionStore {
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let ending = try await transaction { db -> Ending? in
-            guard var session = try Self.session(id: id, db: db), session.state.isActive else { return nil }
+            guard let active = try Self.session(id: id, db: db), active.state.isActive else { return nil }
             let room = try Row.fetchOne(
-                cached: db, sql: "SELECT failures, respawn_pending FROM room WHERE name = ?", arguments: [session.roomName])
+                cached: db, sql: "SELECT failures, respawn_pending FROM room WHERE name = ?", arguments: [active.roomName])
             let plan = planEnd(
-                EndingSession(
-                    state: session.state, stopReason: session.stopReason,
-                    ranFor: now - session.createdAt, previousFailures: room?["failures"] ?? 0,
-                    respawnPending: room?["respawn_pending"] ?? false),
+                active.ending(now: now, previousFailures: room?["failures"] ?? 0, respawnPending: room?["respawn_pending"] ?? false),
                 state: state, reason: reason, backoff: settings.restartBackoff, now: now)
-            session.state = plan.state
-            session.endReason = plan.reason
-            session.exitCode = exitCode
-            session.endedAt = now
-            session.updatedAt = now
-            session.stopAt = nil
+            let session = active.ended(by: plan, exitCode: exitCode, now: now)
             try session.update(db)
             try db.executeCached(
                 sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
