@@ -71,6 +71,8 @@ class Implementation:
             AUTOSPAWN_BOT_COMMAND=bot_command,
             AUTOSPAWN_EMPTY_GRACE_S=str(grace),
             AUTOSPAWN_BOT_LOG_DIR=str(workdir / "bot-logs"),
+            # A run ends with SIGTERM: its bots stop then (a drain would wait for calls that never end).
+            AUTOSPAWN_SHUTDOWN="stop",
         ) | (extra or {})
 
 

@@ -54,3 +54,26 @@ public struct RoomEvent: Sendable, Equatable {
         self.sentAt = sentAt
     }
 }
+
+/// A participant as the store last recorded it: present, or a tombstone (a leave that arrived before its join).
+public struct RecordedPresence: Sendable, Equatable {
+    public var present: Bool
+    public var sentAt: Double?
+
+    public init(present: Bool, sentAt: Double?) {
+        self.present = present
+        self.sentAt = sentAt
+    }
+}
+
+/// What a join or a leave records of the participant it names: its presence now, or nil when it changes nothing.
+/// A leave that arrives before its join leaves a tombstone, so the late join brings nobody back; a per-join id never
+/// comes back once it left; other keys follow the newest event (by `sent_at`).
+public func presenceAfter(joining: Bool, isPerJoin: Bool, recorded: RecordedPresence?, sentAt: Double?) -> Bool? {
+    if let recorded {
+        if recorded.present == joining { return nil }
+        if joining && isPerJoin { return nil }
+        if let previous = recorded.sentAt, let sentAt, sentAt < previous { return nil }
+    }
+    return joining
+}

@@ -86,6 +86,9 @@ struct Serve: AsyncParsableCommand {
             let registry = bootstrapProcessObservability(config)
             let logger = Logger(label: "autospawn")
             for warning in config.warnings { logger.warning("\(warning)") }
+            if let db, case .postgres(let location) = config.database, location.password != nil, db.contains("@") {
+                logger.warning("--db carries a password, which every user of this machine sees (ps): use AUTOSPAWN_DB_FILE")
+            }
             if !ProcessLauncher.becomeSubreaper() {
                 logger.warning("could not become the bots' subreaper: what their children leave behind goes to init")
             }

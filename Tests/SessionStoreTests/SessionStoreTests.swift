@@ -316,6 +316,22 @@ struct PostgresStoreTests {
         #expect(heard == "elsewhere")
     }
 
+    /// `sslmode=require` is honoured: a server without TLS (the test server) is refused, not used in the clear.
+    @Test(.enabled(if: TestPostgres.isEnabled)) func sslmodeRequireRefusesAServerWithoutTLS() async throws {
+        let plain = try await StoreBackend.postgres.newDatabase()
+        guard case .postgres(var location) = try DatabaseLocation.parse(plain) else { throw TestPostgres.NotConfigured() }
+        location.sslMode = .require
+        let store = try PostgresSessionStore(
+            location: location,
+            settings: PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1),
+            launcher: .process, instanceID: "a", logger: Logger(label: "test"))
+        let runner = Task { await store.run() }
+        defer { runner.cancel() }
+        await #expect(throws: SessionStoreError.self) { try await store.migrate(within: .seconds(2)) }
+        // The same database with sslmode=disable (as given) works.
+        _ = try await StoreBackend.postgres.makeStore(database: plain)
+    }
+
     @Test(.enabled(if: TestPostgres.isEnabled)) func anUnreachableServerIsATypedErrorWithoutThePassword() async throws {
         let location = PostgresLocation(host: "127.0.0.1", port: 1, user: "u", password: "sekrit-password", database: "d", sslMode: .disable)
         let store = try PostgresSessionStore(

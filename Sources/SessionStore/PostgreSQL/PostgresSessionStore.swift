@@ -11,8 +11,8 @@ import ServiceLifecycle
 /// locks the room's row (so one room's events, ends and claims run one after another, whichever replica runs
 /// them), then, to claim, the row that counts active sessions (so no two replicas take the last place), and the
 /// unique index of one active session per room stays the last line of defence. Waiting rooms are claimed with
-/// `FOR UPDATE SKIP LOCKED`, so replicas looking for work do not queue behind each other. Each committed change
-/// is announced with `NOTIFY`; every replica's `changes` hears it.
+/// `FOR UPDATE SKIP LOCKED`, so replicas looking for work do not queue behind each other. Committed changes are
+/// announced with `NOTIFY` (`PostgresChangeAnnouncer`); every replica's `changes` hears them.
 public final class PostgresSessionStore: SessionStorage, Service {
     public let location: PostgresLocation
     let client: PostgresClient
@@ -23,6 +23,8 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// Committed changes of every replica, as `NOTIFY` tells them.
     public let changes = SessionFeed()
     public var hearsOtherInstances: Bool { true }
+    /// Tells the other replicas what this one changed, after each commit.
+    let announcer = PostgresChangeAnnouncer()
     /// Finishes once `run()` has started the connections: nothing may lease one before.
     private let running: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation) = AsyncStream.makeStream()
 
@@ -67,6 +69,11 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 await self.client.run()
             }
             group.addTask { await self.listenForChanges() }
+            group.addTask {
+                await self.announcer.run(
+                    channel: Self.changesChannel, instance: self.instanceID,
+                    send: { query in _ = try await self.read { tx in try await tx.execute(query) } }, logger: self.logger)
+            }
         }
     }
 
@@ -133,7 +140,6 @@ public final class PostgresSessionStore: SessionStorage, Service {
                     try await connection.query("BEGIN", logger: logger)
                     do {
                         let result = try await body(transaction)
-                        try await transaction.announceChanges(on: Self.changesChannel, from: instanceID)
                         try await connection.query("COMMIT", logger: logger)
                         return (result, transaction.changedRooms, transaction.wantsPlacement)
                     } catch {
@@ -144,6 +150,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 // This replica's listeners hear at once; the others through NOTIFY (the listener skips our own).
                 changes.publish(rooms.map { RoomChange(room: $0, session: nil) })
                 if wantsPlacement { changes.wantPlacement() }
+                announcer.announce(rooms: rooms, placement: wantsPlacement)
                 return result
             } catch let error as PSQLError where error.isRetryable && attempt < 5 {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(error.sqlState ?? "")"])
@@ -221,10 +228,10 @@ public final class PostgresSessionStore: SessionStorage, Service {
                                 changes.wantPlacement()
                                 continue
                             }
-                            // "<instance>\t<room>": a replica's own changes were told when they committed.
-                            let parts = notification.payload.split(separator: "\t", maxSplits: 1)
-                            guard parts.count == 2, parts[0] != instanceID else { continue }
-                            changes.publish([RoomChange(room: String(parts[1]), session: nil)])
+                            // "<instance>\t<room>\t…": a replica's own changes were told when they committed.
+                            let parts = notification.payload.split(separator: "\t")
+                            guard parts.count >= 2, parts[0] != instanceID else { continue }
+                            changes.publish(parts.dropFirst().map { RoomChange(room: String($0), session: nil) })
                         }
                     }
                 }
@@ -239,32 +246,79 @@ public final class PostgresSessionStore: SessionStorage, Service {
     // MARK: Events
 
     /// Records an event, decides, and claims or releases the room in one transaction (see the type's comment for
-    /// the locks). The event must already have passed `Policy.screen`.
+    /// the locks), in as few round trips as the rules allow: the event id and the room's lock in one statement, the
+    /// room's snapshot in one more, then the participant's change and what the decision writes. The event must
+    /// already have passed `Policy.screen`.
     public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let (settings, launcher, owner) = (settings, launcher, instanceID)
         return try await transaction { tx in
-            let fresh = try await tx.rows(
-                "INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id")
-            if fresh.isEmpty {
+            let room = event.roomName
+            // Invariant 3 and the room's lock: no row when the id was seen before.
+            guard let roomRow = try await tx.rows(
+                """
+                WITH fresh AS (
+                    INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id)
+                INSERT INTO room (name, url, last_event_at) SELECT \(room), \(event.roomURL), \(now) FROM fresh
+                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
+                RETURNING retry_at, waiting_since
+                """
+            ).first else {
                 return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
             }
-            tx.changed(event.roomName)
-            // Takes the room's lock.
-            let retryAt = try await tx.value(
+            let (retryAt, waitingSince) = try roomRow.decode((Double?, Double?).self)
+            tx.changed(room)
+            let tracked = event.participant.map(\.trackingKey)
+            let key = tracked?.key ?? ""
+            // The room as it was: the participant's record, its humans, its active session, the service's count.
+            let snapshotRow = try await tx.rows(
                 """
-                INSERT INTO room (name, url, last_event_at) VALUES (\(event.roomName), \(event.roomURL), \(now))
-                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
-                RETURNING retry_at
-                """, as: Double.self)
-            let addedHuman = try await Self.applyParticipantChange(event, tx, now: now)
-            let active = try await Self.activeSession(room: event.roomName, tx)
-            let humans = try await Self.humans(room: event.roomName, tx)
-            if humans == 0 {
-                try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(event.roomName)")
+                SELECT (SELECT present FROM participant WHERE room_name = \(room) AND key = \(key)) AS recorded_present,
+                       (SELECT sent_at FROM participant WHERE room_name = \(room) AND key = \(key)) AS recorded_sent_at,
+                       (SELECT count(*) FROM participant WHERE room_name = \(room) AND present) AS humans,
+                       (SELECT n FROM active_count WHERE id = 1) AS active_sessions,
+                       session.*
+                FROM (SELECT 1) AS one
+                LEFT JOIN session ON session.room_name = \(room) AND session.state IN ('starting','running','stopping')
+                """
+            ).first
+            guard let snapshotRow else { throw PostgresRecordError(description: "no snapshot of room \(room)") }
+            let columns = snapshotRow.makeRandomAccess()
+            let active = try columns["id"].bytes == nil ? nil : Session(postgres: snapshotRow)
+            var humans = try columns["humans"].decode(Int.self)
+            let recordedPresent = try columns["recorded_present"].decode(Bool?.self)
+            let recorded = try recordedPresent.map {
+                RecordedPresence(present: $0, sentAt: try columns["recorded_sent_at"].decode(Double?.self))
+            }
+            var addedHuman = false
+            switch event.kind {
+            case .meetingEnded:
+                try await tx.execute("DELETE FROM participant WHERE room_name = \(room)")
+                humans = 0
+            case .participantJoined, .participantLeft:
+                let joining = event.kind == .participantJoined
+                if let tracked,
+                   let present = presenceAfter(joining: joining, isPerJoin: tracked.isPerJoin, recorded: recorded, sentAt: event.sentAt)
+                {
+                    try await tx.execute(
+                        """
+                        INSERT INTO participant (room_name, key, present, sent_at, updated_at)
+                        VALUES (\(room), \(key), \(present), \(event.sentAt), \(now))
+                        ON CONFLICT (room_name, key) DO UPDATE SET present = excluded.present,
+                            sent_at = coalesce(excluded.sent_at, participant.sent_at), updated_at = excluded.updated_at
+                        """)
+                    humans += (present ? 1 : 0) - (recorded?.present == true ? 1 : 0)
+                    addedHuman = present
+                }
+            case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
+                break
+            }
+            if humans == 0 && waitingSince != nil {
+                // Nobody is left to wait for a bot.
+                try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
             }
             var snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil, humans: humans,
-                activeSessions: try await Self.activeCount(tx, locking: false), retryAt: retryAt,
+                activeSessions: try columns["active_sessions"].decode(Int.self), retryAt: retryAt,
                 joinAddedHuman: addedHuman, mayClaim: mayClaim)
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
             if decision == .spawn {
@@ -276,8 +330,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
             switch decision {
             case .spawn:
                 session = try await Self.claim(
-                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", settings: settings,
-                    now: now, tx)
+                    room: room, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", settings: settings, now: now, tx)
             case .stop(let reason):
                 if let active { session = try await Self.beginStop(active.id, reason: reason, now: now, tx) }
             case .scheduleStop(let at):
@@ -287,51 +340,18 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 try await tx.execute("UPDATE session SET stop_at = NULL, updated_at = \(now) WHERE id = \(active?.id)")
                 session?.stopAt = nil
             case .spawnAfterStop:
-                try await tx.execute("UPDATE room SET respawn_pending = TRUE WHERE name = \(event.roomName)")
+                try await tx.execute("UPDATE room SET respawn_pending = TRUE WHERE name = \(room)")
             case .reject:
-                try await Self.markWaiting(room: event.roomName, now: now, tx)
+                try await Self.markWaiting(room: room, now: now, tx)
                 tx.wantPlacement()
             case .record, .ignore:
                 break
             }
             if event.kind == .meetingEnded {
-                try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(event.roomName)")
+                try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(room)")
             }
             let (action, reason) = decision.answer
             return EventOutcome(decision: decision, action: action, reason: reason, session: session)
-        }
-    }
-
-    /// Humans only: the caller screens bots out. A leave that arrives before its join leaves a tombstone, so the
-    /// late join does not bring back a participant who is gone. Returns true when a human was added.
-    static func applyParticipantChange(_ event: RoomEvent, _ tx: PostgresTransaction, now: Double) async throws -> Bool {
-        switch event.kind {
-        case .meetingEnded:
-            try await tx.execute("DELETE FROM participant WHERE room_name = \(event.roomName)")
-            return false
-        case .participantJoined, .participantLeft:
-            guard let participant = event.participant else { return false }
-            let (key, isPerJoin) = participant.trackingKey
-            let joining = event.kind == .participantJoined
-            if let row = try await tx.rows(
-                "SELECT present, sent_at FROM participant WHERE room_name = \(event.roomName) AND key = \(key)"
-            ).first {
-                let (present, previous) = try row.decode((Bool, Double?).self)
-                if present == joining { return false }
-                // A per-join id never comes back once it left; other keys follow the newest event.
-                if joining && isPerJoin { return false }
-                if let previous, let sent = event.sentAt, sent < previous { return false }
-            }
-            try await tx.execute(
-                """
-                INSERT INTO participant (room_name, key, present, sent_at, updated_at)
-                VALUES (\(event.roomName), \(key), \(joining), \(event.sentAt), \(now))
-                ON CONFLICT (room_name, key) DO UPDATE SET present = excluded.present,
-                    sent_at = coalesce(excluded.sent_at, participant.sent_at), updated_at = excluded.updated_at
-                """)
-            return joining
-        case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
-            return false
         }
     }
 

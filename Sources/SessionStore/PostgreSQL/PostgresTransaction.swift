@@ -3,7 +3,7 @@ import Policy
 import PostgresNIO
 
 /// One transaction on one leased connection: the statements of one store method, and the rooms it changed, which
-/// are announced (`NOTIFY`) as it commits so that every replica's live views hear of them.
+/// are announced once it has committed (`PostgresChangeAnnouncer`) so that every replica's live views hear of them.
 final class PostgresTransaction {
     let connection: PostgresConnection
     let logger: Logger
@@ -41,15 +41,6 @@ final class PostgresTransaction {
 
     func wantPlacement() {
         wantsPlacement = true
-    }
-
-    /// `NOTIFY` is delivered at commit, and not at all on a rollback: listeners never hear of a change that did
-    /// not happen.
-    func announceChanges(on channel: String, from instance: String) async throws {
-        for room in changedRooms {
-            try await execute("SELECT pg_notify(\(channel), \(instance + "\t" + room))")
-        }
-        if wantsPlacement { try await execute("SELECT pg_notify(\(channel), \(PostgresTransaction.placementPayload))") }
     }
 }
 

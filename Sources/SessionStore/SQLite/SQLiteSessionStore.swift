@@ -145,14 +145,9 @@ public final class SQLiteSessionStore: SessionStorage {
             let row = try Row.fetchOne(
                 cached: db, sql: "SELECT present, sent_at FROM participant WHERE room_name = ? AND key = ?",
                 arguments: [event.roomName, key])
-            if let row {
-                let present: Bool = row["present"]
-                let previous: Double? = row["sent_at"]
-                if present == joining { return false }
-                // A per-join id never comes back once it left; other keys follow the newest event.
-                if joining && isPerJoin { return false }
-                if let previous, let sent = event.sentAt, sent < previous { return false }
-            }
+            let recorded = row.map { RecordedPresence(present: $0["present"], sentAt: $0["sent_at"]) }
+            guard presenceAfter(joining: joining, isPerJoin: isPerJoin, recorded: recorded, sentAt: event.sentAt) != nil
+            else { return false }
             try db.executeCached(
                 sql: """
                     INSERT INTO participant (room_name, key, present, sent_at, updated_at) VALUES (?, ?, ?, ?, ?)
