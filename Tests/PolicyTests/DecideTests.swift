@@ -172,3 +172,17 @@ struct PlacementRuleTests {
         #expect(session.isPlaced && session.startBeganAt == 25)
     }
 }
+
+struct PresenceTests {
+    @Test func aJoinOrALeaveRecordsPresenceOnlyWhenItChangesIt() {
+        #expect(presenceAfter(joining: true, isPerJoin: true, recorded: nil, sentAt: 1) == true)
+        #expect(presenceAfter(joining: true, isPerJoin: true, recorded: .init(present: true, sentAt: 1), sentAt: 2) == nil)
+        // A leave before its join leaves a tombstone; the late join of a per-join id brings nobody back.
+        #expect(presenceAfter(joining: false, isPerJoin: true, recorded: nil, sentAt: 2) == false)
+        #expect(presenceAfter(joining: true, isPerJoin: true, recorded: .init(present: false, sentAt: 2), sentAt: 1) == nil)
+        // Other keys follow the newest event.
+        #expect(presenceAfter(joining: true, isPerJoin: false, recorded: .init(present: false, sentAt: 2), sentAt: 3) == true)
+        #expect(presenceAfter(joining: true, isPerJoin: false, recorded: .init(present: false, sentAt: 2), sentAt: 1) == nil)
+        #expect(presenceAfter(joining: false, isPerJoin: false, recorded: .init(present: true, sentAt: nil), sentAt: nil) == false)
+    }
+}

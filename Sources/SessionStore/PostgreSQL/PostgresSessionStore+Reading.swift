@@ -127,7 +127,7 @@ extension PostgresSessionStore {
     public func isWritable(now: Double) async -> Bool {
         let id = instanceID
         do {
-            try await transaction(within: .seconds(2), atMost: .seconds(2)) { tx in
+            try await transaction(deadline: .seconds(2)) { tx in
                 try await tx.execute(
                     """
                     INSERT INTO ready_probe (instance_id, checked_at) VALUES (\(id), \(now))

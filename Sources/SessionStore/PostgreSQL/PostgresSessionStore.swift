@@ -30,13 +30,6 @@ public final class PostgresSessionStore: SessionStorage, Service {
 
     /// The `NOTIFY` channel of changed rooms.
     static let changesChannel = "autospawn_changes"
-    /// How long an operation waits for a connection while no other operation completes either (see `withConnection`):
-    /// long enough that a machine busy with other work does not fail operations that would have gone through.
-    public static let leaseTimeout: Duration = .seconds(20)
-    /// The longest an operation waits for a connection at all, however busy the pool.
-    public static let longestLeaseWait: Duration = .seconds(60)
-    /// When an operation of this store last completed: a queue that moves is waited for, a stuck one is not.
-    let progress = Progress()
     /// How long start-up waits for the database (it may be starting beside the service, as in compose).
     public static let startupTimeout: Duration = .seconds(30)
     /// Connections this replica keeps at most (PostgreSQL's `max_connections` is shared by every replica).
@@ -83,7 +76,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
         for await _ in running.stream {}
         do {
             let logger = logger
-            try await withConnection(within: timeout, atMost: timeout) { connection in
+            try await withConnection(deadline: timeout) { connection in
                 try await PostgresSchema.migrate(connection, logger: logger)
             }
         } catch {
@@ -127,14 +120,13 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// Runs `body` in one transaction on one connection; a deadlock or serialization failure runs it again.
     /// Rooms it marks changed are announced as it commits.
     func transaction<T: Sendable>(
-        within timeout: Duration = PostgresSessionStore.leaseTimeout, atMost longest: Duration = PostgresSessionStore.longestLeaseWait,
-        _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
+        deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
     ) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let (result, rooms, wantsPlacement) = try await withConnection(within: timeout, atMost: longest) {
+                let (result, rooms, wantsPlacement) = try await withConnection(deadline: deadline) {
                     [logger, instanceID] connection -> (T, Set<String>, Bool) in
                     let transaction = PostgresTransaction(connection: connection, logger: logger)
                     try await connection.query("BEGIN", logger: logger)
@@ -172,35 +164,27 @@ public final class PostgresSessionStore: SessionStorage, Service {
         }
     }
 
-    /// Runs `body` on a connection of the pool, failing when none comes within `timeout` while nothing else completes
-    /// either (the server is down or stuck): so that a webhook is answered 503 rather than not at all. A burst that
-    /// queues for the connections (one room's events also wait for each other's row lock) is waited for while the
-    /// queue moves, up to `longestLeaseWait`. Only the wait is given up, never a transaction under way.
+    /// Runs `body` on a connection of the pool. Without a deadline it waits as long as the pool lets it: while the
+    /// server cannot be reached the pool fails its waiting operations once it has given up connecting (its circuit
+    /// breaker), and a webhook is then answered 503 and retried by Daily. With one (readiness, start-up) it gives up
+    /// the wait after `deadline`, never a transaction under way. Operations take no timer of their own: one per
+    /// operation cost more than the query on this path (BENCHMARKS.md).
     func withConnection<T: Sendable>(
-        within timeout: Duration = PostgresSessionStore.leaseTimeout, atMost longest: Duration = PostgresSessionStore.longestLeaseWait,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
+        guard let deadline else { return try await client.withConnection { connection in try await body(connection) } }
         let lease = LeaseGate()
-        let (location, progress) = (location, progress)
+        let (location, client) = (location, client)
         return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { [client] in
+            group.addTask {
                 try await client.withConnection { connection in
                     guard lease.take() else { throw CancellationError() }
-                    let result = try await body(connection)
-                    progress.note()
-                    return result
+                    return try await body(connection)
                 }
             }
             group.addTask {
-                let clock = ContinuousClock()
-                let start = clock.now
-                while true {
-                    try await Task.sleep(for: timeout)
-                    let now = clock.now
-                    if now - progress.last < timeout && now - start < longest { continue }
-                    if lease.giveUp() { throw PostgresUnavailable(location: location, waited: now - start) }
-                    break
-                }
+                try await Task.sleep(for: deadline)
+                if lease.giveUp() { throw PostgresUnavailable(location: location, waited: deadline) }
                 return nil
             }
             while let next = try await group.next() {
@@ -221,7 +205,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
     func listenForChanges() async {
         while !Task.isCancelled {
             do {
-                try await withConnection(within: Self.startupTimeout) { [instanceID, changes] connection in
+                try await withConnection(deadline: Self.startupTimeout) { [instanceID, changes] connection in
                     try await connection.listen(on: Self.changesChannel) { notifications in
                         for try await notification in notifications {
                             if notification.payload == PostgresTransaction.placementPayload {
@@ -459,17 +443,6 @@ public final class PostgresSessionStore: SessionStorage, Service {
             WHERE id = \(id) AND state IN ('starting','running')
             """)
         return try await session(id: id, tx)
-    }
-}
-
-/// When an operation last completed.
-final class Progress: Sendable {
-    private let instant = Mutex(ContinuousClock.now)
-
-    var last: ContinuousClock.Instant { instant.withLock { $0 } }
-
-    func note() {
-        instant.withLock { $0 = ContinuousClock.now }
     }
 }
 
