@@ -316,32 +316,31 @@ struct PostgresStoreTests {
         #expect(heard == "elsewhere")
     }
 
+    /// Opens a store on `location` and migrates it, waiting at most `deadline` for the server.
+    func migrating(_ location: PostgresLocation, within deadline: Duration) async throws(SessionStoreError) {
+        // A constant pattern: a bad one is a bug in the test.
+        let settings = PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try! RoomFilter(pattern: ".*"), emptyGraceSeconds: 1)
+        let store = try PostgresSessionStore(
+            location: location, settings: settings, launcher: .process, instanceID: "a", logger: Logger(label: "test"))
+        let runner = Task { await store.run() }
+        defer { runner.cancel() }
+        try await store.migrate(within: deadline)
+    }
+
     /// `sslmode=require` is honoured: a server without TLS (the test server) is refused, not used in the clear.
     @Test(.enabled(if: TestPostgres.isEnabled)) func sslmodeRequireRefusesAServerWithoutTLS() async throws {
         let plain = try await StoreBackend.postgres.newDatabase()
         guard case .postgres(var location) = try DatabaseLocation.parse(plain) else { throw TestPostgres.NotConfigured() }
         location.sslMode = .require
-        let store = try PostgresSessionStore(
-            location: location,
-            settings: PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1),
-            launcher: .process, instanceID: "a", logger: Logger(label: "test"))
-        let runner = Task { await store.run() }
-        defer { runner.cancel() }
-        await #expect(throws: SessionStoreError.self) { try await store.migrate(within: .seconds(2)) }
+        await #expect(throws: SessionStoreError.self) { try await migrating(location, within: .seconds(2)) }
         // The same database with sslmode=disable (as given) works.
         _ = try await StoreBackend.postgres.makeStore(database: plain)
     }
 
     @Test(.enabled(if: TestPostgres.isEnabled)) func anUnreachableServerIsATypedErrorWithoutThePassword() async throws {
         let location = PostgresLocation(host: "127.0.0.1", port: 1, user: "u", password: "sekrit-password", database: "d", sslMode: .disable)
-        let store = try PostgresSessionStore(
-            location: location,
-            settings: PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1),
-            launcher: .process, instanceID: "a", logger: Logger(label: "test"))
-        let runner = Task { await store.run() }
-        defer { runner.cancel() }
         do {
-            try await store.migrate(within: .seconds(1))
+            try await migrating(location, within: .seconds(1))
             Issue.record("migrated on a closed port")
         } catch {
             #expect(!error.description.contains("sekrit"))
