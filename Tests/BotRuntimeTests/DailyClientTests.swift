@@ -10,7 +10,9 @@ import Testing
 /// The Daily client against the project's local double of Daily's REST API (never the real Daily).
 @Suite(.serialized)
 struct DailyClientTests {
-    let fast = RetryPolicy(maxAttempts: 4, baseDelay: 0.05, maxDelay: 0.2, totalTime: 10, requestTimeout: 1)
+    /// Short waits between tries; a request may take 5 s, so that a loaded machine (the whole suite on 2 cores)
+    /// does not time out answers the double gave (a 1 s limit was seen to, counting one request twice).
+    let fast = RetryPolicy(maxAttempts: 4, baseDelay: 0.05, maxDelay: 0.2, totalTime: 20, requestTimeout: 5)
 
     func requests(_ log: JSONValue) -> [JSONValue] {
         if case .array(let items)? = log["requests"] { return items }
@@ -71,7 +73,8 @@ struct DailyClientTests {
         let double = try await DailyDouble.start(apiKey: "k")
         defer { Task { await double.stop() } }
         try await double.control("/_double/faults", body: Array(#"{"delay_s":2,"count":1}"#.utf8))
-        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: fast)
+        let impatient = RetryPolicy(maxAttempts: 4, baseDelay: 0.05, maxDelay: 0.2, totalTime: 10, requestTimeout: 1)
+        let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: impatient)
         #expect(try await client.domainName() == "double")
     }
 
