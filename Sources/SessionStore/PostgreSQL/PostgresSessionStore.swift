@@ -219,18 +219,16 @@ public final class PostgresSessionStore: SessionStorage, Service {
         return count ?? 0
     }
 
-    /// Locks the room's row (inserting it when new) and returns its backoff and pending respawn.
-    static func lockRoom(
-        _ room: String, url: String?, _ tx: PostgresTransaction
-    ) async throws -> (failures: Int, retryAt: Double?, respawnPending: Bool, waitingSince: Double?) {
+    /// Locks the room's row (inserting it when new) and returns what a session's end weighs of it.
+    static func lockRoom(_ room: String, url: String?, _ tx: PostgresTransaction) async throws -> (failures: Int, respawnPending: Bool) {
         try await tx.execute(
             "INSERT INTO room (name, url, last_event_at) VALUES (\(room), \(url), 0) ON CONFLICT (name) DO NOTHING")
-        guard let row = try await tx.rows(
-            "SELECT failures, retry_at, respawn_pending, waiting_since FROM room WHERE name = \(room) FOR UPDATE"
-        ).first else { return (0, nil, false, nil) }
-        let (failures, retryAt, respawnPending, waitingSince) = try row.decode((Int, Double?, Bool, Double?).self)
         tx.changed(room)
-        return (failures, retryAt, respawnPending, waitingSince)
+        guard let row = try await tx.rows(
+            "SELECT failures, respawn_pending FROM room WHERE name = \(room) FOR UPDATE"
+        ).first else { return (0, false) }
+        let (failures, respawnPending) = try row.decode((Int, Bool).self)
+        return (failures, respawnPending)
     }
 
     /// Inserts a `starting` session for the room: this instance's when it has room for the bot
