@@ -19,26 +19,27 @@ struct DashboardBrowserTests {
         // What a browser sends once its user typed the token into the Basic prompt.
         let basic = "Basic " + Data(":\(token)".utf8).base64EncodedString()
         try browser.open(service.baseURL + "/", headers: ["Authorization": basic], height: 560)
-        #expect(try browser.waitFor("document.getElementById('connection').dataset.state === 'live'"))
-        #expect(try browser.evaluate("document.getElementById('capacity').textContent") as? String == "4")
+        #expect(try await browser.waitFor("document.getElementById('connection').dataset.state === 'live'"))
+        // The stream opens before its first summary arrives.
+        #expect(try await browser.waitFor("document.getElementById('capacity').textContent === '4'"))
         #expect(try browser.evaluate("document.querySelectorAll('#active-sessions tr').length") as? Int == 0)
 
         let joined = try await service.webhook(fixture: "daily/participant-joined.json")
         let id = try #require(joined.string("session_id"))
-        #expect(try browser.waitFor(#"document.querySelector('#active-sessions tr[data-session-id="\#(id)"][data-state="running"]')"#))
+        #expect(try await browser.waitFor(#"document.querySelector('#active-sessions tr[data-session-id="\#(id)"][data-state="running"]')"#))
         #expect(try browser.evaluate("document.getElementById('active').textContent") as? String == "1")
-        #expect(try browser.waitFor(#"document.querySelector('#webhooks tr[data-action="spawned"]')"#))
+        #expect(try await browser.waitFor(#"document.querySelector('#webhooks tr[data-action="spawned"]')"#))
 
         let other = try await service.webhook(fixture: "daily/participant-joined-other-room.json")
         let otherID = try #require(other.string("session_id"))
-        #expect(try browser.waitFor(#"document.querySelector('#active-sessions tr[data-session-id="\#(otherID)"]')"#))
-        #expect(try browser.waitFor("document.getElementById('active').textContent === '2'"))
+        #expect(try await browser.waitFor(#"document.querySelector('#active-sessions tr[data-session-id="\#(otherID)"]')"#))
+        #expect(try await browser.waitFor("document.getElementById('active').textContent === '2'"))
 
         // The first call ends: its session leaves the active table for the recent ends.
         #expect(try await service.webhook(fixture: "daily/meeting-ended.json").string("action") == "stopping")
-        #expect(try browser.waitFor(#"document.querySelector('#ended-sessions tr[data-session-id="\#(id)"][data-state="ended"]')"#))
-        #expect(try browser.waitFor(#"!document.querySelector('#active-sessions tr[data-session-id="\#(id)"]')"#))
-        #expect(try browser.waitFor("document.getElementById('active').textContent === '1'"))
+        #expect(try await browser.waitFor(#"document.querySelector('#ended-sessions tr[data-session-id="\#(id)"][data-state="ended"]')"#))
+        #expect(try await browser.waitFor(#"!document.querySelector('#active-sessions tr[data-session-id="\#(id)"]')"#))
+        #expect(try await browser.waitFor("document.getElementById('active').textContent === '1'"))
 
         // `AUTOSPAWN_DASHBOARD_SCREENSHOT=docs/dashboard.png swift test --filter Dashboard` remakes the README's picture.
         if let path = ProcessInfo.processInfo.environment["AUTOSPAWN_DASHBOARD_SCREENSHOT"] {

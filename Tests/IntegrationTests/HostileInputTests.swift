@@ -98,10 +98,13 @@ struct HostileInputTests {
         for connection in slowBodies {
             connection.send("POST /daily/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
         }
+        // On a thread of its own, so that a busy cooperative pool cannot leave the connections idle.
         let trickle = Task {
-            for _ in 0..<20 {
-                for connection in slowHeads + slowBodies { connection.send("a") }
-                try? await Task.sleep(for: .milliseconds(250))
+            try await onOwnThread {
+                for _ in 0..<20 {
+                    for connection in slowHeads + slowBodies { connection.send("a") }
+                    usleep(250_000)
+                }
             }
         }
         // Everyone else is answered meanwhile.
@@ -112,11 +115,11 @@ struct HostileInputTests {
         #expect(try await service.request(.GET, "/health").status == 200)
         // A body still incomplete after AUTOSPAWN_REQUEST_TIMEOUT_S is answered 408; a head, closed.
         for connection in slowBodies {
-            let answer = connection.read(timeout: 10) { $0.contains("\r\n\r\n") }.text
+            let answer = try await onOwnThread { connection.read(timeout: 10) { $0.contains("\r\n\r\n") }.text }
             #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(40))")
         }
-        for connection in slowHeads { #expect(connection.read(timeout: 4).closed) }
-        await trickle.value
+        for connection in slowHeads { #expect(try await onOwnThread { connection.read(timeout: 4).closed }) }
+        try await trickle.value
         #expect(try await service.sessions().count == 1)
         #expect(try await eventually { service.resources().fileDescriptors <= before.fileDescriptors + 8 })
         await service.shutdown()

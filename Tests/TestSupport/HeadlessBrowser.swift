@@ -14,7 +14,8 @@ public enum Chromium {
 
 /// Headless Chromium driven through the DevTools protocol over `--remote-debugging-pipe` (commands on the
 /// browser's fd 3, answers on its fd 4, each a JSON object ending in a NUL byte): no driver, no network port.
-public final class HeadlessBrowser {
+/// One test drives it, one call at a time; waiting runs on a thread of its own (`onOwnThread`).
+public final class HeadlessBrowser: @unchecked Sendable {
     private let pid: pid_t
     private let commands: Int32
     private let answers: Int32
@@ -85,7 +86,7 @@ public final class HeadlessBrowser {
     }
 
     /// True once `condition` (JavaScript) is truthy in the page, false if it is not within `timeout` seconds.
-    public func waitFor(_ condition: String, timeout: Double = 15) throws -> Bool {
+    public func waitFor(_ condition: String, timeout: Double = 15) async throws -> Bool {
         let script = """
             new Promise((resolve) => {
               const end = Date.now() + \(Int(timeout * 1000));
@@ -96,7 +97,7 @@ public final class HeadlessBrowser {
               })();
             })
             """
-        return try evaluate(script) as? Bool ?? false
+        return try await onOwnThread { try self.evaluate(script) as? Bool ?? false }
     }
 
     /// A PNG of the page as it is now.
