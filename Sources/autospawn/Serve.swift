@@ -45,10 +45,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_RETENTION_DAYS") var retentionDays: String?
     @Option(help: "AUTOSPAWN_MAX_STREAMS") var maxStreams: String?
     @Option(name: .customLong("webhook-check-s"), help: "AUTOSPAWN_WEBHOOK_CHECK_S") var webhookCheck: String?
-    @Option(help: "AUTOSPAWN_SHUTDOWN (stop or handover)") var shutdown: String?
+    @Option(help: "AUTOSPAWN_SHUTDOWN (drain, handover or stop)") var shutdown: String?
     @Option(name: .customLong("lease-s"), help: "AUTOSPAWN_LEASE_S") var lease: String?
     @Option(help: "AUTOSPAWN_HOST_ID") var hostId: String?
     @Option(name: .customLong("handover-wait-s"), help: "AUTOSPAWN_HANDOVER_WAIT_S") var handoverWait: String?
+    @Option(name: .customLong("drain-timeout-s"), help: "AUTOSPAWN_DRAIN_TIMEOUT_S") var drainTimeout: String?
+    @Option(help: "AUTOSPAWN_MAX_LOCAL_BOTS") var maxLocalBots: String?
+    @Option(help: "AUTOSPAWN_ADVERTISE_URL") var advertiseUrl: String?
+    @Option(help: "AUTOSPAWN_LOG_LEVEL") var logLevel: String?
+    @Option(help: "AUTOSPAWN_LOG_FORMAT (text or json)") var logFormat: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -70,6 +75,8 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
             "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck, "AUTOSPAWN_SHUTDOWN": shutdown,
             "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
+            "AUTOSPAWN_DRAIN_TIMEOUT_S": drainTimeout, "AUTOSPAWN_MAX_LOCAL_BOTS": maxLocalBots,
+            "AUTOSPAWN_ADVERTISE_URL": advertiseUrl, "AUTOSPAWN_LOG_LEVEL": logLevel, "AUTOSPAWN_LOG_FORMAT": logFormat,
         ]
     }
 

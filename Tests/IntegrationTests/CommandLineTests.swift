@@ -21,6 +21,23 @@ struct CommandLineTests {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// The README's promise: every setting in its Configuration table is also a `serve` flag of the same name.
+    @Test func everyDocumentedSettingIsAServeFlag() throws {
+        let readme = try String(contentsOf: Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme.components(separatedBy: "## Configuration").dropFirst().first?.components(separatedBy: "\n## ").first ?? ""
+        let rows = section.split(separator: "\n").filter { $0.hasPrefix("| `") }
+        let names = Set(rows.flatMap { row in
+            row.split(separator: "|")[0].matches(of: /`((?:AUTOSPAWN|DAILY)_[A-Z_]+)`/).map { String($0.output.1) }
+        })
+        #expect(names.count > 40)
+        let help = try run(["serve", "--help"]).output
+        for name in names.sorted() {
+            let flag = "--" + name.replacingOccurrences(of: "AUTOSPAWN_", with: "").lowercased().replacingOccurrences(of: "_", with: "-")
+            #expect(help.contains(flag + " "), "\(name): no \(flag) in `autospawn serve --help`")
+        }
+    }
+
     @Test func signPrintsTheHeadersPythonComputes() throws {
         let vectors = Fixtures.vectors
         for vector in vectors.vectors {
