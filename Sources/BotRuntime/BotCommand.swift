@@ -17,9 +17,8 @@ public struct BotCommand: Sendable, Equatable {
     /// never split again after substitution, so nothing from a webhook can add an argument.
     public init(template: [String], session: Session, token: String?, botName: String, bodyFile: String) {
         let roomURL = session.roomURL ?? ""
-        let replacements = [
-            "{room_url}": roomURL, "{room_name}": session.roomName, "{token}": token ?? "", "{session_id}": session.id,
-        ]
+        let values = [roomURL, session.roomName, token ?? "", session.id]
+        let replacements = Dictionary(uniqueKeysWithValues: zip(Config.botCommandPlaceholders, values))
         arguments = template.map { word in
             replacements.reduce(word) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
         }

@@ -16,6 +16,20 @@ public struct RunningBot: Sendable {
     public var exit: Task<ExitStatus, Never>
     /// Asks the bot to stop, and makes it stop once `grace` seconds have passed; returns when it has ended.
     public var stop: @Sendable (_ grace: Double) async -> Void
+    /// A warm bot's room, given once the session has recorded the process (so that a crash in between leaves no
+    /// process unaccounted for); nil for a bot started with its room.
+    public var assignRoom: (@Sendable () async -> Void)?
+
+    public init(
+        pid: Int32?, startTime: UInt64?, exit: Task<ExitStatus, Never>, assignRoom: (@Sendable () async -> Void)? = nil,
+        stop: @escaping @Sendable (_ grace: Double) async -> Void
+    ) {
+        self.pid = pid
+        self.startTime = startTime
+        self.exit = exit
+        self.stop = stop
+        self.assignRoom = assignRoom
+    }
 }
 
 /// How bots are started: a process on this host, or a Pipecat Cloud agent. The supervisor does the rest
@@ -71,6 +85,38 @@ public struct ProcessBotLauncher: BotLauncher {
             ProcessLauncher.signalGroup(pid, SIGTERM)
             await awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
         }
+    }
+}
+
+/// `AUTOSPAWN_BOT_COMMAND` with `AUTOSPAWN_WARM_BOTS`: a bot is an idle process of the pool when there is one, given
+/// its room on its standard input; otherwise it is started cold, as without a pool.
+public struct WarmBotLauncher: BotLauncher {
+    public let name = "process"
+    let pool: WarmPool
+    let cold: ProcessBotLauncher
+
+    public init(pool: WarmPool, cold: ProcessBotLauncher) {
+        self.pool = pool
+        self.cold = cold
+    }
+
+    public func start(_ session: Session, token: String?) async throws -> RunningBot {
+        guard let warm = await pool.take() else { return try await cold.start(session, token: token) }
+        let bodyFile = cold.files.bodyPath(for: session.id)
+        let line: [UInt8]
+        do {
+            try cold.files.writeBody(session.body, for: session.id)
+            line = try RoomAssignment(session: session, token: token, bodyFile: bodyFile).line()
+        } catch {
+            await warm.stop(grace: 0)
+            throw error
+        }
+        // The file moves, not the descriptor: the process writes on into what is now the session's log, with what
+        // it printed while warming at its start (as a cold bot's log has), and no pipe through the service.
+        rename(warm.logPath, cold.files.logPath(for: session.id))
+        var bot = ProcessBotLauncher.running(pid: warm.pid, startTime: warm.startTime, exit: warm.exit)
+        bot.assignRoom = { _ = await warm.input.send(line) }
+        return bot
     }
 }
 

@@ -36,8 +36,11 @@ public struct LaunchError: Error, CustomStringConvertible {
 /// /dev/null, stdout and stderr appended to a file, every signal disposition back at its default, and no
 /// file descriptor of the service inherited. So a bot outlives a crash of the service and keeps logging.
 public enum ProcessLauncher {
-    /// Starts `arguments[0]` (searched in PATH) and returns its pid, which is also its process group id.
-    public static func spawn(arguments: [String], environment: [String: String], logPath: String) throws(LaunchError) -> Int32 {
+    /// Starts `arguments[0]` (searched in PATH) and returns its pid, which is also its process group id. Its
+    /// standard input is `input` when given (a warm bot's pipe), else /dev/null.
+    public static func spawn(
+        arguments: [String], environment: [String: String], logPath: String, input: Int32? = nil
+    ) throws(LaunchError) -> Int32 {
         let executable = arguments.first ?? ""
         var fileActions = posix_spawn_file_actions_t()
         var attributes = posix_spawnattr_t()
@@ -47,7 +50,12 @@ public enum ProcessLauncher {
             posix_spawn_file_actions_destroy(&fileActions)
             posix_spawnattr_destroy(&attributes)
         }
-        posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
+        if let input {
+            // dup2 clears close-on-exec on the copy: the child gets the pipe as fd 0 only.
+            posix_spawn_file_actions_adddup2(&fileActions, input, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
         autospawn_spawn_add_closefrom(&fileActions, 3)

@@ -61,6 +61,26 @@ public struct ServiceMetrics: Sendable {
         Counter(label: "autospawn_webhook_reactivations_total", factory: factory).increment()
     }
 
+    /// Idle processes of a warm pool (`AUTOSPAWN_WARM_BOTS`), by the pool's name.
+    public func warmBotsIdle(pool: String, count: Int) {
+        Gauge(label: "autospawn_warm_bots_idle", dimensions: [("pool", pool)], factory: factory).record(count)
+    }
+
+    /// A warm process started (to be idle).
+    public func warmBotStarted(pool: String) {
+        Counter(label: "autospawn_warm_bots_started_total", dimensions: [("pool", pool)], factory: factory).increment()
+    }
+
+    /// A warm process given a room: a bot started without its imports on the way.
+    public func warmBotAssigned(pool: String) {
+        Counter(label: "autospawn_warm_bots_assigned_total", dimensions: [("pool", pool)], factory: factory).increment()
+    }
+
+    /// A warm process that ended while idle, before any room (the service did not stop it).
+    public func warmBotDiedIdle(pool: String) {
+        Counter(label: "autospawn_warm_bots_died_idle_total", dimensions: [("pool", pool)], factory: factory).increment()
+    }
+
     /// Open `/bot/status/stream` and dashboard streams.
     public func statusStreams(_ count: Int) {
         Gauge(label: "autospawn_status_streams", factory: factory).record(count)

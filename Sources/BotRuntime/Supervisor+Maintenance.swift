@@ -21,6 +21,8 @@ extension Supervisor {
                 group.addTask {
                     for await _ in wakeups { await self.placeBots() }
                 }
+                // Its idle processes are stopped when it ends, whatever the shutdown does with the bots.
+                if let pool = self.warmPool { group.addTask { await pool.run() } }
             }
         }
         switch settings.shutdownMode {

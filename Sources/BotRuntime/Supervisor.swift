@@ -36,12 +36,19 @@ public actor Supervisor: Service {
         public var shutdownMode: Config.ShutdownMode
         /// `drain`: the longest the bots are left to end by themselves.
         public var drainTimeoutSeconds: Double
+        /// `AUTOSPAWN_WARM_BOTS`: idle processes of the bot command kept ready (0: every bot starts cold).
+        public var warmBots: Int
+        /// A warm pool whose processes keep dying while idle waits before the next start.
+        public var restartBackoff: RestartBackoff
 
         public init(
             launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, maxSessionSeconds: Double,
             pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot", botEnvironment: [String: String] = [:],
-            botLogMaxBytes: Int = 10 * 1024 * 1024, shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600
+            botLogMaxBytes: Int = 10 * 1024 * 1024, shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600,
+            warmBots: Int = 0, restartBackoff: RestartBackoff = RestartBackoff()
         ) {
+            self.warmBots = warmBots
+            self.restartBackoff = restartBackoff
             self.drainTimeoutSeconds = drainTimeoutSeconds
             self.shutdownMode = shutdownMode
             self.launcher = launcher
@@ -79,6 +86,8 @@ public actor Supervisor: Service {
     nonisolated let files: BotFiles
     /// How this instance's bots are started (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`).
     private let launcher: any BotLauncher
+    /// With `AUTOSPAWN_WARM_BOTS`: the bot command's idle processes.
+    public nonisolated let warmPool: WarmPool?
     let drainingFlag = Atomic<Bool>(false)
     /// Set by a second SIGTERM or SIGINT while draining: stop the bots now.
     var stopNowRequested = false
@@ -100,9 +109,21 @@ public actor Supervisor: Service {
         self.daily = daily
         switch settings.launcher {
         case .process(let template):
-            launcher = ProcessBotLauncher(
+            let cold = ProcessBotLauncher(
                 template: template, botName: settings.botName, environment: settings.botEnvironment, files: files, reaper: reaper)
+            if settings.warmBots > 0 {
+                let pool = WarmPool(
+                    size: settings.warmBots, arguments: template, botName: settings.botName, environment: settings.botEnvironment,
+                    logDirectory: settings.logDirectory, reaper: reaper, backoff: settings.restartBackoff,
+                    stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
+                warmPool = pool
+                launcher = WarmBotLauncher(pool: pool, cold: cold)
+            } else {
+                warmPool = nil
+                launcher = cold
+            }
         case .agent(let baseURL):
+            warmPool = nil
             launcher = AgentBotLauncher(baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
         }
     }
@@ -182,18 +203,23 @@ public actor Supervisor: Service {
             return
         }
         watch(session, bot)
-        logger.info("bot started", metadata: ["launcher": "\(launcher.name)", "pid": "\(bot.pid.map(String.init) ?? "none")"])
-        await recordStart(session, pid: bot.pid, startTime: bot.startTime)
+        logger.info(
+            "bot started",
+            metadata: ["launcher": "\(launcher.name)", "pid": "\(bot.pid.map(String.init) ?? "none")", "warm": "\(bot.assignRoom != nil)"])
+        if await recordStart(session, pid: bot.pid, startTime: bot.startTime), let assignRoom = bot.assignRoom {
+            await assignRoom()
+        }
     }
 
     /// Records the bot's start (a process, or an agent's open request with pid nil). A session that is no
     /// longer `starting` takes no bot: the new one is stopped at once, so that no bot runs unaccounted for.
-    private func recordStart(_ session: Session, pid: Int32?, startTime: UInt64?) async {
+    /// True when it was recorded.
+    private func recordStart(_ session: Session, pid: Int32?, startTime: UInt64?) async -> Bool {
         let logger = logger(for: session)
         do {
             if let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: now) {
                 if session.state == .starting { metrics.spawnLatency(seconds: current.updatedAt - session.createdAt) }
-                return
+                return true
             }
             logger.warning("the session ended or is stopping while its bot started: stopping the bot")
         } catch {
@@ -201,6 +227,7 @@ public actor Supervisor: Service {
             logger.error("could not record the bot's start; stopping it", metadata: ["error": "\(error)"])
         }
         terminate(session.id)
+        return false
     }
 
     /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.

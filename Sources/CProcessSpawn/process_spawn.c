@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <errno.h>
+#include <fcntl.h>
 
 short autospawn_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 
@@ -19,6 +20,8 @@ int autospawn_pidfd_open(int pid) {
     return -1;
 #endif
 }
+
+int autospawn_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int autospawn_wakeup_open(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 

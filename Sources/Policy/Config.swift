@@ -90,8 +90,14 @@ public struct Config: Sendable {
     public var drainTimeoutSeconds: Double = 900
     /// `AUTOSPAWN_ADVERTISE_URL`: how other instances reach this one (a bot's log); nil: `http://<host>:<port>`.
     public var advertiseURL: String?
+    /// `AUTOSPAWN_WARM_BOTS`: idle processes of the bot command kept ready for the next rooms (0: none).
+    public var warmBots: Int = 0
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
+
+    /// What `AUTOSPAWN_BOT_COMMAND` may name of the room; a command that does cannot be started before its room
+    /// (`AUTOSPAWN_WARM_BOTS`).
+    public static let botCommandPlaceholders = ["{room_url}", "{room_name}", "{token}", "{session_id}"]
 
     /// Variables every bot gets when the service has them: what a program needs to run, nothing of the service's.
     public static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
@@ -210,6 +216,20 @@ public struct Config: Sendable {
         if let advertiseURL, !Self.isHTTPURL(advertiseURL) {
             throw ConfigError("AUTOSPAWN_ADVERTISE_URL", "'\(advertiseURL)' is not an http:// or https:// URL")
         }
+        let warmBots = try reader.integer("AUTOSPAWN_WARM_BOTS", default: 0, range: 0...1000)
+        if warmBots > 0 {
+            guard case .process(let words) = launcher else {
+                throw ConfigError("AUTOSPAWN_WARM_BOTS", "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed")
+            }
+            if let placeholder = botCommandPlaceholders.first(where: { name in words.contains { $0.contains(name) } }) {
+                throw ConfigError(
+                    "AUTOSPAWN_WARM_BOTS",
+                    "AUTOSPAWN_BOT_COMMAND uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)")
+            }
+            if warmBots > maxLocalBots {
+                warnings.append("AUTOSPAWN_WARM_BOTS=\(warmBots) keeps more idle bots than this instance ever runs at once (AUTOSPAWN_MAX_LOCAL_BOTS=\(maxLocalBots))")
+            }
+        }
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
         let handoverWait = try reader.seconds("AUTOSPAWN_HANDOVER_WAIT_S", default: 120, allowZero: true)
@@ -243,6 +263,7 @@ public struct Config: Sendable {
         config.maxLocalBots = maxLocalBots
         config.drainTimeoutSeconds = drainTimeout
         config.advertiseURL = advertiseURL
+        config.warmBots = warmBots
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config

@@ -74,7 +74,7 @@ public func buildApplication(
             launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             maxSessionSeconds: config.maxSessionSeconds, botName: config.botName, botEnvironment: config.botEnvironment,
             botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
-            drainTimeoutSeconds: config.drainTimeoutSeconds),
+            drainTimeoutSeconds: config.drainTimeoutSeconds, warmBots: config.warmBots, restartBackoff: config.restartBackoff),
         logger: logger, daily: daily, metrics: metrics)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     let recovery = Recovery(

@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_ADVERTISE_URL") var advertiseUrl: String?
     @Option(help: "AUTOSPAWN_LOG_LEVEL") var logLevel: String?
     @Option(help: "AUTOSPAWN_LOG_FORMAT (text or json)") var logFormat: String?
+    @Option(help: "AUTOSPAWN_WARM_BOTS") var warmBots: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -77,6 +78,7 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
             "AUTOSPAWN_DRAIN_TIMEOUT_S": drainTimeout, "AUTOSPAWN_MAX_LOCAL_BOTS": maxLocalBots,
             "AUTOSPAWN_ADVERTISE_URL": advertiseUrl, "AUTOSPAWN_LOG_LEVEL": logLevel, "AUTOSPAWN_LOG_FORMAT": logFormat,
+            "AUTOSPAWN_WARM_BOTS": warmBots,
         ]
     }
 

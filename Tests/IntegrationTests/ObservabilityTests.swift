@@ -7,14 +7,7 @@ import TestSupport
 @Suite(.serialized)
 struct ObservabilityTests {
     /// `name{labels} value` lines of a Prometheus text answer, by series.
-    static func series(_ text: String) -> [String: Double] {
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            values[String(line[..<space])] = value
-        }
-        return values
-    }
+    static func series(_ text: String) -> [String: Double] { PrometheusText.series(text) }
 
     @Test func metricsCountWebhooksSignatureFailuresSpawnsAndEnds() async throws {
         let service = try await ServiceProcess.start()

@@ -156,6 +156,8 @@ struct ConfigTests {
         ("AUTOSPAWN_LEASE_S", "0", "AUTOSPAWN_LEASE_S"),
         ("AUTOSPAWN_HOST_ID", "  ", "AUTOSPAWN_HOST_ID"),
         ("AUTOSPAWN_HANDOVER_WAIT_S", "-1", "AUTOSPAWN_HANDOVER_WAIT_S"),
+        ("AUTOSPAWN_WARM_BOTS", "-1", "AUTOSPAWN_WARM_BOTS"),
+        ("AUTOSPAWN_WARM_BOTS", "1001", "AUTOSPAWN_WARM_BOTS"),
     ])
     func badValueNamesItsVariable(variable: String, value: String, named: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }
@@ -192,6 +194,26 @@ struct ConfigTests {
         #expect(config.launcher == .agent(baseURL: "http://agent:8080"))
         #expect(config.launcherKind == .agent)
         #expect(throws: ConfigError.self) { try Config.parse(["AUTOSPAWN_AGENT_URL": "http://agent:8080/"]) }
+    }
+
+    @Test func warmBotsNeedACommandThatNamesNoRoom() throws {
+        let command = ["AUTOSPAWN_BOT_COMMAND": "python bot.py --name 'Pipecat Bot'", "AUTOSPAWN_WARM_BOTS": "3"]
+        #expect(try Config.parse(command).warmBots == 3)
+        #expect(try Config.parse(minimal).warmBots == 0)
+        for placeholder in Config.botCommandPlaceholders {
+            let error = #expect(throws: ConfigError.self) {
+                try Config.parse(command.merging(["AUTOSPAWN_BOT_COMMAND": "python bot.py --room=\(placeholder)"]) { $1 })
+            }
+            #expect(error?.variable == "AUTOSPAWN_WARM_BOTS")
+            #expect(error?.description.contains(placeholder) == true)
+        }
+        let agent = #expect(throws: ConfigError.self) {
+            try Config.parse(["AUTOSPAWN_AGENT_URL": "http://agent:8080", "DAILY_API_KEY": "k", "AUTOSPAWN_WARM_BOTS": "1"])
+        }
+        #expect(agent?.variable == "AUTOSPAWN_WARM_BOTS")
+        // More idle bots than the instance ever runs is allowed, and said.
+        let large = try Config.parse(command.merging(["AUTOSPAWN_WARM_BOTS": "9", "AUTOSPAWN_MAX_CONCURRENCY": "4"]) { $1 })
+        #expect(large.warnings.contains { $0.hasPrefix("AUTOSPAWN_WARM_BOTS=9") })
     }
 
     @Test func secretValueNeverAppearsInItsError() {

@@ -213,6 +213,27 @@ public final class ServiceProcess: @unchecked Sendable {
             return room.map { LiveProcesses.environment(of: pid).contains("AUTOSPAWN_ROOM_NAME=\($0)") } ?? true
         }
     }
+
+    /// Live warm bot processes of this service (`AUTOSPAWN_WARM=1`) still idle: their output goes to the pool's
+    /// folder, `<bot log dir>/warm`.
+    public func idleWarmBots() -> [Int32] {
+        let pool = URL(fileURLWithPath: botLogDirectory).resolvingSymlinksInPath().path + "/warm/"
+        return LiveProcesses.leaders(withEnvironmentPrefix: "AUTOSPAWN_WARM=1").filter {
+            LiveProcesses.standardOutput(of: $0)?.hasPrefix(pool) == true
+        }
+    }
+
+    /// Live warm bot processes of this service given a room, by session: their output is the session's log.
+    public func assignedWarmBots() -> [String: Int32] {
+        let logs = URL(fileURLWithPath: botLogDirectory).resolvingSymlinksInPath().path + "/"
+        var bots: [String: Int32] = [:]
+        for pid in LiveProcesses.leaders(withEnvironmentPrefix: "AUTOSPAWN_WARM=1") {
+            guard let output = LiveProcesses.standardOutput(of: pid), output.hasPrefix(logs), output.hasSuffix(".log") else { continue }
+            let name = output.dropFirst(logs.count).dropLast(".log".count)
+            if !name.contains("/") { bots[String(name)] = pid }
+        }
+        return bots
+    }
 }
 
 extension ServiceProcess {
@@ -297,5 +318,17 @@ public enum LiveProcesses {
         else { return false }
         let state = stat[stat.index(close, offsetBy: 2)]
         return state != "Z" && state != "X"
+    }
+}
+
+/// The samples of a Prometheus text exposition, by series (`name{labels}`).
+public enum PrometheusText {
+    public static func series(_ text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
     }
 }

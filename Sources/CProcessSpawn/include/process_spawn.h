@@ -13,6 +13,10 @@ int autospawn_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowes
 /// pidfd_open(2): a descriptor that becomes readable when the process ends; -1 with errno set when it fails.
 int autospawn_pidfd_open(int pid);
 
+/// pipe2(2) with O_CLOEXEC on both ends: no process started meanwhile inherits either (a warm bot's input must
+/// reach end of input when the service is gone). 0 on success, -1 with errno set.
+int autospawn_pipe_cloexec(int fds[2]);
+
 /// An eventfd (close-on-exec, non-blocking) to wake a poll(2); -1 when it fails.
 int autospawn_wakeup_open(void);
 

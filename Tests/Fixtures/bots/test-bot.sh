@@ -7,7 +7,26 @@
 #   test-bot.sh env ...           prints its whole environment, then runs like `run`
 #   test-bot.sh stray ...         leaves a process that escapes its group (setsid) and an orphan that exits at
 #                                 once (a zombie for whoever inherits it), then runs like `run`
+#   test-bot.sh die-idle CODE ... as a warm bot, exits with CODE before it reads a room
+#   test-bot.sh deaf ...          as a warm bot, never reads its input (only a signal ends it), then runs like `run`
+# Started warm (AUTOSPAWN_WARM=1), it first reads its room from one JSON line on stdin (README, Warm bots) and
+# sets the variables a cold bot is given; at end of input it exits 0.
 mode=${1:-run}
+if [ "${AUTOSPAWN_WARM-}" = 1 ]; then
+  echo "warm: waiting for a room (pid $$)"
+  if [ "$mode" = die-idle ]; then exit "${2:-3}"; fi
+  if [ "$mode" = deaf ]; then trap 'echo "got SIGTERM"; exit 0' TERM; while true; do sleep 0.2 & wait $!; done; fi
+  IFS= read -r line || { echo "warm: end of input"; exit 0; }
+  echo "warm: room received"
+  field() { [[ $line =~ \"$1\":\"([^\"]*)\" ]] && printf '%s' "${BASH_REMATCH[1]}"; }
+  DAILY_ROOM_URL=$(field room_url)
+  AUTOSPAWN_ROOM_NAME=$(field room_name)
+  AUTOSPAWN_SESSION_ID=$(field session_id)
+  AUTOSPAWN_BODY_FILE=$(field body_file)
+  if [[ $line =~ \"token\": ]]; then DAILY_ROOM_TOKEN=$(field token); export DAILY_ROOM_TOKEN; fi
+  [[ $line =~ \"body\":(.*),\"body_file\": ]] && AUTOSPAWN_BODY=${BASH_REMATCH[1]}
+  export DAILY_ROOM_URL AUTOSPAWN_ROOM_NAME AUTOSPAWN_SESSION_ID AUTOSPAWN_BODY_FILE AUTOSPAWN_BODY
+fi
 echo "argv: $*"
 echo "pid: $$"
 for name in DAILY_ROOM_URL DAILY_ROOM_TOKEN AUTOSPAWN_SESSION_ID AUTOSPAWN_ROOM_NAME AUTOSPAWN_BOT_NAME AUTOSPAWN_BODY AUTOSPAWN_BODY_FILE; do

@@ -1,0 +1,165 @@
+import CProcessSpawn
+import Foundation
+import Policy
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A prewarmed bot process: started from the bot command before any room is known, in a process group of its own,
+/// it imports what it needs and then waits on its standard input for its room (`RoomAssignment`, one JSON line).
+/// Until then it writes to a file of its own in the pool's folder.
+struct WarmBot: Sendable {
+    let pid: Int32
+    /// With `pid`, what tells the process apart (and what the session records).
+    let startTime: UInt64
+    /// The service's end of the process's standard input.
+    let input: BotInput
+    /// Where its output goes while it is idle.
+    let logPath: String
+    let startedAt: ContinuousClock.Instant
+    /// Ends with the process.
+    let exit: Task<ExitStatus, Never>
+
+    /// Starts one from `arguments`, its output appended to a file in `directory` that is named for the process
+    /// (`<pool>.<pid>.<start time>.log`), so that a file left by a crash can be told from one still in use.
+    /// `exited` hears its end, idle or not.
+    static func start(
+        pool: String, arguments: [String], environment: [String: String], directory: String, reaper: ChildReaper,
+        exited: @escaping @Sendable (Int32, ExitStatus) async -> Void
+    ) throws -> WarmBot {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var ends: [Int32] = [-1, -1]
+        guard autospawn_pipe_cloexec(&ends) == 0 else { throw LaunchError(executable: arguments.first ?? "", errno: errno) }
+        defer { close(ends[0]) }
+        let startingLog = directory + "/" + pool + ".starting-" + UUID().uuidString + ".log"
+        let pid: Int32
+        do {
+            pid = try ProcessLauncher.spawn(arguments: arguments, environment: environment, logPath: startingLog, input: ends[0])
+        } catch {
+            close(ends[1])
+            unlink(startingLog)
+            throw error
+        }
+        reaper.expect(pid)
+        let startTime = ProcessTable.startTime(pid: pid) ?? 0
+        // The process holds the file open: renaming it moves nothing it writes.
+        let logPath = WarmLogName(pool: pool, pid: pid, startTime: startTime).path(in: directory)
+        rename(startingLog, logPath)
+        return WarmBot(
+            pid: pid, startTime: startTime, input: BotInput(ends[1]), logPath: logPath, startedAt: .now,
+            exit: Task {
+                let status = await reaper.exit(of: pid)
+                await exited(pid, status)
+                return status
+            })
+    }
+
+    /// SIGTERM to its group (with its input closed, a bot that waits for a room reads end of input and exits), then
+    /// SIGKILL after `grace`; returns once it has ended.
+    func stop(grace: Double) async {
+        input.close()
+        ProcessLauncher.signalGroup(pid, SIGTERM)
+        await awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
+        ProcessLauncher.signalGroup(pid, SIGKILL)  // what it left in its group
+    }
+}
+
+/// The name of a warm bot's file while it is idle: `<pool>.<pid>.<start time>.log`.
+struct WarmLogName: Equatable {
+    var pool: String
+    var pid: Int32
+    var startTime: UInt64
+
+    func path(in directory: String) -> String { "\(directory)/\(pool).\(pid).\(startTime).log" }
+
+    /// The parts of a file name of this form, nil for any other file.
+    init?(fileName: String) {
+        let parts = fileName.split(separator: ".")
+        guard parts.count == 4, parts[3] == "log", let pid = Int32(parts[1]), let startTime = UInt64(parts[2]) else { return nil }
+        self.init(pool: String(parts[0]), pid: pid, startTime: startTime)
+    }
+
+    init(pool: String, pid: Int32, startTime: UInt64) {
+        self.pool = pool
+        self.pid = pid
+        self.startTime = startTime
+    }
+}
+
+/// The write end of a warm bot's standard input: written once (its room), then closed. Closing it, or the
+/// service's death, gives the bot end of input.
+final class BotInput: Sendable {
+    private let descriptor: Mutex<Int32>
+
+    init(_ descriptor: Int32) { self.descriptor = Mutex(descriptor) }
+
+    deinit { close() }
+
+    /// Writes `bytes` and closes; false when the bot no longer reads (it has died). The write blocks a thread of its
+    /// own, never one of Swift's cooperative pool: a room line larger than the pipe's buffer waits for the bot.
+    func send(_ bytes: [UInt8]) async -> Bool {
+        guard let fd = descriptor.withLock({ fd -> Int32? in
+            defer { fd = -1 }
+            return fd >= 0 ? fd : nil
+        }) else { return false }
+        return await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var written = 0
+                while written < bytes.count {
+                    let result = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    if result < 0 {
+                        if errno == EINTR { continue }
+                        break  // EPIPE: the bot is gone (SIGPIPE is ignored, `WarmPool.init`)
+                    }
+                    written += result
+                }
+                Glibc.close(fd)
+                continuation.resume(returning: written == bytes.count)
+            }
+            thread.stackSize = 256 * 1024
+            thread.start()
+        }
+    }
+
+    func close() {
+        descriptor.withLock { fd in
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
+    }
+}
+
+/// What a warm bot reads on its standard input when it gets a room: one line of JSON.
+struct RoomAssignment: Encodable {
+    var roomURL: String
+    var roomName: String
+    /// The bot's meeting token, when one was minted.
+    var token: String?
+    var sessionID: String
+    /// The session's body, a JSON object.
+    var body: JSONValue
+    /// The same body in a file (`AUTOSPAWN_BODY_FILE` of a cold bot).
+    var bodyFile: String
+
+    enum CodingKeys: String, CodingKey {
+        case roomURL = "room_url", roomName = "room_name", token, sessionID = "session_id", body, bodyFile = "body_file"
+    }
+
+    init(session: Session, token: String?, bodyFile: String) {
+        roomURL = session.roomURL ?? ""
+        roomName = session.roomName
+        self.token = token
+        sessionID = session.id
+        body = (try? JSONValue(parsing: Array(session.body.utf8))) ?? .object([:])
+        self.bodyFile = bodyFile
+    }
+
+    /// The line: compact JSON (no raw newline can occur in it) and a newline.
+    func line() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return Array(try encoder.encode(self)) + [UInt8(ascii: "\n")]
+    }
+}
