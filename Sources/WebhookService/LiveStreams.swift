@@ -1,3 +1,4 @@
+import BotRuntime
 import Foundation
 import HTTPTypes
 import Synchronization
@@ -23,13 +24,16 @@ struct LiveStreams: Sendable {
     /// One reader per room, however many streams watch it.
     let rooms: RoomStatusReaders
     var pollInterval: Duration
+    /// This instance's idle bots, shown in the summary.
+    let warmPool: WarmPool?
     /// Polls between two keep-alive comments (about every 8 s).
     var keepAliveEvery: Int
 
     init(
-        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int,
+        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int, warmPool: WarmPool? = nil,
         status: @escaping @Sendable (String) async throws -> BotStatus
     ) {
+        self.warmPool = warmPool
         self.store = store
         self.recent = recent
         self.maxConcurrency = maxConcurrency
@@ -67,7 +71,7 @@ struct LiveStreams: Sendable {
         }
     }
 
-    /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency"}`), `event: session` (a
+    /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency","warm_bots","warm_idle"}`), `event: session` (a
     /// `Session` each time one changes) and `event: webhook` (each webhook answered, the last 50 first).
     func sessions() -> Response {
         guard slots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
@@ -96,7 +100,9 @@ struct LiveStreams: Sendable {
                                 sent = true
                             }
                         }
-                        let summary = Summary(active: try await store.activeCount(), maxConcurrency: maxConcurrency)
+                        let summary = Summary(
+                            active: try await store.activeCount(), maxConcurrency: maxConcurrency,
+                            warmBots: warmPool?.size ?? 0, warmIdle: warmPool?.idleCount ?? 0)
                         if summary != lastSummary {
                             try await send("summary", summary)
                             lastSummary = summary
@@ -183,10 +189,15 @@ struct LiveStreams: Sendable {
     struct Summary: Codable, Sendable, Equatable {
         var active: Int
         var maxConcurrency: Int
+        /// `AUTOSPAWN_WARM_BOTS` of this instance, and how many of them are idle now.
+        var warmBots: Int
+        var warmIdle: Int
 
         enum CodingKeys: String, CodingKey {
             case active
             case maxConcurrency = "max_concurrency"
+            case warmBots = "warm_bots"
+            case warmIdle = "warm_idle"
         }
     }
 }

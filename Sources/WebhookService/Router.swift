@@ -62,7 +62,8 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             participants: status.humans)
     }
     let streams = LiveStreams(
-        store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams, status: botStatus)
+        store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams,
+        warmPool: supervisor.warmPool, status: botStatus)
     /// The room of `?room=` (a name or URL), or the 400 answer.
     let requestedRoom: @Sendable (Request) -> RoomParameter = { request in
         guard let room = request.uri.queryParameters.get("room") else { return .failure(ErrorBody(error: "missing_room")) }

@@ -23,6 +23,7 @@ struct DashboardBrowserTests {
         // The stream opens before its first summary arrives.
         #expect(try await browser.waitFor("document.getElementById('capacity').textContent === '4'"))
         #expect(try browser.evaluate("document.querySelectorAll('#active-sessions tr').length") as? Int == 0)
+        #expect(try browser.evaluate("document.getElementById('warm').hidden") as? Bool == true)
 
         let joined = try await service.webhook(fixture: "daily/participant-joined.json")
         let id = try #require(joined.string("session_id"))
@@ -45,6 +46,23 @@ struct DashboardBrowserTests {
         if let path = ProcessInfo.processInfo.environment["AUTOSPAWN_DASHBOARD_SCREENSHOT"] {
             try browser.screenshot().write(to: URL(fileURLWithPath: path))
         }
+        await service.shutdown()
+    }
+
+    @Test(.enabled(if: runs, "needs Debian's chromium package (.ci/run installs it)"))
+    func dashboardShowsIdleWarmBotsApartFromTheSessions() async throws {
+        let chromium = try #require(Chromium.path, "chromium is not installed: apt-get install chromium")
+        let service = try await ServiceProcess.start([
+            "AUTOSPAWN_BOT_COMMAND": "\(Fixtures.path("bots/test-bot.sh")) run", "AUTOSPAWN_WARM_BOTS": "2",
+            "AUTOSPAWN_MAX_CONCURRENCY": "4",
+        ])
+        let browser = try HeadlessBrowser(executable: chromium)
+        defer { browser.close() }
+        try browser.open(service.baseURL + "/")
+        #expect(try await browser.waitFor("document.getElementById('warm-idle').textContent === '2'"))
+        #expect(try browser.evaluate("document.getElementById('warm').hidden") as? Bool == false)
+        #expect(try browser.evaluate("document.getElementById('warm-bots').textContent") as? String == "2")
+        #expect(try browser.evaluate("document.getElementById('active').textContent") as? String == "0")
         await service.shutdown()
     }
 

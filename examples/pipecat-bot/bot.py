@@ -6,23 +6,31 @@ DAILY_ROOM_URL, the bot's meeting token in DAILY_ROOM_TOKEN (when autospawn has 
 with Pipecat's Daily transport and plays back what it hears: a pipeline that needs no AI service and no
 key, to put your own in place of (speech-to-text, an LLM, text-to-speech).
 
+Warm (AUTOSPAWN_WARM_BOTS, which starts it with AUTOSPAWN_WARM=1) it loads everything that does not depend on
+the room first (Pipecat, the VAD model), then reads its room from one JSON line on standard input; at end of
+input (autospawn is gone) it exits 0. Both ways run the same code once the room is known.
+
 autospawn stops it with SIGTERM when the humans are gone; it leaves the room and exits 0.
 
     python bot.py            join DAILY_ROOM_URL and echo
-    python bot.py --check    build everything but join nothing (CI runs this)
+    python bot.py --check    build everything but join nothing (CI runs this, cold and warm)
 """
 
 import asyncio
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer
 from pipecat.frames.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 from pipecat.workers.runner import WorkerRunner
@@ -67,6 +75,26 @@ def settings_from(environ: dict[str, str]) -> BotSettings:
     return BotSettings(room_url=room_url, token=environ.get("DAILY_ROOM_TOKEN") or None, body=body, name=name)
 
 
+def variables_from_line(line: str, environ: dict[str, str]) -> dict[str, str]:
+    """A warm bot's room (one JSON line: room_url, room_name, token?, session_id, body, body_file) as the
+    variables a bot started with its room is given, so that both take the same path from here."""
+    try:
+        room = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"standard input: not JSON ({error})") from error
+    if not isinstance(room, dict):
+        raise SettingsError("standard input: not a JSON object")
+    variables = {key: value for key, value in environ.items() if key not in ("AUTOSPAWN_BODY", "AUTOSPAWN_BODY_FILE")}
+    variables["DAILY_ROOM_URL"] = str(room.get("room_url") or "")
+    variables["AUTOSPAWN_BODY"] = json.dumps(room.get("body", {}))
+    if room.get("token"):
+        variables["DAILY_ROOM_TOKEN"] = str(room["token"])
+    for key, name in (("session_id", "AUTOSPAWN_SESSION_ID"), ("room_name", "AUTOSPAWN_ROOM_NAME")):
+        if room.get(key):
+            variables[name] = str(room[key])
+    return variables
+
+
 class Echo(FrameProcessor):
     """Turns the audio the bot hears into audio it says."""
 
@@ -80,15 +108,15 @@ class Echo(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
-def build(settings: BotSettings) -> tuple[DailyTransport, PipelineWorker]:
-    """The transport and the pipeline: Daily in, echo, Daily out."""
+def build(settings: BotSettings, vad: VADAnalyzer) -> tuple[DailyTransport, PipelineWorker]:
+    """The transport and the pipeline: Daily in, voice activity, echo, Daily out."""
     transport = DailyTransport(
         settings.room_url,
         settings.token,
         settings.name,
         params=DailyParams(audio_in_enabled=True, audio_out_enabled=True, camera_out_enabled=False),
     )
-    pipeline = Pipeline([transport.input(), Echo(), transport.output()])
+    pipeline = Pipeline([transport.input(), VADProcessor(vad_analyzer=vad), Echo(), transport.output()])
     worker = PipelineWorker(pipeline, params=PipelineParams(allow_interruptions=False))
 
     @transport.event_handler("on_joined")
@@ -103,17 +131,32 @@ def build(settings: BotSettings) -> tuple[DailyTransport, PipelineWorker]:
 
 
 async def main(check: bool) -> int:
+    # What does not depend on the room: a warm bot has it loaded before its room exists.
+    vad = SileroVADAnalyzer()
     environ = dict(os.environ)
-    if check:
+    if environ.get("AUTOSPAWN_WARM") == "1":
+        logger.info("warm: loaded; waiting for a room on standard input")
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            logger.info("warm: end of input (autospawn is gone): exiting")
+            return 0
+        try:
+            environ = variables_from_line(line, environ)
+        except SettingsError as error:
+            logger.error(str(error))
+            return 2
+    elif check:
         environ.setdefault("DAILY_ROOM_URL", "https://example.daily.co/check")
+    # The moment this code holds its room (autospawn's bench/run measures time to bot up to this line).
+    received = time.time()
     try:
         settings = settings_from(environ)
     except SettingsError as error:
         logger.error(str(error))
         return 2
     # The body's keys only: its values may be anything the caller sent.
-    logger.info(f"starting for {settings.room_url}; body keys: {sorted(settings.body)}")
-    _, worker = build(settings)
+    logger.info(f"room received at {received:.6f}: {settings.room_url}; body keys: {sorted(settings.body)}")
+    _, worker = build(settings, vad)
     if check:
         logger.info("check: the pipeline builds")
         return 0

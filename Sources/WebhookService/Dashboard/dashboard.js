@@ -77,6 +77,10 @@ function showSummary(summary) {
   const share = summary.max_concurrency > 0 ? summary.active / summary.max_concurrency : 0;
   fill.style.width = Math.min(100, share * 100) + "%";
   fill.classList.toggle("full", share >= 1);
+  // Idle processes of AUTOSPAWN_WARM_BOTS: not sessions, so not in the meter.
+  document.getElementById("warm").hidden = !(summary.warm_bots > 0);
+  document.getElementById("warm-idle").textContent = summary.warm_idle;
+  document.getElementById("warm-bots").textContent = summary.warm_bots;
 }
 
 function showWebhook(entry) {
