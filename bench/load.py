@@ -8,6 +8,9 @@ For each implementation, on its own fresh database and loopback port:
   spawn     joins for new rooms, one at a time: time from sending the webhook to the bot process running (the
             bot, bench/clockbot.c, records its own start), p50 and p99.
   scale     the load again with 100,000 ended sessions and 1,000 active rooms (with live bots) in the database.
+  warm      time to bot: joins one at a time, from the webhook sent to the bot's own code holding its room, with
+            every bot started cold and with a warm pool (AUTOSPAWN_WARM_BOTS), for the example Pipecat bot and a
+            synthetic bot that imports for 1 s; and the CPU and memory of the idle Pipecat bots.
   cluster   autospawn on PostgreSQL (--postgres, a server this script may create databases on): the load on one
             replica, then on two replicas at once (one wrk each, half the rooms each, started together), and the
             hand-off latency: joins sent to a replica at its own limit (AUTOSPAWN_MAX_LOCAL_BOTS=1), time until the
@@ -27,6 +30,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -448,6 +452,115 @@ def start_latencies(port, prefix, count, gap, starts, before=0):
             "max_ms": latencies[-1] / 1e6, "count": len(latencies)}
 
 
+# MARK: time to bot, cold and warm
+
+
+ROOM_RECEIVED = re.compile(r"room received at ([0-9.]+): ([^;\s]+)")
+
+
+def time_to_bot(impl, workdir, args, command, warm):
+    """Joins for new rooms, one at a time, with `warm` idle processes of `command` (0: every bot starts cold): from
+    the webhook sent to the bot's own code holding its room (it prints "room received at <unix time>: <url>"), p50,
+    p99 and max. With a pool, each join waits until the pool is full again and every idle process has loaded."""
+    server = Server(impl, workdir, command, extra={"AUTOSPAWN_WARM_BOTS": str(warm), "AUTOSPAWN_STOP_GRACE_S": "5"}).start()
+    logs, pool = workdir / "bot-logs", workdir / "bot-logs" / "warm"
+
+    def pool_ready():
+        idle = [p for p in pool.glob("default.*.*.log")] if pool.exists() else []
+        return len(idle) == warm and all("waiting for a room" in p.read_text(errors="replace") for p in idle)
+
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        latencies, assigned = [], 0
+        for i in range(args.bot_starts):
+            if warm:
+                wait_for(pool_ready, 120, "a full pool of loaded warm bots")
+            room = f"ttb-{i}"
+            url = f"https://bench.daily.co/{room}"
+            sent = time.time()
+            answer = post_event(connection, participant_event("participant.joined", room, 0, sent))
+            if answer.get("action") != "spawned":
+                raise BenchmarkFailure(f"join of {room} was answered {answer}")
+            log = logs / f"{answer['session_id']}.log"
+
+            def received():
+                found = log.exists() and ROOM_RECEIVED.search(log.read_text(errors="replace"))
+                return found if found and found.group(2) == url else None
+
+            wait_for(received, 120, f"the bot of {room} to hold its room")
+            latencies.append(float(received().group(1)) - sent)
+        connection.close()
+        if warm:
+            _, metrics = get(server.port, "/metrics")
+            assigned = next((float(line.split()[-1]) for line in metrics.decode().splitlines()
+                             if line.startswith("autospawn_warm_bots_assigned_total")), 0)
+            if assigned != args.bot_starts:
+                raise BenchmarkFailure(f"only {assigned:.0f} of {args.bot_starts} bots were warm")
+        latencies.sort()
+        return {"p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3,
+                "max_ms": latencies[-1] * 1e3, "count": len(latencies)}
+    finally:
+        server.stop()
+
+
+def pool_at_rest(impl, workdir, command, warm, seconds=10):
+    """N idle processes of `command`, loaded: their resident memory (with their children's) and the CPU they use
+    while they wait, over `seconds`."""
+    server = Server(impl, workdir, command, extra={"AUTOSPAWN_WARM_BOTS": str(warm)}).start()
+    pool = workdir / "bot-logs" / "warm"
+    try:
+        wait_for(lambda: pool.exists() and len(list(pool.glob("default.*.*.log"))) == warm and all(
+            "waiting for a room" in p.read_text(errors="replace") for p in pool.glob("default.*.*.log")), 120,
+            "a full pool of loaded warm bots")
+        time.sleep(2)  # what loading left running settles
+        groups = [int(p.name.split(".")[1]) for p in pool.glob("default.*.*.log")]
+        members = lambda: [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                           if _stat(pid) and int(_stat(pid)[2]) in groups]
+        ticks = lambda: sum(int(_stat(pid)[11]) + int(_stat(pid)[12]) for pid in members() if _stat(pid))
+        before, start = ticks(), time.time()
+        time.sleep(seconds)
+        cpu = (ticks() - before) / os.sysconf("SC_CLK_TCK") / (time.time() - start)
+        rss = sum(_rss_kib(pid) for pid in members()) / 1024
+        return {"idle": warm, "rss_mib": rss, "rss_mib_each": rss / warm, "cpu_percent": cpu * 100}
+    finally:
+        server.stop()
+
+
+def _stat(pid):
+    """Fields of /proc/PID/stat after the command's name (state first), or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+def _rss_kib(pid):
+    try:
+        return next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def warm_bots(impl, workdir, args):
+    """Time to bot with the example Pipecat bot (its venv; `--check` builds the pipeline and joins nothing) and with
+    the synthetic bot that imports for 1 s, cold then warm; and the pool's cost at rest."""
+    pipecat = f"{args.pipecat_python} {ROOT / 'examples/pipecat-bot/bot.py'} --check"
+    slow = f"{sys.executable} {ROOT / 'bench/slowbot.py'}"
+    results = {}
+    for bot, command in (("pipecat", pipecat), ("slow", slow)):
+        for mode, warm in (("cold", 0), ("warm", args.warm_bots)):
+            folder = workdir / f"{bot}-{mode}"
+            folder.mkdir()
+            print(f"  time to bot: {bot}, {mode} ...", file=sys.stderr, flush=True)
+            results[f"{bot}_{mode}"] = time_to_bot(impl, folder, args, command, warm)
+    folder = workdir / "at-rest"
+    folder.mkdir()
+    results["at_rest"] = pool_at_rest(impl, folder, pipecat, args.warm_bots)
+    return results
+
+
 def percentile(sorted_values, p):
     index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
@@ -526,7 +639,19 @@ def report(results, args, command):
             cluster += (f"\n\nHand-off latency ({h['count']} joins sent to a replica at its own limit, each bot started "
                         f"by the other replica; webhook sent -> bot's first instruction): "
                         f"**p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms** (max {h['max_ms']:.2f} ms).")
-    return "\n".join(lines), conditions, cluster
+    warm = ""
+    if "autospawn" in results and "warm" in results["autospawn"]:
+        w = results["autospawn"]["warm"]
+        table = ["| bot | cold p50 / p99 | warm p50 / p99 | cold p50 ÷ warm p50 |", "|---|---|---|---|"]
+        for key, label in (("pipecat", "example Pipecat bot (Pipecat 1.14, Silero VAD)"), ("slow", "synthetic bot, imports for 1 s")):
+            cold, hot = w[f"{key}_cold"], w[f"{key}_warm"]
+            table.append(f"| {label} | {cold['p50_ms']:.1f} / {cold['p99_ms']:.1f} ms | {hot['p50_ms']:.2f} / "
+                         f"{hot['p99_ms']:.2f} ms | **{cold['p50_ms'] / hot['p50_ms']:.0f}×** |")
+        rest = w["at_rest"]
+        warm = ("\n".join(table) + f"\n\nThe pool at rest: {rest['idle']} idle example Pipecat bots hold "
+                f"**{rest['rss_mib']:.0f} MiB** resident ({rest['rss_mib_each']:.0f} MiB each, their children included) "
+                f"and use **{rest['cpu_percent']:.1f} %** of one core while they wait (measured over 10 s).")
+    return "\n".join(lines), conditions, cluster, warm
 
 
 DOCUMENT = """# Benchmarks
@@ -555,6 +680,16 @@ process (PostgreSQL, the replicas, wrk) shares the machine's 2 cores.
 
 {cluster}
 
+## Warm bots: time to bot, cold and warm
+
+From the webhook sent to the bot's own code holding its room (the bot prints the time: after its imports when
+started cold, after reading its room on standard input when warm), {bot_starts} joins for new rooms one at a
+time per bot and mode, with `AUTOSPAWN_WARM_BOTS={warm_bots}` for the warm runs (each join once the pool is full
+and loaded again: the steady state of a pool sized for its traffic). The example Pipecat bot runs with `--check`
+(it builds its pipeline and joins nothing: no call reaches Daily); `bench/slowbot.py` sleeps 1 s for its imports.
+
+{warm}
+
 ## Micro-benchmarks: the webhook path's parts
 
 `swift package -c release benchmark --target WebhookPathBenchmarks` (ordo-one/benchmark 1.38.1), per
@@ -581,7 +716,11 @@ def main():
     parser.add_argument("--active-rooms", type=int, default=1000)
     parser.add_argument("--handoffs", type=int, default=200)
     parser.add_argument("--postgres", help="a PostgreSQL server's URL, on which the cluster runs create databases")
-    parser.add_argument("--skip", choices=["load", "spawn", "scale", "cluster"], action="append", default=[])
+    parser.add_argument("--bot-starts", type=int, default=100, help="joins per bot and mode in the time-to-bot run")
+    parser.add_argument("--warm-bots", type=int, default=2, help="AUTOSPAWN_WARM_BOTS in the time-to-bot run")
+    parser.add_argument("--pipecat-python", default=str(ROOT / ".build/pipecat-venv/bin/python"),
+                        help="the Python with examples/pipecat-bot/requirements.txt (examples/pipecat-bot/check makes it)")
+    parser.add_argument("--skip", choices=["load", "spawn", "scale", "cluster", "warm"], action="append", default=[])
     parser.add_argument("--micro", help="the micro-benchmarks' Markdown output, for --write")
     parser.add_argument("--write", help="write the report as this Markdown document (BENCHMARKS.md)")
     parser.add_argument("--command", default="bench/run", help="the command named in the document")
@@ -605,6 +744,8 @@ def main():
             steps = [("empty", lambda d: load(impl, seed, d, args, large=False), "load"),
                      ("spawn", lambda d: spawn_latency(impl, d, args, clockbot), "spawn"),
                      ("large", lambda d: load(impl, seed, d, args, large=True), "scale")]
+            if name == "autospawn":
+                steps.append(("warm", lambda d: warm_bots(impl, d, args), "warm"))
             if name == "autospawn" and args.postgres:
                 steps += [("pg1", lambda d: cluster_load(impl, d, args, 1), "cluster"),
                           ("pg2", lambda d: cluster_load(impl, d, args, 2), "cluster"),
@@ -619,8 +760,8 @@ def main():
                 print(f"{name}: {key}: {json.dumps(results[name][key])}", file=sys.stderr, flush=True)
     except BenchmarkFailure as failure:
         sys.exit(f"bench/load.py: {failure} (logs in {scratch})")
-    table, conditions, cluster = report(results, args, args.command)
-    print(conditions + "\n\n" + table + "\n\n" + cluster)
+    table, conditions, cluster, warm = report(results, args, args.command)
+    print(conditions + "\n\n" + table + "\n\n" + cluster + "\n\n" + warm)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.write:
@@ -629,7 +770,8 @@ def main():
         micro = Path(args.micro).read_text().strip() if args.micro else "(not run: bench/run runs them)"
         Path(args.write).write_text(DOCUMENT.format(
             command=args.command, machine=machine(), date=datetime.date.today().isoformat(), conditions=conditions,
-            table=table, micro=micro, connections=args.connections, cluster=cluster or "(not run: --postgres)", history=(ROOT / "bench/history.md").read_text().strip(), fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
+            table=table, micro=micro, connections=args.connections, cluster=cluster or "(not run: --postgres)",
+            warm=warm or "(not run)", bot_starts=args.bot_starts, warm_bots=args.warm_bots, history=(ROOT / "bench/history.md").read_text().strip(), fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
     shutil.rmtree(scratch, ignore_errors=True)
 
 

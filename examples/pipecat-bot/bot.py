@@ -130,13 +130,13 @@ def build(settings: BotSettings, vad: VADAnalyzer) -> tuple[DailyTransport, Pipe
     return transport, worker
 
 
-async def main(check: bool) -> int:
+def main(check: bool) -> int:
     # What does not depend on the room: a warm bot has it loaded before its room exists.
     vad = SileroVADAnalyzer()
     environ = dict(os.environ)
     if environ.get("AUTOSPAWN_WARM") == "1":
         logger.info("warm: loaded; waiting for a room on standard input")
-        line = await asyncio.to_thread(sys.stdin.readline)
+        line = sys.stdin.readline()
         if not line:
             logger.info("warm: end of input (autospawn is gone): exiting")
             return 0
@@ -156,10 +156,15 @@ async def main(check: bool) -> int:
         return 2
     # The body's keys only: its values may be anything the caller sent.
     logger.info(f"room received at {received:.6f}: {settings.room_url}; body keys: {sorted(settings.body)}")
-    _, worker = build(settings, vad)
     if check:
+        build(settings, vad)
         logger.info("check: the pipeline builds")
         return 0
+    return asyncio.run(run(settings, vad))
+
+
+async def run(settings: BotSettings, vad: VADAnalyzer) -> int:
+    _, worker = build(settings, vad)
     # SIGTERM (autospawn's stop) ends the pipeline cleanly: the bot leaves the room, then exits.
     runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
     await runner.add_workers(worker)
@@ -168,4 +173,4 @@ async def main(check: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(check="--check" in sys.argv[1:])))
+    sys.exit(main(check="--check" in sys.argv[1:]))
