@@ -137,15 +137,30 @@ extension Supervisor {
     /// As its bots' subreaper, the service inherits what their descendants leave behind: zombies are reaped,
     /// and a live stray whose session is not an active one of this instance (a bot's child that escaped its
     /// process group) is killed, so nothing of an ended session keeps running.
-    func stopStrays() {
+    func stopStrays() async {
         let ownSessions = Set(bots.keys).union(pendingLaunches.keys)
+        var liveWarmMarks: Set<String>?
         for stray in reaper.reapStrays() {
-            guard let sessionID = ProcessTable.environmentValue(pid: stray.pid, "AUTOSPAWN_SESSION_ID"),
-                  !ownSessions.contains(sessionID)
-            else { continue }
-            logger(for: sessionID, room: nil).warning("stopping a stray process of an ended session", metadata: ["pid": "\(stray.pid)"])
+            if let sessionID = ProcessTable.environmentValue(pid: stray.pid, "AUTOSPAWN_SESSION_ID") {
+                guard !ownSessions.contains(sessionID) else { continue }
+                logger(for: sessionID, room: nil).warning("stopping a stray process of an ended session", metadata: ["pid": "\(stray.pid)"])
+            } else if let mark = ProcessTable.environmentValue(pid: stray.pid, WarmBot.idVariable) {
+                // A warm bot's stray knows no session, only the mark of the process it came from: it stays while that
+                // process is idle or a bot of this instance (adopted ones included, whose mark is read the same way).
+                if liveWarmMarks == nil { liveWarmMarks = await warmMarks() }
+                guard liveWarmMarks?.contains(mark) == false, pendingLaunches.isEmpty else { continue }
+                logger.warning("stopping a stray process of a warm bot that has ended", metadata: ["pid": "\(stray.pid)"])
+            } else {
+                continue
+            }
             metrics.reaperAction("stray_stopped")
             kill(stray.pid, SIGKILL)
         }
+    }
+
+    /// The marks of this instance's live warm processes: its bots that started warm and the pool's idle ones.
+    private func warmMarks() async -> Set<String> {
+        let pids = bots.values.compactMap(\.running.pid) + (await warmPool?.idlePIDs ?? [])
+        return Set(pids.compactMap { ProcessTable.environmentValue(pid: $0, WarmBot.idVariable) })
     }
 }

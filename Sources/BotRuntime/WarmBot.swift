@@ -11,6 +11,9 @@ import Glibc
 /// it imports what it needs and then waits on its standard input for its room (`RoomAssignment`, one JSON line).
 /// Until then it writes to a file of its own in the pool's folder.
 struct WarmBot: Sendable {
+    /// A mark of its own in each warm process's environment (a warm process has no session id there).
+    static let idVariable = "AUTOSPAWN_WARM_ID"
+
     let pid: Int32
     /// With `pid`, what tells the process apart (and what the session records).
     let startTime: UInt64

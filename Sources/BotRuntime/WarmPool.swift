@@ -64,6 +64,9 @@ public actor WarmPool {
     /// Idle processes now (for `/metrics` and the dashboard, read without waiting for the actor).
     public nonisolated var idleCount: Int { idleGauge.load(ordering: .relaxed) }
 
+    /// The idle processes' pids.
+    var idlePIDs: [Int32] { idle.map(\.pid) }
+
     /// The oldest idle process, which is no longer the pool's; nil when none is idle (the bot is started cold).
     func take() -> WarmBot? {
         guard !closed, !idle.isEmpty else { return nil }
@@ -98,8 +101,10 @@ public actor WarmPool {
                 return
             }
             do {
+                // Each process's mark, inherited by whatever it starts: how its strays are told apart (`Supervisor.stopStrays`).
+                let marked = environment.merging([WarmBot.idVariable: UUID().uuidString.lowercased()]) { $1 }
                 let bot = try WarmBot.start(
-                    pool: name, arguments: arguments, environment: environment, directory: directory, reaper: reaper
+                    pool: name, arguments: arguments, environment: marked, directory: directory, reaper: reaper
                 ) { pid, status in
                     await self.exited(pid, status: status)
                 }

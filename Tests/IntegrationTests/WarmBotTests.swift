@@ -182,6 +182,29 @@ struct WarmBotTests {
         await next.shutdown()
     }
 
+    /// A warm bot's stray has no session id to be judged by: it was never stopped.
+    @Test func aStrayOfAWarmBotStaysWhileItsBotRunsAndIsStoppedAfter() async throws {
+        let service = try await ServiceProcess.start(Self.settings(warm: 1, mode: "stray"))
+        _ = try await Self.idle(service, count: 1)
+        let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
+        let bot = try #require(service.assignedWarmBots()[id])
+        let mark = try #require(LiveProcesses.environment(of: bot).first { $0.hasPrefix("AUTOSPAWN_WARM_ID=") })
+        let strays = {
+            LiveProcesses.all().filter { LiveProcesses.isAlive($0) && getpgid($0) != bot && LiveProcesses.environment(of: $0).contains(mark) }
+        }
+        #expect(await eventually { strays().count == 1 }, "\(strays())")
+        #expect(!LiveProcesses.environment(of: strays()[0]).contains { $0.hasPrefix("AUTOSPAWN_SESSION_ID=") })
+        // Reaper passes (every second here) leave it while its bot runs.
+        try await Task.sleep(for: .seconds(2.5))
+        #expect(strays().count == 1)
+
+        #expect(try await service.webhook(fixture: "daily/meeting-ended.json").string("action") == "stopping")
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
+        #expect(await eventually(timeout: 10) { strays().isEmpty }, "left: \(strays())")
+        await service.shutdown()
+    }
+
     @Test func processesThatDieIdleAreReplacedAfterTheBackoffAndJoinsMeanwhileStartCold() async throws {
         let service = try await ServiceProcess.start(
             Self.settings(warm: 1, mode: "die-idle", ["AUTOSPAWN_RESTART_BACKOFF_S": "1", "AUTOSPAWN_RESTART_BACKOFF_MAX_S": "4"]))

@@ -298,6 +298,11 @@ public enum LiveProcesses {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Every process's pid.
+    public static func all() -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).sorted()
+    }
+
     /// Non-zombie process-group leaders with an environment entry that starts with `prefix`.
     public static func leaders(withEnvironmentPrefix prefix: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

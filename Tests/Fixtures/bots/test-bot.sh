@@ -38,6 +38,8 @@ fi
 case "$mode" in
   env) env | sort | sed 's/^/environ /' ;;
   stray)
+    # Started warm, a bot (like the example one) has no session id in its environment: nor has its stray.
+    if [ "${AUTOSPAWN_WARM-}" = 1 ]; then export -n AUTOSPAWN_SESSION_ID; fi
     setsid sleep 300 < /dev/null > /dev/null 2>&1 &
     ( sleep 0.2 < /dev/null > /dev/null 2>&1 & ) ;;
 esac
