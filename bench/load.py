@@ -464,17 +464,12 @@ def time_to_bot(impl, workdir, args, command, warm):
     p99 and max. With a pool, each join waits until the pool is full again and every idle process has loaded."""
     server = Server(impl, workdir, command, extra={"AUTOSPAWN_WARM_BOTS": str(warm), "AUTOSPAWN_STOP_GRACE_S": "5"}).start()
     logs, pool = workdir / "bot-logs", workdir / "bot-logs" / "warm"
-
-    def pool_ready():
-        idle = [p for p in pool.glob("default.*.*.log")] if pool.exists() else []
-        return len(idle) == warm and all("waiting for a room" in p.read_text(errors="replace") for p in idle)
-
     try:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         latencies, assigned = [], 0
         for i in range(args.bot_starts):
             if warm:
-                wait_for(pool_ready, 120, "a full pool of loaded warm bots")
+                wait_for(lambda: pool_loaded(pool, warm), 120, "a full pool of loaded warm bots")
             room = f"ttb-{i}"
             url = f"https://bench.daily.co/{room}"
             sent = time.time()
@@ -503,15 +498,19 @@ def time_to_bot(impl, workdir, args, command, warm):
         server.stop()
 
 
+def pool_loaded(pool, warm):
+    """The pool folder holds `warm` idle processes' files, and each has said that it waits for its room."""
+    idle = list(pool.glob("default.*.*.log")) if pool.exists() else []
+    return len(idle) == warm and all("waiting for a room" in p.read_text(errors="replace") for p in idle)
+
+
 def pool_at_rest(impl, workdir, command, warm, seconds=10):
     """N idle processes of `command`, loaded: their resident memory (with their children's) and the CPU they use
     while they wait, over `seconds`."""
     server = Server(impl, workdir, command, extra={"AUTOSPAWN_WARM_BOTS": str(warm)}).start()
     pool = workdir / "bot-logs" / "warm"
     try:
-        wait_for(lambda: pool.exists() and len(list(pool.glob("default.*.*.log"))) == warm and all(
-            "waiting for a room" in p.read_text(errors="replace") for p in pool.glob("default.*.*.log")), 120,
-            "a full pool of loaded warm bots")
+        wait_for(lambda: pool_loaded(pool, warm), 120, "a full pool of loaded warm bots")
         time.sleep(2)  # what loading left running settles
         groups = [int(p.name.split(".")[1]) for p in pool.glob("default.*.*.log")]
         members = lambda: [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))

@@ -84,21 +84,16 @@ public enum ProcessLauncher {
 
     /// Waits for a child to end. The wait blocks a thread of its own, never one of Swift's cooperative pool.
     public static func waitForExit(pid: Int32) async -> ExitStatus {
-        await withCheckedContinuation { continuation in
-            let thread = Thread {
-                var status: Int32 = 0
-                while true {
-                    let result = waitpid(pid, &status, 0)
-                    if result == pid { break }
-                    if result == -1 && errno == EINTR { continue }
-                    continuation.resume(returning: .vanished)
-                    return
-                }
-                let signal = status & 0x7F
-                continuation.resume(returning: signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal))
+        await onOwnThread {
+            var status: Int32 = 0
+            while true {
+                let result = waitpid(pid, &status, 0)
+                if result == pid { break }
+                if result == -1 && errno == EINTR { continue }
+                return .vanished
             }
-            thread.stackSize = 256 * 1024
-            thread.start()
+            let signal = status & 0x7F
+            return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
         }
     }
 
@@ -123,5 +118,15 @@ public enum ProcessLauncher {
     public static func signalGroup(_ group: Int32, _ signal: Int32) -> Bool {
         guard group > 1 else { return false }
         return kill(-group, signal) == 0
+    }
+}
+
+/// Runs blocking work (a wait, a write to a pipe) on a thread of its own with a small stack and returns its result:
+/// Swift's cooperative pool has a thread per core, and one blocked there stalls every task.
+func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: work()) }
+        thread.stackSize = 256 * 1024
+        thread.start()
     }
 }

@@ -63,8 +63,7 @@ struct WarmBot: Sendable {
     /// SIGKILL after `grace`; returns once it has ended.
     func stop(grace: Double) async {
         input.close()
-        ProcessLauncher.signalGroup(pid, SIGTERM)
-        await awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
+        await ProcessBotLauncher.running(pid: pid, startTime: startTime, exit: exit).stop(grace)
         ProcessLauncher.signalGroup(pid, SIGKILL)  // what it left in its group
     }
 }
@@ -107,22 +106,18 @@ final class BotInput: Sendable {
             defer { fd = -1 }
             return fd >= 0 ? fd : nil
         }) else { return false }
-        return await withCheckedContinuation { continuation in
-            let thread = Thread {
-                var written = 0
-                while written < bytes.count {
-                    let result = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        break  // EPIPE: the bot is gone (SIGPIPE is ignored, `WarmPool.init`)
-                    }
-                    written += result
+        return await onOwnThread {
+            var written = 0
+            while written < bytes.count {
+                let result = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    break  // EPIPE: the bot is gone (SIGPIPE is ignored, `WarmPool.init`)
                 }
-                Glibc.close(fd)
-                continuation.resume(returning: written == bytes.count)
+                written += result
             }
-            thread.stackSize = 256 * 1024
-            thread.start()
+            Glibc.close(fd)
+            return written == bytes.count
         }
     }
 

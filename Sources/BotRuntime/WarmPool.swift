@@ -136,7 +136,7 @@ public actor WarmPool {
         logger.warning(
             "a warm bot died while idle",
             metadata: ["pid": "\(bot.pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")", "log": "\(kept)"])
-        failed(ranFor: bot.startedAt.duration(to: .now).seconds)
+        failed(ranFor: bot.startedAt.duration(to: .now) / .seconds(1))
         wake.yield()
     }
 
@@ -177,12 +177,5 @@ public actor WarmPool {
     private func publish() {
         idleGauge.store(idle.count, ordering: .relaxed)
         metrics.warmBotsIdle(pool: name, count: idle.count)
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
