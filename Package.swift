@@ -26,7 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
-        // Tests only: reading openapi.yaml.
+        // AUTOSPAWN_PROFILES, and openapi.yaml in the tests.
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
         // Benchmarks/ only; the trait list leaves out the runtime interposer, which is not mirrored here.
         .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
@@ -77,6 +77,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             resources: [
                 // The dashboard's files, compiled into the binary: nothing to install beside it.

@@ -15,7 +15,7 @@ public struct Reaper: Service {
         public var maxSessionSeconds: Double
         /// A room silent this long is checked against Daily's presence.
         public var orphanAfterSeconds: Double
-        public var botName: String
+        public var botNames: [String]
         /// Ended sessions older than this are deleted with their files.
         public var retentionSeconds: Double
         /// Seen event ids are kept at least this long (a captured signed event is stale after the tolerance).
@@ -26,7 +26,7 @@ public struct Reaper: Service {
 
         public init(
             interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
-            botName: String = "Pipecat Bot", retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400,
+            botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400,
             recoveryInterval: Double? = nil
         ) {
             self.recoveryInterval = min(interval, recoveryInterval ?? interval)
@@ -34,7 +34,7 @@ public struct Reaper: Service {
             self.startTimeoutSeconds = startTimeoutSeconds
             self.maxSessionSeconds = maxSessionSeconds
             self.orphanAfterSeconds = orphanAfterSeconds
-            self.botName = botName
+            self.botNames = botNames
             self.retentionSeconds = retentionSeconds
             self.minimumSeenRetentionSeconds = minimumSeenRetentionSeconds
         }
@@ -143,7 +143,7 @@ public struct Reaper: Service {
                 metrics.reaperAction("presence_check")
                 try await store.markPresenceChecked(room: session.roomName, now: clock.now())
                 let humans = present.filter {
-                    !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botName: settings.botName)
+                    !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botNames: settings.botNames)
                 }
                 if humans.isEmpty {
                     logger.info(

@@ -31,10 +31,17 @@ public struct ServiceMetrics: Sendable {
             .recordNanoseconds(Int64((max(seconds, 0) * 1e9).rounded()))
     }
 
-    /// A session ended, by its final state (`ended`, `failed`) and reason.
-    public func sessionEnded(state: String, reason: String) {
-        Counter(label: "autospawn_session_ends_total", dimensions: [("state", state), ("reason", reason)], factory: factory)
-            .increment()
+    /// A session ended, by its final state (`ended`, `failed`), reason and bot profile.
+    public func sessionEnded(state: String, reason: String, profile: String) {
+        Counter(
+            label: "autospawn_session_ends_total", dimensions: [("state", state), ("reason", reason), ("profile", profile)],
+            factory: factory
+        ).increment()
+    }
+
+    /// A bot started (its process runs, or its agent took the request), by its profile.
+    public func botStarted(profile: String) {
+        Counter(label: "autospawn_bots_started_total", dimensions: [("profile", profile)], factory: factory).increment()
     }
 
     /// One request to Daily's REST API: the endpoint's template (`GET /rooms/:name/presence`) and the HTTP

@@ -22,7 +22,7 @@ extension Supervisor {
                     for await _ in wakeups { await self.placeBots() }
                 }
                 // Its idle processes are stopped when it ends, whatever the shutdown does with the bots.
-                if let pool = self.warmPool { group.addTask { await pool.run() } }
+                for pool in self.warmPools { group.addTask { await pool.run() } }
             }
         }
         switch settings.shutdownMode {
@@ -160,7 +160,8 @@ extension Supervisor {
 
     /// The marks of this instance's live warm processes: its bots that started warm and the pool's idle ones.
     private func warmMarks() async -> Set<String> {
-        let pids = bots.values.compactMap(\.running.pid) + (await warmPool?.idlePIDs ?? [])
+        var pids = bots.values.compactMap(\.running.pid)
+        for pool in warmPools { pids += await pool.idlePIDs }
         return Set(pids.compactMap { ProcessTable.environmentValue(pid: $0, WarmBot.idVariable) })
     }
 }

@@ -18,46 +18,47 @@ import Glibc
 public actor Supervisor: Service {
     /// What the supervisor needs from the configuration.
     public struct Settings: Sendable {
-        /// How bots are started: a process, or an agent request.
-        public var launcher: Config.Launcher
+        /// Every kind of bot: how each starts, what it gets, its warm pool (`Config.profiles`).
+        public var profiles: BotProfiles
         public var logDirectory: String
         public var stopGraceSeconds: Double
         /// A bot's meeting token expires after this (and an agent's request is closed).
         public var maxSessionSeconds: Double
         /// How often scheduled and cross-instance stops and waiting rooms are looked for.
         public var pollInterval: Duration
-        /// The name bots join with (their meeting token's `user_name`).
-        public var botName: String
-        /// The service's variables a bot also gets (the allow-list, `Config.botEnvironment`).
-        public var botEnvironment: [String: String]
         /// A bot's log past this is rotated.
         public var botLogMaxBytes: Int
         /// What a graceful shutdown does with the bots.
         public var shutdownMode: Config.ShutdownMode
         /// `drain`: the longest the bots are left to end by themselves.
         public var drainTimeoutSeconds: Double
-        /// `AUTOSPAWN_WARM_BOTS`: idle processes of the bot command kept ready (0: every bot starts cold).
-        public var warmBots: Int
         /// A warm pool whose processes keep dying while idle waits before the next start.
         public var restartBackoff: RestartBackoff
 
+        /// - Parameters:
+        ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`
+        ///     form the one default profile.
         public init(
-            launcher: Config.Launcher, logDirectory: String, stopGraceSeconds: Double, maxSessionSeconds: Double,
-            pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot", botEnvironment: [String: String] = [:],
-            botLogMaxBytes: Int = 10 * 1024 * 1024, shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600,
-            warmBots: Int = 0, restartBackoff: RestartBackoff = RestartBackoff()
+            profiles: BotProfiles = .none, launcher: Config.Launcher? = nil, logDirectory: String, stopGraceSeconds: Double,
+            maxSessionSeconds: Double, pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot",
+            botEnvironment: [String: String] = [:], botLogMaxBytes: Int = 10 * 1024 * 1024,
+            shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600, warmBots: Int = 0,
+            restartBackoff: RestartBackoff = RestartBackoff()
         ) {
-            self.warmBots = warmBots
+            if profiles.all.isEmpty, let launcher {
+                self.profiles = BotProfiles(
+                    [BotProfile(name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment, warmBots: warmBots)],
+                    fromFile: false)
+            } else {
+                self.profiles = profiles
+            }
             self.restartBackoff = restartBackoff
             self.drainTimeoutSeconds = drainTimeoutSeconds
             self.shutdownMode = shutdownMode
-            self.launcher = launcher
             self.logDirectory = logDirectory
             self.stopGraceSeconds = stopGraceSeconds
             self.maxSessionSeconds = maxSessionSeconds
             self.pollInterval = pollInterval
-            self.botName = botName
-            self.botEnvironment = botEnvironment
             self.botLogMaxBytes = botLogMaxBytes
         }
     }
@@ -84,10 +85,10 @@ public actor Supervisor: Service {
     var ending: Set<String> = []
     /// Each bot's log, rotated log and body file.
     nonisolated let files: BotFiles
-    /// How this instance's bots are started (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`).
-    private let launcher: any BotLauncher
-    /// With `AUTOSPAWN_WARM_BOTS`: the bot command's idle processes.
-    public nonisolated let warmPool: WarmPool?
+    /// How each profile's bots are started, by the profile's name.
+    private let launchers: [String: ProfileLauncher]
+    /// The warm pools of the profiles that keep idle processes (`AUTOSPAWN_WARM_BOTS`, a profile's `warm_bots`).
+    public nonisolated let warmPools: [WarmPool]
     let drainingFlag = Atomic<Bool>(false)
     /// Set by a second SIGTERM or SIGINT while draining: stop the bots now.
     var stopNowRequested = false
@@ -107,25 +108,32 @@ public actor Supervisor: Service {
         self.files = files
         self.logger = logger
         self.daily = daily
-        switch settings.launcher {
-        case .process(let template):
-            let cold = ProcessBotLauncher(
-                template: template, botName: settings.botName, environment: settings.botEnvironment, files: files, reaper: reaper)
-            if settings.warmBots > 0 {
-                let pool = WarmPool(
-                    size: settings.warmBots, arguments: template, botName: settings.botName, environment: settings.botEnvironment,
-                    logDirectory: settings.logDirectory, reaper: reaper, backoff: settings.restartBackoff,
-                    stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
-                warmPool = pool
-                launcher = WarmBotLauncher(pool: pool, cold: cold)
-            } else {
-                warmPool = nil
-                launcher = cold
+        var launchers: [String: ProfileLauncher] = [:]
+        var pools: [WarmPool] = []
+        for profile in settings.profiles.all {
+            let launcher: any BotLauncher
+            switch profile.launcher {
+            case .process(let template):
+                let cold = ProcessBotLauncher(
+                    template: template, botName: profile.botName, environment: profile.environment, files: files, reaper: reaper)
+                if profile.warmBots > 0 {
+                    let pool = WarmPool(
+                        name: profile.name, size: profile.warmBots, arguments: template, botName: profile.botName,
+                        environment: profile.environment, logDirectory: settings.logDirectory, reaper: reaper,
+                        backoff: settings.restartBackoff, stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
+                    pools.append(pool)
+                    launcher = WarmBotLauncher(pool: pool, cold: cold)
+                } else {
+                    launcher = cold
+                }
+            case .agent(let baseURL):
+                launcher = AgentBotLauncher(
+                    baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
             }
-        case .agent(let baseURL):
-            warmPool = nil
-            launcher = AgentBotLauncher(baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
+            launchers[profile.name] = ProfileLauncher(launcher: launcher, botName: profile.botName)
         }
+        self.launchers = launchers
+        warmPools = pools
     }
 
     /// True once shutdown has begun: no new bots are started.
@@ -176,9 +184,9 @@ public actor Supervisor: Service {
             return
         }
         var token: String?
-        if let daily {
+        if let daily, let botName = launchers[session.profile]?.botName {
             do {
-                token = try await daily.meetingToken(botTokenProperties(session))
+                token = try await daily.meetingToken(botTokenProperties(session, botName: botName))
             } catch {
                 if Task.isCancelled { return }  // given up by the reaper, which ended the session
                 logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
@@ -195,7 +203,8 @@ public actor Supervisor: Service {
         }
         let bot: RunningBot
         do {
-            bot = try await launcher.start(session, token: token)
+            guard let launcher = launchers[session.profile] else { throw UnknownProfile(name: session.profile) }
+            bot = try await launcher.launcher.start(session, token: token)
         } catch {
             logger.error("bot could not start", metadata: ["error": "\(error)"])
             files.append("autospawn: \(error)\n", for: session.id)
@@ -205,7 +214,7 @@ public actor Supervisor: Service {
         watch(session, bot)
         logger.info(
             "bot started",
-            metadata: ["launcher": "\(launcher.name)", "pid": "\(bot.pid.map(String.init) ?? "none")", "warm": "\(bot.assignRoom != nil)"])
+            metadata: ["launcher": "\(session.launcher.rawValue)", "profile": "\(session.profile)", "pid": "\(bot.pid.map(String.init) ?? "none")", "warm": "\(bot.assignRoom != nil)"])
         if await recordStart(session, pid: bot.pid, startTime: bot.startTime), let assignRoom = bot.assignRoom {
             await assignRoom()
         }
@@ -219,6 +228,7 @@ public actor Supervisor: Service {
         do {
             if let current = try await store.markStarted(session.id, pid: pid, pidStartTime: startTime, now: now) {
                 if session.state == .starting { metrics.spawnLatency(seconds: current.updatedAt - session.createdAt) }
+                metrics.botStarted(profile: session.profile)
                 return true
             }
             logger.warning("the session ended or is stopping while its bot started: stopping the bot")
@@ -231,9 +241,9 @@ public actor Supervisor: Service {
     }
 
     /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.
-    nonisolated func botTokenProperties(_ session: Session) -> [String: JSONValue] {
+    nonisolated func botTokenProperties(_ session: Session, botName: String) -> [String: JSONValue] {
         [
-            "room_name": .string(session.roomName), "is_owner": .bool(true), "user_name": .string(settings.botName),
+            "room_name": .string(session.roomName), "is_owner": .bool(true), "user_name": .string(botName),
             "user_id": .string(session.botUserID ?? botUserID(sessionID: session.id)),
             "exp": .number((Date().timeIntervalSince1970 + settings.maxSessionSeconds).rounded(.down)),
         ]
@@ -278,7 +288,8 @@ public actor Supervisor: Service {
                 let ending = try await store.finish(
                     sessionID, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: !isDraining)
                 if let ended = ending?.ended {
-                    metrics.sessionEnded(state: ended.state.rawValue, reason: (ended.endReason ?? reason).rawValue)
+                    metrics.sessionEnded(
+                        state: ended.state.rawValue, reason: (ended.endReason ?? reason).rawValue, profile: ended.profile)
                     logger(for: ended).info(
                         "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\((ended.endReason ?? reason).rawValue)"])
                 }
@@ -357,4 +368,16 @@ public actor Supervisor: Service {
             ProcessLauncher.signalGroup(pid, SIGKILL)
         }
     }
+}
+
+/// One profile's way of starting bots, and the name they join with.
+struct ProfileLauncher: Sendable {
+    let launcher: any BotLauncher
+    let botName: String
+}
+
+/// A session of a profile this instance does not have (the profiles file changed while it waited).
+struct UnknownProfile: Error, CustomStringConvertible {
+    let name: String
+    var description: String { "no bot profile '\(name)' in this instance's AUTOSPAWN_PROFILES" }
 }

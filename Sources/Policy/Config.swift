@@ -45,7 +45,9 @@ public struct Config: Sendable {
     public var maxConcurrency: Int
     public var allowedRoomPattern: String
     public var botName: String
-    public var launcher: Launcher
+    /// The default profile's launcher (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`); nil when only a profiles
+    /// file says how bots start.
+    public var launcher: Launcher?
     public var botLogDirectory: String
     public var startTimeoutSeconds: Double
     public var emptyGraceSeconds: Double
@@ -92,6 +94,8 @@ public struct Config: Sendable {
     public var advertiseURL: String?
     /// `AUTOSPAWN_WARM_BOTS`: idle processes of the bot command kept ready for the next rooms (0: none).
     public var warmBots: Int = 0
+    /// Every kind of bot: the profiles file's, and the default one the settings above form.
+    public var profiles = BotProfiles.none
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
 
@@ -108,7 +112,11 @@ public struct Config: Sendable {
     public var roomFilter: RoomFilter
 
     /// Parses and validates the settings; the first bad one throws, naming its variable.
-    public static func parse(_ environment: [String: String]) throws(ConfigError) -> Config {
+    /// - Parameter readProfiles: reads the file `AUTOSPAWN_PROFILES` names (YAML) into a document; the caller's, so
+    ///   that this stays free of I/O.
+    public static func parse(
+        _ environment: [String: String], readProfiles: (String) throws -> JSONValue = Config.noProfileFiles
+    ) throws(ConfigError) -> Config {
         let reader = Reader(environment)
         let host = reader.string("AUTOSPAWN_HOST") ?? "127.0.0.1"
         let port = try reader.integer("AUTOSPAWN_PORT", default: 8080, range: 0...65535)
@@ -136,23 +144,20 @@ public struct Config: Sendable {
             throw ConfigError("AUTOSPAWN_ALLOWED_ROOM_REGEX", "'\(pattern)' is not a valid regular expression")
         }
         let botName = try reader.nonEmpty("AUTOSPAWN_BOT_NAME") ?? "Pipecat Bot"
+        let profilesPath = try reader.nonEmpty("AUTOSPAWN_PROFILES")
         let command = try reader.nonEmpty("AUTOSPAWN_BOT_COMMAND")
         let agentURL = try reader.nonEmpty("AUTOSPAWN_AGENT_URL")
-        let launcher: Launcher
+        // With a profiles file the two are optional: when set, they form the default profile.
+        var launcher: Launcher?
         switch (command, agentURL) {
         case (nil, nil):
-            throw ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL) to say how a bot is started")
+            if profilesPath == nil {
+                throw ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL, or AUTOSPAWN_PROFILES) to say how a bot is started")
+            }
         case (.some, .some):
             throw ConfigError("AUTOSPAWN_AGENT_URL", "set either AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL, not both")
         case (let command?, nil):
-            let words: [String]
-            do {
-                words = try CommandLineSplitter.split(command)
-            } catch {
-                throw ConfigError("AUTOSPAWN_BOT_COMMAND", "cannot be split into words (\(error))")
-            }
-            guard !words.isEmpty else { throw ConfigError("AUTOSPAWN_BOT_COMMAND", "is empty") }
-            launcher = .process(arguments: words)
+            launcher = .process(arguments: try commandWords(command))
         case (nil, let url?):
             guard Self.isHTTPURL(url) else {
                 throw ConfigError("AUTOSPAWN_AGENT_URL", "'\(url)' is not an http:// or https:// URL")
@@ -185,7 +190,7 @@ public struct Config: Sendable {
         guard Self.isHTTPURL(apiURL) else {
             throw ConfigError("DAILY_API_URL", "'\(apiURL)' is not an http:// or https:// URL")
         }
-        if case .agent = launcher, apiKey == nil {
+        if case .agent? = launcher, apiKey == nil {
             throw ConfigError("DAILY_API_KEY", "the agent launcher (AUTOSPAWN_AGENT_URL) needs it: to give the agent a token and to eject it")
         }
         let domain = try reader.nonEmpty("AUTOSPAWN_DAILY_DOMAIN")
@@ -204,6 +209,30 @@ public struct Config: Sendable {
         }
         // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
         if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
+        var profiles: [BotProfile] = []
+        if let path = profilesPath {
+            let document: JSONValue
+            do {
+                document = try readProfiles(path)
+            } catch {
+                throw ConfigError("AUTOSPAWN_PROFILES", "\(path): \(error)")
+            }
+            var lookup = environment
+            lookup["DAILY_API_KEY"] = apiKey
+            let file = ProfileFile(
+                path: path,
+                inherited: .init(
+                    botName: botName, botEnvironment: botEnvironment, environment: lookup, hasDailyAPIKey: apiKey != nil,
+                    maxConcurrency: maxConcurrency))
+            let (listed, profileWarnings) = try file.profiles(document)
+            if launcher != nil, listed.contains(where: { $0.name == BotProfile.defaultName }) {
+                throw ConfigError(
+                    "AUTOSPAWN_PROFILES",
+                    "\(path): profile 'default', field 'name' is the profile AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL forms: rename one of them")
+            }
+            profiles = listed
+            warnings += profileWarnings
+        }
         let botLogMaxBytes = try reader.integer("AUTOSPAWN_BOT_LOG_MAX_BYTES", default: 10 * 1024 * 1024, range: 4096...(1 << 40))
         let retentionDays = try reader.days("AUTOSPAWN_RETENTION_DAYS", default: 7)
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
@@ -218,10 +247,12 @@ public struct Config: Sendable {
         }
         let warmBots = try reader.integer("AUTOSPAWN_WARM_BOTS", default: 0, range: 0...1000)
         if warmBots > 0 {
-            guard case .process(let words) = launcher else {
-                throw ConfigError("AUTOSPAWN_WARM_BOTS", "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed")
+            guard case .process(let words)? = launcher else {
+                throw ConfigError(
+                    "AUTOSPAWN_WARM_BOTS",
+                    "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed (a profile has warm_bots of its own)")
             }
-            if let placeholder = botCommandPlaceholders.first(where: { name in words.contains { $0.contains(name) } }) {
+            if let placeholder = placeholder(in: words) {
                 throw ConfigError(
                     "AUTOSPAWN_WARM_BOTS",
                     "AUTOSPAWN_BOT_COMMAND uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)")
@@ -229,6 +260,12 @@ public struct Config: Sendable {
             if warmBots > maxLocalBots {
                 warnings.append("AUTOSPAWN_WARM_BOTS=\(warmBots) keeps more idle bots than this instance ever runs at once (AUTOSPAWN_MAX_LOCAL_BOTS=\(maxLocalBots))")
             }
+        }
+        if let launcher {
+            profiles.append(
+                BotProfile(
+                    name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment,
+                    warmBots: warmBots))
         }
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
@@ -264,22 +301,59 @@ public struct Config: Sendable {
         config.drainTimeoutSeconds = drainTimeout
         config.advertiseURL = advertiseURL
         config.warmBots = warmBots
+        config.profiles = BotProfiles(profiles, fromFile: profilesPath != nil)
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config
     }
 
-    /// How bots are started: the sessions' `launcher`.
+    /// How the default profile's bots are started.
     public var launcherKind: LauncherKind {
-        if case .agent = launcher { return .agent }
+        if case .agent? = launcher { return .agent }
         return .process
+    }
+
+    /// The reader `parse` uses unless given one: there is no file to read.
+    public static func noProfileFiles(_ path: String) throws -> JSONValue {
+        throw ConfigError("AUTOSPAWN_PROFILES", "no file reader given")
+    }
+
+    /// `AUTOSPAWN_BOT_COMMAND` (or a profile's `command`) split into words like a shell, never run through one.
+    static func commandWords(_ command: String) throws(ConfigError) -> [String] {
+        let words: [String]
+        do {
+            words = try CommandLineSplitter.split(command)
+        } catch {
+            throw ConfigError("AUTOSPAWN_BOT_COMMAND", "cannot be split into words (\(error))")
+        }
+        guard !words.isEmpty else { throw ConfigError("AUTOSPAWN_BOT_COMMAND", "is empty") }
+        return words
+    }
+
+    /// The first room placeholder a command uses: such a command cannot be started before its room.
+    static func placeholder(in words: [String]) -> String? {
+        botCommandPlaceholders.first { name in words.contains { $0.contains(name) } }
+    }
+
+    /// A name a bot may be given (`AUTOSPAWN_BOT_ENV`, a profile's `env`): a variable name, not one of the service's
+    /// own secrets.
+    static func checkBotVariable(_ variable: String) throws(ConfigError) {
+        guard variable.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
+              variable.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+        else {
+            throw ConfigError("AUTOSPAWN_BOT_ENV", "'\(variable)' is not a variable name (letters, digits and '_')")
+        }
+        let base = variable.hasSuffix("_FILE") ? String(variable.dropLast(5)) : variable
+        if serviceOnlySecrets.contains(base) {
+            throw ConfigError("AUTOSPAWN_BOT_ENV", "\(variable) is the service's own secret and is never given to a bot")
+        }
     }
 
     /// The policy's share of the settings.
     public var policySettings: PolicySettings {
         PolicySettings(
             maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
-            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots
+            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots, profiles: profiles
         )
     }
 
@@ -379,15 +453,7 @@ private struct Reader {
         for part in text.split(separator: ",") {
             let variable = String(part).trimmingBlanks()
             if variable.isEmpty { continue }
-            guard variable.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
-                  variable.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
-            else {
-                throw ConfigError(name, "'\(variable)' is not a variable name (letters, digits and '_')")
-            }
-            let base = variable.hasSuffix("_FILE") ? String(variable.dropLast(5)) : variable
-            if Config.serviceOnlySecrets.contains(base) {
-                throw ConfigError(name, "\(variable) is the service's own secret and is never given to a bot")
-            }
+            try Config.checkBotVariable(variable)
             names.append(variable)
         }
         return names

@@ -7,17 +7,30 @@ public struct PolicySettings: Sendable {
     public var restartBackoff: RestartBackoff
     /// `AUTOSPAWN_MAX_LOCAL_BOTS`: the bots this instance runs at most (the cluster's cap by default).
     public var maxLocalBots: Int
+    /// Which bot each room gets, and each profile's own cap.
+    public var profiles: BotProfiles
 
     public init(
         maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double,
-        restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil
+        restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil, profiles: BotProfiles = .none
     ) {
+        self.profiles = profiles
         self.maxLocalBots = maxLocalBots ?? maxConcurrency
         self.maxConcurrency = maxConcurrency
         self.botName = botName
         self.roomFilter = roomFilter
         self.emptyGraceSeconds = emptyGraceSeconds
         self.restartBackoff = restartBackoff
+    }
+
+    /// Every name a bot of this service joins with.
+    public var botNames: [String] {
+        profiles.botNames.contains(botName) ? profiles.botNames : [botName] + profiles.botNames
+    }
+
+    /// A profile's own cap; nil when it has none (or is not known).
+    public func cap(ofProfile name: String) -> Int? {
+        profiles.named(name)?.maxConcurrency
     }
 }
 
@@ -38,11 +51,14 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var joinAddedHuman: Bool
     /// False while this instance is draining: it starts no bot, and a room that would get one waits instead.
     public var mayClaim: Bool
+    /// The room's profile's own cap, and the active sessions of that profile; nil when the profile has no cap.
+    public var profileLoad: ProfileLoad?
 
     public init(
         activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int, retryAt: Double? = nil,
-        joinAddedHuman: Bool = true, mayClaim: Bool = true
+        joinAddedHuman: Bool = true, mayClaim: Bool = true, profileLoad: ProfileLoad? = nil
     ) {
+        self.profileLoad = profileLoad
         self.activeState = activeState
         self.stopScheduled = stopScheduled
         self.humans = humans
@@ -51,6 +67,19 @@ public struct RoomSnapshot: Sendable, Equatable {
         self.joinAddedHuman = joinAddedHuman
         self.mayClaim = mayClaim
     }
+}
+
+/// A profile's own cap (`max_concurrency`) and how many of its sessions are active.
+public struct ProfileLoad: Sendable, Equatable {
+    public var active: Int
+    public var cap: Int
+
+    public init(active: Int, cap: Int) {
+        self.active = active
+        self.cap = cap
+    }
+
+    public var isFull: Bool { active >= cap }
 }
 
 /// User ids of the bots this service mints tokens for start with this.
@@ -62,19 +91,24 @@ public func botUserID(sessionID: String) -> String {
     botUserIDPrefix + String(sessionID.filter { $0 != "-" }.prefix(26))
 }
 
-/// True when the participant is a bot: its name contains the bot name (ignoring case) or its user id is one of ours.
-public func isBot(_ participant: RoomEvent.Participant, botName: String) -> Bool {
+/// True when the participant is a bot: its name contains a bot name (ignoring case) or its user id is one of ours.
+public func isBot(_ participant: RoomEvent.Participant, botNames: [String]) -> Bool {
     if let userID = participant.userID, userID.hasPrefix(botUserIDPrefix) { return true }
-    guard let name = participant.userName, !botName.isEmpty else { return false }
-    return name.lowercased().contains(botName.lowercased())
+    guard let name = participant.userName?.lowercased() else { return false }
+    return botNames.contains { !$0.isEmpty && name.contains($0.lowercased()) }
 }
 
-/// Decisions that need no room state: bots, rooms not allowed, rooms without a known URL.
+/// Decisions that need no room state: bots, rooms not allowed, rooms without a known URL or profile.
 /// Returns nil when the event needs the room's state (`decide`).
 public func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
+    screenParticipant(event, settings: settings) ?? screenRoom(event, settings: settings)
+}
+
+/// Events about bots and knockers, which change nothing in a room.
+public func screenParticipant(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     switch event.kind {
     case .participantJoined, .participantLeft:
-        if let participant = event.participant, isBot(participant, botName: settings.botName) {
+        if let participant = event.participant, isBot(participant, botNames: settings.botNames) {
             return .ignore(reason: "bot_participant")
         }
     case .waitingParticipantJoined, .waitingParticipantLeft:
@@ -83,13 +117,30 @@ public func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     case .meetingStarted, .meetingEnded:
         break
     }
+    return nil
+}
+
+/// Rooms this service does not serve: not allowed (`AUTOSPAWN_ALLOWED_ROOM_REGEX`), no profile's, or without a known
+/// URL. A room the service created itself is always served: the caller asks the store before heeding this.
+public func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     if !settings.roomFilter.allows(name: event.roomName, url: event.roomURL) {
         return .ignore(reason: "room_not_allowed")
     }
     if event.kind == .participantJoined, event.roomURL == nil {
         return .ignore(reason: "no_domain")
     }
+    if event.kind == .participantJoined, settings.profiles.fromFile,
+       settings.profiles.forRoom(name: event.roomName, url: event.roomURL) == nil
+    {
+        return .ignore(reason: "no_profile")
+    }
     return nil
+}
+
+/// The name of the profile whose bot the event's room gets: the first whose `rooms` matches (with a profiles
+/// file), else the default one.
+public func profileName(for event: RoomEvent, settings: PolicySettings) -> String {
+    settings.profiles.forRoom(name: event.roomName, url: event.roomURL)?.name ?? BotProfile.defaultName
 }
 
 /// The policy: what one (screened, recorded) event means for its room.
@@ -111,6 +162,7 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
         case nil, .ended?, .failed?:
             if let retryAt = room.retryAt, retryAt > now { return .reject(reason: "backoff") }
             if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
+            if room.profileLoad?.isFull == true { return .reject(reason: "profile_capacity") }
             // The room waits for the next instance (or another one on the same database).
             if !room.mayClaim { return .reject(reason: "draining") }
             return .spawn
@@ -145,8 +197,12 @@ public func isBotFailure(state: SessionState, reason: EndReason) -> Bool {
 }
 
 /// Whether a room whose humans did not get a bot (at capacity, backing off, or their bot failed) gets one now.
-public func shouldStartWaitingRoom(humans: Int, hasActiveSession: Bool, retryAt: Double?, activeSessions: Int, settings: PolicySettings, now: Double) -> Bool {
+public func shouldStartWaitingRoom(
+    humans: Int, hasActiveSession: Bool, retryAt: Double?, activeSessions: Int, profileLoad: ProfileLoad? = nil,
+    settings: PolicySettings, now: Double
+) -> Bool {
     humans > 0 && !hasActiveSession && (retryAt ?? 0) <= now && activeSessions < settings.maxConcurrency
+        && profileLoad?.isFull != true
 }
 
 /// Whether a session claimed by this instance runs its bot here: only while this instance has fewer active

@@ -27,6 +27,8 @@ public struct Session: Sendable, Equatable, Codable {
     public var botUserID: String?
     /// When an instance took it to run its bot (the start timeout runs from here); nil while it waits for one.
     public var placedAt: Double?
+    /// The bot profile it runs (`AUTOSPAWN_PROFILES`; `default` without a file).
+    public var profile: String
 
     /// The owner of a session that no instance has taken yet: its receiver had no room for its bot.
     public static let unplaced = ""
@@ -40,8 +42,9 @@ public struct Session: Sendable, Equatable, Codable {
         id: String, roomName: String, roomURL: String?, state: SessionState, launcher: LauncherKind, createdAt: Double,
         updatedAt: Double, endedAt: Double? = nil, endReason: EndReason? = nil, exitCode: Int? = nil, pid: Int32? = nil,
         pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
-        botUserID: String? = nil, placedAt: Double? = nil
+        botUserID: String? = nil, placedAt: Double? = nil, profile: String = BotProfile.defaultName
     ) {
+        self.profile = profile
         self.placedAt = placedAt
         self.id = id
         self.roomName = roomName
@@ -63,7 +66,7 @@ public struct Session: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, state, launcher, pid, body
+        case id, state, launcher, pid, body, profile
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
         case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code", pidStartTime = "pid_start_time"
         case ownerInstance = "owner_instance", stopAt = "stop_at", stopReason = "stop_reason", botUserID = "bot_user_id"

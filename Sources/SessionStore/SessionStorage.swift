@@ -17,8 +17,11 @@ public protocol SessionStorage: Sendable {
     /// Records an event (its id, the room's activity and participant set), decides, and claims or releases the
     /// room. `mayClaim` false (draining): a room that would get a bot waits instead.
     func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome
-    /// Claims a room directly (rooms the service creates): nil when it has an active session or at capacity.
-    func claim(room: String, url: String?, body: String, now: Double) async throws -> Session?
+    /// Claims a room directly (rooms the service creates) for a bot of `profile`: nil when it has an active session,
+    /// or the service or the profile is at capacity. The room keeps the profile and counts as the service's own.
+    func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session?
+    /// True when the service created the room: its events count whatever the room filter or the profiles say.
+    func isServiceRoom(_ room: String) async throws -> Bool
     func setRoomURL(_ id: String, url: String, now: Double) async throws
     /// Claims a session for each room whose humans wait for a bot and may have one now.
     func claimWaitingRooms(now: Double) async throws -> [Session]
@@ -85,7 +88,7 @@ extension SessionStorage {
     }
 
     public func claim(room: String, url: String?, now: Double) async throws -> Session? {
-        try await claim(room: room, url: url, body: "{}", now: now)
+        try await claim(room: room, url: url, profile: BotProfile.defaultName, body: "{}", now: now)
     }
 
     public func finish(

@@ -71,10 +71,9 @@ public func buildApplication(
     let supervisor = Supervisor(
         store: store,
         settings: .init(
-            launcher: config.launcher, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
-            maxSessionSeconds: config.maxSessionSeconds, botName: config.botName, botEnvironment: config.botEnvironment,
-            botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
-            drainTimeoutSeconds: config.drainTimeoutSeconds, warmBots: config.warmBots, restartBackoff: config.restartBackoff),
+            profiles: config.profiles, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
+            maxSessionSeconds: config.maxSessionSeconds, botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
+            drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff),
         logger: logger, daily: daily, metrics: metrics)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     let recovery = Recovery(
@@ -89,7 +88,8 @@ public func buildApplication(
         store: store, supervisor: supervisor, recovery: recovery,
         settings: .init(
             interval: config.reaperIntervalSeconds, startTimeoutSeconds: config.startTimeoutSeconds,
-            maxSessionSeconds: config.maxSessionSeconds, orphanAfterSeconds: config.orphanAfterSeconds, botName: config.botName,
+            maxSessionSeconds: config.maxSessionSeconds, orphanAfterSeconds: config.orphanAfterSeconds,
+            botNames: config.policySettings.botNames,
             retentionSeconds: config.retentionSeconds,
             // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
             minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600,
@@ -104,7 +104,7 @@ public func buildApplication(
         supervisor: supervisor, logger: logger, metrics: metrics, recent: recent)
     let starter = daily.map { daily in
         RoomStarter(
-            daily: daily, domain: config.dailyDomain ?? "", maxSessionSeconds: config.maxSessionSeconds, store: store,
+            daily: daily, domain: config.dailyDomain ?? "", profiles: config.profiles, maxSessionSeconds: config.maxSessionSeconds, store: store,
             supervisor: supervisor, logger: logger)
     }
     let watchdog = daily.map { daily in

@@ -25,15 +25,15 @@ struct LiveStreams: Sendable {
     let rooms: RoomStatusReaders
     var pollInterval: Duration
     /// This instance's idle bots, shown in the summary.
-    let warmPool: WarmPool?
+    let warmPools: [WarmPool]
     /// Polls between two keep-alive comments (about every 8 s).
     var keepAliveEvery: Int
 
     init(
-        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int, warmPool: WarmPool? = nil,
+        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int, warmPools: [WarmPool] = [],
         status: @escaping @Sendable (String) async throws -> BotStatus
     ) {
-        self.warmPool = warmPool
+        self.warmPools = warmPools
         self.store = store
         self.recent = recent
         self.maxConcurrency = maxConcurrency
@@ -102,7 +102,7 @@ struct LiveStreams: Sendable {
                         }
                         let summary = Summary(
                             active: try await store.activeCount(), maxConcurrency: maxConcurrency,
-                            warmBots: warmPool?.size ?? 0, warmIdle: warmPool?.idleCount ?? 0)
+                            warmBots: warmPools.reduce(0) { $0 + $1.size }, warmIdle: warmPools.reduce(0) { $0 + $1.idleCount })
                         if summary != lastSummary {
                             try await send("summary", summary)
                             lastSummary = summary

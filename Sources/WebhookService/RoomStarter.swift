@@ -23,20 +23,34 @@ struct RoomStarter: Sendable {
 
     let daily: DailyClient
     let domain: String
+    /// Which bot a start gets: the one it names, else the default profile.
+    let profiles: BotProfiles
     let maxSessionSeconds: Double
     let store: any SessionStorage
     let supervisor: Supervisor
     let logger: Logger
 
-    func start(roomProperties: [String: JSONValue], tokenProperties: [String: JSONValue], body: JSONValue) async throws(Failure) -> Started {
+    /// - Parameters:
+    ///   - profile: the profile asked for; nil: the default one.
+    ///   - body: the caller's body, laid over the profile's.
+    func start(
+        profile: String?, roomProperties: [String: JSONValue], tokenProperties: [String: JSONValue], body: [String: JSONValue]
+    ) async throws(Failure) -> Started {
+        let chosen: BotProfile
+        if let profile {
+            guard let named = profiles.named(profile) else { throw Failure(status: 404, error: "unknown_profile") }
+            chosen = named
+        } else {
+            guard let fallback = profiles.defaultProfile else { throw Failure(status: 400, error: "profile_required") }
+            chosen = fallback
+        }
         let name = "pipecat-" + String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(8))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bodyText = (try? encoder.encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let bodyText = JSONValue.object(chosen.body(mergedWith: body)).text
         let now = Date().timeIntervalSince1970
         let claimed: Session?
         do {
-            claimed = try await store.claim(room: name, url: "https://\(domain).daily.co/\(name)", body: bodyText, now: now)
+            claimed = try await store.claim(
+                room: name, url: "https://\(domain).daily.co/\(name)", profile: chosen.name, body: bodyText, now: now)
         } catch {
             throw Failure(status: 503, error: "database_unavailable")
         }

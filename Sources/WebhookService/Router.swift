@@ -59,11 +59,11 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         return BotStatus(
             roomName: name, roomURL: url, status: status.session?.state.rawValue ?? "absent",
             sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
-            participants: status.humans)
+            participants: status.humans, profile: status.session?.profile)
     }
     let streams = LiveStreams(
         store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams,
-        warmPool: supervisor.warmPool, status: botStatus)
+        warmPools: supervisor.warmPools, status: botStatus)
     /// The room of `?room=` (a name or URL), or the 400 answer.
     let requestedRoom: @Sendable (Request) -> RoomParameter = { request in
         guard let room = request.uri.queryParameters.get("room") else { return .failure(ErrorBody(error: "missing_room")) }
@@ -175,53 +175,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
-    admin.post("start") { request, _ -> Response in
-        guard let starter = parts.starter else { return json(.notFound, ["error": "daily_not_configured"]) }
-        // A form post from another site is a "simple" request that no preflight stops: JSON only.
-        guard isJSON(request.headers[.contentType]) else {
-            return json(.unsupportedMediaType, ["error": "unsupported_media_type"])
-        }
-        let buffer: ByteBuffer
-        do {
-            guard let body = try await collectBody(of: request, upTo: maxStartBody, within: config.requestTimeoutSeconds) else {
-                return json(.requestTimeout, ["error": "request_timeout"])
-            }
-            buffer = body
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return json(.contentTooLarge, ["error": "body_too_large"])
-        }
-        guard let start = try? JSONValue(parsing: Array(buffer.readableBytesView)), start.object != nil else {
-            return json(.badRequest, ["error": "malformed_json"])
-        }
-        guard start["createDailyRoom"] == .bool(true) else {
-            return json(.badRequest, ["error": "create_daily_room_required"])
-        }
-        let body = start["body"] ?? .object([:])
-        guard body.object != nil else { return json(.badRequest, ["error": "invalid_body"]) }
-        // Properties that are not objects were ignored, and the start went ahead without them.
-        for (field, error) in [("dailyRoomProperties", "invalid_room_properties"), ("dailyMeetingTokenProperties", "invalid_token_properties")] {
-            if let value = start[field], value.object == nil { return json(.badRequest, ["error": error]) }
-        }
-        do {
-            let started = try await starter.start(
-                roomProperties: start["dailyRoomProperties"]?.object ?? [:],
-                tokenProperties: start["dailyMeetingTokenProperties"]?.object ?? [:], body: body)
-            return json(.ok, started)
-        } catch let failure as RoomStarter.Failure {
-            return json(HTTPResponse.Status(code: failure.status), ["error": failure.error])
-        }
-    }
-    admin.get("daily") { _, _ -> Response in
-        // Not configured is not a passing failure: without DAILY_API_KEY these routes are not there (like the
-        // webhook with AUTOSPAWN_WEBHOOK=0).
-        guard let starter = parts.starter else { return json(.notFound, ["error": "daily_not_configured"]) }
-        do {
-            let started = try await starter.start(roomProperties: [:], tokenProperties: [:], body: .object([:]))
-            return Response(status: .found, headers: [.location: started.dailyRoom])
-        } catch let failure as RoomStarter.Failure {
-            return json(HTTPResponse.Status(code: failure.status), ["error": failure.error])
-        }
-    }
+    StartController(starter: parts.starter, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
     served.fill(router.routes.map { route in
         (path: route.path.components.map { "\($0)" }.joined(separator: "/"), method: route.method.rawValue)
     })
@@ -240,9 +194,6 @@ func isJSON(_ contentType: String?) -> Bool {
     let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { String($0).trimmingBlanks().lowercased() }
     return mediaType == "application/json"
 }
-
-/// `POST /start` bodies larger than this are refused with 413 (Pipecat Cloud's cap).
-let maxStartBody = 1024 * 1024
 
 let webhookSignature = HTTPField.Name("X-Webhook-Signature")!
 let webhookTimestamp = HTTPField.Name("X-Webhook-Timestamp")!

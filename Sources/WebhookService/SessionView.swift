@@ -15,9 +15,11 @@ public struct SessionView: Codable, Sendable, Equatable {
     public var launcher: String
     public var pid: Int32?
     public var exitCode: Int?
+    /// The bot profile it runs.
+    public var profile: String
 
     enum CodingKeys: String, CodingKey {
-        case id, state, participants, launcher, pid
+        case id, state, participants, launcher, pid, profile
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
         case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code"
     }
@@ -35,6 +37,7 @@ public struct SessionView: Codable, Sendable, Equatable {
         launcher = session.launcher.rawValue
         pid = session.pid
         exitCode = session.exitCode
+        profile = session.profile
     }
 }
 
@@ -58,9 +61,11 @@ struct BotStatus: Codable, Sendable, Equatable {
     var sessionID: String?
     var since: String?
     var participants: Int
+    /// The active session's profile.
+    var profile: String?
 
     enum CodingKeys: String, CodingKey {
-        case status, since, participants
+        case status, since, participants, profile
         case roomName = "room_name", roomURL = "room_url", sessionID = "session_id"
     }
 
@@ -72,6 +77,7 @@ struct BotStatus: Codable, Sendable, Equatable {
         try container.encodeIfPresent(sessionID, forKey: .sessionID)
         try container.encodeIfPresent(since, forKey: .since)
         try container.encode(participants, forKey: .participants)
+        try container.encodeIfPresent(profile, forKey: .profile)
     }
 }
 

@@ -126,9 +126,24 @@ public struct WebhookHandler: Sendable {
             return WebhookAnswer(status: 200, body: .accepted(.ignored, "unknown_type"))
         }
         subject = Subject(type: event.kind.rawValue, room: event.roomName)
-        if let screened = screen(event, settings: settings) {
+        if let screened = screenParticipant(event, settings: settings) {
             let (action, reason) = screened.answer
             return WebhookAnswer(status: 200, body: .accepted(action, reason))
+        }
+        if let screened = screenRoom(event, settings: settings) {
+            // A room the service made (`/start`, a call) is served whatever the filter and the profiles say: its
+            // humans' comings and goings end its bot.
+            let isServiceRoom: Bool
+            do {
+                isServiceRoom = try await store.isServiceRoom(event.roomName)
+            } catch {
+                logger.error("could not read the room", metadata: ["room": "\(event.roomName)", "error": "\(error)"])
+                return WebhookAnswer(status: 503, body: .refused("database_unavailable"))
+            }
+            if !isServiceRoom {
+                let (action, reason) = screened.answer
+                return WebhookAnswer(status: 200, body: .accepted(action, reason))
+            }
         }
         let outcome: EventOutcome
         do {

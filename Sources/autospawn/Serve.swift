@@ -55,6 +55,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_LOG_LEVEL") var logLevel: String?
     @Option(help: "AUTOSPAWN_LOG_FORMAT (text or json)") var logFormat: String?
     @Option(help: "AUTOSPAWN_WARM_BOTS") var warmBots: String?
+    @Option(help: "AUTOSPAWN_PROFILES (a YAML file of bot profiles)") var profiles: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -78,7 +79,7 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
             "AUTOSPAWN_DRAIN_TIMEOUT_S": drainTimeout, "AUTOSPAWN_MAX_LOCAL_BOTS": maxLocalBots,
             "AUTOSPAWN_ADVERTISE_URL": advertiseUrl, "AUTOSPAWN_LOG_LEVEL": logLevel, "AUTOSPAWN_LOG_FORMAT": logFormat,
-            "AUTOSPAWN_WARM_BOTS": warmBots,
+            "AUTOSPAWN_WARM_BOTS": warmBots, "AUTOSPAWN_PROFILES": profiles,
         ]
     }
 
@@ -91,7 +92,7 @@ struct Serve: AsyncParsableCommand {
             environment = try Config.resolvingSecretFiles(environment) { path in
                 try String(contentsOfFile: path, encoding: .utf8)
             }
-            let config = try Config.parse(environment)
+            let config = try Config.parse(environment, readProfiles: YAMLDocument.read(path:))
             let registry = bootstrapProcessObservability(config)
             let logger = Logger(label: "autospawn")
             for warning in config.warnings { logger.warning("\(warning)") }

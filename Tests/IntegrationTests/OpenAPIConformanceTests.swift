@@ -12,7 +12,7 @@ struct OpenAPIConformanceTests {
     /// Documented answers that no run here can produce, and why.
     static let notProduced: Set<String> = [
         // Need a database that fails mid-request.
-        "POST /daily/webhook 503", "POST /start 503", "GET /daily 503",
+        "POST /daily/webhook 503", "POST /start 503", "POST /v1/public/{profile}/start 503", "GET /daily 503",
         // The same check as `/start`'s 409 (RoomStarter), which is produced; a stop within Daily's answer to
         // `/daily` would need the session id, which `/daily` gives only in its redirect.
         "GET /daily 409",
@@ -154,12 +154,17 @@ struct OpenAPIConformanceTests {
         // Rooms the service makes: one more bot fills the cap of 2.
         let start = Fixtures.bytes("start/pipecat-start.json")
         try await recorder.call(service, .POST, "/start", body: start, headers: auth)
-        try await recorder.call(service, .POST, "/start", body: start, headers: auth)  // 429
         try await recorder.call(service, .GET, "/daily", headers: auth)  // 429
-        try await recorder.call(service, .POST, "/start", body: Fixtures.bytes("start/malformed.json"), headers: auth)
-        try await recorder.call(service, .POST, "/start", body: start)
-        try await recorder.call(service, .POST, "/start", body: [UInt8](repeating: 0x20, count: 1024 * 1024 + 1), headers: auth)
-        try await recorder.trickle(service, "/start", headers: "Authorization: Bearer \(token)\r\n")
+        // Pipecat Cloud's path answers as `/start` does, and 404 for a profile there is none of.
+        let cloud = "/v1/public/default/start"
+        try await recorder.call(service, .POST, "/v1/public/nope/start", body: start, headers: auth)
+        for path in ["/start", cloud] {
+            try await recorder.call(service, .POST, path, body: start, headers: auth)  // 429
+            try await recorder.call(service, .POST, path, body: Fixtures.bytes("start/malformed.json"), headers: auth)
+            try await recorder.call(service, .POST, path, body: start)
+            try await recorder.call(service, .POST, path, body: [UInt8](repeating: 0x20, count: 1024 * 1024 + 1), headers: auth)
+            try await recorder.trickle(service, path, headers: "Authorization: Bearer \(token)\r\n")
+        }
         try await recorder.call(service, .GET, "/daily")
 
         // Stopping: 202, then 409 once it has ended; 404 for none.
@@ -170,9 +175,9 @@ struct OpenAPIConformanceTests {
         try await recorder.call(service, .DELETE, "/sessions/\(id)")
 
         // A free slot again: Daily refusing makes /start and /daily 502; then /daily redirects.
-        for path in ["/start", "/daily"] {
+        for path in ["/start", cloud, "/daily"] {
             try await double.control("/_double/faults", body: Array(#"{"status":400,"count":1,"path":"/rooms"}"#.utf8))
-            try await recorder.call(service, path == "/start" ? .POST : .GET, path, body: path == "/start" ? start : nil, headers: auth)
+            try await recorder.call(service, path == "/daily" ? .GET : .POST, path, body: path == "/daily" ? nil : start, headers: auth)
         }
         try await recorder.call(service, .GET, "/daily", headers: auth)
 
@@ -186,6 +191,7 @@ struct OpenAPIConformanceTests {
         // Without Daily and with the webhook switched off.
         let keyless = try await ServiceProcess.start(["AUTOSPAWN_WEBHOOK": "0"])
         try await recorder.call(keyless, .POST, "/start", body: start)
+        try await recorder.call(keyless, .POST, cloud, body: start)
         try await recorder.call(keyless, .GET, "/daily")
         try await recorder.call(keyless, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
         await keyless.shutdown()
@@ -196,20 +202,25 @@ struct OpenAPIConformanceTests {
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
             "AUTOSPAWN_START_TIMEOUT_S": "2", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_MAX_STREAMS": "1",
         ])
-        try await recorder.call(slow, .POST, "/start", body: start, headers: auth, contentType: "text/plain")
-        for path in ["/start", "/daily"] {
-            try await double.control("/_double/faults", body: Array(#"{"delay_s":3.5,"count":1,"path":"/rooms"}"#.utf8))
-            try await recorder.call(slow, path == "/start" ? .POST : .GET, path, body: path == "/start" ? start : nil, headers: auth)
+        for path in ["/start", cloud] {
+            try await recorder.call(slow, .POST, path, body: start, headers: auth, contentType: "text/plain")
         }
-        try await double.control("/_double/faults", body: Array(#"{"delay_s":1.5,"count":1,"path":"/rooms"}"#.utf8))
-        let stopped = Task { try await recorder.call(slow, .POST, "/start", body: start, headers: auth) }
-        #expect(try await eventually {
-            guard let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
-                .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
-            else { return false }
-            return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
-        })
-        #expect(try await stopped.value.status == 409)
+        for path in ["/start", cloud, "/daily"] {
+            try await double.control("/_double/faults", body: Array(#"{"delay_s":3.5,"count":1,"path":"/rooms"}"#.utf8))
+            try await recorder.call(slow, path == "/daily" ? .GET : .POST, path, body: path == "/daily" ? nil : start, headers: auth)
+        }
+        for path in ["/start", cloud] {
+            try await double.control("/_double/faults", body: Array(#"{"delay_s":1.5,"count":1,"path":"/rooms"}"#.utf8))
+            let stopped = Task { try await recorder.call(slow, .POST, path, body: start, headers: auth) }
+            #expect(try await eventually {
+                guard let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
+                    .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
+                else { return false }
+                return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
+            })
+            #expect(try await stopped.value.status == 409)
+        }
+        try await recorder.call(slow, .POST, cloud, body: start, headers: auth)
         let held = try await EventStreamClient(url: slow.baseURL + "/bot/status/stream?room=demo-room")
         try await recorder.call(slow, .GET, "/bot/status/stream?room=demo-room")
         try await recorder.call(slow, .GET, "/sessions/stream", headers: auth)

@@ -184,7 +184,7 @@ struct ConfigTests {
     }
 
     @Test func neitherLauncherIsAnError() {
-        #expect(throws: ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL) to say how a bot is started")) {
+        #expect(throws: ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL, or AUTOSPAWN_PROFILES) to say how a bot is started")) {
             try Config.parse([:])
         }
     }

@@ -106,6 +106,19 @@ enum PostgresSchema {
                 "CREATE TABLE ready_probe (instance_id TEXT PRIMARY KEY, checked_at DOUBLE PRECISION NOT NULL)",
             ]
         ),
+        (
+            "v2-profiles",
+            [
+                // The bot profile a session runs (AUTOSPAWN_PROFILES) and the one a room's next bot is of; a room the
+                // service created keeps the profile it was made for and is always eligible.
+                "ALTER TABLE session ADD COLUMN profile TEXT NOT NULL DEFAULT 'default'",
+                "ALTER TABLE room ADD COLUMN profile TEXT",
+                "ALTER TABLE room ADD COLUMN service_created BOOLEAN NOT NULL DEFAULT FALSE",
+                """
+                CREATE INDEX session_active_by_profile ON session(profile) WHERE state IN ('starting','running','stopping')
+                """,
+            ]
+        ),
     ]
 
     /// Applies the migrations this database lacks, under a session-level advisory lock held on one connection.

@@ -6,15 +6,24 @@ import PostgresNIO
 extension PostgresSessionStore {
     // MARK: Claims outside webhooks
 
-    public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
+    public func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { tx -> Session? in
             _ = try await Self.lockRoom(room, url: url, tx)
             guard try await Self.activeSession(room: room, tx) == nil,
-                  try await Self.activeCount(tx, locking: true) < settings.maxConcurrency
+                  try await Self.activeCount(tx, locking: true) < settings.maxConcurrency,
+                  try await Self.profileLoad(profile, settings: settings, tx)?.isFull != true
             else { return nil }
+            try await tx.execute("UPDATE room SET profile = \(profile), service_created = TRUE WHERE name = \(room)")
             return try await Self.claim(
-                room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, tx)
+                room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings,
+                now: now, tx)
+        }
+    }
+
+    public func isServiceRoom(_ room: String) async throws -> Bool {
+        try await read { tx in
+            try await tx.value("SELECT service_created FROM room WHERE name = \(room)", as: Bool.self) ?? false
         }
     }
 
@@ -100,8 +109,7 @@ extension PostgresSessionStore {
             tx.wantPlacement()
             let successor = claimSuccessor
                 ? try await Self.startIfWaiting(
-                    room: room, url: session.roomURL, body: session.body, launcher: launcher, owner: owner, settings: settings,
-                    now: now, tx)
+                    room: room, url: session.roomURL, launcher: launcher, owner: owner, settings: settings, now: now, tx)
                 : nil
             return Ending(ended: session, successor: successor)
         }
@@ -144,11 +152,8 @@ extension PostgresSessionStore {
             var claimed: [Session] = []
             for row in rooms {
                 let (name, url) = try row.decode((String, String?).self)
-                // A room the service created keeps the body its caller gave.
-                let body = try await tx.value(
-                    "SELECT body FROM session WHERE room_name = \(name) ORDER BY created_at DESC LIMIT 1", as: String.self) ?? "{}"
                 if let session = try await Self.startIfWaiting(
-                    room: name, url: url, body: body, launcher: launcher, owner: owner, settings: settings, now: now, tx)
+                    room: name, url: url, launcher: launcher, owner: owner, settings: settings, now: now, tx)
                 {
                     claimed.append(session)
                 }

@@ -92,6 +92,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// already have passed `Policy.screen`.
     public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let (settings, launcher, owner) = (settings, launcher, instanceID)
+        let eventProfile = profileName(for: event, settings: settings)
         return try await transaction { tx in
             let room = event.roomName
             // Invariant 3 and the room's lock: no row when the id was seen before.
@@ -99,14 +100,16 @@ public final class PostgresSessionStore: SessionStorage, Service {
                 """
                 WITH fresh AS (
                     INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id)
-                INSERT INTO room (name, url, last_event_at) SELECT \(room), \(event.roomURL), \(now) FROM fresh
-                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
-                RETURNING retry_at, waiting_since
+                INSERT INTO room (name, url, last_event_at, profile) SELECT \(room), \(event.roomURL), \(now), \(eventProfile) FROM fresh
+                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at,
+                    profile = CASE WHEN room.service_created THEN room.profile ELSE excluded.profile END
+                RETURNING retry_at, waiting_since, profile
                 """
             ).first else {
                 return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
             }
-            let (retryAt, waitingSince) = try roomRow.decode((Double?, Double?).self)
+            let (retryAt, waitingSince, roomProfile) = try roomRow.decode((Double?, Double?, String?).self)
+            let profile = roomProfile ?? eventProfile
             tx.changed(room)
             let tracked = event.participant.map(\.trackingKey)
             let key = tracked?.key ?? ""
@@ -165,13 +168,15 @@ public final class PostgresSessionStore: SessionStorage, Service {
             if decision == .spawn {
                 // Decide again on the count read under its lock: another replica may have taken the last place.
                 snapshot.activeSessions = try await Self.activeCount(tx, locking: true)
+                snapshot.profileLoad = try await Self.profileLoad(profile, settings: settings, tx)
                 decision = decide(event.kind, room: snapshot, settings: settings, now: now)
             }
             var session = active
             switch decision {
             case .spawn:
                 session = try await Self.claim(
-                    room: room, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", settings: settings, now: now, tx)
+                    room: room, url: event.roomURL, profile: profile, launcher: launcher, owner: owner,
+                    body: settings.profiles.named(profile)?.bodyText ?? "{}", settings: settings, now: now, tx)
             case .stop(let reason):
                 if let active { session = try await Self.beginStop(active.id, reason: reason, now: now, tx) }
             case .scheduleStop(let at):
@@ -236,26 +241,37 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// holds the room's lock and has checked capacity under the count's lock, which also keeps this instance's own
     /// count from changing underneath; the unique index is the last line of defence.
     static func claim(
-        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, settings: PolicySettings, now: Double,
-        _ tx: PostgresTransaction
+        room: String, url: String?, profile: String, launcher: LauncherKind, owner: String, body: String,
+        settings: PolicySettings, now: Double, _ tx: PostgresTransaction
     ) async throws -> Session {
         let id = UUID().uuidString.lowercased()
         let here = placesHere(localSessions: try await localCount(owner: owner, tx), settings: settings)
         let session = Session(
-            id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
+            id: id, roomName: room, roomURL: url, state: .starting,
+            launcher: settings.profiles.named(profile)?.launcherKind ?? launcher, createdAt: now, updatedAt: now,
             ownerInstance: here ? owner : Session.unplaced, body: body, botUserID: botUserID(sessionID: id),
-            placedAt: here ? now : nil)
+            placedAt: here ? now : nil, profile: profile)
         try await tx.execute(
             """
             INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,
-                bot_user_id, placed_at)
-            VALUES (\(id), \(room), \(url), 'starting', \(launcher.rawValue), \(now), \(now), \(session.ownerInstance), \(body),
-                \(session.botUserID), \(session.placedAt))
+                bot_user_id, placed_at, profile)
+            VALUES (\(id), \(room), \(url), 'starting', \(session.launcher.rawValue), \(now), \(now), \(session.ownerInstance),
+                \(body), \(session.botUserID), \(session.placedAt), \(profile))
             """)
         try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
         tx.changed(room)
         if !here { tx.wantPlacement() }
         return session
+    }
+
+    /// The profile's cap and its active sessions, read only when it has a cap of its own. Claims hold the count's
+    /// lock, so the number cannot change before the claim commits.
+    static func profileLoad(_ profile: String, settings: PolicySettings, _ tx: PostgresTransaction) async throws -> ProfileLoad? {
+        guard let cap = settings.cap(ofProfile: profile) else { return nil }
+        let active = try await tx.value(
+            "SELECT count(*) FROM session WHERE profile = \(profile) AND state IN ('starting','running','stopping')",
+            as: Int.self) ?? 0
+        return ProfileLoad(active: active, cap: cap)
     }
 
     /// The active sessions an instance runs (or is starting).
@@ -270,14 +286,21 @@ public final class PostgresSessionStore: SessionStorage, Service {
     }
 
     /// Claims the room's next session if its humans are waiting for one and policy allows it now. The caller holds
-    /// the room's lock.
+    /// the room's lock. The room keeps its last session's profile and body (a room the service created keeps what its
+    /// caller gave); a room that never had one gets its profile's.
     static func startIfWaiting(
-        room: String, url: String?, body: String, launcher: LauncherKind, owner: String, settings: PolicySettings,
-        now: Double, _ tx: PostgresTransaction
+        room: String, url: String?, launcher: LauncherKind, owner: String, settings: PolicySettings, now: Double,
+        _ tx: PostgresTransaction
     ) async throws -> Session? {
-        guard let row = try await tx.rows("SELECT retry_at, waiting_since FROM room WHERE name = \(room)").first else { return nil }
-        let (retryAt, waitingSince) = try row.decode((Double?, Double?).self)
+        guard let row = try await tx.rows("SELECT retry_at, waiting_since, profile FROM room WHERE name = \(room)").first
+        else { return nil }
+        let (retryAt, waitingSince, roomProfile) = try row.decode((Double?, Double?, String?).self)
         guard waitingSince != nil else { return nil }
+        let last = try await tx.rows(
+            "SELECT profile, body FROM session WHERE room_name = \(room) ORDER BY created_at DESC LIMIT 1"
+        ).first.map { try $0.decode((String, String).self) }
+        let profile = last?.0 ?? roomProfile ?? BotProfile.defaultName
+        let body = last?.1 ?? settings.profiles.named(profile)?.bodyText ?? "{}"
         let humans = try await humans(room: room, tx)
         if humans == 0 {
             try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
@@ -285,10 +308,11 @@ public final class PostgresSessionStore: SessionStorage, Service {
         }
         guard shouldStartWaitingRoom(
             humans: humans, hasActiveSession: try await activeSession(room: room, tx) != nil, retryAt: retryAt,
-            activeSessions: try await activeCount(tx, locking: true), settings: settings, now: now)
+            activeSessions: try await activeCount(tx, locking: true),
+            profileLoad: try await profileLoad(profile, settings: settings, tx), settings: settings, now: now)
         else { return nil }
         return try await claim(
-            room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, tx)
+            room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings, now: now, tx)
     }
 
     static func beginStop(_ id: String, reason: EndReason, now: Double, _ tx: PostgresTransaction) async throws -> Session? {

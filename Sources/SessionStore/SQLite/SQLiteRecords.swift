@@ -23,7 +23,7 @@ extension Session: FetchableRecord, PersistableRecord {
             createdAt: row["created_at"], updatedAt: row["updated_at"], endedAt: row["ended_at"], endReason: try known("end_reason"),
             exitCode: row["exit_code"], pid: row["pid"], pidStartTime: row["pid_start_time"], ownerInstance: row["owner_instance"],
             stopAt: row["stop_at"], stopReason: try known("stop_reason"), body: row["body"], botUserID: row["bot_user_id"],
-            placedAt: row["placed_at"])
+            placedAt: row["placed_at"], profile: row["profile"])
     }
 }
 

@@ -120,6 +120,17 @@ enum SQLiteSchema {
                     WHERE state IN ('starting','running','stopping')
                 """)
         }
+        migrator.registerMigration("v8-profiles") { db in
+            // The bot profile a session runs (AUTOSPAWN_PROFILES), and the one a room's next bot is of: a room that
+            // waits for a bot is given its profile's.
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN profile TEXT NOT NULL DEFAULT 'default'")
+            try db.execute(sql: "ALTER TABLE room ADD COLUMN profile TEXT")
+            // A room the service created (`/start`, a call) keeps the profile it was made for, and is always eligible.
+            try db.execute(sql: "ALTER TABLE room ADD COLUMN service_created INTEGER NOT NULL DEFAULT 0")
+            try db.execute(sql: """
+                CREATE INDEX session_active_by_profile ON session(profile) WHERE state IN ('starting','running','stopping')
+                """)
+        }
         return migrator
     }
 }

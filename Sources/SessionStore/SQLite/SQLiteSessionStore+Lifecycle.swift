@@ -8,14 +8,23 @@ extension SQLiteSessionStore {
 
     /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
     /// session or the service is at capacity.
-    public func claim(room: String, url: String?, body: String, now: Double) async throws -> Session? {
+    public func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let session = try await transaction { db -> Session? in
-            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < settings.maxConcurrency else {
+            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < settings.maxConcurrency,
+                  try Self.profileLoad(profile, settings: settings, db: db)?.isFull != true
+            else {
                 return nil
             }
+            try db.executeCached(
+                sql: """
+                    INSERT INTO room (name, url, last_event_at, profile, service_created) VALUES (?, ?, ?, ?, 1)
+                    ON CONFLICT(name) DO UPDATE SET profile = excluded.profile, service_created = 1
+                    """,
+                arguments: [room, url, now, profile])
             return try Self.claim(
-                room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, db: db)
+                room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings,
+                now: now, db: db)
         }
         changes.publish([session])
         if let session, !session.isPlaced { changes.wantPlacement() }
@@ -28,6 +37,14 @@ extension SQLiteSessionStore {
             try db.executeCached(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
             try db.executeCached(
                 sql: "UPDATE room SET url = ? WHERE name = (SELECT room_name FROM session WHERE id = ?)", arguments: [url, id])
+        }
+    }
+
+    /// True when the service created the room (`/start`, a call): its events count whatever the room filter or the
+    /// profiles say.
+    public func isServiceRoom(_ room: String) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT service_created = 1 FROM room WHERE name = ?", arguments: [room]) ?? false
         }
     }
 
@@ -101,8 +118,8 @@ extension SQLiteSessionStore {
             if plan.roomWaits { try Self.markWaiting(room: session.roomName, now: now, db: db) }
             let successor = claimSuccessor
                 ? try Self.startIfWaiting(
-                    room: session.roomName, url: session.roomURL, body: session.body, launcher: launcher, owner: owner,
-                    settings: settings, now: now, db: db)
+                    room: session.roomName, url: session.roomURL, launcher: launcher, owner: owner, settings: settings, now: now,
+                    db: db)
                 : nil
             return Ending(ended: session, successor: successor)
         }
@@ -154,14 +171,8 @@ extension SQLiteSessionStore {
                 arguments: [now])
             var claimed: [Session] = []
             for room in rooms {
-                let name: String = room["name"]
-                // A room the service created keeps the body its caller gave.
-                let body = try String.fetchOne(
-                    cached: db, sql: "SELECT body FROM session WHERE room_name = ? ORDER BY created_at DESC LIMIT 1",
-                    arguments: [name]) ?? "{}"
                 if let session = try Self.startIfWaiting(
-                    room: name, url: room["url"], body: body, launcher: launcher, owner: owner, settings: settings,
-                    now: now, db: db)
+                    room: room["name"], url: room["url"], launcher: launcher, owner: owner, settings: settings, now: now, db: db)
                 {
                     claimed.append(session)
                 }

@@ -66,6 +66,7 @@ public final class SQLiteSessionStore: SessionStorage {
         let settings = settings
         let launcher = launcher
         let owner = instanceID
+        let profile = profileName(for: event, settings: settings)
         let outcome = try await transaction { db in
             try db.executeCached(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
             if db.changesCount == 0 {
@@ -73,10 +74,11 @@ public final class SQLiteSessionStore: SessionStorage {
             }
             try db.executeCached(
                 sql: """
-                    INSERT INTO room (name, url, last_event_at) VALUES (?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET url = coalesce(excluded.url, url), last_event_at = excluded.last_event_at
+                    INSERT INTO room (name, url, last_event_at, profile) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET url = coalesce(excluded.url, url), last_event_at = excluded.last_event_at,
+                        profile = CASE WHEN service_created = 1 THEN profile ELSE excluded.profile END
                     """,
-                arguments: [event.roomName, event.roomURL, now]
+                arguments: [event.roomName, event.roomURL, now, profile]
             )
             let addedHuman = try Self.applyParticipantChange(event, db: db, now: now)
             let active = try Self.activeSession(room: event.roomName, db: db)
@@ -85,19 +87,22 @@ public final class SQLiteSessionStore: SessionStorage {
                 // Nobody is left to wait for a bot.
                 try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [event.roomName])
             }
-            let retryAt = try Double.fetchOne(cached: db, sql: "SELECT retry_at FROM room WHERE name = ?", arguments: [event.roomName])
+            let roomRow = try Row.fetchOne(cached: db, sql: "SELECT retry_at, profile FROM room WHERE name = ?", arguments: [event.roomName])
+            let retryAt: Double? = roomRow?["retry_at"]
+            let profile: String = roomRow?["profile"] ?? profile
             let snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
                 humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt,
-                joinAddedHuman: addedHuman, mayClaim: mayClaim
+                joinAddedHuman: addedHuman, mayClaim: mayClaim,
+                profileLoad: event.kind == .participantJoined ? try Self.profileLoad(profile, settings: settings, db: db) : nil
             )
             let decision = decide(event.kind, room: snapshot, settings: settings, now: now)
             var session = active
             switch decision {
             case .spawn:
                 session = try Self.claim(
-                    room: event.roomName, url: event.roomURL, launcher: launcher, owner: owner, body: "{}", settings: settings,
-                    now: now, db: db)
+                    room: event.roomName, url: event.roomURL, profile: profile, launcher: launcher, owner: owner,
+                    body: settings.profiles.named(profile)?.bodyText ?? "{}", settings: settings, now: now, db: db)
             case .stop(let reason):
                 session = try active.flatMap { try Self.beginStop($0.id, reason: reason, now: now, db: db) }
             case .scheduleStop(let at):
@@ -185,18 +190,28 @@ public final class SQLiteSessionStore: SessionStorage {
     /// (`Policy.placesHere`), otherwise one that waits for an instance that has. The caller has checked capacity
     /// and the room's active session in the same transaction; the unique index is the last line of defence.
     static func claim(
-        room: String, url: String?, launcher: LauncherKind, owner: String, body: String, settings: PolicySettings, now: Double,
-        db: Database
+        room: String, url: String?, profile: String, launcher: LauncherKind, owner: String, body: String,
+        settings: PolicySettings, now: Double, db: Database
     ) throws -> Session {
         let id = UUID().uuidString.lowercased()
         let here = placesHere(localSessions: try localCount(owner: owner, db: db), settings: settings)
         let session = Session(
-            id: id, roomName: room, roomURL: url, state: .starting, launcher: launcher, createdAt: now, updatedAt: now,
+            id: id, roomName: room, roomURL: url, state: .starting,
+            launcher: settings.profiles.named(profile)?.launcherKind ?? launcher, createdAt: now, updatedAt: now,
             ownerInstance: here ? owner : Session.unplaced, body: body, botUserID: botUserID(sessionID: id),
-            placedAt: here ? now : nil)
+            placedAt: here ? now : nil, profile: profile)
         try session.insert(db)
         try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
         return session
+    }
+
+    /// The profile's cap and its active sessions, read only when it has a cap of its own.
+    static func profileLoad(_ profile: String, settings: PolicySettings, db: Database) throws -> ProfileLoad? {
+        guard let cap = settings.cap(ofProfile: profile) else { return nil }
+        let active = try Int.fetchOne(
+            cached: db, sql: "SELECT count(*) FROM session WHERE profile = ? AND state IN ('starting','running','stopping')",
+            arguments: [profile]) ?? 0
+        return ProfileLoad(active: active, cap: cap)
     }
 
     /// The active sessions an instance runs (or is starting).
@@ -211,13 +226,20 @@ public final class SQLiteSessionStore: SessionStorage {
     }
 
     /// Claims the room's next session if its humans are waiting for one and policy allows it now.
+    /// The room keeps its last session's profile and body (a room the service created keeps what its caller gave);
+    /// a room that never had one gets its profile's.
     static func startIfWaiting(
-        room: String, url: String?, body: String, launcher: LauncherKind, owner: String, settings: PolicySettings, now: Double,
-        db: Database
+        room: String, url: String?, launcher: LauncherKind, owner: String, settings: PolicySettings, now: Double, db: Database
     ) throws -> Session? {
-        guard let row = try Row.fetchOne(cached: db, sql: "SELECT retry_at, waiting_since FROM room WHERE name = ?", arguments: [room]),
+        guard let row = try Row.fetchOne(
+                cached: db, sql: "SELECT retry_at, waiting_since, profile FROM room WHERE name = ?", arguments: [room]),
               (row["waiting_since"] as Double?) != nil
         else { return nil }
+        let last = try Row.fetchOne(
+            cached: db, sql: "SELECT profile, body FROM session WHERE room_name = ? ORDER BY created_at DESC LIMIT 1",
+            arguments: [room])
+        let profile: String = last?["profile"] ?? row["profile"] ?? BotProfile.defaultName
+        let body: String = last?["body"] ?? settings.profiles.named(profile)?.bodyText ?? "{}"
         let humans = try Self.humans(room: room, db: db)
         if humans == 0 {
             try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [room])
@@ -225,10 +247,12 @@ public final class SQLiteSessionStore: SessionStorage {
         }
         guard shouldStartWaitingRoom(
             humans: humans, hasActiveSession: try Self.activeSession(room: room, db: db) != nil, retryAt: row["retry_at"],
-            activeSessions: try Self.activeCount(db: db), settings: settings, now: now)
+            activeSessions: try Self.activeCount(db: db), profileLoad: try Self.profileLoad(profile, settings: settings, db: db),
+            settings: settings, now: now)
         else { return nil }
         return try Self.claim(
-            room: room, url: url, launcher: launcher, owner: owner, body: body, settings: settings, now: now, db: db)
+            room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings, now: now,
+            db: db)
     }
 
     static func beginStop(_ id: String, reason: EndReason, now: Double, db: Database) throws -> Session? {

@@ -48,9 +48,11 @@ function sessionRow(session) {
   row.dataset.sessionId = session.id;
   row.dataset.state = session.state;
   row.dataset.room = session.room_name;
+  row.dataset.profile = session.profile;
   if (isActive(session)) {
     row.append(cell(session.room_name), stateBadge(session.state), cell(String(session.participants)),
-      cell(clock(session.created_at), "muted"), cell(session.pid ? "pid " + session.pid : session.launcher, "muted"),
+      cell(clock(session.created_at), "muted"),
+      cell(session.profile + " · " + (session.pid ? "pid " + session.pid : session.launcher), "muted"),
       stopButton(session));
   } else {
     const how = (session.end_reason || session.state) + (session.exit_code != null ? " (exit " + session.exit_code + ")" : "");
