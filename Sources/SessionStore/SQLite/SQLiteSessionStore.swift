@@ -90,13 +90,17 @@ public final class SQLiteSessionStore: SessionStorage {
             let roomRow = try Row.fetchOne(cached: db, sql: "SELECT retry_at, profile FROM room WHERE name = ?", arguments: [event.roomName])
             let retryAt: Double? = roomRow?["retry_at"]
             let profile: String = roomRow?["profile"] ?? profile
-            let snapshot = RoomSnapshot(
+            var snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
                 humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt,
-                joinAddedHuman: addedHuman, mayClaim: mayClaim,
-                profileLoad: event.kind == .participantJoined ? try Self.profileLoad(profile, settings: settings, db: db) : nil
+                joinAddedHuman: addedHuman, mayClaim: mayClaim
             )
-            let decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            // Only a spawn weighs the profile's cap: its sessions are counted for that event alone (as on PostgreSQL).
+            if decision == .spawn, let load = try Self.profileLoad(profile, settings: settings, db: db) {
+                snapshot.profileLoad = load
+                decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            }
             var session = active
             switch decision {
             case .spawn:
