@@ -189,6 +189,26 @@ public struct DailyClient: Sendable {
         _ = try await send(.DELETE, "/webhooks/\(uuid)", as: JSONValue.self)
     }
 
+    /// Hands a held dial-in call to the room's SIP endpoint (what a bot does once Daily says the room is ready).
+    public func pinlessCallUpdate(callID: String, callDomain: String, sipURI: String) async throws -> JSONValue {
+        let body = JSONValue.object(["callId": .string(callID), "callDomain": .string(callDomain), "sipUri": .string(sipURI)])
+        return try await send(.POST, "/dialin/pinlessCallUpdate", body: body, as: JSONValue.self)
+    }
+
+    /// Creates the domain's pinless dial-in config (`type: pinless_dialin`, `room_creation_api`, `hmac`, ...).
+    public func createDialinConfig(_ config: [String: JSONValue]) async throws -> JSONValue {
+        try await send(.POST, "/domain-dialin-config", body: JSONValue.object(config), as: JSONValue.self)
+    }
+
+    /// The domain's dial-in configs.
+    public func dialinConfigs() async throws -> JSONValue {
+        try await send(.GET, "/domain-dialin-config", as: JSONValue.self)
+    }
+
+    public func deleteDialinConfig(_ id: String) async throws {
+        _ = try await send(.DELETE, "/domain-dialin-config/\(id)", as: JSONValue.self)
+    }
+
     // MARK: Transport
 
     private func send<Answer: Decodable>(
@@ -250,7 +270,7 @@ public struct DailyClient: Sendable {
         var parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         for index in parts.indices.dropFirst() where index + 1 < parts.count && !parts[index + 1].isEmpty {
             if parts[index] == "rooms" { parts[index + 1] = ":name" }
-            if parts[index] == "webhooks" { parts[index + 1] = ":id" }
+            if parts[index] == "webhooks" || parts[index] == "domain-dialin-config" { parts[index + 1] = ":id" }
         }
         return parts.joined(separator: "/")
     }

@@ -40,6 +40,12 @@ public struct ServiceMetrics: Sendable {
     }
 
     /// A bot started (its process runs, or its agent took the request), by its profile.
+    /// A dial-in call answered: `answered`, `waited` (answered after waiting for a place), `capacity`, `no_profile`,
+    /// `refused` (signature), `invalid`, `failed` (Daily or the database).
+    public func dialinCall(result: String) {
+        Counter(label: "autospawn_dialin_calls_total", dimensions: [("result", result)], factory: factory).increment()
+    }
+
     public func botStarted(profile: String) {
         Counter(label: "autospawn_bots_started_total", dimensions: [("profile", profile)], factory: factory).increment()
     }

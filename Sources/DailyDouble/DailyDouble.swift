@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// A local stand-in for Daily's REST API (`https://api.daily.co/v1`), for tests and local demos only: the
 /// real Daily cannot be reached from here. Same paths, `Bearer` auth failures, `{"error","info"}` bodies,
 /// 429 above the rate limit; plus controls under `/_double/` that Daily does not have (presence, faults,
-/// a request log, a webhook sink, signed event delivery).
+/// a request log, a webhook sink, signed event delivery, a phone call to the pinless dial-in config).
 public enum DailyDouble {
     /// Builds the double's HTTP application.
     public static func application(
@@ -23,6 +23,7 @@ public enum DailyDouble {
         let router = Router()
         router.add(middleware: DailyGate(state: state))
         addDailyRoutes(router, state: state)
+        addDialinRoutes(router, state: state)
         addControlRoutes(router, state: state)
         return Application(
             router: router,
@@ -292,16 +293,21 @@ private func deliver(_ body: [UInt8], to url: String, secret: String?) async -> 
     var request = HTTPClientRequest(url: url)
     request.method = .POST
     request.headers.add(name: "Content-Type", value: "application/json")
-    if let secret, let key = Data(base64Encoded: secret) {
-        let timestamp = String(Int(Date().timeIntervalSince1970))
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(timestamp.utf8) + Data(".".utf8) + Data(body), using: SymmetricKey(data: key))
-        request.headers.add(name: "X-Webhook-Timestamp", value: timestamp)
-        request.headers.add(name: "X-Webhook-Signature", value: Data(mac).base64EncodedString())
-    }
+    if let secret { sign(&request, body: body, secret: secret, headerPrefix: "X-Webhook") }
     request.body = .bytes(ByteBuffer(bytes: body))
     guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(15)) else { return 0 }
     _ = try? await response.body.collect(upTo: 1 << 20)
     return Int(response.status.code)
+}
+
+/// Daily's signature: `<prefix>-Timestamp` (seconds) and `<prefix>-Signature`, base64 HMAC-SHA256 of
+/// "<timestamp>.<body>" under the base64-decoded secret.
+func sign(_ request: inout HTTPClientRequest, body: [UInt8], secret: String, headerPrefix: String) {
+    guard let key = Data(base64Encoded: secret) else { return }
+    let timestamp = String(Int(Date().timeIntervalSince1970))
+    let mac = HMAC<SHA256>.authenticationCode(for: Data(timestamp.utf8) + Data(".".utf8) + Data(body), using: SymmetricKey(data: key))
+    request.headers.add(name: "\(headerPrefix)-Timestamp", value: timestamp)
+    request.headers.add(name: "\(headerPrefix)-Signature", value: Data(mac).base64EncodedString())
 }
 
 func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleState) {
@@ -329,7 +335,11 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
         let data = try JSONEncoder().encode(requests)
         let value = try JSONDecoder().decode(JSONValue.self, from: data)
         return dailyJSON(
-            .ok, .object(["requests": value, "sink": .array(await state.sink), "agents": .array(await state.agentCalls)]))
+            .ok,
+            .object([
+                "requests": value, "sink": .array(await state.sink), "agents": .array(await state.agentCalls),
+                "forwarded_calls": .array(await state.forwardedCalls.values.map { $0 }),
+            ]))
     }
     // Delivers an event to every webhook as Daily does: the body byte for byte, signed with the webhook's
     // hmac (X-Webhook-Signature over "<timestamp>.<body>", X-Webhook-Timestamp in seconds).

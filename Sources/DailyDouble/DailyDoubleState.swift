@@ -38,6 +38,12 @@ actor DailyDoubleState {
     var sink: [JSONValue] = []
     /// What the agent stand-in received: headers and body of each `POST /bot`.
     var agentCalls: [JSONValue] = []
+    /// Pinless dial-in configs (`/domain-dialin-config`), by id.
+    var dialinConfigs: [String: JSONValue] = [:]
+    /// Calls handed to a room (`POST /dialin/pinlessCallUpdate`), by call id: `{callId, callDomain, sipUri}`.
+    var forwardedCalls: [String: JSONValue] = [:]
+    /// Calls the double placed (`/_double/dialin/call`) and still holds: call id to call domain.
+    var heldCalls: [String: String] = [:]
 
     init(apiKey: String, domain: String, rateLimitPerSecond: Int) {
         self.apiKey = apiKey
@@ -104,6 +110,19 @@ actor DailyDoubleState {
     }
 
     func saveWebhook(_ webhook: JSONValue, uuid: String) { webhooks[uuid] = webhook }
+
+    func saveDialinConfig(_ config: JSONValue, id: String) { dialinConfigs[id] = config }
+    func deleteDialinConfig(_ id: String) -> Bool { dialinConfigs.removeValue(forKey: id) != nil }
+    func allDialinConfigs() -> [JSONValue] { dialinConfigs.keys.sorted().compactMap { dialinConfigs[$0] } }
+    func hold(call: String, domain: String) { heldCalls[call] = domain }
+
+    /// Hands a held call to a room: false when the double holds no such call (Daily answers 404).
+    func forward(_ update: JSONValue) -> Bool {
+        guard let call = update["callId"]?.string, heldCalls[call] == update["callDomain"]?.string else { return false }
+        heldCalls[call] = nil
+        forwardedCalls[call] = update
+        return true
+    }
 
     /// Counts one delivery's outcome as Daily does: with `circuit-breaker` (the default), three failures in a row
     /// turn the webhook `FAILED`, and a failed webhook gets nothing until it is updated.

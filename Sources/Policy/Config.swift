@@ -28,6 +28,14 @@ public struct Config: Sendable {
         case handover
     }
 
+    /// `AUTOSPAWN_SPAWN_ON`: what brings a room its bot.
+    public enum SpawnOn: String, Sendable, CaseIterable {
+        /// A human in the room (`participant.joined`).
+        case join
+        /// Also someone knocking at a private room (`waiting-participant.joined`): the bot is loaded when they are let in.
+        case knock
+    }
+
     /// `AUTOSPAWN_LOG_FORMAT`: `text` for people, `json` for one JSON object a line.
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -96,6 +104,12 @@ public struct Config: Sendable {
     public var warmBots: Int = 0
     /// Every kind of bot: the profiles file's, and the default one the settings above form.
     public var profiles = BotProfiles.none
+    /// `AUTOSPAWN_DIALIN_SECRET`: decoded keys of the pinless dial-in config's `hmac`; empty: no `/daily/dialin`.
+    public var dialinSecrets: [[UInt8]] = []
+    /// `AUTOSPAWN_DIALIN_WAIT_S`: how long a call at capacity waits for a place (the caller hears hold music).
+    public var dialinWaitSeconds: Double = 20
+    /// `AUTOSPAWN_SPAWN_ON`.
+    public var spawnOn: SpawnOn = .join
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
 
@@ -106,7 +120,9 @@ public struct Config: Sendable {
     /// Variables every bot gets when the service has them: what a program needs to run, nothing of the service's.
     public static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
     /// Secrets of the service itself, which no bot may be given.
-    public static let serviceOnlySecrets = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_DB"]
+    public static let serviceOnlySecrets = [
+        "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_DB",
+    ]
 
     /// The room-eligibility rule derived from `allowedRoomPattern`.
     public var roomFilter: RoomFilter
@@ -270,12 +286,20 @@ public struct Config: Sendable {
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
         let handoverWait = try reader.seconds("AUTOSPAWN_HANDOVER_WAIT_S", default: 120, allowZero: true)
+        let dialinSecrets = try reader.secrets("AUTOSPAWN_DIALIN_SECRET")
+        if !dialinSecrets.isEmpty, apiKey == nil {
+            throw ConfigError("AUTOSPAWN_DIALIN_SECRET", "dial-in needs DAILY_API_KEY: each call's room is made through Daily's API")
+        }
+        let dialinWait = try reader.seconds("AUTOSPAWN_DIALIN_WAIT_S", default: 20, allowZero: true)
+        let spawnOn = try reader.choice("AUTOSPAWN_SPAWN_ON", default: SpawnOn.join)
         if adminToken == nil {
             warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
         }
         var secretTexts = [adminToken, apiKey].compactMap { $0 }
         if case .postgres(let location) = database, let password = location.password { secretTexts.append(password) }
-        secretTexts += (reader.string("AUTOSPAWN_WEBHOOK_SECRET") ?? "").split(separator: ",").map { String($0).trimmingBlanks() }
+        for name in ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET"] {
+            secretTexts += (reader.string(name) ?? "").split(separator: ",").map { String($0).trimmingBlanks() }
+        }
         var config = Config(
             host: host, port: port, database: database, webhookEnabled: webhookEnabled,
             webhookSecrets: secrets, requireSignature: requireSignature, signatureToleranceSeconds: tolerance,
@@ -302,6 +326,9 @@ public struct Config: Sendable {
         config.advertiseURL = advertiseURL
         config.warmBots = warmBots
         config.profiles = BotProfiles(profiles, fromFile: profilesPath != nil)
+        config.dialinSecrets = dialinSecrets
+        config.dialinWaitSeconds = dialinWait
+        config.spawnOn = spawnOn
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config
@@ -353,7 +380,8 @@ public struct Config: Sendable {
     public var policySettings: PolicySettings {
         PolicySettings(
             maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
-            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots, profiles: profiles
+            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots, profiles: profiles,
+            spawnOn: spawnOn
         )
     }
 

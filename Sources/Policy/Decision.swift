@@ -53,6 +53,12 @@ public enum Decision: Sendable, Equatable {
         return false
     }
 
+    /// The answer's `action` and `reason` to an event of `kind`: a knock that brings the bot says so.
+    public func answer(to kind: RoomEvent.Kind) -> (action: WebhookAction, reason: String) {
+        if self == .spawn && kind == .waitingParticipantJoined { return (.spawned, "knocker") }
+        return answer
+    }
+
     /// The answer's `action` and `reason`.
     public var answer: (action: WebhookAction, reason: String) {
         switch self {

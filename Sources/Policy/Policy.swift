@@ -9,12 +9,16 @@ public struct PolicySettings: Sendable {
     public var maxLocalBots: Int
     /// Which bot each room gets, and each profile's own cap.
     public var profiles: BotProfiles
+    /// `AUTOSPAWN_SPAWN_ON`: whether a knocker brings the room its bot.
+    public var spawnOn: Config.SpawnOn
 
     public init(
         maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double,
-        restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil, profiles: BotProfiles = .none
+        restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil, profiles: BotProfiles = .none,
+        spawnOn: Config.SpawnOn = .join
     ) {
         self.profiles = profiles
+        self.spawnOn = spawnOn
         self.maxLocalBots = maxLocalBots ?? maxConcurrency
         self.maxConcurrency = maxConcurrency
         self.botName = botName
@@ -42,12 +46,14 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var stopScheduled: Bool
     /// Humans now in the room (bots excluded).
     public var humans: Int
+    /// People knocking at the room (`waiting-participant.*`): not in it yet, and not counted among its humans.
+    public var knockers: Int
     /// Active sessions in the whole service.
     public var activeSessions: Int
     /// The room's bot kept failing: no new one before this time (Unix seconds).
     public var retryAt: Double?
-    /// For a join: whether it added a human to the room. A join whose leave arrived first (a tombstone), or of
-    /// someone already counted, adds nobody.
+    /// For a join: whether it added a human to the room (for a knock: a knocker). A join whose leave arrived first
+    /// (a tombstone), or of someone already counted, adds nobody.
     public var joinAddedHuman: Bool
     /// False while this instance is draining: it starts no bot, and a room that would get one waits instead.
     public var mayClaim: Bool
@@ -55,10 +61,11 @@ public struct RoomSnapshot: Sendable, Equatable {
     public var profileLoad: ProfileLoad?
 
     public init(
-        activeState: SessionState?, stopScheduled: Bool = false, humans: Int, activeSessions: Int, retryAt: Double? = nil,
-        joinAddedHuman: Bool = true, mayClaim: Bool = true, profileLoad: ProfileLoad? = nil
+        activeState: SessionState?, stopScheduled: Bool = false, humans: Int, knockers: Int = 0, activeSessions: Int,
+        retryAt: Double? = nil, joinAddedHuman: Bool = true, mayClaim: Bool = true, profileLoad: ProfileLoad? = nil
     ) {
         self.profileLoad = profileLoad
+        self.knockers = knockers
         self.activeState = activeState
         self.stopScheduled = stopScheduled
         self.humans = humans
@@ -104,20 +111,22 @@ public func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     screenParticipant(event, settings: settings) ?? screenRoom(event, settings: settings)
 }
 
-/// Events about bots and knockers, which change nothing in a room.
+/// Events about bots, which change nothing in a room.
 public func screenParticipant(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     switch event.kind {
-    case .participantJoined, .participantLeft:
+    case .participantJoined, .participantLeft, .waitingParticipantJoined, .waitingParticipantLeft:
         if let participant = event.participant, isBot(participant, botNames: settings.botNames) {
             return .ignore(reason: "bot_participant")
         }
-    case .waitingParticipantJoined, .waitingParticipantLeft:
-        // A knocker is not in the room yet; its admission arrives as participant.joined.
-        return .ignore(reason: "waiting_participant")
     case .meetingStarted, .meetingEnded:
         break
     }
     return nil
+}
+
+/// Whether the event may bring its room a bot: a human's join, or with `AUTOSPAWN_SPAWN_ON=knock` a knock.
+public func mayBringBot(_ kind: RoomEvent.Kind, settings: PolicySettings) -> Bool {
+    kind == .participantJoined || (kind == .waitingParticipantJoined && settings.spawnOn == .knock)
 }
 
 /// Rooms this service does not serve: not allowed (`AUTOSPAWN_ALLOWED_ROOM_REGEX`), no profile's, or without a known
@@ -126,10 +135,10 @@ public func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decision
     if !settings.roomFilter.allows(name: event.roomName, url: event.roomURL) {
         return .ignore(reason: "room_not_allowed")
     }
-    if event.kind == .participantJoined, event.roomURL == nil {
+    if mayBringBot(event.kind, settings: settings), event.roomURL == nil {
         return .ignore(reason: "no_domain")
     }
-    if event.kind == .participantJoined, settings.profiles.fromFile,
+    if mayBringBot(event.kind, settings: settings), settings.profiles.fromFile,
        settings.profiles.forRoom(name: event.roomName, url: event.roomURL) == nil
     {
         return .ignore(reason: "no_profile")
@@ -154,23 +163,19 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
     case .participantJoined:
         // Only a human who arrives spawns a bot or cancels a stop: a join that adds nobody changes nothing.
         guard room.joinAddedHuman else { return .record(reason: "no_new_human") }
-        switch room.activeState {
-        case .stopping?:
-            return .spawnAfterStop
-        case .starting?, .running?:
-            return room.stopScheduled ? .cancelScheduledStop : .record(reason: "bot_present")
-        case nil, .ended?, .failed?:
-            if let retryAt = room.retryAt, retryAt > now { return .reject(reason: "backoff") }
-            if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
-            if room.profileLoad?.isFull == true { return .reject(reason: "profile_capacity") }
-            // The room waits for the next instance (or another one on the same database).
-            if !room.mayClaim { return .reject(reason: "draining") }
-            return .spawn
+        return arrival(room: room, settings: settings, now: now)
+    case .waitingParticipantJoined:
+        // Knockers are counted either way; only with AUTOSPAWN_SPAWN_ON=knock does one bring the room its bot.
+        guard settings.spawnOn == .knock else { return .record(reason: "knocker") }
+        guard room.joinAddedHuman else { return .record(reason: "no_new_knocker") }
+        return arrival(room: room, settings: settings, now: now)
+    case .participantLeft, .waitingParticipantLeft:
+        // With knock, someone still at the door keeps the bot that came for them.
+        let waiting = settings.spawnOn == .knock ? room.knockers : 0
+        guard room.humans == 0, waiting == 0, let state = room.activeState, state != .stopping else {
+            return .record(reason: kind == .participantLeft ? "participant_left" : "knocker_left")
         }
-    case .participantLeft:
-        guard room.humans == 0, let state = room.activeState, state != .stopping else {
-            return .record(reason: "participant_left")
-        }
+        if settings.spawnOn == .join && kind == .waitingParticipantLeft { return .record(reason: "knocker_left") }
         if settings.emptyGraceSeconds <= 0 { return .stop(.roomEmpty) }
         if room.stopScheduled { return .record(reason: "stop_scheduled") }
         return .scheduleStop(at: now + settings.emptyGraceSeconds)
@@ -179,8 +184,23 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
         return .stop(.meetingEnded)
     case .meetingStarted:
         return .record(reason: "meeting_started")
-    case .waitingParticipantJoined, .waitingParticipantLeft:
-        return .ignore(reason: "waiting_participant")
+    }
+}
+
+/// Someone arrived who wants the room's bot (a human, or a knocker with knock): the bot, if the room may have it.
+private func arrival(room: RoomSnapshot, settings: PolicySettings, now: Double) -> Decision {
+    switch room.activeState {
+    case .stopping?:
+        return .spawnAfterStop
+    case .starting?, .running?:
+        return room.stopScheduled ? .cancelScheduledStop : .record(reason: "bot_present")
+    case nil, .ended?, .failed?:
+        if let retryAt = room.retryAt, retryAt > now { return .reject(reason: "backoff") }
+        if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
+        if room.profileLoad?.isFull == true { return .reject(reason: "profile_capacity") }
+        // The room waits for the next instance (or another one on the same database).
+        if !room.mayClaim { return .reject(reason: "draining") }
+        return .spawn
     }
 }
 

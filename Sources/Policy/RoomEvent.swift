@@ -42,6 +42,29 @@ public struct RoomEvent: Sendable, Equatable {
     /// When Daily sent it (`event_ts`), in Unix seconds, if the event says.
     public var sentAt: Double?
 
+    /// Knockers are tracked beside the room's participants under this prefix: not in the room, not its humans.
+    public static let knockerKeyPrefix = "knock:"
+
+    /// The participant record the event changes: its key (a knocker's under `knockerKeyPrefix`), whether that key is
+    /// unique to one stay, and whether the event brings the participant (or knocker) or takes them away.
+    public var presenceChange: (key: String, isPerJoin: Bool, joining: Bool)? {
+        guard let (key, isPerJoin) = participant?.trackingKey else { return nil }
+        switch kind {
+        case .participantJoined: return (key, isPerJoin, true)
+        case .participantLeft: return (key, isPerJoin, false)
+        case .waitingParticipantJoined: return (Self.knockerKeyPrefix + key, isPerJoin, true)
+        case .waitingParticipantLeft: return (Self.knockerKeyPrefix + key, isPerJoin, false)
+        case .meetingStarted, .meetingEnded: return nil
+        }
+    }
+
+    /// For a join: the knocker record of the same participant, who was let in and is no longer at the door (should
+    /// Daily not say so with a `waiting-participant.left`).
+    public var admittedKnockerKey: String? {
+        guard kind == .participantJoined, let (key, _) = participant?.trackingKey else { return nil }
+        return Self.knockerKeyPrefix + key
+    }
+
     public init(
         id: String, kind: Kind, roomName: String, roomURL: String?, participant: Participant? = nil,
         sentAt: Double? = nil

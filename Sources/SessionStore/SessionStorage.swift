@@ -69,8 +69,8 @@ public protocol SessionStorage: Sendable {
     func activeCount() async throws -> Int
     /// Humans now in each of the rooms.
     func humans(inRooms rooms: Set<String>) async throws -> [String: Int]
-    /// The room's active session, its humans and its URL.
-    func roomStatus(_ room: String) async throws -> (session: Session?, humans: Int, url: String?)
+    /// The room's active session, its humans and knockers, and its URL.
+    func roomStatus(_ room: String) async throws -> RoomStatus
     /// True when the store takes a write now.
     func isWritable(now: Double) async -> Bool
 
@@ -135,3 +135,24 @@ public struct SessionQuery: Sendable {
     }
 }
 
+
+/// A room as `/bot/status` shows it.
+public struct RoomStatus: Sendable, Equatable {
+    /// Its active session, if any.
+    public var session: Session?
+    /// Humans in the room (bots excluded).
+    public var humans: Int
+    /// People knocking at the room, not yet let in.
+    public var knockers: Int
+    public var url: String?
+
+    public init(session: Session?, humans: Int, knockers: Int, url: String?) {
+        self.session = session
+        self.humans = humans
+        self.knockers = knockers
+        self.url = url
+    }
+}
+
+/// `LIKE` patterns of participant keys: knockers' (`RoomEvent.knockerKeyPrefix`), kept apart from the room's humans.
+let knockerKeyPattern = RoomEvent.knockerKeyPrefix + "%"

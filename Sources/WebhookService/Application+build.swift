@@ -16,6 +16,10 @@ public struct AutospawnService: Sendable {
     public let webhooks: WebhookHandler
     /// With `DAILY_API_KEY`: rooms made on request (`/start`, `/daily`).
     let starter: RoomStarter?
+    /// With `AUTOSPAWN_DIALIN_SECRET`: phone calls' rooms and bots (`/daily/dialin`).
+    let calls: CallStarter?
+    let daily: DailyClient?
+    let logger: Logger
     /// What `GET /metrics` shows.
     public let registry: PrometheusCollectorRegistry
     let metrics: ServiceMetrics
@@ -104,8 +108,18 @@ public func buildApplication(
         supervisor: supervisor, logger: logger, metrics: metrics, recent: recent)
     let starter = daily.map { daily in
         RoomStarter(
-            daily: daily, domain: config.dailyDomain ?? "", profiles: config.profiles, maxSessionSeconds: config.maxSessionSeconds, store: store,
-            supervisor: supervisor, logger: logger)
+            daily: daily, rooms: ServiceRooms(daily: daily, logger: logger), domain: config.dailyDomain ?? "",
+            profiles: config.profiles, maxSessionSeconds: config.maxSessionSeconds, store: store, supervisor: supervisor,
+            logger: logger)
+    }
+    // Known now unless the port is chosen at start; then once the server listens.
+    let address = ServiceAddress(config.advertisedURL(port: config.port))
+    let calls = starter.flatMap { starter in
+        config.dialinSecrets.isEmpty
+            ? nil
+            : CallStarter(
+                rooms: starter, keys: CallForwardKeys(secrets: config.dialinSecrets), waitSeconds: config.dialinWaitSeconds,
+                address: address)
     }
     let watchdog = daily.map { daily in
         WebhookWatchdog(
@@ -113,7 +127,9 @@ public func buildApplication(
             metrics: metrics)
     }
     var parts = AutospawnService(
-        store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, registry: registry, metrics: metrics,
+        store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, calls: calls, daily: daily, logger: logger,
+        registry: registry,
+        metrics: metrics,
         recent: recent, watchdog: watchdog, reaper: reaper, lease: lease, logs: LogForwarder(store: store, http: .shared))
     let router = buildRouter(config, parts)
     parts.routes = router.routes.map { route in
@@ -131,8 +147,10 @@ public func buildApplication(
         onServerRunning: { [config] channel in
             guard let port = channel.localAddress?.port else { return }
             if config.port == 0 {
-                // Only now is the port known: other instances read this one's bots' logs there.
+                // Only now is the port known: other instances read this one's bots' logs there, calls' bots forward
+                // their calls there.
                 let url = config.advertisedURL(port: port)
+                address.set(url)
                 Task {
                     do { try await store.setAdvertiseURL(url) } catch {
                         logger.error("could not record this instance's address", metadata: ["error": "\(error)"])

@@ -5,8 +5,8 @@ import Policy
 import SessionStore
 
 /// `POST /start` and `GET /daily`: a new room, a token for the caller, and a bot in it (Pipecat's runner and
-/// Pipecat Cloud do the same). The room is claimed before Daily is asked for anything, so capacity is
-/// reserved atomically and a caller at capacity costs no Daily request.
+/// Pipecat Cloud do the same); and a phone call's room (`RoomStarter+Call.swift`). The room is claimed before
+/// Daily is asked for anything, so capacity is reserved atomically and a caller at capacity costs no Daily request.
 struct RoomStarter: Sendable {
     /// Why a start failed, as the HTTP answer carries it.
     struct Failure: Error {
@@ -22,6 +22,7 @@ struct RoomStarter: Sendable {
     }
 
     let daily: DailyClient
+    let rooms: ServiceRooms
     let domain: String
     /// Which bot a start gets: the one it names, else the default profile.
     let profiles: BotProfiles
@@ -49,25 +50,15 @@ struct RoomStarter: Sendable {
         let now = Date().timeIntervalSince1970
         let claimed: Session?
         do {
-            claimed = try await store.claim(
-                room: name, url: "https://\(domain).daily.co/\(name)", profile: chosen.name, body: bodyText, now: now)
+            claimed = try await store.claim(room: name, url: url(of: name), profile: chosen.name, body: bodyText, now: now)
         } catch {
             throw Failure(status: 503, error: "database_unavailable")
         }
         guard var session = claimed else { throw Failure(status: 429, error: "at_capacity") }
         let expiry = JSONValue.number((now + maxSessionSeconds).rounded(.down))
-        do {
-            // Pipecat's runner defaults, bounded by the session's maximum length; the request's properties win.
-            let defaults: [String: JSONValue] = ["exp": expiry, "eject_at_room_exp": .bool(true)]
-            let room = try await createRoom(name: name, properties: defaults.merging(roomProperties) { $1 })
-            session.roomURL = room.url
-            try await store.setRoomURL(session.id, url: room.url, now: Date().timeIntervalSince1970)
-        } catch {
-            logger.error("Daily did not create the room", metadata: ["room": "\(name)", "error": "\(error)"])
-            await supervisor.end(session.id, state: .failed, reason: .roomFailed)
-            await deleteRoom(name)
-            throw Failure(status: 502, error: "daily_unavailable")
-        }
+        // Pipecat's runner defaults, bounded by the session's maximum length; the request's properties win.
+        let defaults: [String: JSONValue] = ["exp": expiry, "eject_at_room_exp": .bool(true)]
+        session = try await createRoom(for: session, properties: defaults.merging(roomProperties) { $1 })
         let token: String
         do {
             var properties: [String: JSONValue] = ["exp": expiry]
@@ -77,10 +68,36 @@ struct RoomStarter: Sendable {
         } catch {
             logger.error("Daily did not mint the caller's token", metadata: ["room": "\(name)", "error": "\(error)"])
             await supervisor.end(session.id, state: .failed, reason: .tokenFailed)
-            await deleteRoom(name)
+            await rooms.delete(name)
             throw Failure(status: 502, error: "daily_unavailable")
         }
-        // Given up while Daily was slow (the start timeout) or stopped meanwhile: no bot, and no room left behind.
+        try await launch(session)
+        return Started(dailyRoom: session.roomURL ?? "", dailyToken: token, sessionId: session.id)
+    }
+
+    /// `https://<domain>.daily.co/<name>`, until Daily's answer says otherwise.
+    func url(of name: String) -> String { "https://\(domain).daily.co/\(name)" }
+
+    /// Creates the claimed session's room and records its URL; when Daily fails, the session fails and no room is
+    /// left.
+    func createRoom(for session: Session, properties: [String: JSONValue]) async throws(Failure) -> Session {
+        var session = session
+        do {
+            let room = try await rooms.create(name: session.roomName, properties: properties)
+            session.roomURL = room.url
+            try await store.setRoomURL(session.id, url: room.url, now: Date().timeIntervalSince1970)
+            return session
+        } catch {
+            logger.error("Daily did not create the room", metadata: ["room": "\(session.roomName)", "error": "\(error)"])
+            await supervisor.end(session.id, state: .failed, reason: .roomFailed)
+            await rooms.delete(session.roomName)
+            throw Failure(status: 502, error: "daily_unavailable")
+        }
+    }
+
+    /// Starts the session's bot, unless the session was given up while Daily was slow (the start timeout) or
+    /// stopped meanwhile: then no bot, and no room left behind.
+    func launch(_ session: Session) async throws(Failure) {
         let current: Session?
         do {
             current = try await store.session(session.id)
@@ -88,36 +105,10 @@ struct RoomStarter: Sendable {
             throw Failure(status: 503, error: "database_unavailable")
         }
         guard let current, current.state == .starting else {
-            await deleteRoom(name)
+            await rooms.delete(session.roomName)
             if current?.endReason == .startTimeout { throw Failure(status: 504, error: "start_timeout") }
             throw Failure(status: 409, error: "session_stopped")
         }
         supervisor.launchSoon(session)
-        return Started(dailyRoom: session.roomURL ?? "", dailyToken: token, sessionId: session.id)
-    }
-
-    /// Creates the room. When the create fails, Daily may still have made it (an answer lost after it acted,
-    /// and the retry then told that the name is taken): the name is ours alone, so a room by that name is ours.
-    private func createRoom(name: String, properties: [String: JSONValue]) async throws -> DailyRoom {
-        do {
-            return try await daily.createRoom(name: name, properties: properties)
-        } catch {
-            if let room = try? await daily.room(name) {
-                logger.info("Daily created the room although the answer said otherwise", metadata: ["room": "\(name)"])
-                return room
-            }
-            throw error
-        }
-    }
-
-    /// Removes a room made for a start that then failed; nobody will ever join it.
-    private func deleteRoom(_ name: String) async {
-        do {
-            try await daily.deleteRoom(name)
-        } catch let error as DailyAPIError where error.status == 404 {
-            // Never made.
-        } catch {
-            logger.warning("could not delete the room of a failed start", metadata: ["room": "\(name)", "error": "\(error)"])
-        }
     }
 }

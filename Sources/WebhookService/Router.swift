@@ -33,25 +33,25 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
 
     router.post("daily/webhook") { request, _ -> Response in
         guard config.webhookEnabled else { return json(.notFound, ErrorBody(error: "not_found")) }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxWebhookBody {
-            return json(.contentTooLarge, ErrorBody(error: "body_too_large"))
-        }
-        let buffer: ByteBuffer
-        do {
-            guard let body = try await collectBody(of: request, upTo: maxWebhookBody, within: config.requestTimeoutSeconds) else {
-                return json(.requestTimeout, ErrorBody(error: "request_timeout"))
-            }
-            buffer = body
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return json(.contentTooLarge, ErrorBody(error: "body_too_large"))
+        let body: [UInt8]
+        switch try await requestBytes(request, upTo: maxWebhookBody, within: config.requestTimeoutSeconds) {
+        case .failure(let refused): return refused.response
+        case .success(let bytes): body = bytes
         }
         let answer = await parts.webhooks.handle(
-            body: Array(buffer.readableBytesView), signature: request.headers[webhookSignature],
+            body: body, signature: request.headers[webhookSignature],
             timestamp: request.headers[webhookTimestamp], now: Date().timeIntervalSince1970)
         return Response(
             status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: answer.body.jsonBytes)))
     }
+
+    DialinController(
+        calls: parts.calls,
+        verifier: SignatureVerifier(
+            secrets: config.dialinSecrets, toleranceSeconds: config.signatureToleranceSeconds, requireSignature: true),
+        daily: parts.daily, requestTimeoutSeconds: config.requestTimeoutSeconds, metrics: parts.metrics, logger: parts.logger
+    ).addRoutes(to: router)
 
     let botStatus: @Sendable (String) async throws -> BotStatus = { name in
         let status = try await store.roomStatus(name)
@@ -59,7 +59,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         return BotStatus(
             roomName: name, roomURL: url, status: status.session?.state.rawValue ?? "absent",
             sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
-            participants: status.humans, profile: status.session?.profile)
+            participants: status.humans, knocking: status.knockers, profile: status.session?.profile)
     }
     let streams = LiveStreams(
         store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams,
@@ -241,6 +241,27 @@ func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
     }
     return difference == 0
+}
+
+/// A response given in place of what a request asked for.
+struct AnswerInstead: Error {
+    var response: Response
+    init(_ response: Response) { self.response = response }
+}
+
+/// The request's body, or the answer that refuses it: too large (by its length or as it arrives), or too slow.
+func requestBytes(_ request: Request, upTo limit: Int, within seconds: Double) async throws -> Result<[UInt8], AnswerInstead> {
+    if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        return .failure(AnswerInstead(json(.contentTooLarge, ErrorBody(error: "body_too_large"))))
+    }
+    do {
+        guard let buffer = try await collectBody(of: request, upTo: limit, within: seconds) else {
+            return .failure(AnswerInstead(json(.requestTimeout, ErrorBody(error: "request_timeout"))))
+        }
+        return .success(Array(buffer.readableBytesView))
+    } catch let error as HTTPError where error.status == .contentTooLarge {
+        return .failure(AnswerInstead(json(.contentTooLarge, ErrorBody(error: "body_too_large"))))
+    }
 }
 
 /// The body, or nil once `seconds` have passed since collecting began: checked as each part arrives, while a

@@ -12,11 +12,11 @@ public struct SecretRedactor: Sendable {
         self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count }
     }
 
-    /// The configured API key, admin token and webhook secrets: as configured, and each webhook key also as
+    /// The configured API key, admin token, webhook and dial-in secrets: as configured, and each of their keys also as
     /// base64 with and without its padding, whichever way it was written down.
     public init(_ config: Config) {
         var secrets = config.secretTexts
-        for key in config.webhookSecrets {
+        for key in config.webhookSecrets + config.dialinSecrets {
             let encoded = Base64.encode(key)
             secrets += [encoded, String(encoded.reversed().drop { $0 == "=" }.reversed())]
         }

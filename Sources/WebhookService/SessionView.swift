@@ -61,11 +61,13 @@ struct BotStatus: Codable, Sendable, Equatable {
     var sessionID: String?
     var since: String?
     var participants: Int
+    /// People knocking at the room, not yet let in (not among `participants`).
+    var knocking: Int
     /// The active session's profile.
     var profile: String?
 
     enum CodingKeys: String, CodingKey {
-        case status, since, participants, profile
+        case status, since, participants, knocking, profile
         case roomName = "room_name", roomURL = "room_url", sessionID = "session_id"
     }
 
@@ -77,6 +79,7 @@ struct BotStatus: Codable, Sendable, Equatable {
         try container.encodeIfPresent(sessionID, forKey: .sessionID)
         try container.encodeIfPresent(since, forKey: .since)
         try container.encode(participants, forKey: .participants)
+        try container.encode(knocking, forKey: .knocking)
         try container.encodeIfPresent(profile, forKey: .profile)
     }
 }

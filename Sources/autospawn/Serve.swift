@@ -56,6 +56,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_LOG_FORMAT (text or json)") var logFormat: String?
     @Option(help: "AUTOSPAWN_WARM_BOTS") var warmBots: String?
     @Option(help: "AUTOSPAWN_PROFILES (a YAML file of bot profiles)") var profiles: String?
+    @Option(help: "AUTOSPAWN_DIALIN_SECRET (base64, comma-separated)") var dialinSecret: String?
+    @Option(help: "AUTOSPAWN_DIALIN_SECRET_FILE (a file holding the secret)") var dialinSecretFile: String?
+    @Option(name: .customLong("dialin-wait-s"), help: "AUTOSPAWN_DIALIN_WAIT_S") var dialinWait: String?
+    @Option(help: "AUTOSPAWN_SPAWN_ON (join or knock)") var spawnOn: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -79,7 +83,9 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
             "AUTOSPAWN_DRAIN_TIMEOUT_S": drainTimeout, "AUTOSPAWN_MAX_LOCAL_BOTS": maxLocalBots,
             "AUTOSPAWN_ADVERTISE_URL": advertiseUrl, "AUTOSPAWN_LOG_LEVEL": logLevel, "AUTOSPAWN_LOG_FORMAT": logFormat,
-            "AUTOSPAWN_WARM_BOTS": warmBots, "AUTOSPAWN_PROFILES": profiles,
+            "AUTOSPAWN_WARM_BOTS": warmBots, "AUTOSPAWN_PROFILES": profiles, "AUTOSPAWN_DIALIN_SECRET": dialinSecret,
+            "AUTOSPAWN_DIALIN_SECRET_FILE": dialinSecretFile, "AUTOSPAWN_DIALIN_WAIT_S": dialinWait,
+            "AUTOSPAWN_SPAWN_ON": spawnOn,
         ]
     }
 

@@ -36,8 +36,7 @@ struct WebhookCommand: AsyncParsableCommand {
         var retryType = "exponential"
 
         func run() async throws {
-            let secret = secret ?? Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
-            guard Base64.decode(secret).map({ !$0.isEmpty }) == true else { throw ValidationError("--secret is not base64") }
+            let secret = try secret.map(WebhookCommand.checkedSecret) ?? WebhookCommand.generatedSecret()
             guard ["exponential", "circuit-breaker"].contains(retryType) else {
                 throw ValidationError("--retry-type is exponential or circuit-breaker")
             }
@@ -47,6 +46,17 @@ struct WebhookCommand: AsyncParsableCommand {
             print("Start autospawn with this secret (shown only now):")
             print("AUTOSPAWN_WEBHOOK_SECRET=\(secret)")
         }
+    }
+
+    /// A strong `hmac` secret: 32 random bytes, base64.
+    static func generatedSecret() -> String {
+        Base64.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+    }
+
+    /// `--secret` as given, when it is base64.
+    static func checkedSecret(_ secret: String) throws -> String {
+        guard Base64.decode(secret).map({ !$0.isEmpty }) == true else { throw ValidationError("--secret is not base64") }
+        return secret
     }
 
     struct List: AsyncParsableCommand {

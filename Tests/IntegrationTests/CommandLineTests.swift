@@ -6,19 +6,8 @@ import TestSupport
 /// `autospawn sign` and `autospawn replay`, run as a user would.
 @Suite(.serialized)
 struct CommandLineTests {
-    /// Runs the binary and returns its exit status and stdout.
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ServiceProcess.executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try AutospawnCommand.runBlocking(arguments, environment: environment)
     }
 
     /// The README's promise: every setting in its Configuration table is also a `serve` flag of the same name.

@@ -27,7 +27,8 @@ struct DailyFaultTests {
         let faults: [(name: String, fault: String?)] = [
             ("500", #"{"status":500,"count":100000}"#),
             ("429", #"{"status":429,"count":100000}"#),
-            ("slow", #"{"delay_s":5,"count":100000}"#),
+            // Slower than the start timeout by a margin a loaded machine (CI, tests in parallel) does not eat up.
+            ("slow", #"{"delay_s":8,"count":100000}"#),
             ("refused", nil),
         ]
         for (name, fault) in faults {

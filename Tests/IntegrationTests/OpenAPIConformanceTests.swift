@@ -1,6 +1,7 @@
 import NIOHTTP1
 import DailyDouble
 import Foundation
+import Policy
 import Testing
 import TestSupport
 
@@ -16,6 +17,8 @@ struct OpenAPIConformanceTests {
         // The same check as `/start`'s 409 (RoomStarter), which is produced; a stop within Daily's answer to
         // `/daily` would need the session id, which `/daily` gives only in its redirect.
         "GET /daily 409",
+        // The same checks as `/start`'s 409 and 504 (RoomStarter.launch), which are produced.
+        "POST /daily/dialin 409", "POST /daily/dialin 504",
     ]
 
     /// The answers seen, checked as they come.
@@ -194,7 +197,61 @@ struct OpenAPIConformanceTests {
         try await recorder.call(keyless, .POST, cloud, body: start)
         try await recorder.call(keyless, .GET, "/daily")
         try await recorder.call(keyless, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
+        try await recorder.call(keyless, .POST, "/daily/dialin", body: Fixtures.bytes("dialin/call.json"))
+        try await recorder.call(keyless, .POST, "/daily/dialin-api/dialin/pinlessCallUpdate", body: Fixtures.bytes("dialin/call.json"))
         await keyless.shutdown()
+
+        // Dial-in: a call that Daily fails to make a room for, one that gets its room, one at capacity; what is not
+        // a call; and the call's bot forwarding it.
+        let dialinSecret = Base64.encode(Array("the conformance test's dial-in secret".utf8))
+        // A key that no word of a bot's log contains (the log is redacted of it).
+        let phoneKey = "conformance-daily-key"
+        let phoneDouble = try await DailyDouble.start(apiKey: phoneKey, domain: "acme")
+        defer { Task { await phoneDouble.stop() } }
+        let dialin = try await ServiceProcess.start([
+            "DAILY_API_KEY": phoneKey, "DAILY_API_URL": phoneDouble.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
+            "AUTOSPAWN_DIALIN_SECRET": dialinSecret, "AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_DIALIN_WAIT_S": "0.5",
+            "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
+        ])
+        let signed = { (body: [UInt8]) in TestSigner.headers(body: body, secretBase64: dialinSecret, prefix: "X-Pinless") }
+        let call = Fixtures.bytes("dialin/call.json")
+        try await phoneDouble.control("/_double/faults", body: Array(#"{"status":400,"count":1,"path":"/rooms"}"#.utf8))
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: call, headers: signed(call))  // 502
+        let answered = try await recorder.call(dialin, .POST, "/daily/dialin", body: call, headers: signed(call))
+        let callSession = try #require(answered.json["session_id"] as? String)
+        let other = Fixtures.bytes("dialin/call-sip-headers.json")
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: other, headers: signed(other))  // 503: capacity
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: Fixtures.bytes("daily/probe.json"))
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: call)
+        let notACall = Fixtures.bytes("dialin/call-without-call-id.json")
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: notACall, headers: signed(notACall))
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: malformed, headers: signed(malformed))
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1))
+        try await recorder.trickle(dialin, "/daily/dialin")
+        let forward = "/daily/dialin-api/dialin/pinlessCallUpdate"
+        let key = try #require(try await dialin.botBody(callSession, headers: auth)["daily_api_key"]?.string)
+        let update = Array(#"{"callId":"0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90","callDomain":"d","sipUri":"sip:x@sip.daily.co"}"#.utf8)
+        try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer nope")])
+        try await recorder.call(dialin, .POST, forward, body: malformed, headers: [("Authorization", "Bearer \(key)")])
+        try await recorder.call(dialin, .POST, forward, body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1))
+        try await recorder.trickle(dialin, forward)
+        // The double holds no such call: Daily refuses it (502); then one it holds is handed over (200).
+        try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer \(key)")])
+        try await recorder.call(dialin, .DELETE, "/sessions/\(callSession)", headers: auth)
+        #expect(try await eventually { try await dialin.request(.GET, "/sessions/\(callSession)", headers: auth).json["state"] as? String == "ended" })
+        try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer \(key)")])  // 404
+        _ = try await AutospawnCommand.run(
+            ["dialin", "configure", "--url", dialin.baseURL + "/daily/dialin", "--secret", dialinSecret],
+            environment: ["DAILY_API_KEY": phoneKey, "DAILY_API_URL": phoneDouble.baseURL])
+        let placed = try await phoneDouble.control("/_double/dialin/call", body: Array("{}".utf8))
+        let placedSession = try #require(placed["body"]?["session_id"]?.string)
+        let placedKey = try #require(try await dialin.botBody(placedSession, headers: auth)["daily_api_key"]?.string)
+        let placedUpdate = JSONValue.object([
+            "callId": placed["call_id"] ?? .null, "callDomain": .string("double-acme"), "sipUri": .string("sip:y@sip.daily.co"),
+        ])
+        try await recorder.call(
+            dialin, .POST, forward, body: Array(placedUpdate.text.utf8), headers: [("Authorization", "Bearer \(placedKey)")])
+        await dialin.shutdown()
 
         // Daily slower than the start timeout (504), a stop while Daily makes the room (409), not JSON (415),
         // and every stream slot taken (503).

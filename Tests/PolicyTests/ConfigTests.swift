@@ -41,6 +41,9 @@ struct ConfigTests {
         #expect(config.leaseSeconds == 10)
         #expect(config.hostID == nil)
         #expect(config.handoverWaitSeconds == 120)
+        #expect(config.dialinSecrets.isEmpty)
+        #expect(config.dialinWaitSeconds == 20)
+        #expect(config.spawnOn == .join)
         #expect(config.botEnvironment.keys.allSatisfy { Config.botBaseVariables.contains($0) })
     }
 
@@ -71,7 +74,10 @@ struct ConfigTests {
         #expect(withKey.botEnvironment == ["DAILY_API_KEY": "key"])
     }
 
-    @Test(arguments: ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_ADMIN_TOKEN_FILE", "OPENAI KEY", "1ABC"])
+    @Test(arguments: [
+        "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_DIALIN_SECRET_FILE", "AUTOSPAWN_ADMIN_TOKEN",
+        "AUTOSPAWN_ADMIN_TOKEN_FILE", "OPENAI KEY", "1ABC",
+    ])
     func botEnvRefusesTheServicesSecretsAndBadNames(name: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging(["AUTOSPAWN_BOT_ENV": "PATH,\(name)"]) { $1 }) }
         do {
@@ -108,6 +114,21 @@ struct ConfigTests {
                 #expect(error.variable == named)
             }
         }
+    }
+
+    @Test func dialinTakesARotatableSecretThatIsRedactedAndNeedsDailysKey() throws {
+        let config = try Config.parse(minimal.merging([
+            "AUTOSPAWN_DIALIN_SECRET": "YWJj, ZGVm", "DAILY_API_KEY": "key", "AUTOSPAWN_DIALIN_WAIT_S": "45",
+            "AUTOSPAWN_SPAWN_ON": "Knock",
+        ]) { $1 })
+        #expect(config.dialinSecrets == [Array("abc".utf8), Array("def".utf8)])
+        #expect(config.dialinWaitSeconds == 45)
+        #expect(config.spawnOn == .knock)
+        #expect(config.policySettings.spawnOn == .knock)
+        #expect(config.secretTexts.contains("YWJj"))
+        #expect(config.secretTexts.contains("ZGVm"))
+        let fromFile = try Config.resolvingSecretFiles(["AUTOSPAWN_DIALIN_SECRET_FILE": "/run/secrets/dialin"]) { _ in "YWJj\n" }
+        #expect(fromFile["AUTOSPAWN_DIALIN_SECRET"] == "YWJj")
     }
 
     @Test func botLogDirectoryDefaultsBesideTheDatabase() throws {
@@ -158,6 +179,10 @@ struct ConfigTests {
         ("AUTOSPAWN_HANDOVER_WAIT_S", "-1", "AUTOSPAWN_HANDOVER_WAIT_S"),
         ("AUTOSPAWN_WARM_BOTS", "-1", "AUTOSPAWN_WARM_BOTS"),
         ("AUTOSPAWN_WARM_BOTS", "1001", "AUTOSPAWN_WARM_BOTS"),
+        ("AUTOSPAWN_DIALIN_SECRET", "YWJj", "AUTOSPAWN_DIALIN_SECRET"),  // without DAILY_API_KEY
+        ("AUTOSPAWN_DIALIN_SECRET", "%%%", "AUTOSPAWN_DIALIN_SECRET"),
+        ("AUTOSPAWN_DIALIN_WAIT_S", "-1", "AUTOSPAWN_DIALIN_WAIT_S"),
+        ("AUTOSPAWN_SPAWN_ON", "admit", "AUTOSPAWN_SPAWN_ON"),
     ])
     func badValueNamesItsVariable(variable: String, value: String, named: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }

@@ -12,6 +12,63 @@ func room(
     RoomSnapshot(activeState: state, stopScheduled: scheduled, humans: humans, activeSessions: active, joinAddedHuman: added, mayClaim: mayClaim)
 }
 
+func knocking(grace: Double = 20) -> PolicySettings {
+    var knock = settings(grace: grace)
+    knock.spawnOn = .knock
+    return knock
+}
+
+func knockRoom(_ state: SessionState? = nil, scheduled: Bool = false, humans: Int = 0, knockers: Int = 1, added: Bool = true) -> RoomSnapshot {
+    RoomSnapshot(
+        activeState: state, stopScheduled: scheduled, humans: humans, knockers: knockers, activeSessions: state == nil ? 0 : 1,
+        joinAddedHuman: added)
+}
+
+/// `AUTOSPAWN_SPAWN_ON=knock`: a knocker brings the room its bot, and the bot waits while someone is at the door.
+struct KnockDecisionTests {
+    @Test(arguments: [
+        (RoomEvent.Kind.waitingParticipantJoined, knockRoom(), Decision.spawn),
+        (.waitingParticipantJoined, knockRoom(added: false), .record(reason: "no_new_knocker")),
+        (.waitingParticipantJoined, knockRoom(.running, knockers: 2), .record(reason: "bot_present")),
+        (.waitingParticipantJoined, knockRoom(.running, scheduled: true), .cancelScheduledStop),
+        (.waitingParticipantJoined, knockRoom(.stopping), .spawnAfterStop),
+        // The knocker leaves unadmitted, nobody in the room: the bot goes after the grace.
+        (.waitingParticipantLeft, knockRoom(.running, knockers: 0), .scheduleStop(at: 1_020)),
+        (.waitingParticipantLeft, knockRoom(.running, knockers: 1), .record(reason: "knocker_left")),
+        (.waitingParticipantLeft, knockRoom(.running, humans: 1, knockers: 0), .record(reason: "knocker_left")),
+        // The last human leaves while someone knocks: the bot stays for them.
+        (.participantLeft, knockRoom(.running, knockers: 1), .record(reason: "participant_left")),
+        (.participantLeft, knockRoom(.running, knockers: 0), .scheduleStop(at: 1_020)),
+        // A knocker let in is a human who joins.
+        (.participantJoined, knockRoom(.running, humans: 1, knockers: 0), .record(reason: "bot_present")),
+    ])
+    func decides(kind: RoomEvent.Kind, snapshot: RoomSnapshot, expected: Decision) {
+        #expect(decide(kind, room: snapshot, settings: knocking(), now: 1_000) == expected)
+    }
+
+    @Test func aKnockThatBringsTheBotSaysSo() {
+        #expect(Decision.spawn.answer(to: .waitingParticipantJoined) == (.spawned, "knocker"))
+        #expect(Decision.spawn.answer(to: .participantJoined) == (.spawned, "human_joined"))
+    }
+
+    @Test func aKnockAtCapacityIsRejectedLikeAJoin() {
+        var full = knockRoom()
+        full.activeSessions = 2
+        #expect(decide(.waitingParticipantJoined, room: full, settings: knocking(), now: 1_000) == .reject(reason: "capacity"))
+    }
+
+    @Test func knockersAreTrackedApartFromTheRoomsParticipants() {
+        let person = RoomEvent.Participant(sessionID: "s-1", userID: nil, userName: "Ann")
+        let knock = RoomEvent(id: "e", kind: .waitingParticipantJoined, roomName: "r", roomURL: nil, participant: person)
+        #expect(knock.presenceChange?.key == "knock:session:s-1")
+        #expect(knock.presenceChange?.joining == true)
+        #expect(knock.admittedKnockerKey == nil)
+        let join = RoomEvent(id: "f", kind: .participantJoined, roomName: "r", roomURL: nil, participant: person)
+        #expect(join.presenceChange?.key == "session:s-1")
+        #expect(join.admittedKnockerKey == "knock:session:s-1")
+    }
+}
+
 struct DecideTests {
     @Test(arguments: [
         // kind, room, expected
@@ -32,7 +89,9 @@ struct DecideTests {
         (.meetingEnded, room(.stopping, active: 1), .record(reason: "no_active_session")),
         (.meetingEnded, room(nil), .record(reason: "no_active_session")),
         (.meetingStarted, room(), .record(reason: "meeting_started")),
-        (.waitingParticipantJoined, room(), .ignore(reason: "waiting_participant")),
+        // With AUTOSPAWN_SPAWN_ON=join (the default) a knocker is counted and brings nothing; its leave ends nothing.
+        (.waitingParticipantJoined, room(humans: 0), .record(reason: "knocker")),
+        (.waitingParticipantLeft, room(.running, humans: 0, active: 1), .record(reason: "knocker_left")),
         // A join whose leave came first adds no human: no bot for an empty room, no stop cancelled.
         (.participantJoined, room(humans: 0, added: false), .record(reason: "no_new_human")),
         (.participantJoined, room(.running, scheduled: true, humans: 0, active: 1, added: false), .record(reason: "no_new_human")),
@@ -140,10 +199,19 @@ struct ScreenTests {
         #expect(screen(left, settings: settings()) == nil)
     }
 
-    @Test func knockersAreNotInTheRoomYet() {
+    @Test func knockersReachTheStoreToBeCountedButBotsKnockingAreBots() {
         var knock = joined()
         knock.kind = .waitingParticipantJoined
-        #expect(screen(knock, settings: settings()) == .ignore(reason: "waiting_participant"))
+        #expect(screen(knock, settings: settings()) == nil)
+        knock.participant = RoomEvent.Participant(sessionID: "s", userID: nil, userName: "Pipecat Bot")
+        #expect(screen(knock, settings: settings()) == .ignore(reason: "bot_participant"))
+    }
+
+    @Test func aKnockAtARoomWithoutAKnownURLBringsNoBotWithKnock() {
+        var knock = joined(url: nil)
+        knock.kind = .waitingParticipantJoined
+        #expect(screen(knock, settings: settings()) == nil)
+        #expect(screen(knock, settings: knocking()) == .ignore(reason: "no_domain"))
     }
 }
 

@@ -26,11 +26,11 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// A store on `database` (a new one by default) for the instance `instance`.
     func makeStore(
         database: String? = nil, max: Int = 5, localLimit: Int? = nil, grace: Double = 20, instance: String = "instance-a",
-        profiles: BotProfiles = .none
+        profiles: BotProfiles = .none, spawnOn: Config.SpawnOn = .join
     ) async throws -> any SessionStorage {
         let settings = PolicySettings(
             maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace,
-            maxLocalBots: localLimit, profiles: profiles)
+            maxLocalBots: localLimit, profiles: profiles, spawnOn: spawnOn)
         let database = if let database { database } else { try await newDatabase() }
         switch self {
         case .sqlite:

@@ -3,7 +3,7 @@ import Yams
 
 /// `openapi.yaml`, read for the conformance tests: which operations and answers it documents, and whether
 /// a body is what it says. The schema check covers the JSON Schema the document uses: `$ref`, `type`
-/// (with `null`), `const`, `enum`, `properties`, `required`, `additionalProperties: false`, `items`,
+/// (with `null`), `anyOf`, `const`, `enum`, `properties`, `required`, `additionalProperties: false`, `items`,
 /// `minimum`, `maximum` and the `date-time` and `uri` formats.
 public struct OpenAPIDocument {
     public let root: [String: Any]
@@ -122,6 +122,10 @@ public struct OpenAPIDocument {
         if let ref = schema["$ref"] as? String {
             guard let target = resolve(ref) else { return ["\(place): unresolvable \(ref)"] }
             return validate(value, against: target, at: place)
+        }
+        if let options = schema["anyOf"] as? [[String: Any]] {
+            let problems = options.map { validate(value, against: $0, at: place) }
+            if !problems.contains(where: \.isEmpty) { return problems.flatMap { $0 } }
         }
         var found: [String] = []
         if let constant = schema["const"], !Self.equal(value, constant) {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Policy
 import NIOCore
 import NIOHTTP1
 
@@ -193,6 +194,17 @@ public final class ServiceProcess: @unchecked Sendable {
     /// `GET /sessions?…` as a list of session objects.
     public func sessions(_ query: String = "state=all") async throws -> [[String: any Sendable]] {
         try await request(.GET, "/sessions?\(query)").json["sessions"] as? [[String: any Sendable]] ?? []
+    }
+
+    /// The body a test bot printed (`env AUTOSPAWN_BODY=...`), once it is ready.
+    public func botBody(_ id: String, headers: [(String, String)] = []) async throws -> JSONValue {
+        var line = ""
+        _ = try await eventually {
+            let log = try await request(.GET, "/sessions/\(id)/log", headers: headers).text
+            line = log.split(separator: "\n").first { $0.hasPrefix("env AUTOSPAWN_BODY=") }.map(String.init) ?? ""
+            return log.contains("ready")
+        }
+        return try JSONValue(parsing: Array(line.dropFirst("env AUTOSPAWN_BODY=".count).utf8))
     }
 
     public func session(_ id: String) async throws -> [String: any Sendable] {

@@ -11,7 +11,7 @@ struct RoomStatusReadersTests {
     @Test func theStreamsOfOneRoomShareOneReaderThatStopsWithTheLast() async throws {
         let readers = RoomStatusReaders()
         let counter = Counter()
-        let status = BotStatus(roomName: "r", roomURL: nil, status: "absent", sessionID: nil, since: nil, participants: 0)
+        let status = BotStatus(roomName: "r", roomURL: nil, status: "absent", sessionID: nil, since: nil, participants: 0, knocking: 0)
         let read: @Sendable (@escaping RoomStatusReaders.Publish) async throws -> Void = { publish in
             counter.reads.withLock { $0 += 1 }
             await publish(status)

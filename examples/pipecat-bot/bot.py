@@ -10,6 +10,11 @@ Warm (AUTOSPAWN_WARM_BOTS, which starts it with AUTOSPAWN_WARM=1) it loads every
 the room first (Pipecat, the VAD model), then reads its room from one JSON line on standard input; at end of
 input (autospawn is gone) it exits 0. Both ways run the same code once the room is known.
 
+A phone call (autospawn's dial-in, AUTOSPAWN_DIALIN_SECRET) puts `dialin_settings`, `daily_api_url` and
+`daily_api_key` in its body: the bot gives them to its transport (DailyDialinSettings), which forwards the held
+call to the room once Daily says the room is ready. The key is good for that call only; the service's own Daily
+key never reaches the bot.
+
 autospawn stops it with SIGTERM when the humans are gone; it leaves the room and exits 0.
 
     python bot.py            join DAILY_ROOM_URL and echo
@@ -32,7 +37,7 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.daily.transport import DailyParams, DailyTransport
+from pipecat.transports.daily.transport import DailyDialinSettings, DailyParams, DailyTransport
 from pipecat.workers.runner import WorkerRunner
 
 
@@ -108,14 +113,27 @@ class Echo(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
+def transport_params(body: dict[str, Any]) -> DailyParams:
+    """Audio in and out; for a phone call, the call to forward and where to forward it (the body's
+    `dialin_settings`, `daily_api_url`, `daily_api_key`: the shape of Pipecat's DailyDialinRequest)."""
+    params = DailyParams(audio_in_enabled=True, audio_out_enabled=True, camera_out_enabled=False)
+    call = body.get("dialin_settings")
+    if call is None:
+        return params
+    if not isinstance(call, dict) or not all(isinstance(call.get(key), str) for key in ("call_id", "call_domain")):
+        raise SettingsError("body: dialin_settings needs call_id and call_domain")
+    if not isinstance(body.get("daily_api_url"), str) or not isinstance(body.get("daily_api_key"), str):
+        raise SettingsError("body: a call needs daily_api_url and daily_api_key to be forwarded")
+    params.dialin_settings = DailyDialinSettings(call_id=call["call_id"], call_domain=call["call_domain"])
+    params.api_url = body["daily_api_url"]
+    params.api_key = body["daily_api_key"]
+    logger.info(f"a call to forward: {call['call_id']}")
+    return params
+
+
 def build(settings: BotSettings, vad: VADAnalyzer) -> tuple[DailyTransport, PipelineWorker]:
     """The transport and the pipeline: Daily in, voice activity, echo, Daily out."""
-    transport = DailyTransport(
-        settings.room_url,
-        settings.token,
-        settings.name,
-        params=DailyParams(audio_in_enabled=True, audio_out_enabled=True, camera_out_enabled=False),
-    )
+    transport = DailyTransport(settings.room_url, settings.token, settings.name, params=transport_params(settings.body))
     pipeline = Pipeline([transport.input(), VADProcessor(vad_analyzer=vad), Echo(), transport.output()])
     worker = PipelineWorker(pipeline, params=PipelineParams(allow_interruptions=False))
 
@@ -126,6 +144,10 @@ def build(settings: BotSettings, vad: VADAnalyzer) -> tuple[DailyTransport, Pipe
     @transport.event_handler("on_participant_joined")
     async def on_participant_joined(_transport, participant):
         logger.info(f"participant joined: {participant.get('id')}")
+
+    @transport.event_handler("on_dialin_connected")
+    async def on_dialin_connected(_transport, _data):
+        logger.info("the call is connected")
 
     return transport, worker
 
@@ -157,14 +179,22 @@ def main(check: bool) -> int:
     # The body's keys only: its values may be anything the caller sent.
     logger.info(f"room received at {received:.6f}: {settings.room_url}; body keys: {sorted(settings.body)}")
     if check:
-        build(settings, vad)
+        try:
+            build(settings, vad)
+        except SettingsError as error:
+            logger.error(str(error))
+            return 2
         logger.info("check: the pipeline builds")
         return 0
     return asyncio.run(run(settings, vad))
 
 
 async def run(settings: BotSettings, vad: VADAnalyzer) -> int:
-    _, worker = build(settings, vad)
+    try:
+        _, worker = build(settings, vad)
+    except SettingsError as error:
+        logger.error(str(error))
+        return 2
     # SIGTERM (autospawn's stop) ends the pipeline cleanly: the bot leaves the room, then exits.
     runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
     await runner.add_workers(worker)

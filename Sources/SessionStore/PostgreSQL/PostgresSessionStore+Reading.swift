@@ -109,16 +109,18 @@ extension PostgresSessionStore {
             let rows = try await tx.rows(
                 """
                 SELECT room_name, count(*) FROM participant
-                WHERE present AND room_name = ANY(\(Array(rooms))) GROUP BY room_name
+                WHERE present AND room_name = ANY(\(Array(rooms))) AND key NOT LIKE \(knockerKeyPattern) GROUP BY room_name
                 """)
             return Dictionary(uniqueKeysWithValues: try rows.map { try $0.decode((String, Int).self) })
         }
     }
 
-    public func roomStatus(_ room: String) async throws -> (session: Session?, humans: Int, url: String?) {
+    public func roomStatus(_ room: String) async throws -> RoomStatus {
         try await read { tx in
             let url = try await tx.value("SELECT url FROM room WHERE name = \(room)", as: String.self)
-            return (try await Self.activeSession(room: room, tx), try await Self.humans(room: room, tx), url)
+            let presence = try await Self.presence(room: room, tx)
+            return RoomStatus(
+                session: try await Self.activeSession(room: room, tx), humans: presence.humans, knockers: presence.knockers, url: url)
         }
     }
 

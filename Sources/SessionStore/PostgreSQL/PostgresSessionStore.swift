@@ -111,14 +111,20 @@ public final class PostgresSessionStore: SessionStorage, Service {
             let (retryAt, waitingSince, roomProfile) = try roomRow.decode((Double?, Double?, String?).self)
             let profile = roomProfile ?? eventProfile
             tx.changed(room)
-            let tracked = event.participant.map(\.trackingKey)
-            let key = tracked?.key ?? ""
-            // The room as it was: the participant's record, its humans, its active session, the service's count.
+            let change = event.presenceChange
+            let key = change?.key ?? ""
+            let admitted = event.admittedKnockerKey ?? ""
+            // The room as it was: the participant's record, its humans and knockers (and whether the one who joins was
+            // one of them), its active session, the service's count.
             let snapshotRow = try await tx.rows(
                 """
                 SELECT (SELECT present FROM participant WHERE room_name = \(room) AND key = \(key)) AS recorded_present,
                        (SELECT sent_at FROM participant WHERE room_name = \(room) AND key = \(key)) AS recorded_sent_at,
-                       (SELECT count(*) FROM participant WHERE room_name = \(room) AND present) AS humans,
+                       (SELECT count(*) FROM participant
+                        WHERE room_name = \(room) AND present AND key NOT LIKE \(knockerKeyPattern)) AS humans,
+                       (SELECT count(*) FROM participant
+                        WHERE room_name = \(room) AND present AND key LIKE \(knockerKeyPattern)) AS knockers,
+                       EXISTS (SELECT 1 FROM participant WHERE room_name = \(room) AND key = \(admitted) AND present) AS admitted,
                        (SELECT n FROM active_count WHERE id = 1) AS active_sessions,
                        session.*
                 FROM (SELECT 1) AS one
@@ -129,39 +135,43 @@ public final class PostgresSessionStore: SessionStorage, Service {
             let columns = snapshotRow.makeRandomAccess()
             let active = try columns["id"].bytes == nil ? nil : Session(postgres: snapshotRow)
             var humans = try columns["humans"].decode(Int.self)
+            var knockers = try columns["knockers"].decode(Int.self)
             let recordedPresent = try columns["recorded_present"].decode(Bool?.self)
             let recorded = try recordedPresent.map {
                 RecordedPresence(present: $0, sentAt: try columns["recorded_sent_at"].decode(Double?.self))
             }
             var addedHuman = false
-            switch event.kind {
-            case .meetingEnded:
+            if event.kind == .meetingEnded {
                 try await tx.execute("DELETE FROM participant WHERE room_name = \(room)")
                 humans = 0
-            case .participantJoined, .participantLeft:
-                let joining = event.kind == .participantJoined
-                if let tracked,
-                   let present = presenceAfter(joining: joining, isPerJoin: tracked.isPerJoin, recorded: recorded, sentAt: event.sentAt)
-                {
-                    try await tx.execute(
-                        """
-                        INSERT INTO participant (room_name, key, present, sent_at, updated_at)
-                        VALUES (\(room), \(key), \(present), \(event.sentAt), \(now))
-                        ON CONFLICT (room_name, key) DO UPDATE SET present = excluded.present,
-                            sent_at = coalesce(excluded.sent_at, participant.sent_at), updated_at = excluded.updated_at
-                        """)
-                    humans += (present ? 1 : 0) - (recorded?.present == true ? 1 : 0)
-                    addedHuman = present
-                }
-            case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
-                break
+                knockers = 0
+            }
+            if try columns["admitted"].decode(Bool.self) {
+                // Let in: no longer at the door.
+                try await tx.execute(
+                    "UPDATE participant SET present = FALSE, updated_at = \(now) WHERE room_name = \(room) AND key = \(admitted)")
+                knockers -= 1
+            }
+            if let change,
+               let present = presenceAfter(joining: change.joining, isPerJoin: change.isPerJoin, recorded: recorded, sentAt: event.sentAt)
+            {
+                try await tx.execute(
+                    """
+                    INSERT INTO participant (room_name, key, present, sent_at, updated_at)
+                    VALUES (\(room), \(key), \(present), \(event.sentAt), \(now))
+                    ON CONFLICT (room_name, key) DO UPDATE SET present = excluded.present,
+                        sent_at = coalesce(excluded.sent_at, participant.sent_at), updated_at = excluded.updated_at
+                    """)
+                let delta = (present ? 1 : 0) - (recorded?.present == true ? 1 : 0)
+                if key.hasPrefix(RoomEvent.knockerKeyPrefix) { knockers += delta } else { humans += delta }
+                addedHuman = present
             }
             if humans == 0 && waitingSince != nil {
                 // Nobody is left to wait for a bot.
                 try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
             }
             var snapshot = RoomSnapshot(
-                activeState: active?.state, stopScheduled: active?.stopAt != nil, humans: humans,
+                activeState: active?.state, stopScheduled: active?.stopAt != nil, humans: humans, knockers: knockers,
                 activeSessions: try columns["active_sessions"].decode(Int.self), retryAt: retryAt,
                 joinAddedHuman: addedHuman, mayClaim: mayClaim)
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
@@ -196,7 +206,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
             if event.kind == .meetingEnded {
                 try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(room)")
             }
-            let (action, reason) = decision.answer
+            let (action, reason) = decision.answer(to: event.kind)
             return EventOutcome(decision: decision, action: action, reason: reason, session: session)
         }
     }
@@ -212,7 +222,18 @@ public final class PostgresSessionStore: SessionStorage, Service {
     }
 
     static func humans(room: String, _ tx: PostgresTransaction) async throws -> Int {
-        try await tx.value("SELECT count(*) FROM participant WHERE room_name = \(room) AND present", as: Int.self) ?? 0
+        try await presence(room: room, tx).humans
+    }
+
+    /// The room's humans, and the people knocking at it.
+    static func presence(room: String, _ tx: PostgresTransaction) async throws -> (humans: Int, knockers: Int) {
+        let row = try await tx.rows(
+            """
+            SELECT count(*) FILTER (WHERE key NOT LIKE \(knockerKeyPattern)), count(*) FILTER (WHERE key LIKE \(knockerKeyPattern))
+            FROM participant WHERE room_name = \(room) AND present
+            """
+        ).first
+        return try row?.decode((Int, Int).self) ?? (0, 0)
     }
 
     /// The count of active sessions, kept by a trigger; `locking` holds its row until the transaction ends, which

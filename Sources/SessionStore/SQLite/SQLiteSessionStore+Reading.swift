@@ -121,18 +121,20 @@ extension SQLiteSessionStore {
                 db,
                 sql: """
                     SELECT room_name, count(*) AS n FROM participant
-                    WHERE present = 1 AND room_name IN (\(placeholders)) GROUP BY room_name
+                    WHERE present = 1 AND room_name IN (\(placeholders)) AND key NOT LIKE ? GROUP BY room_name
                     """,
-                arguments: StatementArguments(Array(rooms)))
+                arguments: StatementArguments(Array(rooms).map { $0 as any DatabaseValueConvertible } + [knockerKeyPattern]))
             return Dictionary(uniqueKeysWithValues: rows.map { ($0["room_name"], $0["n"]) })
         }
     }
 
-    /// The room's active session (or nil) and its humans.
-    public func roomStatus(_ room: String) async throws -> (session: Session?, humans: Int, url: String?) {
+    /// The room's active session (or nil), its humans and knockers.
+    public func roomStatus(_ room: String) async throws -> RoomStatus {
         try await pool.read { db in
             let url = try String.fetchOne(cached: db, sql: "SELECT url FROM room WHERE name = ?", arguments: [room])
-            return (try Self.activeSession(room: room, db: db), try Self.humans(room: room, db: db), url)
+            let presence = try Self.presence(room: room, db: db)
+            return RoomStatus(
+                session: try Self.activeSession(room: room, db: db), humans: presence.humans, knockers: presence.knockers, url: url)
         }
     }
 

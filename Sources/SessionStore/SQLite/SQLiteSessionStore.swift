@@ -82,7 +82,7 @@ public final class SQLiteSessionStore: SessionStorage {
             )
             let addedHuman = try Self.applyParticipantChange(event, db: db, now: now)
             let active = try Self.activeSession(room: event.roomName, db: db)
-            let humans = try Self.humans(room: event.roomName, db: db)
+            let (humans, knockers) = try Self.presence(room: event.roomName, db: db)
             if humans == 0 {
                 // Nobody is left to wait for a bot.
                 try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [event.roomName])
@@ -92,7 +92,7 @@ public final class SQLiteSessionStore: SessionStorage {
             let profile: String = roomRow?["profile"] ?? profile
             var snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
-                humans: humans, activeSessions: try Self.activeCount(db: db), retryAt: retryAt,
+                humans: humans, knockers: knockers, activeSessions: try Self.activeCount(db: db), retryAt: retryAt,
                 joinAddedHuman: addedHuman, mayClaim: mayClaim
             )
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
@@ -127,7 +127,7 @@ public final class SQLiteSessionStore: SessionStorage {
                 // The call is over: nobody is left to wait for a new bot.
                 try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [event.roomName])
             }
-            let (action, reason) = decision.answer
+            let (action, reason) = decision.answer(to: event.kind)
             return EventOutcome(decision: decision, action: action, reason: reason, session: session)
         }
         if outcome.action != .duplicate {
@@ -140,35 +140,35 @@ public final class SQLiteSessionStore: SessionStorage {
         return outcome
     }
 
-    /// Humans only: the caller screens bots out. A leave that arrives before its join leaves a tombstone, so the
-    /// late join does not bring back a participant who is gone. Returns true when a human was added.
+    /// Humans and knockers only: the caller screens bots out. A leave that arrives before its join leaves a
+    /// tombstone, so the late join does not bring back a participant who is gone. A human's join also takes them
+    /// from the door. Returns true when a human (for a knock: a knocker) was added.
     static func applyParticipantChange(_ event: RoomEvent, db: Database, now: Double) throws -> Bool {
-        switch event.kind {
-        case .meetingEnded:
+        if event.kind == .meetingEnded {
             try db.executeCached(sql: "DELETE FROM participant WHERE room_name = ?", arguments: [event.roomName])
             return false
-        case .participantJoined, .participantLeft:
-            guard let participant = event.participant else { return false }
-            let (key, isPerJoin) = participant.trackingKey
-            let joining = event.kind == .participantJoined
-            let row = try Row.fetchOne(
-                cached: db, sql: "SELECT present, sent_at FROM participant WHERE room_name = ? AND key = ?",
-                arguments: [event.roomName, key])
-            let recorded = row.map { RecordedPresence(present: $0["present"], sentAt: $0["sent_at"]) }
-            guard presenceAfter(joining: joining, isPerJoin: isPerJoin, recorded: recorded, sentAt: event.sentAt) != nil
-            else { return false }
-            try db.executeCached(
-                sql: """
-                    INSERT INTO participant (room_name, key, present, sent_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(room_name, key) DO UPDATE SET present = excluded.present,
-                        sent_at = coalesce(excluded.sent_at, sent_at), updated_at = excluded.updated_at
-                    """,
-                arguments: [event.roomName, key, joining, event.sentAt, now]
-            )
-            return joining
-        case .meetingStarted, .waitingParticipantJoined, .waitingParticipantLeft:
-            return false
         }
+        guard let (key, isPerJoin, joining) = event.presenceChange else { return false }
+        if let knocker = event.admittedKnockerKey {
+            try db.executeCached(
+                sql: "UPDATE participant SET present = 0, updated_at = ? WHERE room_name = ? AND key = ? AND present = 1",
+                arguments: [now, event.roomName, knocker])
+        }
+        let row = try Row.fetchOne(
+            cached: db, sql: "SELECT present, sent_at FROM participant WHERE room_name = ? AND key = ?",
+            arguments: [event.roomName, key])
+        let recorded = row.map { RecordedPresence(present: $0["present"], sentAt: $0["sent_at"]) }
+        guard presenceAfter(joining: joining, isPerJoin: isPerJoin, recorded: recorded, sentAt: event.sentAt) != nil
+        else { return false }
+        try db.executeCached(
+            sql: """
+                INSERT INTO participant (room_name, key, present, sent_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(room_name, key) DO UPDATE SET present = excluded.present,
+                    sent_at = coalesce(excluded.sent_at, sent_at), updated_at = excluded.updated_at
+                """,
+            arguments: [event.roomName, key, joining, event.sentAt, now]
+        )
+        return joining
     }
 
     static func session(id: String, db: Database) throws -> Session? {
@@ -182,7 +182,19 @@ public final class SQLiteSessionStore: SessionStorage {
     }
 
     static func humans(room: String, db: Database) throws -> Int {
-        try Int.fetchOne(cached: db, sql: "SELECT count(*) FROM participant WHERE room_name = ? AND present = 1", arguments: [room]) ?? 0
+        try presence(room: room, db: db).humans
+    }
+
+    /// The room's humans, and the people knocking at it.
+    static func presence(room: String, db: Database) throws -> (humans: Int, knockers: Int) {
+        let row = try Row.fetchOne(
+            cached: db,
+            sql: """
+                SELECT coalesce(sum(key NOT LIKE ?1), 0) AS humans, coalesce(sum(key LIKE ?1), 0) AS knockers
+                FROM participant WHERE room_name = ?2 AND present = 1
+                """,
+            arguments: [knockerKeyPattern, room])
+        return (row?["humans"] ?? 0, row?["knockers"] ?? 0)
     }
 
     static func activeCount(db: Database) throws -> Int {

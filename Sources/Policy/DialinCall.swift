@@ -1,0 +1,84 @@
+/// A phone (or SIP) call that Daily holds while it asks for a room: the body of its pinless dial-in
+/// `room_creation_api` request (`{"To","From","callId","callDomain","sipHeaders"?}`, daily-reference.md, Dial-in).
+public struct DialinCall: Sendable, Equatable {
+    /// The number called: it chooses the profile (a profile's `dialin`).
+    public var to: String
+    /// The caller's number (or SIP address): the caller's name in the room.
+    public var from: String
+    /// Daily's id of the held call; the bot hands it back when it forwards the call.
+    public var callID: String
+    public var callDomain: String
+    /// SIP headers of the call, when Daily passed any.
+    public var sipHeaders: JSONValue?
+
+    /// The request is not a call: the field named is missing or not a string.
+    public struct Invalid: Error, Equatable {
+        public var field: String
+
+        public init(field: String) { self.field = field }
+    }
+
+    public init(to: String, from: String, callID: String, callDomain: String, sipHeaders: JSONValue? = nil) {
+        self.to = to
+        self.from = from
+        self.callID = callID
+        self.callDomain = callDomain
+        self.sipHeaders = sipHeaders
+    }
+
+    /// Reads Daily's request body. `callId` must name a room (`[A-Za-z0-9_-]`, as Daily's UUIDs do).
+    public init(_ document: JSONValue) throws(Invalid) {
+        func text(_ field: String) throws(Invalid) -> String {
+            guard case .string(let value)? = document[field], !value.trimmingBlanks().isEmpty, value.count <= 256 else {
+                throw Invalid(field: field)
+            }
+            return value
+        }
+        guard document.object != nil else { throw Invalid(field: "body") }
+        self.init(to: try text("To"), from: try text("From"), callID: try text("callId"), callDomain: try text("callDomain"))
+        guard callID.count <= 120, callID.allSatisfy(Self.isRoomNameCharacter) else { throw Invalid(field: "callId") }
+        switch document["sipHeaders"] {
+        case nil, .null?: break
+        case .object?: sipHeaders = document["sipHeaders"]
+        default: throw Invalid(field: "sipHeaders")
+        }
+    }
+
+    /// The call's room: one per call, so a request Daily sends again finds the room and bot it already has.
+    public var roomName: String { Self.roomName(forCall: callID) }
+
+    public static func roomName(forCall callID: String) -> String { "dialin-" + callID }
+
+    /// The room's properties: SIP dial-in for one endpoint (the caller, named by their number), and an expiry.
+    public func roomProperties(expiresAt: Double) -> [String: JSONValue] {
+        [
+            "sip": .object([
+                "display_name": .string(from), "sip_mode": .string("dial-in"), "num_endpoints": .number(1),
+            ]),
+            "exp": .number(expiresAt.rounded(.down)),
+            "eject_at_room_exp": .bool(true),
+        ]
+    }
+
+    /// `dialin_settings` as the bot gets it. DESIGN.md's names (`call_id`, `call_domain`, `to`, `from`), and
+    /// `To`/`From` as Pipecat's runner spells them (`pipecat.runner.types.DialinSettings`), so a bot written for
+    /// Pipecat's runner reads it unchanged.
+    public var dialinSettings: JSONValue {
+        var settings: [String: JSONValue] = [
+            "call_id": .string(callID), "call_domain": .string(callDomain), "to": .string(to), "from": .string(from),
+            "To": .string(to), "From": .string(from),
+        ]
+        if let sipHeaders { settings["sip_headers"] = sipHeaders }
+        return .object(settings)
+    }
+
+    /// What the call adds to its profile's body: the call, and where and with what the bot forwards it
+    /// (`daily_api_url`, `daily_api_key`: Pipecat's `DailyDialinRequest`; the key is good for this call only).
+    public func body(forwardingThrough apiURL: String, key: String) -> [String: JSONValue] {
+        ["dialin_settings": dialinSettings, "daily_api_url": .string(apiURL), "daily_api_key": .string(key)]
+    }
+
+    static func isRoomNameCharacter(_ character: Character) -> Bool {
+        character.isASCII && (character.isLetter || character.isNumber || character == "-" || character == "_")
+    }
+}

@@ -1,0 +1,88 @@
+import BotRuntime
+import Foundation
+import Logging
+import Policy
+import SessionStore
+import Synchronization
+
+/// A phone call through Daily's pinless dial-in (`POST /daily/dialin`): a room with SIP dial-in for the call, and
+/// a bot of the called number's profile in it, given the call to forward. The caller already hears hold music:
+/// at capacity the call waits for a place rather than being refused.
+struct CallStarter: Sendable {
+    /// The call's session and room, and whether it had to wait for a place.
+    struct Started: Sendable {
+        var sessionID: String
+        var roomURL: String
+        var waited: Bool
+
+        /// What Daily is answered: `{"ok":true,"session_id","room_url"}`.
+        var answer: [String: JSONValue] {
+            ["ok": .bool(true), "session_id": .string(sessionID), "room_url": .string(roomURL)]
+        }
+    }
+
+    let rooms: RoomStarter
+    let keys: CallForwardKeys
+    /// `AUTOSPAWN_DIALIN_WAIT_S`.
+    let waitSeconds: Double
+    /// Where this instance's bots reach it (`daily_api_url` is under it).
+    let address: ServiceAddress
+
+    /// How often a waiting call tries for a place: places free on other instances too, which this one does not hear.
+    static let retryInterval = Duration.milliseconds(200)
+
+    func start(_ call: DialinCall) async throws(RoomStarter.Failure) -> Started {
+        guard let profile = rooms.profiles.forCall(to: call.to) else { throw .init(status: 404, error: "no_profile") }
+        let name = call.roomName
+        let apiURL = address.baseURL + DialinController.forwardingPath
+        let body = profile.body(mergedWith: call.body(forwardingThrough: apiURL, key: keys.key(forCall: call.callID)))
+        let bodyText = JSONValue.object(body).text
+        let deadline = ContinuousClock.now + .milliseconds(Int64(waitSeconds * 1000))
+        var session: Session
+        var waited = false
+        while true {
+            do {
+                // Daily asked again about a call it already gave us: the same room and bot.
+                if let existing = try await rooms.store.roomStatus(name).session {
+                    return Started(sessionID: existing.id, roomURL: existing.roomURL ?? rooms.url(of: name), waited: waited)
+                }
+                if let claimed = try await rooms.store.claim(
+                    room: name, url: rooms.url(of: name), profile: profile.name, body: bodyText, now: Date().timeIntervalSince1970)
+                {
+                    session = claimed
+                    break
+                }
+            } catch {
+                throw .init(status: 503, error: "database_unavailable")
+            }
+            guard ContinuousClock.now < deadline else {
+                rooms.logger.warning(
+                    "a call waited for a place in vain", metadata: ["room": "\(name)", "wait_s": "\(waitSeconds)"])
+                throw .init(status: 503, error: "capacity")
+            }
+            if !waited {
+                rooms.logger.info("a call waits for a place", metadata: ["room": "\(name)", "profile": "\(profile.name)"])
+                waited = true
+            }
+            try? await Task.sleep(for: min(Self.retryInterval, deadline - ContinuousClock.now))
+        }
+        let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds
+        session = try await rooms.createRoom(for: session, properties: call.roomProperties(expiresAt: expiry))
+        try await rooms.launch(session)
+        rooms.logger.info(
+            "a call got its room and bot", metadata: ["room": "\(name)", "session": "\(session.id)", "profile": "\(profile.name)"])
+        return Started(sessionID: session.id, roomURL: session.roomURL ?? rooms.url(of: name), waited: waited)
+    }
+}
+
+/// How this instance is reached (`AUTOSPAWN_ADVERTISE_URL`, else its host and port): known once it listens when the
+/// port is chosen at start (`AUTOSPAWN_PORT=0`).
+final class ServiceAddress: Sendable {
+    private let url: Mutex<String>
+
+    init(_ url: String) { self.url = Mutex(url) }
+
+    var baseURL: String { url.withLock { $0 } }
+
+    func set(_ value: String) { url.withLock { $0 = value } }
+}

@@ -1,0 +1,121 @@
+import BotRuntime
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Policy
+
+/// Daily's pinless dial-in (`AUTOSPAWN_DIALIN_SECRET`): `POST /daily/dialin`, the config's `room_creation_api`, where
+/// a call to a Daily number gets its room and bot; and the path a call's bot forwards the call through, so that it
+/// never holds the service's Daily key (`CallForwardKeys`).
+struct DialinController: Sendable {
+    /// nil without `AUTOSPAWN_DIALIN_SECRET`: these routes answer 404 `not_found`.
+    let calls: CallStarter?
+    /// `X-Pinless-Signature`: the webhook recipe with the dial-in config's `hmac`; always required.
+    let verifier: SignatureVerifier
+    let daily: DailyClient?
+    let requestTimeoutSeconds: Double
+    let metrics: ServiceMetrics
+    let logger: Logger
+
+    /// `daily_api_url` of a call's bot, below this service's address: Pipecat's transport POSTs
+    /// `<daily_api_url>/dialin/pinlessCallUpdate`.
+    static let forwardingPath = "/daily/dialin-api"
+    static let signature = HTTPField.Name("X-Pinless-Signature")!
+    static let timestamp = HTTPField.Name("X-Pinless-Timestamp")!
+    /// A call's request is a few hundred bytes; SIP headers make it larger, never this large.
+    static let maxBody = 64 * 1024
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("daily/dialin") { request, _ in try await call(request) }
+        router.post("daily/dialin-api/dialin/pinlessCallUpdate") { request, _ in try await forward(request) }
+    }
+
+    /// A call Daily holds: verified, then its room and bot, or why not.
+    private func call(_ request: Request) async throws -> Response {
+        guard let calls else { return json(.notFound, ErrorBody(error: "not_found")) }
+        let body: [UInt8]
+        switch try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds) {
+        case .failure(let refused): return refused.response
+        case .success(let bytes): body = bytes
+        }
+        let verdict = verifier.verify(
+            body: body, signature: request.headers[Self.signature], timestamp: request.headers[Self.timestamp],
+            now: Date().timeIntervalSince1970)
+        let document = try? JSONValue(parsing: body)
+        guard verdict == .valid else {
+            // Daily may probe the URL unsigned when the config is saved; the probe creates nothing.
+            if body.count <= 64, let document, document.object?.count == 1, document["test"]?.string == "test" {
+                return json(.ok, ["ok": true])
+            }
+            logger.warning("dial-in call refused", metadata: ["reason": "\(verdict.rawValue)"])
+            metrics.dialinCall(result: "refused")
+            return json(.unauthorized, ErrorBody(error: verdict.rawValue))
+        }
+        guard let document else {
+            metrics.dialinCall(result: "invalid")
+            return json(.badRequest, ErrorBody(error: "malformed_json"))
+        }
+        if document.object?.count == 1, document["test"]?.string == "test" { return json(.ok, ["ok": true]) }
+        let dialin: DialinCall
+        do {
+            dialin = try DialinCall(document)
+        } catch {
+            metrics.dialinCall(result: "invalid")
+            return json(.badRequest, InvalidCall(field: error.field))
+        }
+        do {
+            let started = try await calls.start(dialin)
+            metrics.dialinCall(result: started.waited ? "waited" : "answered")
+            return json(.ok, started.answer)
+        } catch {
+            metrics.dialinCall(result: ["capacity", "no_profile"].contains(error.error) ? error.error : "failed")
+            return json(HTTPResponse.Status(code: error.status), ErrorBody(error: error.error))
+        }
+    }
+
+    /// A call's bot forwarding its call (`pinlessCallUpdate`): with its call's key, while the call's session is
+    /// active, passed on to Daily with the service's key.
+    private func forward(_ request: Request) async throws -> Response {
+        guard let calls, let daily else { return json(.notFound, ErrorBody(error: "not_found")) }
+        let body: [UInt8]
+        switch try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds) {
+        case .failure(let refused): return refused.response
+        case .success(let bytes): body = bytes
+        }
+        guard let document = try? JSONValue(parsing: body), document.object != nil else {
+            return json(.badRequest, ErrorBody(error: "malformed_json"))
+        }
+        guard case .string(let callID)? = document["callId"], case .string(let callDomain)? = document["callDomain"],
+              case .string(let sipURI)? = document["sipUri"]
+        else {
+            return json(.badRequest, ErrorBody(error: "invalid_call_update"))
+        }
+        let authorization = request.headers[.authorization] ?? ""
+        guard authorization.hasPrefix("Bearer "), calls.keys.accepts(String(authorization.dropFirst(7)), forCall: callID) else {
+            return json(.unauthorized, ErrorBody(error: "unauthorized"))
+        }
+        guard (try? await calls.rooms.store.roomStatus(DialinCall.roomName(forCall: callID)).session) != nil
+        else {
+            return json(.notFound, ErrorBody(error: "call_not_found"))
+        }
+        do {
+            let answer = try await daily.pinlessCallUpdate(callID: callID, callDomain: callDomain, sipURI: sipURI)
+            logger.info("a call's bot forwarded the call", metadata: ["call": "\(callID)"])
+            return json(.ok, answer)
+        } catch let error as DailyAPIError {
+            logger.warning("Daily refused a call's forwarding", metadata: ["call": "\(callID)", "error": "\(error)"])
+            return json(.badGateway, ErrorBody(error: "daily_refused"))
+        } catch {
+            logger.error("Daily did not take a call's forwarding", metadata: ["call": "\(callID)", "error": "\(error)"])
+            return json(.badGateway, ErrorBody(error: "daily_unavailable"))
+        }
+    }
+}
+
+/// `400`: Daily's request is not a call; `field` says which of its fields is missing or wrong.
+struct InvalidCall: Codable, Sendable {
+    var ok = false
+    var error = "invalid_call"
+    var field: String
+}

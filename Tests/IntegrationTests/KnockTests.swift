@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `AUTOSPAWN_SPAWN_ON=knock` with the real service and real bots: someone knocking at a private room brings its bot,
+/// which leaves after the empty-room grace when they go away unadmitted; knockers show apart from participants.
+@Suite(.serialized)
+struct KnockTests {
+    func knock(_ room: String, _ who: String, left: Bool = false) -> [UInt8] {
+        Fixtures.variant(
+            left ? "daily/waiting-participant-left.json" : "daily/waiting-participant-joined.json", id: UUID().uuidString,
+            room: room, participant: who)
+    }
+
+    @Test func aKnockerBringsTheBotAndTheBotGoesWhenTheyLeaveUnadmitted() async throws {
+        let service = try await ServiceProcess.start(["AUTOSPAWN_SPAWN_ON": "knock"])
+        let knocked = try await service.webhook(knock("private-room", "k1"))
+        #expect(knocked.string("action") == "spawned")
+        #expect(knocked.string("reason") == "knocker")
+        let id = try #require(knocked.string("session_id"))
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "running" })
+        let status = try await service.request(.GET, "/bot/status?room=private-room")
+        #expect(status.json["knocking"] as? Int == 1)
+        #expect(status.json["participants"] as? Int == 0)
+        #expect(try await service.session(id)["participants"] as? Int == 0)
+        // They give up: no human and nobody at the door, so the bot goes after the grace (1 s in tests).
+        #expect(try await service.webhook(knock("private-room", "k1", left: true)).string("reason") == "stop_scheduled")
+        #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
+        #expect(service.liveBots(room: "private-room").isEmpty)
+        await service.shutdown()
+    }
+
+    @Test func aKnockerLetInFindsTheBotThere() async throws {
+        let service = try await ServiceProcess.start(["AUTOSPAWN_SPAWN_ON": "knock"])
+        let id = try #require(try await service.webhook(knock("private-room", "k1")).string("session_id"))
+        let admitted = try await service.webhook(
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "private-room", participant: "k1"))
+        #expect(admitted.string("reason") == "bot_present")
+        #expect(admitted.string("session_id") == id)
+        let status = try await service.request(.GET, "/bot/status?room=private-room")
+        #expect(status.json["knocking"] as? Int == 0)
+        #expect(status.json["participants"] as? Int == 1)
+        await service.shutdown()
+    }
+
+    @Test func withJoinAKnockerIsCountedButBringsNoBot() async throws {
+        let service = try await ServiceProcess.start()
+        let knocked = try await service.webhook(knock("private-room", "k1"))
+        #expect(knocked.string("action") == "recorded")
+        #expect(knocked.string("reason") == "knocker")
+        #expect(try await service.request(.GET, "/bot/status?room=private-room").json["knocking"] as? Int == 1)
+        #expect(try await service.sessions().isEmpty)
+        await service.shutdown()
+    }
+}
