@@ -334,6 +334,13 @@ public struct Config: Sendable {
         return config
     }
 
+    /// The webhook event types the service needs: who is in the rooms, and with `knock` who knocks.
+    public var requiredEventTypes: [String] {
+        var types = [RoomEvent.Kind.participantJoined, .participantLeft]
+        if spawnOn == .knock { types += [.waitingParticipantJoined, .waitingParticipantLeft] }
+        return types.map(\.rawValue)
+    }
+
     /// How the default profile's bots are started.
     public var launcherKind: LauncherKind {
         if case .agent? = launcher { return .agent }

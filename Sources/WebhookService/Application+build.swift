@@ -123,7 +123,7 @@ public func buildApplication(
     }
     let watchdog = daily.map { daily in
         WebhookWatchdog(
-            daily: daily, secrets: config.webhookSecrets, intervalSeconds: config.webhookCheckSeconds, logger: logger,
+            daily: daily, secrets: config.webhookSecrets, requiredEventTypes: config.requiredEventTypes, intervalSeconds: config.webhookCheckSeconds, logger: logger,
             metrics: metrics)
     }
     var parts = AutospawnService(

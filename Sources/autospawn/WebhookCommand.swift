@@ -30,7 +30,9 @@ struct WebhookCommand: AsyncParsableCommand {
         @OptionGroup var daily: DailyOptions
         @Option(help: "The service's public webhook URL, ending in /daily/webhook.") var url: String
         @Option(help: "The hmac secret (base64); a strong one is generated when omitted.") var secret: String?
-        @Option(help: "Comma-separated event types.") var eventTypes = "participant.joined,participant.left,meeting.ended"
+        // The knockers' events too: /bot/status counts them, and AUTOSPAWN_SPAWN_ON=knock starts bots on them.
+        @Option(help: "Comma-separated event types.")
+        var eventTypes = "participant.joined,participant.left,meeting.ended,waiting-participant.joined,waiting-participant.left"
         // Daily's default, circuit-breaker, switches the whole domain's webhook off after three failed deliveries.
         @Option(help: "Daily's retryType: exponential (each event retried, nothing switched off) or circuit-breaker.")
         var retryType = "exponential"

@@ -1,3 +1,5 @@
+import BotRuntime
+import DailyDouble
 import Foundation
 import Testing
 import TestSupport
@@ -40,6 +42,22 @@ struct KnockTests {
         let status = try await service.request(.GET, "/bot/status?room=private-room")
         #expect(status.json["knocking"] as? Int == 0)
         #expect(status.json["participants"] as? Int == 1)
+        await service.shutdown()
+    }
+
+    @Test func aWebhookThatMissesTheKnockersEventsIsWarnedAboutOnce() async throws {
+        let double = try await DailyDouble.start(apiKey: "knock-tests-key", domain: "acme")
+        defer { Task { await double.stop() } }
+        let service = try await ServiceProcess.start([
+            "AUTOSPAWN_SPAWN_ON": "knock", "DAILY_API_KEY": "knock-tests-key", "DAILY_API_URL": double.baseURL,
+            "AUTOSPAWN_WEBHOOK_CHECK_S": "0.3",
+        ])
+        _ = try await DailyClient(baseURL: double.baseURL, apiKey: "knock-tests-key").createWebhook(
+            url: service.baseURL + "/daily/webhook", hmac: ServiceProcess.secret,
+            eventTypes: ["participant.joined", "participant.left", "meeting.ended"])
+        #expect(try await eventually { service.log.contains("missing=waiting-participant.joined,waiting-participant.left") })
+        try await Task.sleep(for: .seconds(1))
+        #expect(service.log.components(separatedBy: "not subscribed to event types").count == 2)
         await service.shutdown()
     }
 
