@@ -16,53 +16,6 @@ import Glibc
 /// (the `Reaper` and `Recovery` apply the slower rules through it); on graceful shutdown it drains, hands over or
 /// stops its bots as `AUTOSPAWN_SHUTDOWN` says (`+Shutdown`).
 public actor Supervisor: Service {
-    /// What the supervisor needs from the configuration.
-    public struct Settings: Sendable {
-        /// Every kind of bot: how each starts, what it gets, its warm pool (`Config.profiles`).
-        public var profiles: BotProfiles
-        public var logDirectory: String
-        public var stopGraceSeconds: Double
-        /// A bot's meeting token expires after this (and an agent's request is closed).
-        public var maxSessionSeconds: Double
-        /// How often scheduled and cross-instance stops and waiting rooms are looked for.
-        public var pollInterval: Duration
-        /// A bot's log past this is rotated.
-        public var botLogMaxBytes: Int
-        /// What a graceful shutdown does with the bots.
-        public var shutdownMode: Config.ShutdownMode
-        /// `drain`: the longest the bots are left to end by themselves.
-        public var drainTimeoutSeconds: Double
-        /// A warm pool whose processes keep dying while idle waits before the next start.
-        public var restartBackoff: RestartBackoff
-
-        /// - Parameters:
-        ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`
-        ///     form the one default profile.
-        public init(
-            profiles: BotProfiles = .none, launcher: Config.Launcher? = nil, logDirectory: String, stopGraceSeconds: Double,
-            maxSessionSeconds: Double, pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot",
-            botEnvironment: [String: String] = [:], botLogMaxBytes: Int = 10 * 1024 * 1024,
-            shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600, warmBots: Int = 0,
-            restartBackoff: RestartBackoff = RestartBackoff()
-        ) {
-            if profiles.all.isEmpty, let launcher {
-                self.profiles = BotProfiles(
-                    [BotProfile(name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment, warmBots: warmBots)],
-                    fromFile: false)
-            } else {
-                self.profiles = profiles
-            }
-            self.restartBackoff = restartBackoff
-            self.drainTimeoutSeconds = drainTimeoutSeconds
-            self.shutdownMode = shutdownMode
-            self.logDirectory = logDirectory
-            self.stopGraceSeconds = stopGraceSeconds
-            self.maxSessionSeconds = maxSessionSeconds
-            self.pollInterval = pollInterval
-            self.botLogMaxBytes = botLogMaxBytes
-        }
-    }
-
     /// A bot this instance watches.
     struct Bot {
         var room: String
@@ -73,8 +26,6 @@ public actor Supervisor: Service {
     let store: any SessionStorage
     let settings: Settings
     let logger: Logger
-    /// With `DAILY_API_KEY`: mints each bot's meeting token.
-    private let daily: DailyClient?
     let metrics: ServiceMetrics
     var bots: [String: Bot] = [:]
     /// Where the ends of this supervisor's bot processes are heard.
@@ -85,10 +36,10 @@ public actor Supervisor: Service {
     var ending: Set<String> = []
     /// Each bot's log, rotated log and body file.
     nonisolated let files: BotFiles
-    /// How each profile's bots are started, by the profile's name.
-    private let launchers: [String: ProfileLauncher]
+    /// How each profile's bots are started, with their meeting tokens.
+    private let launchers: BotLaunchers
     /// The warm pools of the profiles that keep idle processes (`AUTOSPAWN_WARM_BOTS`, a profile's `warm_bots`).
-    public nonisolated let warmPools: [WarmPool]
+    public nonisolated var warmPools: [WarmPool] { launchers.warmPools }
     let drainingFlag = Atomic<Bool>(false)
     /// Set by a second SIGTERM or SIGINT while draining: stop the bots now.
     var stopNowRequested = false
@@ -107,33 +58,7 @@ public actor Supervisor: Service {
         let files = BotFiles(directory: settings.logDirectory, maxLogBytes: settings.botLogMaxBytes)
         self.files = files
         self.logger = logger
-        self.daily = daily
-        var launchers: [String: ProfileLauncher] = [:]
-        var pools: [WarmPool] = []
-        for profile in settings.profiles.all {
-            let launcher: any BotLauncher
-            switch profile.launcher {
-            case .process(let template):
-                let cold = ProcessBotLauncher(
-                    template: template, botName: profile.botName, environment: profile.environment, files: files, reaper: reaper)
-                if profile.warmBots > 0 {
-                    let pool = WarmPool(
-                        name: profile.name, size: profile.warmBots, arguments: template, botName: profile.botName,
-                        environment: profile.environment, logDirectory: settings.logDirectory, reaper: reaper,
-                        backoff: settings.restartBackoff, stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
-                    pools.append(pool)
-                    launcher = WarmBotLauncher(pool: pool, cold: cold)
-                } else {
-                    launcher = cold
-                }
-            case .agent(let baseURL):
-                launcher = AgentBotLauncher(
-                    baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
-            }
-            launchers[profile.name] = ProfileLauncher(launcher: launcher, botName: profile.botName)
-        }
-        self.launchers = launchers
-        warmPools = pools
+        launchers = BotLaunchers(settings: settings, files: files, reaper: reaper, daily: daily, metrics: metrics, logger: logger)
     }
 
     /// True once shutdown has begun: no new bots are started.
@@ -183,17 +108,15 @@ public actor Supervisor: Service {
             await finish(session.id, state: .failed, reason: .shutdown, exitCode: nil)
             return
         }
-        var token: String?
-        if let daily, let botName = launchers[session.profile]?.botName {
-            do {
-                token = try await daily.meetingToken(botTokenProperties(session, botName: botName))
-            } catch {
-                if Task.isCancelled { return }  // given up by the reaper, which ended the session
-                logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
-                files.append("autospawn: no meeting token: \(error)\n", for: session.id)
-                await finish(session.id, state: .failed, reason: .tokenFailed, exitCode: nil)
-                return
-            }
+        let token: String?
+        do {
+            token = try await launchers.token(for: session)
+        } catch {
+            if Task.isCancelled { return }  // given up by the reaper, which ended the session
+            logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
+            files.append("autospawn: no meeting token: \(error)\n", for: session.id)
+            await finish(session.id, state: .failed, reason: .tokenFailed, exitCode: nil)
+            return
         }
         // Stopped or given up while its token was on its way: no bot at all (`markStarted` is the last word).
         if Task.isCancelled { return }
@@ -203,8 +126,7 @@ public actor Supervisor: Service {
         }
         let bot: RunningBot
         do {
-            guard let launcher = launchers[session.profile] else { throw UnknownProfile(name: session.profile) }
-            bot = try await launcher.launcher.start(session, token: token)
+            bot = try await launchers.start(session, token: token)
         } catch {
             logger.error("bot could not start", metadata: ["error": "\(error)"])
             files.append("autospawn: \(error)\n", for: session.id)
@@ -238,15 +160,6 @@ public actor Supervisor: Service {
         }
         terminate(session.id)
         return false
-    }
-
-    /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.
-    nonisolated func botTokenProperties(_ session: Session, botName: String) -> [String: JSONValue] {
-        [
-            "room_name": .string(session.roomName), "is_owner": .bool(true), "user_name": .string(botName),
-            "user_id": .string(session.botUserID ?? botUserID(sessionID: session.id)),
-            "exp": .number((Date().timeIntervalSince1970 + settings.maxSessionSeconds).rounded(.down)),
-        ]
     }
 
     private func watch(_ session: Session, _ bot: RunningBot) {
@@ -368,16 +281,4 @@ public actor Supervisor: Service {
             ProcessLauncher.signalGroup(pid, SIGKILL)
         }
     }
-}
-
-/// One profile's way of starting bots, and the name they join with.
-struct ProfileLauncher: Sendable {
-    let launcher: any BotLauncher
-    let botName: String
-}
-
-/// A session of a profile this instance does not have (the profiles file changed while it waited).
-struct UnknownProfile: Error, CustomStringConvertible {
-    let name: String
-    var description: String { "no bot profile '\(name)' in this instance's AUTOSPAWN_PROFILES" }
 }

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Policy
+
+/// How this instance starts each profile's bots: a launcher per profile (a cold process, a warm pool in front of
+/// one, or an agent), and the meeting token each bot joins with.
+struct BotLaunchers: Sendable {
+    /// By the profile's name.
+    private let launchers: [String: ProfileLauncher]
+    /// The warm pools of the profiles that keep idle processes.
+    let warmPools: [WarmPool]
+    /// With `DAILY_API_KEY`: mints each bot's meeting token.
+    private let daily: DailyClient?
+    private let maxSessionSeconds: Double
+
+    init(
+        settings: Supervisor.Settings, files: BotFiles, reaper: ChildReaper, daily: DailyClient?, metrics: ServiceMetrics,
+        logger: Logger
+    ) {
+        var launchers: [String: ProfileLauncher] = [:]
+        var pools: [WarmPool] = []
+        for profile in settings.profiles.all {
+            let launcher: any BotLauncher
+            switch profile.launcher {
+            case .process(let template):
+                let cold = ProcessBotLauncher(
+                    template: template, botName: profile.botName, environment: profile.environment, files: files, reaper: reaper)
+                if profile.warmBots > 0 {
+                    let pool = WarmPool(
+                        name: profile.name, size: profile.warmBots, arguments: template, botName: profile.botName,
+                        environment: profile.environment, logDirectory: settings.logDirectory, reaper: reaper,
+                        backoff: settings.restartBackoff, stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
+                    pools.append(pool)
+                    launcher = WarmBotLauncher(pool: pool, cold: cold)
+                } else {
+                    launcher = cold
+                }
+            case .agent(let baseURL):
+                launcher = AgentBotLauncher(
+                    baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
+            }
+            launchers[profile.name] = ProfileLauncher(launcher: launcher, botName: profile.botName)
+        }
+        self.launchers = launchers
+        warmPools = pools
+        self.daily = daily
+        maxSessionSeconds = settings.maxSessionSeconds
+    }
+
+    /// The session's bot's meeting token; nil without a Daily key (or a profile to name the bot).
+    func token(for session: Session) async throws -> String? {
+        guard let daily, let botName = launchers[session.profile]?.botName else { return nil }
+        return try await daily.meetingToken(tokenProperties(session, botName: botName))
+    }
+
+    /// Starts the session's bot with its profile's launcher.
+    func start(_ session: Session, token: String?) async throws -> RunningBot {
+        guard let profile = launchers[session.profile] else { throw UnknownProfile(name: session.profile) }
+        return try await profile.launcher.start(session, token: token)
+    }
+
+    /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.
+    func tokenProperties(_ session: Session, botName: String) -> [String: JSONValue] {
+        [
+            "room_name": .string(session.roomName), "is_owner": .bool(true), "user_name": .string(botName),
+            "user_id": .string(session.botUserID ?? botUserID(sessionID: session.id)),
+            "exp": .number((Date().timeIntervalSince1970 + maxSessionSeconds).rounded(.down)),
+        ]
+    }
+}
+
+/// One profile's way of starting bots, and the name they join with.
+struct ProfileLauncher: Sendable {
+    let launcher: any BotLauncher
+    let botName: String
+}
+
+/// A session of a profile this instance does not have (the profiles file changed while it waited).
+struct UnknownProfile: Error, CustomStringConvertible {
+    let name: String
+    var description: String { "no bot profile '\(name)' in this instance's AUTOSPAWN_PROFILES" }
+}

@@ -1,0 +1,50 @@
+import Policy
+
+extension Supervisor {
+    /// What the supervisor needs from the configuration.
+    public struct Settings: Sendable {
+        /// Every kind of bot: how each starts, what it gets, its warm pool (`Config.profiles`).
+        public var profiles: BotProfiles
+        public var logDirectory: String
+        public var stopGraceSeconds: Double
+        /// A bot's meeting token expires after this (and an agent's request is closed).
+        public var maxSessionSeconds: Double
+        /// How often scheduled and cross-instance stops and waiting rooms are looked for.
+        public var pollInterval: Duration
+        /// A bot's log past this is rotated.
+        public var botLogMaxBytes: Int
+        /// What a graceful shutdown does with the bots.
+        public var shutdownMode: Config.ShutdownMode
+        /// `drain`: the longest the bots are left to end by themselves.
+        public var drainTimeoutSeconds: Double
+        /// A warm pool whose processes keep dying while idle waits before the next start.
+        public var restartBackoff: RestartBackoff
+
+        /// - Parameters:
+        ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`
+        ///     form the one default profile.
+        public init(
+            profiles: BotProfiles = .none, launcher: Config.Launcher? = nil, logDirectory: String, stopGraceSeconds: Double,
+            maxSessionSeconds: Double, pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot",
+            botEnvironment: [String: String] = [:], botLogMaxBytes: Int = 10 * 1024 * 1024,
+            shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600, warmBots: Int = 0,
+            restartBackoff: RestartBackoff = RestartBackoff()
+        ) {
+            if profiles.all.isEmpty, let launcher {
+                self.profiles = BotProfiles(
+                    [BotProfile(name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment, warmBots: warmBots)],
+                    fromFile: false)
+            } else {
+                self.profiles = profiles
+            }
+            self.restartBackoff = restartBackoff
+            self.drainTimeoutSeconds = drainTimeoutSeconds
+            self.shutdownMode = shutdownMode
+            self.logDirectory = logDirectory
+            self.stopGraceSeconds = stopGraceSeconds
+            self.maxSessionSeconds = maxSessionSeconds
+            self.pollInterval = pollInterval
+            self.botLogMaxBytes = botLogMaxBytes
+        }
+    }
+}
