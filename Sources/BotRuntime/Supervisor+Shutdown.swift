@@ -17,18 +17,23 @@ extension Supervisor {
     /// Lets the calls end by themselves: `/ready` answers 503 and no bot is placed here (rooms that want one wait
     /// for another instance), while this instance's bots run on, their stops still applied, until none is left or
     /// `drainTimeoutSeconds` pass (or `stopNow()`); then the rest are stopped and their rooms served elsewhere.
+    /// A phone call that reaches the instance meanwhile (before the load balancer heeds `/ready`) still gets its bot
+    /// here, and the drain waits for it too: its caller is on hold, with no room another instance would serve.
     func drain() async {
+        drainKeepsCalls.store(true, ordering: .releasing)
         drainingFlag.store(true, ordering: .releasing)
         for task in pendingLaunches.values { await task.value }
         let deadline = now + settings.drainTimeoutSeconds
         logger.info(
             "draining: the bots run until their calls end; a second SIGTERM or SIGINT stops them now",
             metadata: ["count": "\(bots.count)", "drain_timeout_s": "\(settings.drainTimeoutSeconds)"])
-        while !bots.isEmpty && now < deadline && !stopNowRequested {
+        while !(bots.isEmpty && pendingLaunches.isEmpty) && now < deadline && !stopNowRequested {
             await syncStops()
             rotateLogs()
             try? await Task.sleep(for: settings.pollInterval)
         }
+        // From here on, a call is refused (`takesCalls`) rather than given a bot that would be stopped at once.
+        drainKeepsCalls.store(false, ordering: .releasing)
         if !bots.isEmpty {
             logger.info(
                 stopNowRequested ? "drain cut short: stopping the bots" : "drain timeout passed: stopping the bots left",

@@ -41,6 +41,8 @@ public actor Supervisor: Service {
     /// The warm pools of the profiles that keep idle processes (`AUTOSPAWN_WARM_BOTS`, a profile's `warm_bots`).
     public nonisolated var warmPools: [WarmPool] { launchers.warmPools }
     let drainingFlag = Atomic<Bool>(false)
+    /// True while a drain lets its calls end (`AUTOSPAWN_SHUTDOWN=drain`): a phone call may still get its bot here.
+    let drainKeepsCalls = Atomic<Bool>(false)
     /// Set by a second SIGTERM or SIGINT while draining: stop the bots now.
     var stopNowRequested = false
 
@@ -64,6 +66,10 @@ public actor Supervisor: Service {
     /// True once shutdown has begun: no new bots are started.
     public nonisolated var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 
+    /// Whether a phone call may get its bot here now: not after shutdown has begun, but during a drain, which waits for
+    /// it as for any call here. A caller on hold has no room with humans that another instance would serve later.
+    public nonisolated var takesCalls: Bool { !isDraining || drainKeepsCalls.load(ordering: .acquiring) }
+
     var now: Double { clock.now() }
 
     /// The file a session's bot writes to.
@@ -74,17 +80,20 @@ public actor Supervisor: Service {
     // MARK: Launching
 
     /// Starts the session's bot after the caller's answer has gone out; returns at once.
-    public nonisolated func launchSoon(_ session: Session) {
-        Task { await self.launch(session) }
+    /// - Parameter isCall: a phone call's session, which a drain still starts (`takesCalls`).
+    public nonisolated func launchSoon(_ session: Session, isCall: Bool = false) {
+        Task { await self.launch(session, isCall: isCall) }
     }
 
     /// Starts the session's bot and records its process; a bot that cannot start fails its session. Only a session
     /// placed on this instance gets its bot here: one that waits for an instance with room is taken by
     /// `placeWaitingSessions` (here or elsewhere) first.
-    public func launch(_ session: Session) async {
+    public func launch(_ session: Session, isCall: Bool = false) async {
         guard session.ownerInstance == store.instanceID else { return }
         guard bots[session.id] == nil, pendingLaunches[session.id] == nil else { return }
-        let task = Task { await self.performLaunch(session) }
+        // Decided now, while the drain (which waits for launches under way) cannot end meanwhile.
+        let mayStart = !isDraining || (isCall && takesCalls)
+        let task = Task { await self.performLaunch(session, mayStart: mayStart) }
         pendingLaunches[session.id] = task
         await task.value
         pendingLaunches[session.id] = nil
@@ -102,9 +111,9 @@ public actor Supervisor: Service {
         return logger
     }
 
-    private func performLaunch(_ session: Session) async {
+    private func performLaunch(_ session: Session, mayStart: Bool) async {
         let logger = logger(for: session)
-        if isDraining {
+        if !mayStart {
             await finish(session.id, state: .failed, reason: .shutdown, exitCode: nil)
             return
         }

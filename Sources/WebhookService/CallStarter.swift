@@ -33,6 +33,8 @@ struct CallStarter: Sendable {
 
     func start(_ call: DialinCall) async throws(RoomStarter.Failure) -> Started {
         guard let profile = rooms.profiles.forCall(to: call.to) else { throw .init(status: 404, error: "no_profile") }
+        // Shutting down (past a drain's calls): refused at once, with no room made, rather than a bot never started.
+        guard rooms.supervisor.takesCalls else { throw .init(status: 503, error: "draining") }
         let name = call.roomName
         let apiURL = address.baseURL + DialinController.forwardingPath
         let body = profile.body(mergedWith: call.body(forwardingThrough: apiURL, key: keys.key(forCall: call.callID)))
@@ -68,7 +70,7 @@ struct CallStarter: Sendable {
         }
         let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds
         session = try await rooms.createRoom(for: session, properties: call.roomProperties(expiresAt: expiry))
-        try await rooms.launch(session)
+        try await rooms.launch(session, isCall: true)
         rooms.logger.info(
             "a call got its room and bot", metadata: ["room": "\(name)", "session": "\(session.id)", "profile": "\(profile.name)"])
         return Started(sessionID: session.id, roomURL: session.roomURL ?? rooms.url(of: name), waited: waited)

@@ -97,7 +97,8 @@ struct RoomStarter: Sendable {
 
     /// Starts the session's bot, unless the session was given up while Daily was slow (the start timeout) or
     /// stopped meanwhile: then no bot, and no room left behind.
-    func launch(_ session: Session) async throws(Failure) {
+    /// - Parameter isCall: a phone call's session, which a draining instance still starts.
+    func launch(_ session: Session, isCall: Bool = false) async throws(Failure) {
         let current: Session?
         do {
             current = try await store.session(session.id)
@@ -109,6 +110,6 @@ struct RoomStarter: Sendable {
             if current?.endReason == .startTimeout { throw Failure(status: 504, error: "start_timeout") }
             throw Failure(status: 409, error: "session_stopped")
         }
-        supervisor.launchSoon(session)
+        supervisor.launchSoon(session, isCall: isCall)
     }
 }

@@ -205,6 +205,60 @@ struct DialinTests {
         await service.shutdown()
     }
 
+    /// A deploy drops no call: a call that reaches an instance after its SIGTERM (before the load balancer heeds
+    /// `/ready`) gets its bot there, and the drain waits for that call to end as for the others.
+    @Test func aCallToADrainingInstanceGetsItsBotAndTheDrainWaitsForIt() async throws {
+        let (double, service) = try await start(["AUTOSPAWN_SHUTDOWN": "drain"])
+        defer { Task { await double.stop() } }
+        try await configure(double, service)
+        let busy = try #require(try await service.webhook(
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
+        ).string("session_id"))
+        #expect(try await eventually { try await service.session(busy)["state"] as? String == "running" })
+        service.signal(SIGTERM)
+        #expect(try await eventually { try await service.request(.GET, "/ready").status == 503 })
+        let (status, answer, callID) = try await call(double)
+        #expect(status == 200)
+        let id = try #require(answer["session_id"]?.string)
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "running" })
+        // The room that was there before empties: its bot goes, and the call keeps the instance draining.
+        _ = try await service.webhook(
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: "support-1", participant: "p1"))
+        #expect(try await eventually { try await service.session(busy)["end_reason"] as? String == "room_empty" })
+        try await Task.sleep(for: .seconds(1))
+        #expect(service.process.isRunning)
+        // The caller hangs up: the last call here has ended, and the instance exits 0.
+        let room = "dialin-\(callID)"
+        _ = try await service.webhook(
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: room, participant: "caller"))
+        _ = try await service.webhook(
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller"))
+        #expect(await service.waitForExit() == 0)
+    }
+
+    /// Past the drain (`stop`, `handover`, or a drain that is over), a call is refused at once and no room is made.
+    @Test func aCallToAnInstanceThatIsStoppingIsRefusedWithNoRoom() async throws {
+        let (double, service) = try await start([
+            "AUTOSPAWN_SHUTDOWN": "stop", "AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("ignore-term"),
+            "AUTOSPAWN_STOP_GRACE_S": "5",
+        ])
+        defer { Task { await double.stop() } }
+        try await configure(double, service)
+        // A call's bot that ignores SIGTERM keeps the instance stopping for the stop grace.
+        let (status, answer, _) = try await call(double, to: "+15559999999")
+        #expect(status == 200)
+        let id = try #require(answer["session_id"]?.string)
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
+        service.signal(SIGTERM)
+        #expect(try await eventually { try await service.request(.GET, "/ready").status == 503 })
+        let roomsBefore = try await roomsCreated(double).count
+        let refused = try await call(double, to: "+15559999999")
+        #expect(refused.status == 503)
+        #expect(refused.answer["error"]?.string == "draining")
+        #expect(try await roomsCreated(double).count == roomsBefore)
+        #expect(await service.waitForExit() == 0)
+    }
+
     @Test func withoutADefaultProfileACallToAnUnlistedNumberIsNoProfile() async throws {
         let (double, service) = try await start(["AUTOSPAWN_BOT_COMMAND": ""])
         defer { Task { await double.stop() } }
