@@ -66,7 +66,12 @@ struct CallStarter: Sendable {
                 rooms.logger.info("a call waits for a place", metadata: ["room": "\(name)", "profile": "\(profile.name)"])
                 waited = true
             }
-            try? await Task.sleep(for: min(Self.retryInterval, deadline - ContinuousClock.now))
+            do {
+                try await Task.sleep(for: min(Self.retryInterval, deadline - ContinuousClock.now))
+            } catch {
+                // The request was given up (the server is shutting down): no more tries, and no database to blame.
+                throw .init(status: 503, error: "capacity")
+            }
         }
         let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds
         session = try await rooms.createRoom(for: session, properties: call.roomProperties(expiresAt: expiry))
