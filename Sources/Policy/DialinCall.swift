@@ -47,7 +47,14 @@ public struct DialinCall: Sendable, Equatable {
     /// The call's room: one per call, so a request Daily sends again finds the room and bot it already has.
     public var roomName: String { Self.roomName(forCall: callID) }
 
-    public static func roomName(forCall callID: String) -> String { "dialin-" + callID }
+    public static func roomName(forCall callID: String) -> String { roomPrefix + callID }
+
+    /// The call a room was made for, when its name is a call's room's.
+    public static func callID(ofRoom name: String) -> String? {
+        name.hasPrefix(roomPrefix) ? String(name.dropFirst(roomPrefix.count)) : nil
+    }
+
+    static let roomPrefix = "dialin-"
 
     /// The room's properties: SIP dial-in for one endpoint (the caller, named by their number), and an expiry.
     public func roomProperties(expiresAt: Double) -> [String: JSONValue] {

@@ -158,6 +158,8 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             }
             lines = value
         }
+        // A call's bot was given a key to forward its call with, and may print its body.
+        let callKey = parts.calls.flatMap { calls in DialinCall.callID(ofRoom: session.roomName).map(calls.keys.key(forCall:)) }
         if request.headers[LogForwarder.forwardedHeader] == nil,
            let answer = await parts.logs.ownersAnswer(for: session, tail: lines, authorization: request.headers[.authorization])
         {
@@ -166,11 +168,11 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             return Response(
                 status: .init(code: answer.status),
                 headers: [.contentType: answer.status == 200 ? "text/plain; charset=utf-8" : "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(answer.text))))
+                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(answer.text, also: [callKey ?? ""]))))
         }
         // The bot wrote this file, and it holds its own meeting token: hand out none of it.
         let path = supervisor.logPath(for: id)
-        let text = redactor.redact(LogTail.lastLines(of: [path + ".1", path], count: lines))
+        let text = redactor.redact(LogTail.lastLines(of: [path + ".1", path], count: lines), also: [callKey ?? ""])
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))

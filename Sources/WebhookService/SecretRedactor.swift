@@ -23,9 +23,10 @@ public struct SecretRedactor: Sendable {
         self.init(secrets: secrets)
     }
 
-    public func redact(_ text: String) -> String {
+    /// - Parameter also: secrets of the one text besides the configured ones (a call's forwarding key).
+    public func redact(_ text: String, also: [String] = []) -> String {
         var result = Self.redactingTokens(text)
-        for secret in secrets where result.contains(secret) {
+        for secret in secrets + also.filter({ !$0.isEmpty }) where result.contains(secret) {
             result = result.replacing(secret, with: Self.mark)
         }
         return result

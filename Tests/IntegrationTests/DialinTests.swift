@@ -85,6 +85,8 @@ struct DialinTests {
         #expect(key != Self.apiKey)
         let log = try await service.request(.GET, "/sessions/\(id)/log").text
         #expect(!log.contains("environ DAILY_API_KEY"))
+        // The bot printed its body: the log API passes on no forwarding key.
+        #expect(log.contains(#""daily_api_key":"[redacted]""#))
 
         // The bot forwards the call as Pipecat's transport does: to <daily_api_url>/dialin/pinlessCallUpdate.
         let update = Array(JSONValue.object([

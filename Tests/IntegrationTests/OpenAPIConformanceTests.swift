@@ -229,7 +229,7 @@ struct OpenAPIConformanceTests {
         try await recorder.call(dialin, .POST, "/daily/dialin", body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1))
         try await recorder.trickle(dialin, "/daily/dialin")
         let forward = "/daily/dialin-api/dialin/pinlessCallUpdate"
-        let key = try #require(try await dialin.botBody(callSession, headers: auth)["daily_api_key"]?.string)
+        let key = try #require(try await dialin.botBody(callSession)["daily_api_key"]?.string)
         let update = Array(#"{"callId":"0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90","callDomain":"d","sipUri":"sip:x@sip.daily.co"}"#.utf8)
         try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer nope")])
         try await recorder.call(dialin, .POST, forward, body: malformed, headers: [("Authorization", "Bearer \(key)")])
@@ -245,7 +245,7 @@ struct OpenAPIConformanceTests {
             environment: ["DAILY_API_KEY": phoneKey, "DAILY_API_URL": phoneDouble.baseURL])
         let placed = try await phoneDouble.control("/_double/dialin/call", body: Array("{}".utf8))
         let placedSession = try #require(placed["body"]?["session_id"]?.string)
-        let placedKey = try #require(try await dialin.botBody(placedSession, headers: auth)["daily_api_key"]?.string)
+        let placedKey = try #require(try await dialin.botBody(placedSession)["daily_api_key"]?.string)
         let placedUpdate = JSONValue.object([
             "callId": placed["call_id"] ?? .null, "callDomain": .string("double-acme"), "sipUri": .string("sip:y@sip.daily.co"),
         ])

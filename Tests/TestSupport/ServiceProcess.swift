@@ -196,15 +196,17 @@ public final class ServiceProcess: @unchecked Sendable {
         try await request(.GET, "/sessions?\(query)").json["sessions"] as? [[String: any Sendable]] ?? []
     }
 
-    /// The body a test bot printed (`env AUTOSPAWN_BODY=...`), once it is ready.
-    public func botBody(_ id: String, headers: [(String, String)] = []) async throws -> JSONValue {
-        var line = ""
+    /// The body the session's bot was started with (`AUTOSPAWN_BODY` in its environment), once it runs. Not read from
+    /// its log: the log API redacts a call's forwarding key.
+    public func botBody(_ id: String) async throws -> JSONValue {
+        var text = ""
         _ = try await eventually {
-            let log = try await request(.GET, "/sessions/\(id)/log", headers: headers).text
-            line = log.split(separator: "\n").first { $0.hasPrefix("env AUTOSPAWN_BODY=") }.map(String.init) ?? ""
-            return log.contains("ready")
+            guard let bot = liveBotSessions().first(where: { $0.sessionID == id }) else { return false }
+            text = LiveProcesses.environment(of: bot.pid).first { $0.hasPrefix("AUTOSPAWN_BODY=") }
+                .map { String($0.dropFirst("AUTOSPAWN_BODY=".count)) } ?? ""
+            return !text.isEmpty
         }
-        return try JSONValue(parsing: Array(line.dropFirst("env AUTOSPAWN_BODY=".count).utf8))
+        return try JSONValue(parsing: Array(text.utf8))
     }
 
     public func session(_ id: String) async throws -> [String: any Sendable] {
