@@ -12,6 +12,8 @@ struct BotLaunchers: Sendable {
     /// With `DAILY_API_KEY`: mints each bot's meeting token.
     private let daily: DailyClient?
     private let maxSessionSeconds: Double
+    /// With dial-in: this instance's forwarding route for its call bots.
+    private let callForwardingURL: (@Sendable () -> String)?
 
     init(
         settings: Supervisor.Settings, files: BotFiles, reaper: ChildReaper, daily: DailyClient?, metrics: ServiceMetrics,
@@ -45,6 +47,7 @@ struct BotLaunchers: Sendable {
         warmPools = pools
         self.daily = daily
         maxSessionSeconds = settings.maxSessionSeconds
+        callForwardingURL = settings.callForwardingURL
     }
 
     /// The session's bot's meeting token; nil without a Daily key (or a profile to name the bot).
@@ -56,7 +59,19 @@ struct BotLaunchers: Sendable {
     /// Starts the session's bot with its profile's launcher.
     func start(_ session: Session, token: String?) async throws -> RunningBot {
         guard let profile = launchers[session.profile] else { throw UnknownProfile(name: session.profile) }
-        return try await profile.launcher.start(session, token: token)
+        return try await profile.launcher.start(forwardingHere(session), token: token)
+    }
+
+    /// A call's bot forwards its call through the instance that runs it, which stays up while the call lasts (it
+    /// drains for it), not through the one that answered Daily (another replica, which may be gone by then).
+    func forwardingHere(_ session: Session) -> Session {
+        guard let callForwardingURL, session.body.contains(#""daily_api_url""#),
+              case .object(var body)? = try? JSONValue(parsing: Array(session.body.utf8)), body["daily_api_url"] != nil
+        else { return session }
+        body["daily_api_url"] = .string(callForwardingURL())
+        var session = session
+        session.body = JSONValue.object(body).text
+        return session
     }
 
     /// The bot's meeting token (README, "The bot's contract"): owner, the bot's name, `autospawn-…` user id, expiring with the session.

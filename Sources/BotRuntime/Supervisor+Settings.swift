@@ -19,6 +19,8 @@ extension Supervisor {
         public var drainTimeoutSeconds: Double
         /// A warm pool whose processes keep dying while idle waits before the next start.
         public var restartBackoff: RestartBackoff
+        /// With dial-in: where this instance's call bots forward their calls (its own forwarding route).
+        public var callForwardingURL: (@Sendable () -> String)?
 
         /// - Parameters:
         ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`
@@ -28,8 +30,9 @@ extension Supervisor {
             maxSessionSeconds: Double, pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot",
             botEnvironment: [String: String] = [:], botLogMaxBytes: Int = 10 * 1024 * 1024,
             shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600, warmBots: Int = 0,
-            restartBackoff: RestartBackoff = RestartBackoff()
+            restartBackoff: RestartBackoff = RestartBackoff(), callForwardingURL: (@Sendable () -> String)? = nil
         ) {
+            self.callForwardingURL = callForwardingURL
             if profiles.all.isEmpty, let launcher {
                 self.profiles = BotProfiles(
                     [BotProfile(name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment, warmBots: warmBots)],

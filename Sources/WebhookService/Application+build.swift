@@ -72,12 +72,19 @@ public func buildApplication(
             "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
     }
     let store = try store ?? openSQLiteStore(config)
+    // Known now unless the port is chosen at start; then once the server listens.
+    let address = ServiceAddress(config.advertisedURL(port: config.port))
+    var callForwardingURL: (@Sendable () -> String)?
+    if !config.dialinSecrets.isEmpty {
+        callForwardingURL = { address.baseURL + DialinController.forwardingPath }
+    }
     let supervisor = Supervisor(
         store: store,
         settings: .init(
             profiles: config.profiles, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
             maxSessionSeconds: config.maxSessionSeconds, botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
-            drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff),
+            drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff,
+            callForwardingURL: callForwardingURL),
         logger: logger, daily: daily, metrics: metrics)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     let recovery = Recovery(
@@ -112,8 +119,6 @@ public func buildApplication(
             profiles: config.profiles, maxSessionSeconds: config.maxSessionSeconds, store: store, supervisor: supervisor,
             logger: logger)
     }
-    // Known now unless the port is chosen at start; then once the server listens.
-    let address = ServiceAddress(config.advertisedURL(port: config.port))
     let calls = starter.flatMap { starter in
         config.dialinSecrets.isEmpty
             ? nil

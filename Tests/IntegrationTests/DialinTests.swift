@@ -261,6 +261,35 @@ struct DialinTests {
         #expect(await service.waitForExit() == 0)
     }
 
+    /// Two instances on one database: the one that answers Daily has no room for the bot, the other runs it. The bot
+    /// forwards its call through the instance that runs it (which stays up while the call lasts), not through the one
+    /// that answered (which may be gone by then).
+    @Test func aCallsBotForwardsThroughTheInstanceThatRunsIt() async throws {
+        let (double, answering) = try await start(["AUTOSPAWN_MAX_LOCAL_BOTS": "1"])
+        defer { Task { await double.stop() } }
+        try await configure(double, answering)
+        // The answering instance's one place is taken.
+        _ = try await answering.webhook(
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1"))
+        var settings = answering.environment.filter { $0.key.hasPrefix("AUTOSPAWN_") || $0.key.hasPrefix("DAILY_") }
+        settings["AUTOSPAWN_MAX_LOCAL_BOTS"] = "5"
+        let running = try await ServiceProcess.start(in: answering.directory, settings)
+        let (status, answer, callID) = try await call(double)
+        #expect(status == 200)
+        let id = try #require(answer["session_id"]?.string)
+        let body = try await running.botBody(id)
+        #expect(body["daily_api_url"]?.string == running.baseURL + "/daily/dialin-api")
+        let key = try #require(body["daily_api_key"]?.string)
+        let update = Array(JSONValue.object([
+            "callId": .string(callID), "callDomain": .string("double-acme"), "sipUri": .string("sip:x@sip.daily.co"),
+        ]).text.utf8)
+        let forwarded = try await running.request(
+            .POST, "/daily/dialin-api/dialin/pinlessCallUpdate", body: update, headers: [("Authorization", "Bearer \(key)")])
+        #expect(forwarded.status == 200)
+        await running.shutdown()
+        await answering.shutdown()
+    }
+
     @Test func withoutADefaultProfileACallToAnUnlistedNumberIsNoProfile() async throws {
         let (double, service) = try await start(["AUTOSPAWN_BOT_COMMAND": ""])
         defer { Task { await double.stop() } }
