@@ -169,10 +169,6 @@ func requestBody(_ request: Request) async throws -> JSONValue {
     return (try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))) ?? .null
 }
 
-private func isRoomName(_ name: String) -> Bool {
-    (1...128).contains(name.utf8.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
-}
-
 private func randomName(_ count: Int) -> String {
     String((0..<count).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement() ?? "a" })
 }
@@ -185,7 +181,7 @@ func addDailyRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleSta
         let body = try await requestBody(request)
         guard body.object != nil else { return dailyError(400, "json-parsing-error", "Invalid JSON") }
         let name = body["name"]?.string ?? randomName(20)
-        guard isRoomName(name) else { return dailyError(400, "invalid-request-error", "name: invalid room name") }
+        guard isDailyRoomName(name) else { return dailyError(400, "invalid-request-error", "name: invalid room name") }
         let room = JSONValue.object([
             "id": .string(UUID().uuidString.lowercased()), "name": .string(name), "api_created": .bool(true),
             "privacy": body["privacy"] ?? .string("public"), "url": .string("https://\(state.domain).daily.co/\(name)"),

@@ -36,7 +36,7 @@ public struct DialinCall: Sendable, Equatable {
         }
         guard document.object != nil else { throw Invalid(field: "body") }
         self.init(to: try text("To"), from: try text("From"), callID: try text("callId"), callDomain: try text("callDomain"))
-        guard callID.count <= 120, callID.allSatisfy(Self.isRoomNameCharacter) else { throw Invalid(field: "callId") }
+        guard callID.count <= 120, isDailyRoomName(roomName) else { throw Invalid(field: "callId") }
         switch document["sipHeaders"] {
         case nil, .null?: break
         case .object?: sipHeaders = document["sipHeaders"]
@@ -85,7 +85,4 @@ public struct DialinCall: Sendable, Equatable {
         ["dialin_settings": dialinSettings, "daily_api_url": .string(apiURL), "daily_api_key": .string(key)]
     }
 
-    static func isRoomNameCharacter(_ character: Character) -> Bool {
-        character.isASCII && (character.isLetter || character.isNumber || character == "-" || character == "_")
-    }
 }

@@ -169,13 +169,14 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
         guard settings.spawnOn == .knock else { return .record(reason: "knocker") }
         guard room.joinAddedHuman else { return .record(reason: "no_new_knocker") }
         return arrival(room: room, settings: settings, now: now)
+    case .waitingParticipantLeft where settings.spawnOn == .join:
+        return .record(reason: "knocker_left")
     case .participantLeft, .waitingParticipantLeft:
         // With knock, someone still at the door keeps the bot that came for them.
         let waiting = settings.spawnOn == .knock ? room.knockers : 0
         guard room.humans == 0, waiting == 0, let state = room.activeState, state != .stopping else {
             return .record(reason: kind == .participantLeft ? "participant_left" : "knocker_left")
         }
-        if settings.spawnOn == .join && kind == .waitingParticipantLeft { return .record(reason: "knocker_left") }
         if settings.emptyGraceSeconds <= 0 { return .stop(.roomEmpty) }
         if room.stopScheduled { return .record(reason: "stop_scheduled") }
         return .scheduleStop(at: now + settings.emptyGraceSeconds)

@@ -100,3 +100,13 @@ public func presenceAfter(joining: Bool, isPerJoin: Bool, recorded: RecordedPres
     }
     return joining
 }
+
+/// Daily's rule for room names, 1 to 128 of `[A-Za-z0-9_-]`, which also keeps them safe in argv, environment, paths
+/// and URLs.
+public func isDailyRoomName(_ name: String) -> Bool {
+    (1...128).contains(name.utf8.count)
+        && name.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+}

@@ -119,8 +119,7 @@ public struct EventNormaliser: Sendable {
     }
 
     public static func isValidRoomName(_ name: String) -> Bool {
-        (1...128).contains(name.utf8.count)
-            && name.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        isDailyRoomName(name)
     }
 
     /// The room name in `value`, given as a name or as its `https://<domain>.daily.co/<name>` URL; nil when it
@@ -148,9 +147,3 @@ public struct EventNormaliser: Sendable {
     }
 }
 
-extension UInt8 {
-    fileprivate var isASCIIAlphanumeric: Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
-    }
-}

@@ -8,7 +8,6 @@ extension PostgresSessionStore {
     /// already have passed `Policy.screen`.
     public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let (settings, launcher, owner) = (settings, launcher, instanceID)
-        let eventProfile = profileName(for: event, settings: settings)
         return try await transaction { tx in
             let room = event.roomName
             // Invariant 3 and the room's lock: no row when the id was seen before.
@@ -16,16 +15,14 @@ extension PostgresSessionStore {
                 """
                 WITH fresh AS (
                     INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id)
-                INSERT INTO room (name, url, last_event_at, profile) SELECT \(room), \(event.roomURL), \(now), \(eventProfile) FROM fresh
-                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at,
-                    profile = CASE WHEN room.service_created THEN room.profile ELSE excluded.profile END
-                RETURNING retry_at, waiting_since, profile
+                INSERT INTO room (name, url, last_event_at) SELECT \(room), \(event.roomURL), \(now) FROM fresh
+                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
+                RETURNING retry_at, waiting_since, CASE WHEN room.service_created THEN room.profile END
                 """
             ).first else {
                 return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
             }
-            let (retryAt, waitingSince, roomProfile) = try roomRow.decode((Double?, Double?, String?).self)
-            let profile = roomProfile ?? eventProfile
+            let (retryAt, waitingSince, madeFor) = try roomRow.decode((Double?, Double?, String?).self)
             tx.changed(room)
             let change = event.presenceChange
             let key = change?.key ?? ""
@@ -91,7 +88,10 @@ extension PostgresSessionStore {
                 activeSessions: try columns["active_sessions"].decode(Int.self), retryAt: retryAt,
                 joinAddedHuman: addedHuman, mayClaim: mayClaim)
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
-            if decision == .spawn {
+            // The room's profile matters only to a claim or a wait, so the profiles file's regexes run for those alone;
+            // a room the service made keeps the profile it was made for.
+            let profile = decision == .spawn || decision.marksRoomWaiting ? madeFor ?? profileName(for: event, settings: settings) : nil
+            if decision == .spawn, let profile {
                 // Decide again on the count read under its lock: another replica may have taken the last place.
                 snapshot.activeSessions = try await Self.activeCount(tx, locking: true)
                 snapshot.profileLoad = try await Self.profileLoad(profile, settings: settings, tx)
@@ -100,6 +100,7 @@ extension PostgresSessionStore {
             var session = active
             switch decision {
             case .spawn:
+                let profile = profile ?? BotProfile.defaultName
                 session = try await Self.claim(
                     room: room, url: event.roomURL, profile: profile, launcher: launcher, owner: owner,
                     body: settings.profiles.named(profile)?.bodyText ?? "{}", settings: settings, now: now, tx)
@@ -114,7 +115,7 @@ extension PostgresSessionStore {
             case .spawnAfterStop:
                 try await tx.execute("UPDATE room SET respawn_pending = TRUE WHERE name = \(room)")
             case .reject:
-                try await Self.markWaiting(room: room, now: now, tx)
+                try await Self.markWaiting(room: room, profile: profile, now: now, tx)
                 tx.wantPlacement()
             case .record, .ignore:
                 break

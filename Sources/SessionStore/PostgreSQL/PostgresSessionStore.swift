@@ -175,8 +175,14 @@ public final class PostgresSessionStore: SessionStorage, Service {
             as: Int.self) ?? 0
     }
 
-    static func markWaiting(room: String, now: Double, _ tx: PostgresTransaction) async throws {
-        try await tx.execute("UPDATE room SET waiting_since = coalesce(waiting_since, \(now)) WHERE name = \(room)")
+    /// - Parameter profile: the profile the room's bot is to be of, unless the service made the room for another.
+    static func markWaiting(room: String, profile: String? = nil, now: Double, _ tx: PostgresTransaction) async throws {
+        try await tx.execute(
+            """
+            UPDATE room SET waiting_since = coalesce(waiting_since, \(now)),
+                profile = CASE WHEN service_created THEN profile ELSE coalesce(\(profile), profile) END
+            WHERE name = \(room)
+            """)
     }
 
     /// Claims the room's next session if its humans are waiting for one and policy allows it now. The caller holds

@@ -66,7 +66,6 @@ public final class SQLiteSessionStore: SessionStorage {
         let settings = settings
         let launcher = launcher
         let owner = instanceID
-        let profile = profileName(for: event, settings: settings)
         let outcome = try await transaction { db in
             try db.executeCached(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
             if db.changesCount == 0 {
@@ -74,11 +73,10 @@ public final class SQLiteSessionStore: SessionStorage {
             }
             try db.executeCached(
                 sql: """
-                    INSERT INTO room (name, url, last_event_at, profile) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET url = coalesce(excluded.url, url), last_event_at = excluded.last_event_at,
-                        profile = CASE WHEN service_created = 1 THEN profile ELSE excluded.profile END
+                    INSERT INTO room (name, url, last_event_at) VALUES (?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET url = coalesce(excluded.url, url), last_event_at = excluded.last_event_at
                     """,
-                arguments: [event.roomName, event.roomURL, now, profile]
+                arguments: [event.roomName, event.roomURL, now]
             )
             let addedHuman = try Self.applyParticipantChange(event, db: db, now: now)
             let active = try Self.activeSession(room: event.roomName, db: db)
@@ -87,23 +85,29 @@ public final class SQLiteSessionStore: SessionStorage {
                 // Nobody is left to wait for a bot.
                 try db.executeCached(sql: "UPDATE room SET waiting_since = NULL WHERE name = ?", arguments: [event.roomName])
             }
-            let roomRow = try Row.fetchOne(cached: db, sql: "SELECT retry_at, profile FROM room WHERE name = ?", arguments: [event.roomName])
+            let roomRow = try Row.fetchOne(
+                cached: db, sql: "SELECT retry_at, CASE WHEN service_created = 1 THEN profile END AS made_for FROM room WHERE name = ?",
+                arguments: [event.roomName])
             let retryAt: Double? = roomRow?["retry_at"]
-            let profile: String = roomRow?["profile"] ?? profile
+            let madeFor: String? = roomRow?["made_for"]
             var snapshot = RoomSnapshot(
                 activeState: active?.state, stopScheduled: active?.stopAt != nil,
                 humans: humans, knockers: knockers, activeSessions: try Self.activeCount(db: db), retryAt: retryAt,
                 joinAddedHuman: addedHuman, mayClaim: mayClaim
             )
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
+            // The room's profile matters only to a claim or a wait, so the profiles file's regexes run for those alone;
+            // a room the service made keeps the profile it was made for.
+            let profile = decision == .spawn || decision.marksRoomWaiting ? madeFor ?? profileName(for: event, settings: settings) : nil
             // Only a spawn weighs the profile's cap: its sessions are counted for that event alone (as on PostgreSQL).
-            if decision == .spawn, let load = try Self.profileLoad(profile, settings: settings, db: db) {
+            if decision == .spawn, let profile, let load = try Self.profileLoad(profile, settings: settings, db: db) {
                 snapshot.profileLoad = load
                 decision = decide(event.kind, room: snapshot, settings: settings, now: now)
             }
             var session = active
             switch decision {
             case .spawn:
+                let profile = profile ?? BotProfile.defaultName
                 session = try Self.claim(
                     room: event.roomName, url: event.roomURL, profile: profile, launcher: launcher, owner: owner,
                     body: settings.profiles.named(profile)?.bodyText ?? "{}", settings: settings, now: now, db: db)
@@ -119,7 +123,7 @@ public final class SQLiteSessionStore: SessionStorage {
                 try db.executeCached(sql: "UPDATE room SET respawn_pending = 1 WHERE name = ?", arguments: [event.roomName])
             case .reject:
                 // The human still wants a bot: the supervisor starts one when capacity frees or the backoff ends.
-                try Self.markWaiting(room: event.roomName, now: now, db: db)
+                try Self.markWaiting(room: event.roomName, profile: profile, now: now, db: db)
             case .record, .ignore:
                 break
             }
@@ -237,8 +241,15 @@ public final class SQLiteSessionStore: SessionStorage {
             arguments: [owner]) ?? 0
     }
 
-    static func markWaiting(room: String, now: Double, db: Database) throws {
-        try db.executeCached(sql: "UPDATE room SET waiting_since = coalesce(waiting_since, ?) WHERE name = ?", arguments: [now, room])
+    /// - Parameter profile: the profile the room's bot is to be of, unless the service made the room for another.
+    static func markWaiting(room: String, profile: String? = nil, now: Double, db: Database) throws {
+        try db.executeCached(
+            sql: """
+                UPDATE room SET waiting_since = coalesce(waiting_since, ?),
+                    profile = CASE WHEN service_created = 1 THEN profile ELSE coalesce(?, profile) END
+                WHERE name = ?
+                """,
+            arguments: [now, profile, room])
     }
 
     /// Claims the room's next session if its humans are waiting for one and policy allows it now.
