@@ -31,6 +31,9 @@ struct CallStarter: Sendable {
     /// How often a waiting call tries for a place: places free on other instances too, which this one does not hear.
     static let retryInterval = Duration.milliseconds(200)
 
+    /// A waiting call whose request was given up: it found no place.
+    static let givenUp = RoomStarter.Failure(status: 503, error: "capacity")
+
     func start(_ call: DialinCall) async throws(RoomStarter.Failure) -> Started {
         guard let profile = rooms.profiles.forCall(to: call.to) else { throw .init(status: 404, error: "no_profile") }
         // Shutting down (past a drain's calls): refused at once, with no room made, rather than a bot never started.
@@ -55,6 +58,9 @@ struct CallStarter: Sendable {
                     break
                 }
             } catch {
+                // A request given up mid-question is refused by the database as cancelled: no place was found, and
+                // the database is not to blame.
+                if Task.isCancelled { throw Self.givenUp }
                 throw .init(status: 503, error: "database_unavailable")
             }
             guard ContinuousClock.now < deadline else {
@@ -70,7 +76,7 @@ struct CallStarter: Sendable {
                 try await Task.sleep(for: min(Self.retryInterval, deadline - ContinuousClock.now))
             } catch {
                 // The request was given up (the server is shutting down): no more tries, and no database to blame.
-                throw .init(status: 503, error: "capacity")
+                throw Self.givenUp
             }
         }
         let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds

@@ -9,17 +9,9 @@ import Testing
 /// it found no place.
 struct CallStarterTests {
     @Test func aWaitingCallWhoseRequestIsGivenUpStopsTrying() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let config = try Config.parse([
-            "AUTOSPAWN_DB": directory.appendingPathComponent("db.sqlite").path, "AUTOSPAWN_BOT_COMMAND": "true",
-            "AUTOSPAWN_DAILY_DOMAIN": "acme", "DAILY_API_KEY": "unused", "DAILY_API_URL": "http://127.0.0.1:9",
-            "AUTOSPAWN_DIALIN_SECRET": "YWJj", "AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_DIALIN_WAIT_S": "60",
-        ])
-        let (_, parts) = try await buildApplication(config, logger: Logger(label: "test"))
+        let (parts, directory) = try await Self.buildWithOnePlaceTaken()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let calls = try #require(parts.calls)
-        // The one place is taken: the call waits.
-        #expect(try await parts.store.claim(room: "busy", url: nil, now: Date().timeIntervalSince1970) != nil)
         let call = DialinCall(to: "+15550001111", from: "+15105550199", callID: "c-1", callDomain: "d-1")
         let started = ContinuousClock.now
         let waiting = Task { () async -> String? in
@@ -39,5 +31,41 @@ struct CallStarterTests {
         #expect(await waiting.value == "capacity")
         #expect(ContinuousClock.now - started < .seconds(30))
         #expect(try await parts.store.activeCount() == 1)
+    }
+
+    @Test func aCallGivenUpWhileItAsksTheDatabaseSaysItFoundNoPlace() async throws {
+        let (parts, directory) = try await Self.buildWithOnePlaceTaken()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let calls = try #require(parts.calls)
+        let call = DialinCall(to: "+15550001111", from: "+15105550199", callID: "c-2", callDomain: "d-1")
+        // Given up before its first question to the database: the database refuses a cancelled task, and the call
+        // must still say it found no place rather than blame the database.
+        let answer = await Task { () async -> String? in
+            withUnsafeCurrentTask { $0?.cancel() }
+            do {
+                _ = try await calls.start(call)
+                return nil
+            } catch let failure as RoomStarter.Failure {
+                return failure.error
+            } catch {
+                return "\(error)"
+            }
+        }.value
+        #expect(answer == "capacity")
+        #expect(try await parts.store.activeCount() == 1)
+    }
+
+    /// A service with dial-in and one place, which is taken: a call waits.
+    static func buildWithOnePlaceTaken() async throws -> (AutospawnService, URL) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let config = try Config.parse([
+            "AUTOSPAWN_DB": directory.appendingPathComponent("db.sqlite").path, "AUTOSPAWN_BOT_COMMAND": "true",
+            "AUTOSPAWN_DAILY_DOMAIN": "acme", "DAILY_API_KEY": "unused", "DAILY_API_URL": "http://127.0.0.1:9",
+            "AUTOSPAWN_DIALIN_SECRET": "YWJj", "AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_DIALIN_WAIT_S": "60",
+        ])
+        let (_, parts) = try await buildApplication(config, logger: Logger(label: "test"))
+        #expect(try await parts.store.claim(room: "busy", url: nil, now: Date().timeIntervalSince1970) != nil)
+        return (parts, directory)
     }
 }
