@@ -42,7 +42,11 @@ public struct EventNormaliser: Sendable {
             throw NormaliseError(code: "malformed_json", detail: "the body is not a JSON object")
         }
         if object.count == 1, object["test"]?.string == "test" { return .probe }
-        if let type = object["type"]?.string {
+        // A `type` makes the body Daily's shape (openapi.yaml: the simplified one has none), whatever `event` says.
+        if let typeValue = object["type"] {
+            guard let type = typeValue.string else {
+                throw NormaliseError(code: "missing_type", detail: "`type` is not a string")
+            }
             guard let kind = Self.dailyKinds[type] else { return .unknownType(type) }
             return .event(try dailyEvent(json, kind: kind, body: body))
         }

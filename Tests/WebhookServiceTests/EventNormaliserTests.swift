@@ -31,6 +31,8 @@ struct EventNormaliserTests {
         ("malformed/array.json", "malformed_json"), ("malformed/missing-type.json", "missing_type"),
         ("malformed/missing-room.json", "missing_room"), ("malformed/invalid-room.json", "invalid_room"),
         ("malformed/room-wrong-type.json", "invalid_room"), ("malformed/wrong-types.json", "missing_type"),
+        // A `type` makes the body Daily's shape, whatever `event` says: one that is not a string is no event.
+        ("malformed/type-not-a-string-with-event.json", "missing_type"),
         ("malformed/simplified-url-mismatch.json", "invalid_room"), ("malformed/url-with-query.json", "invalid_room"),
         ("malformed/fuzz-url-query-left.txt", "invalid_room"), ("malformed/trailing-comma.json", "malformed_json"),
         ("malformed/simplified-foreign-host.json", "invalid_room"), ("malformed/simplified-other-domain.json", "invalid_room"),
