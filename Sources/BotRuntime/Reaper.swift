@@ -23,12 +23,15 @@ public struct Reaper: Service {
         /// How often recovery looks for dead instances, apart from the other rules: half a lease, so that a dead
         /// instance's rooms are served within about its lease and a second.
         public var recoveryInterval: Double
+        /// `AUTOSPAWN_SPAWN_ON`: with `knock`, knockers (whom presence does not show) keep a silent room's bot.
+        public var spawnOn: Config.SpawnOn
 
         public init(
             interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
             botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400,
-            recoveryInterval: Double? = nil
+            recoveryInterval: Double? = nil, spawnOn: Config.SpawnOn = .join
         ) {
+            self.spawnOn = spawnOn
             self.recoveryInterval = min(interval, recoveryInterval ?? interval)
             self.interval = interval
             self.startTimeoutSeconds = startTimeoutSeconds
@@ -145,7 +148,9 @@ public struct Reaper: Service {
                 let humans = present.filter {
                     !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botNames: settings.botNames)
                 }
-                if humans.isEmpty {
+                let knockers = humans.isEmpty && settings.spawnOn == .knock
+                    ? try await store.roomStatus(session.roomName).knockers : 0
+                if isOrphaned(humansPresent: humans.count, knockers: knockers, spawnOn: settings.spawnOn) {
                     logger.info(
                         "only bots left in the room: stopping its bot",
                         metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])

@@ -205,6 +205,13 @@ private func arrival(room: RoomSnapshot, settings: PolicySettings, now: Double) 
     }
 }
 
+/// Whether a silent room's bot is orphaned (stopped by the reaper): Daily's presence shows no human in the room, and,
+/// when a knock brings a bot, nobody is recorded at the door, whom presence does not show; a bot waiting for an owner
+/// slow to let its knocker in is what `knock` is for.
+public func isOrphaned(humansPresent: Int, knockers: Int, spawnOn: Config.SpawnOn) -> Bool {
+    humansPresent == 0 && (spawnOn == .join || knockers == 0)
+}
+
 /// Whether the humans of a room whose session ended this way are left waiting for the room's next bot: the bot
 /// failed, was lost with its instance, or was stopped by a shutdown while the call goes on.
 public func leavesRoomWaiting(state: SessionState, reason: EndReason) -> Bool {

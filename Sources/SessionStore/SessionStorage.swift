@@ -67,8 +67,8 @@ public protocol SessionStorage: Sendable {
     func sessions(_ query: SessionQuery) async throws -> [Session]
     /// Active sessions of the whole service.
     func activeCount() async throws -> Int
-    /// Humans now in each of the rooms.
-    func humans(inRooms rooms: Set<String>) async throws -> [String: Int]
+    /// Who is now in each of the rooms and at its door; rooms with neither are left out.
+    func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence]
     /// The room's active session, its humans and knockers, and its URL.
     func roomStatus(_ room: String) async throws -> RoomStatus
     /// True when the store takes a write now.
@@ -83,6 +83,11 @@ public protocol SessionStorage: Sendable {
 }
 
 extension SessionStorage {
+    /// Humans now in each of the rooms; rooms with none are left out.
+    public func humans(inRooms rooms: Set<String>) async throws -> [String: Int] {
+        try await presence(inRooms: rooms).compactMapValues { $0.humans > 0 ? $0.humans : nil }
+    }
+
     public func record(_ event: RoomEvent, now: Double) async throws -> EventOutcome {
         try await record(event, now: now, mayClaim: true)
     }
@@ -135,6 +140,17 @@ public struct SessionQuery: Sendable {
     }
 }
 
+
+/// Who is in a room (humans; bots are not counted) and who knocks at its door, not yet let in.
+public struct RoomPresence: Sendable, Equatable {
+    public var humans: Int
+    public var knockers: Int
+
+    public init(humans: Int, knockers: Int) {
+        self.humans = humans
+        self.knockers = knockers
+    }
+}
 
 /// A room as `/bot/status` shows it.
 public struct RoomStatus: Sendable, Equatable {

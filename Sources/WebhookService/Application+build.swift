@@ -104,7 +104,7 @@ public func buildApplication(
             retentionSeconds: config.retentionSeconds,
             // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
             minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600,
-            recoveryInterval: config.leaseSeconds / 2),
+            recoveryInterval: config.leaseSeconds / 2, spawnOn: config.spawnOn),
         daily: daily, metrics: metrics, logger: logger)
     let recent = RecentWebhooks()
     let webhooks = WebhookHandler(

@@ -90,13 +90,11 @@ struct LiveStreams: Sendable {
                         // Re-read rather than trust the change: another instance may have moved on since.
                         let active = try await store.sessions(SessionQuery(states: .active, limit: 1000))
                         let ended = try await store.sessions(SessionQuery(states: .ended, limit: 20))
-                        let humans = try await store.humans(inRooms: Set((active + ended).map(\.roomName)))
                         var sent = false
-                        for session in (ended.reversed() + active) {
-                            let view = SessionView(session, participants: humans[session.roomName] ?? 0)
-                            if shown[session.id] != view {
+                        for view in try await SessionView.of(ended.reversed() + active, store: store) {
+                            if shown[view.id] != view {
                                 try await send("session", view)
-                                shown[session.id] = view
+                                shown[view.id] = view
                                 sent = true
                             }
                         }

@@ -123,19 +123,17 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
             query.limit = value
         }
         let sessions = try await store.sessions(query)
-        let humans = try await store.humans(inRooms: Set(sessions.map(\.roomName)))
         return json(
             .ok,
             SessionList(
-                sessions: sessions.map { SessionView($0, participants: humans[$0.roomName] ?? 0) },
+                sessions: try await SessionView.of(sessions, store: store),
                 active: try await store.activeCount(), maxConcurrency: config.maxConcurrency))
     }
     admin.get("sessions/:id") { _, context -> Response in
         guard let id = context.parameters.get("id"), let session = try await store.session(id) else {
             return json(.notFound, ErrorBody(error: "session_not_found"))
         }
-        let humans = try await store.humans(inRooms: [session.roomName])
-        return json(.ok, SessionView(session, participants: humans[session.roomName] ?? 0))
+        return json(.ok, try await SessionView.of([session], store: store)[0])
     }
     admin.delete("sessions/:id") { _, context -> Response in
         guard let id = context.parameters.get("id"), let session = try await supervisor.requestStop(id, reason: .stopRequested)
@@ -144,8 +142,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         }
         guard session.state.isActive else { return json(.conflict, ErrorBody(error: "session_finished")) }
         let current = try await store.session(id) ?? session
-        let humans = try await store.humans(inRooms: [session.roomName])
-        return json(.accepted, SessionView(current, participants: humans[session.roomName] ?? 0))
+        return json(.accepted, try await SessionView.of([current], store: store)[0])
     }
     admin.get("sessions/:id/log") { request, context -> Response in
         guard let id = context.parameters.get("id"), let session = try await store.session(id) else {

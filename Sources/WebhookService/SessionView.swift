@@ -1,5 +1,6 @@
 import Foundation
 import Policy
+import SessionStore
 
 /// A session as the read API shows it: no secrets, times as RFC 3339 strings.
 public struct SessionView: Codable, Sendable, Equatable {
@@ -12,6 +13,8 @@ public struct SessionView: Codable, Sendable, Equatable {
     public var endedAt: String?
     public var endReason: String?
     public var participants: Int
+    /// People knocking at its room, not yet let in (not among `participants`).
+    public var knocking: Int
     public var launcher: String
     public var pid: Int32?
     public var exitCode: Int?
@@ -19,12 +22,18 @@ public struct SessionView: Codable, Sendable, Equatable {
     public var profile: String
 
     enum CodingKeys: String, CodingKey {
-        case id, state, participants, launcher, pid, profile
+        case id, state, participants, knocking, launcher, pid, profile
         case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
         case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code"
     }
 
-    public init(_ session: Session, participants: Int) {
+    /// The sessions with who is in their rooms and at their doors now.
+    static func of(_ sessions: [Session], store: any SessionStorage) async throws -> [SessionView] {
+        let presence = try await store.presence(inRooms: Set(sessions.map(\.roomName)))
+        return sessions.map { SessionView($0, presence: presence[$0.roomName]) }
+    }
+
+    public init(_ session: Session, presence: RoomPresence?) {
         id = session.id
         roomName = session.roomName
         roomURL = session.roomURL
@@ -33,7 +42,8 @@ public struct SessionView: Codable, Sendable, Equatable {
         updatedAt = rfc3339(session.updatedAt)
         endedAt = session.endedAt.map(rfc3339)
         endReason = (session.endReason ?? (session.state == .stopping ? session.stopReason : nil))?.rawValue
-        self.participants = participants
+        participants = presence?.humans ?? 0
+        knocking = presence?.knockers ?? 0
         launcher = session.launcher.rawValue
         pid = session.pid
         exitCode = session.exitCode

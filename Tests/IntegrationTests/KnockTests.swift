@@ -25,10 +25,35 @@ struct KnockTests {
         #expect(status.json["knocking"] as? Int == 1)
         #expect(status.json["participants"] as? Int == 0)
         #expect(try await service.session(id)["participants"] as? Int == 0)
+        #expect(try await service.session(id)["knocking"] as? Int == 1)
         // They give up: no human and nobody at the door, so the bot goes after the grace (1 s in tests).
         #expect(try await service.webhook(knock("private-room", "k1", left: true)).string("reason") == "stop_scheduled")
         #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
         #expect(service.liveBots(room: "private-room").isEmpty)
+        await service.shutdown()
+    }
+
+    @Test func aBotWaitingWithAKnockerIsNotTakenForAnOrphan() async throws {
+        // Daily's presence shows who is in the room, not who knocks: the room holds only the bot.
+        let double = try await DailyDouble.start(apiKey: "knock-tests-key", domain: "acme")
+        defer { Task { await double.stop() } }
+        try await double.control(
+            "/_double/rooms/private-room/presence", method: .PUT,
+            body: Array(#"[{"id":"p1","userId":"autospawn-x","userName":"Pipecat Bot"}]"#.utf8))
+        let service = try await ServiceProcess.start([
+            "AUTOSPAWN_SPAWN_ON": "knock", "DAILY_API_KEY": "knock-tests-key", "DAILY_API_URL": double.baseURL,
+            "AUTOSPAWN_ORPHAN_AFTER_S": "1", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
+        ])
+        let id = try #require(try await service.webhook(knock("private-room", "k1")).string("session_id"))
+        // The owner takes their time letting them in: presence is asked, and the bot stays for the knocker.
+        #expect(try await eventually {
+            try await double.logged("requests").contains { $0["path"]?.string == "/rooms/private-room/presence" }
+        })
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(try await service.session(id)["state"] as? String == "running")
+        // They give up: the bot goes as any bot of an empty room.
+        #expect(try await service.webhook(knock("private-room", "k1", left: true)).string("reason") == "stop_scheduled")
+        #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
         await service.shutdown()
     }
 

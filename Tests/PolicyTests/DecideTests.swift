@@ -46,6 +46,15 @@ struct KnockDecisionTests {
         #expect(decide(kind, room: snapshot, settings: knocking(), now: 1_000) == expected)
     }
 
+    @Test(arguments: [
+        (0, 0, Config.SpawnOn.join, true), (1, 0, .join, false), (0, 1, .join, true),
+        // Presence does not show knockers: with `knock`, one at the door keeps the bot.
+        (0, 1, .knock, false), (0, 0, .knock, true), (2, 0, .knock, false),
+    ])
+    func aSilentRoomIsOrphanedWithNobodyInItOrWithKnockAtItsDoor(humans: Int, knockers: Int, spawnOn: Config.SpawnOn, orphaned: Bool) {
+        #expect(isOrphaned(humansPresent: humans, knockers: knockers, spawnOn: spawnOn) == orphaned)
+    }
+
     @Test func aKnockThatBringsTheBotSaysSo() {
         #expect(Decision.spawn.answer(to: .waitingParticipantJoined) == (.spawned, "knocker"))
         #expect(Decision.spawn.answer(to: .participantJoined) == (.spawned, "human_joined"))

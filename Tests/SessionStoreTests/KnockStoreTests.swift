@@ -15,11 +15,13 @@ struct KnockStoreTests {
         #expect(status.knockers == 1)
         #expect(status.humans == 0)
         #expect(try await store.humans(inRooms: ["room"]).isEmpty)
+        #expect(try await store.presence(inRooms: ["room", "other"]) == ["room": RoomPresence(humans: 0, knockers: 1)])
         // Let in: a human, and no longer at the door.
         let joined = try await store.record(event(.participantJoined, participant: "k1"), now: 2)
         #expect(joined.action == .spawned)
         #expect(try await store.roomStatus("room").knockers == 0)
         #expect(try await store.roomStatus("room").humans == 1)
+        #expect(try await store.presence(inRooms: ["room"]) == ["room": RoomPresence(humans: 1, knockers: 0)])
     }
 
     @Test(arguments: StoreBackend.available) func withKnockAKnockerBringsTheBotWhichStaysUntilTheDoorAndRoomAreEmpty(backend: StoreBackend) async throws {

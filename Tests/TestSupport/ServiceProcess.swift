@@ -70,11 +70,11 @@ public final class ServiceProcess: @unchecked Sendable {
         process.environment = environment
         process.currentDirectoryURL = directory
         let stdoutPath = directory.appendingPathComponent("service-\(UUID().uuidString).out").path
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         let stderrURL = directory.appendingPathComponent("service.err")
         if !FileManager.default.fileExists(atPath: stderrURL.path) {
-            FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         }
         let stderrHandle = try FileHandle(forWritingTo: stderrURL)
         try stderrHandle.seekToEnd()
@@ -200,7 +200,7 @@ public final class ServiceProcess: @unchecked Sendable {
     /// its log: the log API redacts a call's forwarding key.
     public func botBody(_ id: String) async throws -> JSONValue {
         var text = ""
-        _ = try await eventually {
+        _ = await eventually {
             guard let bot = liveBotSessions().first(where: { $0.sessionID == id }) else { return false }
             text = LiveProcesses.environment(of: bot.pid).first { $0.hasPrefix("AUTOSPAWN_BODY=") }
                 .map { String($0.dropFirst("AUTOSPAWN_BODY=".count)) } ?? ""

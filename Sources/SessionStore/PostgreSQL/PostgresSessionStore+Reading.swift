@@ -103,15 +103,20 @@ extension PostgresSessionStore {
         try await read { tx in try await Self.activeCount(tx, locking: false) }
     }
 
-    public func humans(inRooms rooms: Set<String>) async throws -> [String: Int] {
+    public func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence] {
         guard !rooms.isEmpty else { return [:] }
         return try await read { tx in
             let rows = try await tx.rows(
                 """
-                SELECT room_name, count(*) FROM participant
-                WHERE present AND room_name = ANY(\(Array(rooms))) AND key NOT LIKE \(knockerKeyPattern) GROUP BY room_name
+                SELECT room_name, count(*) FILTER (WHERE key NOT LIKE \(knockerKeyPattern)),
+                       count(*) FILTER (WHERE key LIKE \(knockerKeyPattern))
+                FROM participant WHERE present AND room_name = ANY(\(Array(rooms))) GROUP BY room_name
                 """)
-            return Dictionary(uniqueKeysWithValues: try rows.map { try $0.decode((String, Int).self) })
+            return Dictionary(
+                uniqueKeysWithValues: try rows.map {
+                    let (room, humans, knockers) = try $0.decode((String, Int, Int).self)
+                    return (room, RoomPresence(humans: humans, knockers: knockers))
+                })
         }
     }
 

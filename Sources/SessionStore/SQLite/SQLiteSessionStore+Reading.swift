@@ -113,18 +113,20 @@ extension SQLiteSessionStore {
     }
 
     /// Humans currently in each of the rooms.
-    public func humans(inRooms rooms: Set<String>) async throws -> [String: Int] {
+    public func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence] {
         guard !rooms.isEmpty else { return [:] }
         return try await pool.read { db in
             let placeholders = Array(repeating: "?", count: rooms.count).joined(separator: ",")
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT room_name, count(*) AS n FROM participant
-                    WHERE present = 1 AND room_name IN (\(placeholders)) AND key NOT LIKE ? GROUP BY room_name
+                    SELECT room_name, sum(key NOT LIKE ?) AS humans, sum(key LIKE ?) AS knockers FROM participant
+                    WHERE present = 1 AND room_name IN (\(placeholders)) GROUP BY room_name
                     """,
-                arguments: StatementArguments(Array(rooms).map { $0 as any DatabaseValueConvertible } + [knockerKeyPattern]))
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0["room_name"], $0["n"]) })
+                arguments: StatementArguments(
+                    [knockerKeyPattern, knockerKeyPattern] + Array(rooms).map { $0 as any DatabaseValueConvertible }))
+            return Dictionary(
+                uniqueKeysWithValues: rows.map { ($0["room_name"], RoomPresence(humans: $0["humans"], knockers: $0["knockers"])) })
         }
     }
 

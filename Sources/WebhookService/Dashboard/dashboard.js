@@ -43,6 +43,11 @@ function stopButton(session) {
   return td;
 }
 
+// Knockers are not in the room yet: shown beside its humans, never added to them.
+function humans(session) {
+  return String(session.participants) + (session.knocking ? " · " + session.knocking + " at the door" : "");
+}
+
 function sessionRow(session) {
   const row = document.createElement("tr");
   row.dataset.sessionId = session.id;
@@ -50,7 +55,7 @@ function sessionRow(session) {
   row.dataset.room = session.room_name;
   row.dataset.profile = session.profile;
   if (isActive(session)) {
-    row.append(cell(session.room_name), stateBadge(session.state), cell(String(session.participants)),
+    row.append(cell(session.room_name), stateBadge(session.state), cell(humans(session)),
       cell(clock(session.created_at), "muted"),
       cell(session.profile + " · " + (session.pid ? "pid " + session.pid : session.launcher), "muted"),
       stopButton(session));
