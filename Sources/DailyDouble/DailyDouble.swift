@@ -68,6 +68,13 @@ public enum DailyDouble {
             return []
         }
 
+        /// `PUT /_double/rooms/{room}/presence`: who Daily's presence lists in the room from now on.
+        public func setPresence(of room: String, _ present: [Present]) async throws {
+            let list = JSONValue.array(
+                present.map { .object(["id": .string($0.id), "userId": .string($0.userID), "userName": .string($0.userName)]) })
+            try await control("/_double/rooms/\(room)/presence", method: .PUT, body: Array(list.text.utf8))
+        }
+
         /// Sends a control request (`/_double/...`) and returns its JSON answer.
         @discardableResult
         public func control(_ path: String, method: HTTPMethod = .POST, body: [UInt8]) async throws -> JSONValue {
@@ -78,6 +85,19 @@ public enum DailyDouble {
             let answer = try await response.body.collect(upTo: 1 << 20)
             guard response.status.code == 200 else { throw DoubleControlError(path: path, status: Int(response.status.code)) }
             return (try? JSONDecoder().decode(JSONValue.self, from: Data(answer.readableBytesView))) ?? .null
+        }
+    }
+
+    /// One who is in a room, as Daily's presence lists them.
+    public struct Present: Sendable {
+        public var id: String
+        public var userID: String
+        public var userName: String
+
+        public init(id: String, userID: String, userName: String) {
+            self.id = id
+            self.userID = userID
+            self.userName = userName
         }
     }
 

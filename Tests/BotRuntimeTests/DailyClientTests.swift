@@ -34,7 +34,9 @@ struct DailyClientTests {
         let tokenRequest = try #require(requests(try await double.log()).last { $0["path"]?.string == "/meeting-tokens" })
         #expect(tokenRequest["body"]?["properties"]?["is_owner"] == .bool(true))
         #expect(try await client.presence("demo-room").isEmpty)
-        try await double.control("/_double/rooms/demo-room/presence", method: .PUT, body: Array(#"[{"id":"p1","userId":"autospawn-x","userName":"Pipecat Bot"},{"id":"p2","userId":"u2","userName":"Jane"}]"#.utf8))
+        try await double.setPresence(
+            of: "demo-room",
+            [.init(id: "p1", userID: "autospawn-x", userName: "Pipecat Bot"), .init(id: "p2", userID: "u2", userName: "Jane")])
         #expect(try await client.presence("demo-room").map(\.userId) == ["autospawn-x", "u2"])
         try await client.eject(room: "demo-room", userIDs: ["autospawn-x"])
         #expect(try await client.presence("demo-room").map(\.userName) == ["Jane"])

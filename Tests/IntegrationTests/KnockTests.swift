@@ -37,9 +37,7 @@ struct KnockTests {
         // Daily's presence shows who is in the room, not who knocks: the room holds only the bot.
         let double = try await DailyDouble.start(apiKey: "knock-tests-key", domain: "acme")
         defer { Task { await double.stop() } }
-        try await double.control(
-            "/_double/rooms/private-room/presence", method: .PUT,
-            body: Array(#"[{"id":"p1","userId":"autospawn-x","userName":"Pipecat Bot"}]"#.utf8))
+        try await double.setPresence(of: "private-room", [.init(id: "p1", userID: "autospawn-x", userName: "Pipecat Bot")])
         let service = try await ServiceProcess.start([
             "AUTOSPAWN_SPAWN_ON": "knock", "DAILY_API_KEY": "knock-tests-key", "DAILY_API_URL": double.baseURL,
             "AUTOSPAWN_ORPHAN_AFTER_S": "1", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",

@@ -48,9 +48,7 @@ struct ObservabilityTests {
     @Test func dailyCallsAndReaperActionsAreCounted() async throws {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
-        try await double.control(
-            "/_double/rooms/orphan-room/presence", method: .PUT,
-            body: Array(#"[{"id":"p3","userId":"autospawn-y","userName":"Pipecat Bot"}]"#.utf8))
+        try await double.setPresence(of: "orphan-room", [.init(id: "p3", userID: "autospawn-y", userName: "Pipecat Bot")])
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ORPHAN_AFTER_S": "1",
             "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_ADMIN_TOKEN": "metrics-token",

@@ -14,16 +14,7 @@ struct CallStarterTests {
         let calls = try #require(parts.calls)
         let call = DialinCall(to: "+15550001111", from: "+15105550199", callID: "c-1", callDomain: "d-1")
         let started = ContinuousClock.now
-        let waiting = Task { () async -> String? in
-            do {
-                _ = try await calls.start(call)
-                return nil
-            } catch let failure as RoomStarter.Failure {
-                return failure.error
-            } catch {
-                return "\(error)"
-            }
-        }
+        let waiting = Task { await Self.error(startingCall: call, with: calls) }
         try await Task.sleep(for: .milliseconds(500))
         waiting.cancel()
         // Before: the cancelled pause was ignored and the next try went to the database, which refuses a cancelled task:
@@ -40,19 +31,22 @@ struct CallStarterTests {
         let call = DialinCall(to: "+15550001111", from: "+15105550199", callID: "c-2", callDomain: "d-1")
         // Given up before its first question to the database: the database refuses a cancelled task, and the call
         // must still say it found no place rather than blame the database.
-        let answer = await Task { () async -> String? in
+        let answer = await Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            do {
-                _ = try await calls.start(call)
-                return nil
-            } catch let failure as RoomStarter.Failure {
-                return failure.error
-            } catch {
-                return "\(error)"
-            }
+            return await Self.error(startingCall: call, with: calls)
         }.value
         #expect(answer == "capacity")
         #expect(try await parts.store.activeCount() == 1)
+    }
+
+    /// The error the call's start ends in (`RoomStarter.Failure.error`), or nil when it got its room.
+    static func error(startingCall call: DialinCall, with calls: CallStarter) async -> String? {
+        do {
+            _ = try await calls.start(call)
+            return nil
+        } catch {
+            return error.error
+        }
     }
 
     /// A service with dial-in and one place, which is taken: a call waits.
