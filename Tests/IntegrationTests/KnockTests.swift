@@ -49,9 +49,12 @@ struct KnockTests {
         })
         try await Task.sleep(for: .seconds(1.5))
         #expect(try await service.session(id)["state"] as? String == "running")
-        // They give up: the bot goes as any bot of an empty room.
+        // They give up: the bot goes as any bot of an empty room, by the grace's stop or, should the orphan check
+        // come first (both take about a second here), as an orphan.
         #expect(try await service.webhook(knock("private-room", "k1", left: true)).string("reason") == "stop_scheduled")
-        #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
+        let reason = try await service.session(id)["end_reason"] as? String
+        #expect(reason == "room_empty" || reason == "orphaned")
         await service.shutdown()
     }
 
