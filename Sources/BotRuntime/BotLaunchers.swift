@@ -63,9 +63,11 @@ struct BotLaunchers: Sendable {
     }
 
     /// A call's bot forwards its call through the instance that runs it, which stays up while the call lasts (it
-    /// drains for it), not through the one that answered Daily (another replica, which may be gone by then).
+    /// drains for it), not through the one that answered Daily (another replica, which may be gone by then). Only a
+    /// call's room: a bot started with its caller's own forwarding settings (`/start`) keeps them.
     func forwardingHere(_ session: Session) -> Session {
-        guard let callForwardingURL, session.body.contains(#""daily_api_url""#),
+        guard let callForwardingURL, DialinCall.callID(ofRoom: session.roomName) != nil,
+              session.body.contains(#""daily_api_url""#),
               case .object(var body)? = try? JSONValue(parsing: Array(session.body.utf8)), body["daily_api_url"] != nil
         else { return session }
         body["daily_api_url"] = .string(callForwardingURL())

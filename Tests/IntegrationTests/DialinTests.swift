@@ -290,6 +290,19 @@ struct DialinTests {
         await answering.shutdown()
     }
 
+    @Test func aStartedBotsOwnDailyAPIURLIsLeftAsItsCallerGaveIt() async throws {
+        // A client that handles its calls itself may start a bot with its own forwarding settings: only a call this
+        // service answered forwards through it.
+        let (double, service) = try await start()
+        defer { Task { await double.stop() } }
+        let started = try await service.request(.POST, "/start", body: Fixtures.bytes("start/with-own-dialin.json"))
+        #expect(started.status == 200)
+        let body = try await service.botBody(try #require(started.string("sessionId")))
+        #expect(body["daily_api_url"]?.string == "https://api.daily.co/v1")
+        #expect(body["daily_api_key"]?.string == "the-callers-own-key")
+        await service.shutdown()
+    }
+
     @Test func withoutADefaultProfileACallToAnUnlistedNumberIsNoProfile() async throws {
         let (double, service) = try await start(["AUTOSPAWN_BOT_COMMAND": ""])
         defer { Task { await double.stop() } }
