@@ -43,18 +43,17 @@ struct DialinController: Sendable {
             body: body, signature: request.headers[Self.signature], timestamp: request.headers[Self.timestamp],
             now: Date().timeIntervalSince1970)
         guard verdict == .valid else {
-            // Daily may probe the URL unsigned when the config is saved; the probe creates nothing. Only a body small
-            // enough to be the probe is parsed before it is authenticated.
-            if Self.isProbe(body) { return json(.ok, ["ok": true]) }
+            // Daily may probe the URL unsigned when the config is saved; the probe creates nothing.
+            if EventNormaliser.isProbe(body) { return json(.ok, ["ok": true]) }
             logger.warning("dial-in call refused", metadata: ["reason": "\(verdict.rawValue)"])
             metrics.dialinCall(result: "refused")
             return json(.unauthorized, ErrorBody(error: verdict.rawValue))
         }
-        if Self.isProbe(body) { return json(.ok, ["ok": true]) }
         guard let document = try? JSONValue(parsing: body) else {
             metrics.dialinCall(result: "invalid")
             return json(.badRequest, ErrorBody(error: "malformed_json"))
         }
+        if EventNormaliser.isProbe(document) { return json(.ok, ["ok": true]) }
         let dialin: DialinCall
         do {
             dialin = try DialinCall(document)
@@ -70,12 +69,6 @@ struct DialinController: Sendable {
             metrics.dialinCall(result: ["capacity", "no_profile"].contains(error.error) ? error.error : "failed")
             return json(HTTPResponse.Status(code: error.status), ErrorBody(error: error.error))
         }
-    }
-
-    /// Daily's `{"test":"test"}`.
-    static func isProbe(_ body: [UInt8]) -> Bool {
-        guard body.count <= 64, let document = try? JSONValue(parsing: body) else { return false }
-        return document.object?.count == 1 && document["test"]?.string == "test"
     }
 
     /// A call's bot forwarding its call (`pinlessCallUpdate`): with its call's key, while the call's session is

@@ -26,6 +26,19 @@ public struct EventNormaliser: Sendable {
         self.domain = domain
     }
 
+    /// Whether the body is Daily's `{"test":"test"}` probe, which Daily sends to a URL it is given (a webhook's, the
+    /// dial-in config's) before using it, perhaps unsigned. Only a body this small is parsed before it is
+    /// authenticated.
+    public static func isProbe(_ body: [UInt8]) -> Bool {
+        guard body.count <= 64, let json = try? JSONValue(parsing: body) else { return false }
+        return isProbe(json)
+    }
+
+    /// Whether the document is Daily's probe.
+    static func isProbe(_ json: JSONValue) -> Bool {
+        json.object?.count == 1 && json["test"]?.string == "test"
+    }
+
     private static let dailyKinds = Dictionary(uniqueKeysWithValues: RoomEvent.Kind.allCases.map { ($0.rawValue, $0) })
     private static let simplifiedKinds: [String: RoomEvent.Kind] = [
         "participant-joined": .participantJoined, "participant-left": .participantLeft, "room-ended": .meetingEnded,
@@ -41,7 +54,7 @@ public struct EventNormaliser: Sendable {
         guard let object = json.object else {
             throw NormaliseError(code: "malformed_json", detail: "the body is not a JSON object")
         }
-        if object.count == 1, object["test"]?.string == "test" { return .probe }
+        if Self.isProbe(json) { return .probe }
         // A `type` makes the body Daily's shape (openapi.yaml: the simplified one has none), whatever `event` says.
         if let typeValue = object["type"] {
             guard let type = typeValue.string else {

@@ -88,8 +88,7 @@ public struct WebhookHandler: Sendable {
         let verdict = verifier.verify(body: body, signature: signature, timestamp: timestamp, now: now)
         if verdict != .valid && verdict != .unsigned {
             // The probe carries no event; Daily may send it unsigned, and refusing it would stop webhook creation.
-            // Only a body small enough to be the probe is parsed before it is authenticated.
-            if body.count <= 64, (try? normaliser.normalise(body)) == .probe {
+            if EventNormaliser.isProbe(body) {
                 subject.type = "probe"
                 return WebhookAnswer(status: 200, body: .accepted(.ignored, "probe"))
             }
