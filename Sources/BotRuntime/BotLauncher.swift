@@ -50,24 +50,34 @@ public struct ProcessBotLauncher: BotLauncher {
     /// The service's variables a bot also gets (`Config.botEnvironment`).
     let environment: [String: String]
     let files: BotFiles
+    /// `AUTOSPAWN_BOT_USER`: the user its processes run as; nil: the service's.
+    let account: BotAccount?
     /// Where the ends of the processes this launcher starts are heard.
     let reaper: ChildReaper
 
-    public init(template: [String], botName: String, environment: [String: String], files: BotFiles, reaper: ChildReaper) {
+    public init(
+        template: [String], botName: String, environment: [String: String], files: BotFiles, account: BotAccount?,
+        reaper: ChildReaper
+    ) {
         self.template = template
         self.botName = botName
         self.environment = environment
         self.files = files
+        self.account = account
         self.reaper = reaper
     }
 
     public func start(_ session: Session, token: String?) async throws -> RunningBot {
         let command = BotCommand(
-            template: template, session: session, token: token, botName: botName, bodyFile: files.bodyPath(for: session.id))
+            template: template, session: session, token: token, botName: botName, bodyFile: ProcessLauncher.bodyPath)
         // The allow-list and the bot's own variables; never the service's environment (its keys).
         let environment = environment.merging(command.environment) { $1 }
-        try files.writeBody(session.body, for: session.id)
-        let pid = try ProcessLauncher.spawn(arguments: command.arguments, environment: environment, logPath: files.logPath(for: session.id))
+        try BotFiles.makePrivateDirectory(files.directory)
+        let body = try BotFiles.bodyDescriptor(session.body)
+        defer { close(body) }
+        let pid = try ProcessLauncher.spawn(
+            arguments: command.arguments, environment: environment, logPath: files.logPath(for: session.id), body: body,
+            account: account)
         reaper.expect(pid)
         let startTime = ProcessTable.startTime(pid: pid) ?? 0
         return Self.running(pid: pid, startTime: startTime, exit: Task { [reaper] in await reaper.exit(of: pid) })
@@ -102,15 +112,15 @@ public struct WarmBotLauncher: BotLauncher {
 
     public func start(_ session: Session, token: String?) async throws -> RunningBot {
         guard let warm = await pool.take() else { return try await cold.start(session, token: token) }
-        let bodyFile = cold.files.bodyPath(for: session.id)
         let line: [UInt8]
         do {
-            try cold.files.writeBody(session.body, for: session.id)
-            line = try RoomAssignment(session: session, token: token, bodyFile: bodyFile).line()
+            line = try RoomAssignment(session: session, token: token, bodyFile: ProcessLauncher.bodyPath).line()
         } catch {
             await warm.stop(grace: 0)
             throw error
         }
+        // Its fd 3 holds the body before the room line tells it to read it.
+        _ = await warm.body.send(Array(session.body.utf8))
         // The file moves, not the descriptor: the process writes on into what is now the session's log, with what
         // it printed while warming at its start (as a cold bot's log has), and no pipe through the service.
         rename(warm.logPath, cold.files.logPath(for: session.id))

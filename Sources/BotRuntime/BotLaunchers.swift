@@ -26,11 +26,13 @@ struct BotLaunchers: Sendable {
             switch profile.launcher {
             case .process(let template):
                 let cold = ProcessBotLauncher(
-                    template: template, botName: profile.botName, environment: profile.environment, files: files, reaper: reaper)
+                    template: template, botName: profile.botName, environment: profile.environment, files: files,
+                    account: settings.botAccount, reaper: reaper)
                 if profile.warmBots > 0 {
                     let pool = WarmPool(
                         name: profile.name, size: profile.warmBots, arguments: template, botName: profile.botName,
-                        environment: profile.environment, logDirectory: settings.logDirectory, reaper: reaper,
+                        environment: profile.environment, account: settings.botAccount, logDirectory: settings.logDirectory,
+                        reaper: reaper,
                         backoff: settings.restartBackoff, stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
                     pools.append(pool)
                     launcher = WarmBotLauncher(pool: pool, cold: cold)

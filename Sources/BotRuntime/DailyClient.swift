@@ -283,6 +283,13 @@ public struct DailyRoom: Codable, Sendable, Equatable {
     public var url: String
     public var privacy: String?
     public var config: JSONValue?
+
+    /// The addresses its SIP endpoints are dialled at (`config.sip_uri`: `endpoint` and `extra_endpoints`).
+    public var sipEndpoints: [String] {
+        var endpoints = [config?["sip_uri"]?["endpoint"]?.string].compactMap { $0 }
+        if case .array(let extra)? = config?["sip_uri"]?["extra_endpoints"] { endpoints += extra.compactMap(\.string) }
+        return endpoints
+    }
 }
 
 /// One participant of `GET /rooms/:name/presence` (camelCase, unlike webhooks).

@@ -1,5 +1,6 @@
 import CProcessSpawn
 import Foundation
+import Policy
 
 #if canImport(Glibc)
 import Glibc
@@ -33,43 +34,21 @@ public struct LaunchError: Error, CustomStringConvertible {
 }
 
 /// Starts processes the way bots must run: in a session and process group of their own, stdin from
-/// /dev/null, stdout and stderr appended to a file, every signal disposition back at its default, and no
-/// file descriptor of the service inherited. So a bot outlives a crash of the service and keeps logging.
+/// /dev/null, stdout and stderr appended to a file, every signal disposition back at its default, no file
+/// descriptor of the service inherited, and, with `AUTOSPAWN_BOT_USER`, as that user. So a bot outlives a crash of
+/// the service, keeps logging, and reaches nothing of the service's.
 public enum ProcessLauncher {
-    /// Starts `arguments[0]` (searched in PATH) and returns its pid, which is also its process group id. Its
-    /// standard input is `input` when given (a warm bot's pipe), else /dev/null.
+    /// Where a bot finds the descriptor `spawn` gives it as `body`.
+    public static let bodyPath = "/dev/fd/3"
+
+    /// Starts `arguments[0]` (searched in the bot's PATH) and returns its pid, which is also its process group id.
+    /// Its standard input is `input` when given (a warm bot's pipe), else /dev/null; `body` becomes its fd 3
+    /// (`bodyPath`); `account` is the user it runs as (nil: the service's).
     public static func spawn(
-        arguments: [String], environment: [String: String], logPath: String, input: Int32? = nil
+        arguments: [String], environment: [String: String], logPath: String, input: Int32? = nil, body: Int32? = nil,
+        account: BotAccount? = nil
     ) throws(LaunchError) -> Int32 {
         let executable = arguments.first ?? ""
-        var fileActions = posix_spawn_file_actions_t()
-        var attributes = posix_spawnattr_t()
-        posix_spawn_file_actions_init(&fileActions)
-        posix_spawnattr_init(&attributes)
-        defer {
-            posix_spawn_file_actions_destroy(&fileActions)
-            posix_spawnattr_destroy(&attributes)
-        }
-        if let input {
-            // dup2 clears close-on-exec on the copy: the child gets the pipe as fd 0 only.
-            posix_spawn_file_actions_adddup2(&fileActions, input, 0)
-        } else {
-            posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
-        autospawn_spawn_add_closefrom(&fileActions, 3)
-
-        // The service ignores SIGPIPE and may block or ignore SIGTERM/SIGINT for its own shutdown handling;
-        // ignored signals survive exec, and a bot that ignores SIGTERM cannot be stopped gently.
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, autospawn_spawn_setsid_flag() | Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -77,9 +56,30 @@ public enum ProcessLauncher {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let result = posix_spawnp(&pid, executable, &fileActions, &attributes, argv, envp)
+        let result = executable.withCString { file in
+            (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").withCString { searchPath in
+                logPath.withCString { log in
+                    argv.withUnsafeBufferPointer { argv in
+                        envp.withUnsafeBufferPointer { envp in
+                            var request = autospawn_spawn_request(
+                                file: file, search_path: searchPath, argv: argv.baseAddress, envp: envp.baseAddress,
+                                input_fd: input ?? -1, log_path: log, body_fd: body ?? -1, switch_user: account == nil ? 0 : 1,
+                                uid: account?.uid ?? 0, gid: account?.gid ?? 0)
+                            return autospawn_spawn(&request, &pid)
+                        }
+                    }
+                }
+            }
+        }
         guard result == 0 else { throw LaunchError(executable: executable, errno: result) }
         return pid
+    }
+
+    /// Makes this process non-dumpable (prctl PR_SET_DUMPABLE 0): a process of the same user, a bot among them, can
+    /// then neither read its `/proc/<pid>/environ`, memory or descriptors nor attach to it. False when the kernel refused.
+    @discardableResult
+    public static func makeUndumpable() -> Bool {
+        autospawn_make_undumpable() == 0
     }
 
     /// Waits for a child to end. The wait blocks a thread of its own, never one of Swift's cooperative pool.

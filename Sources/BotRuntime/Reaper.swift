@@ -25,13 +25,16 @@ public struct Reaper: Service {
         public var recoveryInterval: Double
         /// `AUTOSPAWN_SPAWN_ON`: with `knock`, knockers (whom presence does not show) keep a silent room's bot.
         public var spawnOn: Config.SpawnOn
+        /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, a bot without a human in its room this long ends `knock_timeout`.
+        public var knockWaitSeconds: Double
 
         public init(
             interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
             botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400,
-            recoveryInterval: Double? = nil, spawnOn: Config.SpawnOn = .join
+            recoveryInterval: Double? = nil, spawnOn: Config.SpawnOn = .join, knockWaitSeconds: Double = 120
         ) {
             self.spawnOn = spawnOn
+            self.knockWaitSeconds = knockWaitSeconds
             self.recoveryInterval = min(interval, recoveryInterval ?? interval)
             self.interval = interval
             self.startTimeoutSeconds = startTimeoutSeconds
@@ -116,6 +119,19 @@ public struct Reaper: Service {
                     metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
                 metrics.reaperAction("max_duration")
                 _ = try await supervisor.requestStop(session.id, reason: .maxDuration)
+            } else if session.state != .stopping, settings.spawnOn == .knock, now - session.createdAt >= settings.knockWaitSeconds {
+                let room = try await store.roomStatus(session.roomName)
+                let waitIsOver = knockWaitIsOver(
+                    spawnOn: settings.spawnOn, serviceRoom: try await store.isServiceRoom(session.roomName), humans: room.humans,
+                    stopScheduled: session.stopAt != nil, ageSeconds: now - session.createdAt,
+                    knockWaitSeconds: settings.knockWaitSeconds)
+                if waitIsOver {
+                    logger.info(
+                        "nobody let the knocker in: stopping the bot that came for them",
+                        metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                    metrics.reaperAction("knock_timeout")
+                    _ = try await supervisor.requestStop(session.id, reason: .knockTimeout)
+                }
             }
         }
     }

@@ -21,6 +21,8 @@ extension Supervisor {
         public var restartBackoff: RestartBackoff
         /// With dial-in: where this instance's call bots forward their calls (its own forwarding route).
         public var callForwardingURL: (@Sendable () -> String)?
+        /// `AUTOSPAWN_BOT_USER`: the user bot processes run as; nil: the service's.
+        public var botAccount: BotAccount?
 
         /// - Parameters:
         ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`

@@ -19,6 +19,8 @@ struct WarmBot: Sendable {
     let startTime: UInt64
     /// The service's end of the process's standard input.
     let input: BotInput
+    /// The process's fd 3, empty until its room comes: then its body (`ProcessLauncher.bodyPath`).
+    let body: BotInput
     /// Where its output goes while it is idle.
     let logPath: String
     let startedAt: ContinuousClock.Instant
@@ -29,19 +31,28 @@ struct WarmBot: Sendable {
     /// (`<pool>.<pid>.<start time>.log`), so that a file left by a crash can be told from one still in use.
     /// `exited` hears its end, idle or not.
     static func start(
-        pool: String, arguments: [String], environment: [String: String], directory: String, reaper: ChildReaper,
-        exited: @escaping @Sendable (Int32, ExitStatus) async -> Void
+        pool: String, arguments: [String], environment: [String: String], account: BotAccount?, directory: String,
+        reaper: ChildReaper, exited: @escaping @Sendable (Int32, ExitStatus) async -> Void
     ) throws -> WarmBot {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try BotFiles.makePrivateDirectory(directory)
         var ends: [Int32] = [-1, -1]
         guard autospawn_pipe_cloexec(&ends) == 0 else { throw LaunchError(executable: arguments.first ?? "", errno: errno) }
         defer { close(ends[0]) }
+        let body: Int32
+        do {
+            body = try BotFiles.bodyDescriptor("")
+        } catch {
+            close(ends[1])
+            throw error
+        }
         let startingLog = directory + "/" + pool + ".starting-" + UUID().uuidString + ".log"
         let pid: Int32
         do {
-            pid = try ProcessLauncher.spawn(arguments: arguments, environment: environment, logPath: startingLog, input: ends[0])
+            pid = try ProcessLauncher.spawn(
+                arguments: arguments, environment: environment, logPath: startingLog, input: ends[0], body: body, account: account)
         } catch {
             close(ends[1])
+            close(body)
             unlink(startingLog)
             throw error
         }
@@ -51,7 +62,7 @@ struct WarmBot: Sendable {
         let logPath = WarmLogName(pool: pool, pid: pid, startTime: startTime).path(in: directory)
         rename(startingLog, logPath)
         return WarmBot(
-            pid: pid, startTime: startTime, input: BotInput(ends[1]), logPath: logPath, startedAt: .now,
+            pid: pid, startTime: startTime, input: BotInput(ends[1]), body: BotInput(body), logPath: logPath, startedAt: .now,
             exit: Task {
                 let status = await reaper.exit(of: pid)
                 await exited(pid, status)
@@ -63,6 +74,7 @@ struct WarmBot: Sendable {
     /// SIGKILL after `grace`; returns once it has ended.
     func stop(grace: Double) async {
         input.close()
+        body.close()
         await ProcessBotLauncher.running(pid: pid, startTime: startTime, exit: exit).stop(grace)
         ProcessLauncher.signalGroup(pid, SIGKILL)  // what it left in its group
     }
@@ -90,8 +102,8 @@ struct WarmLogName: Equatable {
     }
 }
 
-/// The write end of a warm bot's standard input: written once (its room), then closed. Closing it, or the
-/// service's death, gives the bot end of input.
+/// The service's end of what a warm bot is given once: its standard input (its room; closing it, or the service's
+/// death, gives the bot end of input) and its body's descriptor. Written once, then closed.
 final class BotInput: Sendable {
     private let descriptor: Mutex<Int32>
 
@@ -107,17 +119,10 @@ final class BotInput: Sendable {
             return fd >= 0 ? fd : nil
         }) else { return false }
         return await onOwnThread {
-            var written = 0
-            while written < bytes.count {
-                let result = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    break  // EPIPE: the bot is gone (SIGPIPE is ignored, `WarmPool.init`)
-                }
-                written += result
-            }
+            // EPIPE when the bot is gone (SIGPIPE is ignored, `WarmPool.init`).
+            let sent = writeAll(bytes, to: fd)
             Glibc.close(fd)
-            return written == bytes.count
+            return sent
         }
     }
 
@@ -138,7 +143,7 @@ struct RoomAssignment: Encodable {
     var sessionID: String
     /// The session's body, a JSON object.
     var body: JSONValue
-    /// The same body in a file (`AUTOSPAWN_BODY_FILE` of a cold bot).
+    /// Where the same body is: the process's fd 3 (`AUTOSPAWN_BODY_FILE` of a cold bot).
     var bodyFile: String
 
     enum CodingKeys: String, CodingKey {

@@ -21,6 +21,8 @@ public actor WarmPool {
     let arguments: [String]
     /// The allow-listed environment, `AUTOSPAWN_BOT_NAME` and `AUTOSPAWN_WARM=1`: no room, no session.
     let environment: [String: String]
+    /// `AUTOSPAWN_BOT_USER`: the user its processes run as.
+    let account: BotAccount?
     /// Where idle processes write (`<bot log dir>/warm`).
     nonisolated let directory: String
     let reaper: ChildReaper
@@ -41,7 +43,7 @@ public actor WarmPool {
 
     public init(
         name: String = "default", size: Int, arguments: [String], botName: String, environment: [String: String],
-        logDirectory: String, reaper: ChildReaper, backoff: RestartBackoff, stopGraceSeconds: Double,
+        account: BotAccount? = nil, logDirectory: String, reaper: ChildReaper, backoff: RestartBackoff, stopGraceSeconds: Double,
         metrics: ServiceMetrics, logger: Logger
     ) {
         // Writing a room to a bot that has just died must give EPIPE, not kill the service.
@@ -49,6 +51,7 @@ public actor WarmPool {
         self.name = name
         self.size = size
         self.arguments = arguments
+        self.account = account
         self.environment = environment.merging(["AUTOSPAWN_BOT_NAME": botName, "AUTOSPAWN_WARM": "1"]) { $1 }
         directory = logDirectory + "/warm"
         self.reaper = reaper
@@ -104,7 +107,8 @@ public actor WarmPool {
                 // Each process's mark, inherited by whatever it starts: how its strays are told apart (`Supervisor.stopStrays`).
                 let marked = environment.merging([WarmBot.idVariable: UUID().uuidString.lowercased()]) { $1 }
                 let bot = try WarmBot.start(
-                    pool: name, arguments: arguments, environment: marked, directory: directory, reaper: reaper
+                    pool: name, arguments: arguments, environment: marked, account: account, directory: directory,
+                    reaper: reaper
                 ) { pid, status in
                     await self.exited(pid, status: status)
                 }

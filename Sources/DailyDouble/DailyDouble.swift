@@ -68,6 +68,11 @@ public enum DailyDouble {
             return []
         }
 
+        /// `GET /_double/rooms/{room}`: the room as `GET /rooms/{room}` answers it, without a key.
+        public func room(_ name: String) async throws -> JSONValue {
+            try await control("/_double/rooms/\(name)", method: .GET, body: [])
+        }
+
         /// `PUT /_double/rooms/{room}/presence`: who Daily's presence lists in the room from now on.
         public func setPresence(of room: String, _ present: [Present]) async throws {
             let list = JSONValue.array(
@@ -202,10 +207,20 @@ func addDailyRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleSta
         guard body.object != nil else { return dailyError(400, "json-parsing-error", "Invalid JSON") }
         let name = body["name"]?.string ?? randomName(20)
         guard isDailyRoomName(name) else { return dailyError(400, "invalid-request-error", "name: invalid room name") }
+        var config = body["properties"]?.object ?? [:]
+        if case .object(let sip)? = config["sip"] {
+            // Daily adds the read-only addresses the room's SIP endpoints are dialled at (docs.daily.co, SIP dial-in).
+            let endpoints = (0..<max(1, Int(sip["num_endpoints"]?.number ?? 1))).map { _ in
+                JSONValue.string("sip:\(Int.random(in: 100_000_000...999_999_999))@\(state.domain).sip.daily.co")
+            }
+            var uri: [String: JSONValue] = ["endpoint": endpoints[0]]
+            if endpoints.count > 1 { uri["extra_endpoints"] = .array(Array(endpoints.dropFirst())) }
+            config["sip_uri"] = .object(uri)
+        }
         let room = JSONValue.object([
             "id": .string(UUID().uuidString.lowercased()), "name": .string(name), "api_created": .bool(true),
             "privacy": body["privacy"] ?? .string("public"), "url": .string("https://\(state.domain).daily.co/\(name)"),
-            "created_at": .string(Date().formatted(.iso8601)), "config": body["properties"] ?? .object([:]),
+            "created_at": .string(Date().formatted(.iso8601)), "config": .object(config),
         ])
         guard await state.createRoom(room, name: name) else {
             return dailyError(400, "invalid-request-error", "a room named \(name) already exists")
@@ -327,6 +342,11 @@ func sign(_ request: inout HTTPClientRequest, body: [UInt8], secret: String, hea
 }
 
 func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleState) {
+    router.get("_double/rooms/:name") { _, context -> Response in
+        let name = context.parameters.get("name") ?? ""
+        guard let room = await state.room(name) else { return dailyError(404, "not-found", "room \(name) not found") }
+        return dailyJSON(.ok, room)
+    }
     router.put("_double/rooms/:name/presence") { request, context -> Response in
         guard case .array(let participants) = try await requestBody(request) else {
             return dailyError(400, "invalid-request-error", "an array of {id, userId, userName} is required")

@@ -80,8 +80,10 @@ public struct Config: Sendable {
     public var botLogMaxBytes: Int = 10 * 1024 * 1024
     /// `AUTOSPAWN_RETENTION_DAYS`, in seconds: ended sessions, their logs and what no longer matters are deleted after it.
     public var retentionSeconds: Double = 7 * 86_400
-    /// `AUTOSPAWN_MAX_STREAMS`: open event streams at once.
+    /// `AUTOSPAWN_MAX_STREAMS`: the operator's open event streams (`/sessions/stream`) at once.
     public var maxStreams: Int = 1000
+    /// `AUTOSPAWN_MAX_PUBLIC_STREAMS`: open anonymous `/bot/status/stream`s at once, counted apart from the operator's.
+    public var maxPublicStreams: Int = 100
     /// `AUTOSPAWN_WEBHOOK_CHECK_S`: with a key, how often Daily's webhooks are checked (a `FAILED` one of ours is re-activated).
     public var webhookCheckSeconds: Double = 60
     /// Secrets as configured (text), so that every form of them can be kept out of what the service writes.
@@ -110,6 +112,10 @@ public struct Config: Sendable {
     public var dialinWaitSeconds: Double = 20
     /// `AUTOSPAWN_SPAWN_ON`.
     public var spawnOn: SpawnOn = .join
+    /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, how long a bot waits in a room without a human before it ends `knock_timeout`.
+    public var knockWaitSeconds: Double = 120
+    /// `AUTOSPAWN_BOT_USER`/`AUTOSPAWN_BOT_GROUP`: the user process bots run as; nil: the service's own.
+    public var botAccount: BotAccount?
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
     public var warnings: [String] = []
 
@@ -130,8 +136,10 @@ public struct Config: Sendable {
     /// Parses and validates the settings; the first bad one throws, naming its variable.
     /// - Parameter readProfiles: reads the file `AUTOSPAWN_PROFILES` names (YAML) into a document; the caller's, so
     ///   that this stays free of I/O.
+    /// - Parameter accounts: this machine's users and this process's privileges (`AUTOSPAWN_BOT_USER`).
     public static func parse(
-        _ environment: [String: String], readProfiles: (String) throws -> JSONValue = Config.noProfileFiles
+        _ environment: [String: String], readProfiles: (String) throws -> JSONValue = Config.noProfileFiles,
+        accounts: SystemAccounts = .unprivileged
     ) throws(ConfigError) -> Config {
         let reader = Reader(environment)
         let host = reader.string("AUTOSPAWN_HOST") ?? "127.0.0.1"
@@ -157,7 +165,7 @@ public struct Config: Sendable {
         do {
             roomFilter = try RoomFilter(pattern: pattern)
         } catch {
-            throw ConfigError("AUTOSPAWN_ALLOWED_ROOM_REGEX", "'\(pattern)' is not a valid regular expression")
+            throw ConfigError("AUTOSPAWN_ALLOWED_ROOM_REGEX", "'\(pattern)' \(error)")
         }
         let botName = try reader.nonEmpty("AUTOSPAWN_BOT_NAME") ?? "Pipecat Bot"
         let profilesPath = try reader.nonEmpty("AUTOSPAWN_PROFILES")
@@ -225,6 +233,13 @@ public struct Config: Sendable {
         }
         // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
         if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
+        let botAccount = try accounts.botAccount(
+            user: try reader.nonEmpty("AUTOSPAWN_BOT_USER"), group: try reader.nonEmpty("AUTOSPAWN_BOT_GROUP"))
+        // A bot's HOME is its own user's, which it can write; the service's is not.
+        if let home = botAccount?.home { botEnvironment["HOME"] = home }
+        if botAccount == nil, accounts.currentUID == 0 {
+            warnings.append("AUTOSPAWN_BOT_USER is not set: bots run as root, and a bot can read everything of the service (its secrets, database and other bots' files)")
+        }
         var profiles: [BotProfile] = []
         if let path = profilesPath {
             let document: JSONValue
@@ -252,6 +267,7 @@ public struct Config: Sendable {
         let botLogMaxBytes = try reader.integer("AUTOSPAWN_BOT_LOG_MAX_BYTES", default: 10 * 1024 * 1024, range: 4096...(1 << 40))
         let retentionDays = try reader.days("AUTOSPAWN_RETENTION_DAYS", default: 7)
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
+        let maxPublicStreams = try reader.integer("AUTOSPAWN_MAX_PUBLIC_STREAMS", default: 100, range: 1...1_000_000)
         let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
         let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.drain)
         let maxLocalBots = try reader.integer("AUTOSPAWN_MAX_LOCAL_BOTS", default: maxConcurrency, range: 1...100_000)
@@ -292,6 +308,7 @@ public struct Config: Sendable {
         }
         let dialinWait = try reader.seconds("AUTOSPAWN_DIALIN_WAIT_S", default: 20, allowZero: true)
         let spawnOn = try reader.choice("AUTOSPAWN_SPAWN_ON", default: SpawnOn.join)
+        let knockWait = try reader.seconds("AUTOSPAWN_KNOCK_WAIT_S", default: 120, allowZero: false)
         if adminToken == nil {
             warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
         }
@@ -316,6 +333,7 @@ public struct Config: Sendable {
         config.botLogMaxBytes = botLogMaxBytes
         config.retentionSeconds = retentionDays * 86_400
         config.maxStreams = maxStreams
+        config.maxPublicStreams = maxPublicStreams
         config.webhookCheckSeconds = webhookCheck
         config.shutdownMode = shutdownMode
         config.leaseSeconds = leaseSeconds
@@ -329,9 +347,23 @@ public struct Config: Sendable {
         config.dialinSecrets = dialinSecrets
         config.dialinWaitSeconds = dialinWait
         config.spawnOn = spawnOn
+        config.knockWaitSeconds = knockWait
+        config.botAccount = botAccount
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config
+    }
+
+    /// Secrets that can be given as a `serve` flag, and so be seen by every user of the machine (`ps`).
+    public static let secretVariables = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY"]
+
+    /// A warning for each secret among the `serve` flags given (named by their variables), naming its `_FILE` form.
+    public static func secretFlagWarnings(_ flags: some Sequence<String>) -> [String] {
+        secretVariables.filter(Set(flags).contains).map { variable in
+            let name = variable.hasPrefix("AUTOSPAWN_") ? variable.dropFirst(10) : Substring(variable)
+            let flag = "--" + String(name.lowercased().map { $0 == "_" ? "-" : $0 })
+            return "\(flag) puts \(variable) on the command line, which every user of this machine sees (ps): use \(variable)_FILE"
+        }
     }
 
     /// The webhook event types the service needs: who is in the rooms, and with `knock` who knocks.

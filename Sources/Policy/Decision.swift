@@ -16,6 +16,8 @@ public enum EndReason: String, Sendable, Codable, CaseIterable {
     case startTimeout = "start_timeout"
     case maxDuration = "max_duration"
     case orphaned
+    /// A bot a knock brought whose room had no human for `AUTOSPAWN_KNOCK_WAIT_S`: nobody let the knocker in.
+    case knockTimeout = "knock_timeout"
     case lost
     case shutdown
 }

@@ -67,6 +67,36 @@ public struct DialinCall: Sendable, Equatable {
         ]
     }
 
+    /// Whether the call these sessions were for (its room's, newest first) is over: a signed request for it, replayed,
+    /// starts nothing. A session whose room Daily did not make never served the call: Daily may ask again.
+    public static func isOver(after sessions: [Session]) -> Bool {
+        sessions.contains { $0.endReason != .roomFailed }
+    }
+
+    /// Call rooms are private: only the bot (its owner token) and the call Daily connects come in.
+    public static let roomPrivacy = "private"
+
+    /// Whether a call's bot may hand its call over (`pinlessCallUpdate`) with this call domain to this SIP address:
+    /// the domain must be the one Daily sent with the call (`dialin_settings.call_domain` of the session's body), and
+    /// the address one of the call's room's own SIP endpoints. The call id needs no check: the key is the call's.
+    public static func mayForward(callDomain: String, sipURI: String, sessionBody: String, roomEndpoints: [String]) -> Bool {
+        guard let body = try? JSONValue(parsing: Array(sessionBody.utf8)),
+              body["dialin_settings"]?["call_domain"]?.string == callDomain
+        else { return false }
+        let target = sipAddress(sipURI)
+        return !target.isEmpty && roomEndpoints.contains { sipAddress($0) == target }
+    }
+
+    /// `user@host` of a SIP URI, the host in lower case: the scheme, parameters and headers may be written differently
+    /// by Daily's room and by the bot's transport.
+    static func sipAddress(_ uri: String) -> String {
+        var address = Substring(uri)
+        if address.lowercased().hasPrefix("sip:") { address = address.dropFirst(4) }
+        address = address.prefix { $0 != ";" && $0 != "?" && $0 != ">" }
+        guard let at = address.lastIndex(of: "@") else { return String(address).lowercased() }
+        return String(address[..<at]) + "@" + address[address.index(after: at)...].lowercased()
+    }
+
     /// `dialin_settings` as the bot gets it. DESIGN.md's names (`call_id`, `call_domain`, `to`, `from`), and
     /// `To`/`From` as Pipecat's runner spells them (`pipecat.runner.types.DialinSettings`), so a bot written for
     /// Pipecat's runner reads it unchanged.

@@ -152,6 +152,13 @@ public func profileName(for event: RoomEvent, settings: PolicySettings) -> Strin
     settings.profiles.forRoom(name: event.roomName, url: event.roomURL)?.name ?? BotProfile.defaultName
 }
 
+/// The profile an event's room gets should the event claim it or leave it waiting, worked out before the store's
+/// transaction, so that no pattern is matched while the database is locked; nil for an event that can bring no bot
+/// (only an arrival claims a room or leaves it waiting, `decide`).
+public func arrivingProfile(for event: RoomEvent, settings: PolicySettings) -> String? {
+    mayBringBot(event.kind, settings: settings) ? profileName(for: event, settings: settings) : nil
+}
+
 /// The policy: what one (screened, recorded) event means for its room.
 ///
 /// - Parameters:
@@ -203,6 +210,16 @@ private func arrival(room: RoomSnapshot, settings: PolicySettings, now: Double) 
         if !room.mayClaim { return .reject(reason: "draining") }
         return .spawn
     }
+}
+
+/// Whether a bot has waited in vain for its knocker (`knock_timeout`): with `AUTOSPAWN_SPAWN_ON=knock`, a bot of a room
+/// the service did not make, with no human in it and no stop already on its way, that has run `knockWaitSeconds`.
+/// Knockers keep a room's bot against the empty-room stop and the orphan check; without this, knocks nobody answers
+/// would hold places until `AUTOSPAWN_MAX_SESSION_S`.
+public func knockWaitIsOver(
+    spawnOn: Config.SpawnOn, serviceRoom: Bool, humans: Int, stopScheduled: Bool, ageSeconds: Double, knockWaitSeconds: Double
+) -> Bool {
+    spawnOn == .knock && !serviceRoom && humans == 0 && !stopScheduled && ageSeconds >= knockWaitSeconds
 }
 
 /// Whether a silent room's bot is orphaned (stopped by the reaper): Daily's presence shows no human in the room, and,

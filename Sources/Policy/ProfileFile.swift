@@ -65,7 +65,7 @@ struct ProfileFile {
             do {
                 rooms = try RoomFilter(pattern: pattern)
             } catch {
-                throw self.error(name, "rooms", "'\(pattern)' is not a valid regular expression")
+                throw self.error(name, "rooms", "'\(pattern)' \(error)")
             }
         }
         let dialin = try strings(fields["dialin"], profile: name, field: "dialin", what: "a called number (quote it: \"+1555...\")")

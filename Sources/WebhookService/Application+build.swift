@@ -78,14 +78,13 @@ public func buildApplication(
     if !config.dialinSecrets.isEmpty {
         callForwardingURL = { address.baseURL + DialinController.forwardingPath }
     }
-    let supervisor = Supervisor(
-        store: store,
-        settings: .init(
-            profiles: config.profiles, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
-            maxSessionSeconds: config.maxSessionSeconds, botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
-            drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff,
-            callForwardingURL: callForwardingURL),
-        logger: logger, daily: daily, metrics: metrics)
+    var settings = Supervisor.Settings(
+        profiles: config.profiles, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
+        maxSessionSeconds: config.maxSessionSeconds, botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
+        drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff,
+        callForwardingURL: callForwardingURL)
+    settings.botAccount = config.botAccount
+    let supervisor = Supervisor(store: store, settings: settings, logger: logger, daily: daily, metrics: metrics)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     let recovery = Recovery(
         store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger, hostID: hostID,
@@ -104,7 +103,7 @@ public func buildApplication(
             retentionSeconds: config.retentionSeconds,
             // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
             minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600,
-            recoveryInterval: config.leaseSeconds / 2, spawnOn: config.spawnOn),
+            recoveryInterval: config.leaseSeconds / 2, spawnOn: config.spawnOn, knockWaitSeconds: config.knockWaitSeconds),
         daily: daily, metrics: metrics, logger: logger)
     let recent = RecentWebhooks()
     let webhooks = WebhookHandler(

@@ -51,12 +51,20 @@ struct CallStarter: Sendable {
                 if let existing = try await rooms.store.roomStatus(name).session {
                     return Started(sessionID: existing.id, roomURL: existing.roomURL ?? rooms.url(of: name), waited: waited)
                 }
+                // A call id starts one session: a signed request replayed after its call ended starts nothing (its
+                // session is kept longer than a signature is good for, `AUTOSPAWN_RETENTION_DAYS`). No active session
+                // is left here, so each one listed has ended.
+                if DialinCall.isOver(after: try await rooms.store.sessions(SessionQuery(states: .all, roomName: name, limit: 10))) {
+                    throw RoomStarter.Failure(status: 409, error: "call_over")
+                }
                 if let claimed = try await rooms.store.claim(
                     room: name, url: rooms.url(of: name), profile: profile.name, body: bodyText, now: Date().timeIntervalSince1970)
                 {
                     session = claimed
                     break
                 }
+            } catch let failure as RoomStarter.Failure {
+                throw failure
             } catch {
                 // A request given up mid-question is refused by the database as cancelled: no place was found, and
                 // the database is not to blame.
@@ -80,7 +88,8 @@ struct CallStarter: Sendable {
             }
         }
         let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds
-        session = try await rooms.createRoom(for: session, properties: call.roomProperties(expiresAt: expiry))
+        session = try await rooms.createRoom(
+            for: session, privacy: DialinCall.roomPrivacy, properties: call.roomProperties(expiresAt: expiry))
         try await rooms.launch(session, isCall: true)
         rooms.logger.info(
             "a call got its room and bot", metadata: ["room": "\(name)", "session": "\(session.id)", "profile": "\(profile.name)"])

@@ -66,7 +66,7 @@ struct DialinController: Sendable {
             metrics.dialinCall(result: started.waited ? "waited" : "answered")
             return json(.ok, started.answer)
         } catch {
-            metrics.dialinCall(result: ["capacity", "no_profile"].contains(error.error) ? error.error : "failed")
+            metrics.dialinCall(result: ["capacity", "no_profile", "call_over"].contains(error.error) ? error.error : "failed")
             return json(HTTPResponse.Status(code: error.status), ErrorBody(error: error.error))
         }
     }
@@ -92,11 +92,17 @@ struct DialinController: Sendable {
         guard authorization.hasPrefix("Bearer "), calls.keys.accepts(String(authorization.dropFirst(7)), forCall: callID) else {
             return json(.unauthorized, ErrorBody(error: "unauthorized"))
         }
-        guard (try? await calls.rooms.store.roomStatus(DialinCall.roomName(forCall: callID)).session) != nil
-        else {
+        let room = DialinCall.roomName(forCall: callID)
+        guard let session = try? await calls.rooms.store.roomStatus(room).session else {
             return json(.notFound, ErrorBody(error: "call_not_found"))
         }
         do {
+            // Only to where Daily holds this call, and only into the call's own room (its SIP endpoints, as Daily has them).
+            let endpoints = try await daily.room(room).sipEndpoints
+            guard DialinCall.mayForward(callDomain: callDomain, sipURI: sipURI, sessionBody: session.body, roomEndpoints: endpoints) else {
+                logger.warning("a call's bot tried to forward its call elsewhere", metadata: ["call": "\(callID)"])
+                return json(.forbidden, ErrorBody(error: "call_mismatch"))
+            }
             let answer = try await daily.pinlessCallUpdate(callID: callID, callDomain: callDomain, sipURI: sipURI)
             logger.info("a call's bot forwarded the call", metadata: ["call": "\(callID)"])
             return json(.ok, answer)

@@ -19,8 +19,11 @@ struct LiveStreams: Sendable {
     let recent: RecentWebhooks
     let maxConcurrency: Int
     let status: @Sendable (String) async throws -> BotStatus
-    /// Open streams of both kinds, at most `AUTOSPAWN_MAX_STREAMS`: `/bot/status/stream` needs no token.
-    let slots: StreamSlots
+    /// Open `/bot/status/stream`s, at most `AUTOSPAWN_MAX_PUBLIC_STREAMS`: they need no token, so they have a limit of
+    /// their own and can never take the operator's places.
+    let publicSlots: StreamSlots
+    /// Open `/sessions/stream`s (the operator's dashboard), at most `AUTOSPAWN_MAX_STREAMS`.
+    let operatorSlots: StreamSlots
     /// One reader per room, however many streams watch it.
     let rooms: RoomStatusReaders
     var pollInterval: Duration
@@ -30,15 +33,16 @@ struct LiveStreams: Sendable {
     var keepAliveEvery: Int
 
     init(
-        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int, warmPools: [WarmPool] = [],
-        status: @escaping @Sendable (String) async throws -> BotStatus
+        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int, maxPublicStreams: Int,
+        warmPools: [WarmPool] = [], status: @escaping @Sendable (String) async throws -> BotStatus
     ) {
         self.warmPools = warmPools
         self.store = store
         self.recent = recent
         self.maxConcurrency = maxConcurrency
         self.status = status
-        self.slots = StreamSlots(limit: maxStreams)
+        self.publicSlots = StreamSlots(limit: maxPublicStreams)
+        self.operatorSlots = StreamSlots(limit: maxStreams)
         self.rooms = RoomStatusReaders()
         // PostgreSQL tells of other replicas' changes; on SQLite only a poll sees other processes' writes.
         pollInterval = store.hearsOtherInstances ? .seconds(2) : .seconds(1)
@@ -48,7 +52,7 @@ struct LiveStreams: Sendable {
     /// `GET /bot/status/stream?room=`: `event: status` with `/bot/status`'s body each time the room's status,
     /// session or participant count changes, the first at once.
     func botStatus(room: String) async -> Response {
-        guard slots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
+        guard publicSlots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
         let (subscriber, updates) = await rooms.subscribe(room) { publish in
             var last: BotStatus?
             try await wakeUps(changes: store.changes.subscribe(), matching: { $0.room == room }) { poll in
@@ -61,8 +65,8 @@ struct LiveStreams: Sendable {
                 }
             }
         }
-        return eventStream(onEnd: { [rooms, slots] in
-            slots.release()
+        return eventStream(onEnd: { [rooms, publicSlots] in
+            publicSlots.release()
             Task { await rooms.unsubscribe(room, subscriber) }
         }) { send in
             for await update in updates {
@@ -74,10 +78,10 @@ struct LiveStreams: Sendable {
     /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency","warm_bots","warm_idle"}`), `event: session` (a
     /// `Session` each time one changes) and `event: webhook` (each webhook answered, the last 50 first).
     func sessions() -> Response {
-        guard slots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
+        guard operatorSlots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
         let changes = store.changes.subscribe()
         let webhooks = recent.subscribe()
-        return eventStream(onEnd: slots.release) { send in
+        return eventStream(onEnd: operatorSlots.release) { send in
             for entry in webhooks.recent { try await send("webhook", entry) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

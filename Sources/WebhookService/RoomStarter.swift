@@ -80,10 +80,10 @@ struct RoomStarter: Sendable {
 
     /// Creates the claimed session's room and records its URL; when Daily fails, the session fails and no room is
     /// left.
-    func createRoom(for session: Session, properties: [String: JSONValue]) async throws(Failure) -> Session {
+    func createRoom(for session: Session, privacy: String? = nil, properties: [String: JSONValue]) async throws(Failure) -> Session {
         var session = session
         do {
-            let room = try await rooms.create(name: session.roomName, properties: properties)
+            let room = try await rooms.create(name: session.roomName, privacy: privacy, properties: properties)
             session.roomURL = room.url
             try await store.setRoomURL(session.id, url: room.url, now: Date().timeIntervalSince1970)
             return session

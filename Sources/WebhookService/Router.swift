@@ -63,7 +63,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     }
     let streams = LiveStreams(
         store: store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams,
-        warmPools: supervisor.warmPools, status: botStatus)
+        maxPublicStreams: config.maxPublicStreams, warmPools: supervisor.warmPools, status: botStatus)
     /// The room of `?room=` (a name or URL), or the 400 answer.
     let requestedRoom: @Sendable (Request) -> RoomParameter = { request in
         guard let room = request.uri.queryParameters.get("room") else { return .failure(ErrorBody(error: "missing_room")) }
@@ -88,7 +88,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     admin.get("metrics") { _, _ -> Response in
         // The gauges that are states, not events, are read when asked for.
         parts.metrics.sessions(active: try await store.activeCount(), capacity: config.maxConcurrency)
-        parts.metrics.statusStreams(streams.slots.count)
+        parts.metrics.statusStreams(streams.publicSlots.count + streams.operatorSlots.count)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: parts.registry.emitToBuffer())))

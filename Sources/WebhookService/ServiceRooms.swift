@@ -10,9 +10,9 @@ struct ServiceRooms: Sendable {
 
     /// Creates the room. When the create fails, Daily may still have made it (an answer lost after it acted,
     /// and the retry then told that the name is taken): the name is ours alone, so a room by that name is ours.
-    func create(name: String, properties: [String: JSONValue]) async throws -> DailyRoom {
+    func create(name: String, privacy: String? = nil, properties: [String: JSONValue]) async throws -> DailyRoom {
         do {
-            return try await daily.createRoom(name: name, properties: properties)
+            return try await daily.createRoom(name: name, privacy: privacy, properties: properties)
         } catch {
             if let room = try? await daily.room(name) {
                 logger.info("Daily created the room although the answer said otherwise", metadata: ["room": "\(name)"])

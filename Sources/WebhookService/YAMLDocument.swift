@@ -1,3 +1,6 @@
+// libyaml, which Yams builds as its own module: its event stream shows anchors and aliases before Yams composes
+// (and a document's reader expands) anything.
+import CYaml
 import Foundation
 import Policy
 import Yams
@@ -10,17 +13,28 @@ public enum YAMLDocument {
         public let description: String
     }
 
+    /// A profiles file is a few KiB; one larger than this is refused unread.
+    public static let maxBytes = 1 << 20
+
     public static func read(path: String) throws -> JSONValue {
-        let text: String
+        let data: Data
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? file.close() }
+            // At most one byte past the limit is read, whatever the file is (a pipe, /dev/zero).
+            data = try file.read(upToCount: maxBytes + 1) ?? Data()
         } catch {
             throw ReadError(description: "cannot be read (\((error as NSError).localizedDescription))")
         }
+        guard data.count <= maxBytes else { throw ReadError(description: "is larger than 1 MiB") }
+        guard let text = String(data: data, encoding: .utf8) else { throw ReadError(description: "is not UTF-8 text") }
         return try parse(text)
     }
 
     public static func parse(_ text: String) throws -> JSONValue {
+        // A few lines of anchors and aliases can stand for billions of nodes ("billion laughs"): refused before
+        // anything is composed, let alone expanded.
+        try refuseAnchorsAndAliases(text)
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -29,6 +43,36 @@ public enum YAMLDocument {
         }
         guard let node else { throw ReadError(description: "is empty") }
         return try value(node)
+    }
+
+    /// Reads the document's events with libyaml and throws at the first anchor (`&name`) or alias (`*name`). A syntax
+    /// error ends the scan quietly: Yams then reports it with its place.
+    static func refuseAnchorsAndAliases(_ text: String) throws {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { throw ReadError(description: "cannot be parsed (out of memory)") }
+        defer { yaml_parser_delete(&parser) }
+        var bytes = Array(text.utf8)
+        try bytes.withUnsafeMutableBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return }
+                defer { yaml_event_delete(&event) }
+                let usesAnchor: Bool
+                switch event.type {
+                case YAML_STREAM_END_EVENT: return
+                case YAML_ALIAS_EVENT: usesAnchor = true
+                case YAML_SCALAR_EVENT: usesAnchor = event.data.scalar.anchor != nil
+                case YAML_SEQUENCE_START_EVENT: usesAnchor = event.data.sequence_start.anchor != nil
+                case YAML_MAPPING_START_EVENT: usesAnchor = event.data.mapping_start.anchor != nil
+                default: usesAnchor = false
+                }
+                if usesAnchor {
+                    throw ReadError(
+                        description: "uses a YAML anchor or alias (line \(event.start_mark.line + 1)), which is not supported: write each value out")
+                }
+            }
+        }
     }
 
     private static func value(_ node: Node) throws -> JSONValue {

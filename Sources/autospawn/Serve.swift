@@ -44,6 +44,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_BOT_LOG_MAX_BYTES") var botLogMaxBytes: String?
     @Option(help: "AUTOSPAWN_RETENTION_DAYS") var retentionDays: String?
     @Option(help: "AUTOSPAWN_MAX_STREAMS") var maxStreams: String?
+    @Option(help: "AUTOSPAWN_MAX_PUBLIC_STREAMS") var maxPublicStreams: String?
     @Option(name: .customLong("webhook-check-s"), help: "AUTOSPAWN_WEBHOOK_CHECK_S") var webhookCheck: String?
     @Option(help: "AUTOSPAWN_SHUTDOWN (drain, handover or stop)") var shutdown: String?
     @Option(name: .customLong("lease-s"), help: "AUTOSPAWN_LEASE_S") var lease: String?
@@ -60,6 +61,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_DIALIN_SECRET_FILE (a file holding the secret)") var dialinSecretFile: String?
     @Option(name: .customLong("dialin-wait-s"), help: "AUTOSPAWN_DIALIN_WAIT_S") var dialinWait: String?
     @Option(help: "AUTOSPAWN_SPAWN_ON (join or knock)") var spawnOn: String?
+    @Option(name: .customLong("knock-wait-s"), help: "AUTOSPAWN_KNOCK_WAIT_S") var knockWait: String?
+    @Option(help: "AUTOSPAWN_BOT_USER (the user bots run as)") var botUser: String?
+    @Option(help: "AUTOSPAWN_BOT_GROUP (the group bots run as)") var botGroup: String?
 
     /// The flags given, by the variable they override.
     var flagValues: [String: String?] {
@@ -79,17 +83,24 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_WEBHOOK_SECRET_FILE": webhookSecretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": adminTokenFile,
             "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_DB_FILE": dbFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
             "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
+            "AUTOSPAWN_MAX_PUBLIC_STREAMS": maxPublicStreams,
             "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck, "AUTOSPAWN_SHUTDOWN": shutdown,
             "AUTOSPAWN_LEASE_S": lease, "AUTOSPAWN_HOST_ID": hostId, "AUTOSPAWN_HANDOVER_WAIT_S": handoverWait,
             "AUTOSPAWN_DRAIN_TIMEOUT_S": drainTimeout, "AUTOSPAWN_MAX_LOCAL_BOTS": maxLocalBots,
             "AUTOSPAWN_ADVERTISE_URL": advertiseUrl, "AUTOSPAWN_LOG_LEVEL": logLevel, "AUTOSPAWN_LOG_FORMAT": logFormat,
             "AUTOSPAWN_WARM_BOTS": warmBots, "AUTOSPAWN_PROFILES": profiles, "AUTOSPAWN_DIALIN_SECRET": dialinSecret,
             "AUTOSPAWN_DIALIN_SECRET_FILE": dialinSecretFile, "AUTOSPAWN_DIALIN_WAIT_S": dialinWait,
-            "AUTOSPAWN_SPAWN_ON": spawnOn,
+            "AUTOSPAWN_SPAWN_ON": spawnOn, "AUTOSPAWN_KNOCK_WAIT_S": knockWait,
+            "AUTOSPAWN_BOT_USER": botUser, "AUTOSPAWN_BOT_GROUP": botGroup,
         ]
     }
 
     func run() async throws {
+        // Before a secret is read: no process of this user, a bot among them, may read this one's memory, environment
+        // or descriptors (/proc/<pid>/...).
+        let undumpable = ProcessLauncher.makeUndumpable()
+        // Every file and folder the service makes (database, logs, warm files) is its own only, whatever the umask.
+        umask(0o077)
         var environment = ProcessInfo.processInfo.environment
         for (variable, value) in flagValues {
             if let value { environment[variable] = value }
@@ -98,10 +109,19 @@ struct Serve: AsyncParsableCommand {
             environment = try Config.resolvingSecretFiles(environment) { path in
                 try String(contentsOfFile: path, encoding: .utf8)
             }
-            let config = try Config.parse(environment, readProfiles: YAMLDocument.read(path:))
+            let config = try Config.parse(environment, readProfiles: YAMLDocument.read(path:), accounts: .thisMachine())
             let registry = bootstrapProcessObservability(config)
             let logger = Logger(label: "autospawn")
-            for warning in config.warnings { logger.warning("\(warning)") }
+            let flagsGiven = flagValues.filter { $0.value != nil }.keys
+            for warning in config.warnings + Config.secretFlagWarnings(flagsGiven) { logger.warning("\(warning)") }
+            if !undumpable {
+                logger.warning("could not make the service non-dumpable: a process of its user may read its secrets in /proc")
+            }
+            do {
+                try BotFiles.makePrivateDirectory(config.botLogDirectory)
+            } catch {
+                throw ConfigError("AUTOSPAWN_BOT_LOG_DIR", "\(config.botLogDirectory) cannot be made a folder of the service's own (\(error))")
+            }
             if let db, case .postgres(let location) = config.database, location.password != nil, db.contains("@") {
                 logger.warning("--db carries a password, which every user of this machine sees (ps): use AUTOSPAWN_DB_FILE")
             }

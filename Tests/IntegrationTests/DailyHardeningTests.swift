@@ -107,7 +107,7 @@ struct DailyHardeningTests {
         #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("body file bytes") })
         let log = try await service.request(.GET, "/sessions/\(id)/log").text
         #expect(log.contains("env AUTOSPAWN_BODY=<unset>"))
-        #expect(log.contains("env AUTOSPAWN_BODY_FILE=\(service.botLogDirectory)/\(id).body.json"))
+        #expect(log.contains("env AUTOSPAWN_BODY_FILE=/dev/fd/3"))
         #expect(log.contains("body file bytes: \(text.utf8.count + 11)"))
         await service.shutdown()
     }

@@ -72,6 +72,7 @@ struct DialinTests {
             "display_name": .string("+15105550199"), "sip_mode": .string("dial-in"), "num_endpoints": .number(1),
         ]))
         #expect(created["properties"]?["exp"]?.number != nil)
+        #expect(created["privacy"]?.string == "private")
 
         // The bot: the called number's profile, the call in its body, and a key good for this call only.
         #expect(try await service.session(id)["profile"] as? String == "support")
@@ -88,19 +89,27 @@ struct DialinTests {
         // The bot printed its body: the log API passes on no forwarding key.
         #expect(log.contains(#""daily_api_key":"[redacted]""#))
 
-        // The bot forwards the call as Pipecat's transport does: to <daily_api_url>/dialin/pinlessCallUpdate.
-        let update = Array(JSONValue.object([
-            "callId": .string(callID), "callDomain": .string("double-acme"), "sipUri": .string("sip:dialin-\(callID)@sip.daily.co"),
-        ]).text.utf8)
+        // The bot forwards the call as Pipecat's transport does: to <daily_api_url>/dialin/pinlessCallUpdate, to its
+        // room's SIP endpoint (which Daily's transport reports as dialin-ready).
+        let endpoint = try #require(try await double.room("dialin-\(callID)")["config"]?["sip_uri"]?["endpoint"]?.string)
+        func update(domain: String = "double-acme", sipURI: String = endpoint) -> [UInt8] {
+            Array(JSONValue.object(["callId": .string(callID), "callDomain": .string(domain), "sipUri": .string(sipURI)]).text.utf8)
+        }
         let forwardPath = "/daily/dialin-api/dialin/pinlessCallUpdate"
-        let forged = try await service.request(.POST, forwardPath, body: update, headers: [("Authorization", "Bearer \(Self.apiKey)")])
+        let forged = try await service.request(.POST, forwardPath, body: update(), headers: [("Authorization", "Bearer \(Self.apiKey)")])
         #expect(forged.status == 401)
+        // Its key forwards its call only into its own room, in the call domain Daily sent: not to a number of the bot's.
+        for elsewhere in [update(sipURI: "sip:+19005551234@evil.example"), update(domain: "another-domain")] {
+            let refused = try await service.request(.POST, forwardPath, body: elsewhere, headers: [("Authorization", "Bearer \(key)")])
+            #expect(refused.status == 403)
+            #expect(refused.string("error") == "call_mismatch")
+        }
         #expect(try await double.logged("forwarded_calls").isEmpty)
-        let forwarded = try await service.request(.POST, forwardPath, body: update, headers: [("Authorization", "Bearer \(key)")])
+        let forwarded = try await service.request(.POST, forwardPath, body: update(), headers: [("Authorization", "Bearer \(key)")])
         #expect(forwarded.status == 200)
         let handed = try await double.logged("forwarded_calls")
         #expect(handed.first?["callId"]?.string == callID)
-        #expect(handed.first?["sipUri"]?.string == "sip:dialin-\(callID)@sip.daily.co")
+        #expect(handed.first?["sipUri"]?.string == endpoint)
         // The forwarding request reached Daily with the service's key: the double accepts no other.
         #expect(try await double.logged("requests").contains { $0["path"]?.string == "/dialin/pinlessCallUpdate" && $0["status"]?.number == 200 })
 
@@ -112,7 +121,7 @@ struct DialinTests {
             Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller"))
         #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
         // Its key forwards nothing once the call's session is over.
-        #expect(try await service.request(.POST, forwardPath, body: update, headers: [("Authorization", "Bearer \(key)")]).status == 404)
+        #expect(try await service.request(.POST, forwardPath, body: update(), headers: [("Authorization", "Bearer \(key)")]).status == 404)
         await service.shutdown()
     }
 
@@ -132,6 +141,26 @@ struct DialinTests {
         let settings = try await service.botBody(id)["dialin_settings"]
         #expect(settings?["sip_headers"]?["X-Customer-Id"]?.string == "c-42")
         #expect(settings?["From"]?.string == "sip:+15105550123@carrier.example")
+        await service.shutdown()
+    }
+
+    /// The same signed request sent again after its call ended (within the signature's tolerance) made a new session
+    /// and bot, and the old forwarding key worked again.
+    @Test func aCallReplayedAfterItEndedStartsNothing() async throws {
+        let (double, service) = try await start()
+        defer { Task { await double.stop() } }
+        let body = Fixtures.bytes("dialin/call.json")
+        let headers = TestSigner.headers(body: body, secretBase64: Self.secret, prefix: "X-Pinless")
+        let first = try await post(service, body, headers: headers)
+        #expect(first.status == 200)
+        let id = try #require(first.string("session_id"))
+        #expect(try await service.request(.DELETE, "/sessions/\(id)").status == 202)
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
+        let replayed = try await post(service, body, headers: headers)
+        #expect(replayed.status == 409)
+        #expect(replayed.string("error") == "call_over")
+        #expect(try await service.sessions().count == 1)
+        #expect(try await roomsCreated(double).count == 1)
         await service.shutdown()
     }
 
@@ -280,8 +309,9 @@ struct DialinTests {
         let body = try await running.botBody(id)
         #expect(body["daily_api_url"]?.string == running.baseURL + "/daily/dialin-api")
         let key = try #require(body["daily_api_key"]?.string)
+        let endpoint = try await double.room("dialin-\(callID)")["config"]?["sip_uri"]?["endpoint"] ?? .null
         let update = Array(JSONValue.object([
-            "callId": .string(callID), "callDomain": .string("double-acme"), "sipUri": .string("sip:x@sip.daily.co"),
+            "callId": .string(callID), "callDomain": .string("double-acme"), "sipUri": endpoint,
         ]).text.utf8)
         let forwarded = try await running.request(
             .POST, "/daily/dialin-api/dialin/pinlessCallUpdate", body: update, headers: [("Authorization", "Bearer \(key)")])

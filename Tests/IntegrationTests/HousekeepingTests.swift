@@ -32,7 +32,7 @@ struct HousekeepingTests {
         #expect(try await eventually { service.liveBots().count == 1 })
         #expect(try await service.webhook(fixture: "daily/meeting-ended.json").string("action") == "stopping")
         #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
-        let files = ["\(id).log", "\(id).body.json"].map { service.botLogDirectory + "/" + $0 }
+        let files = ["\(id).log"].map { service.botLogDirectory + "/" + $0 }
         #expect(files.allSatisfy { FileManager.default.fileExists(atPath: $0) })
         #expect(try await eventually(timeout: 15) { try await service.request(.GET, "/sessions/\(id)").status == 404 })
         #expect(files.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
@@ -57,7 +57,7 @@ struct HousekeepingTests {
 
     /// `/bot/status/stream` needs no token and had no limit.
     @Test func openStreamsAreCapped() async throws {
-        let service = try await ServiceProcess.start(["AUTOSPAWN_MAX_STREAMS": "2"])
+        let service = try await ServiceProcess.start(["AUTOSPAWN_MAX_PUBLIC_STREAMS": "2"])
         // Two streams of one room share one reader; both get the room's status.
         let first = try await EventStreamClient(url: service.baseURL + "/bot/status/stream?room=demo-room")
         let second = try await EventStreamClient(url: service.baseURL + "/bot/status/stream?room=demo-room")
@@ -74,6 +74,30 @@ struct HousekeepingTests {
         #expect(await again.wait { $0.contains { $0.event == "status" } })
         again.close()
         second.close()
+        await service.shutdown()
+    }
+
+    /// Anonymous status streams and the operator's shared one limit: three anonymous streams made the dashboard's
+    /// stream `503 too_many_streams`.
+    @Test func anonymousStreamsNeverTakeTheOperatorsPlaces() async throws {
+        let token = "operator-token"
+        let service = try await ServiceProcess.start([
+            "AUTOSPAWN_ADMIN_TOKEN": token, "AUTOSPAWN_MAX_STREAMS": "1", "AUTOSPAWN_MAX_PUBLIC_STREAMS": "2",
+        ])
+        let anonymous = [
+            try await EventStreamClient(url: service.baseURL + "/bot/status/stream?room=room-a"),
+            try await EventStreamClient(url: service.baseURL + "/bot/status/stream?room=room-b"),
+        ]
+        #expect(anonymous.map(\.status) == [200, 200])
+        let third = try await service.request(.GET, "/bot/status/stream?room=room-c")
+        #expect(third.status == 503)
+        #expect(third.string("error") == "too_many_streams")
+        let dashboard = try await EventStreamClient(
+            url: service.baseURL + "/sessions/stream", headers: [("Authorization", "Bearer \(token)")])
+        #expect(dashboard.status == 200)
+        #expect(await dashboard.wait { $0.contains { $0.event == "summary" } })
+        dashboard.close()
+        anonymous.forEach { $0.close() }
         await service.shutdown()
     }
 

@@ -33,6 +33,26 @@ struct KnockTests {
         await service.shutdown()
     }
 
+    /// Three knocks nobody answered held every place (the orphan check spares rooms with knockers) until
+    /// `AUTOSPAWN_MAX_SESSION_S`, 4 hours: a real human was refused `capacity`.
+    @Test func knocksNobodyAnswersHoldNoPlaceLongerThanTheKnockWait() async throws {
+        let service = try await ServiceProcess.start([
+            "AUTOSPAWN_SPAWN_ON": "knock", "AUTOSPAWN_MAX_CONCURRENCY": "3", "AUTOSPAWN_KNOCK_WAIT_S": "1",
+            "AUTOSPAWN_REAPER_INTERVAL_S": "0.3",
+        ])
+        var ids: [String] = []
+        for room in ["door-1", "door-2", "door-3"] {
+            ids.append(try #require(try await service.webhook(knock(room, "k-\(room)")).string("session_id")))
+        }
+        for id in ids {
+            #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "knock_timeout" })
+        }
+        let joined = try await service.webhook(
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "a-human-room", participant: "h1"))
+        #expect(joined.string("action") == "spawned")
+        await service.shutdown()
+    }
+
     @Test func aBotWaitingWithAKnockerIsNotTakenForAnOrphan() async throws {
         // Daily's presence shows who is in the room, not who knocks: the room holds only the bot.
         let double = try await DailyDouble.start(apiKey: "knock-tests-key", domain: "acme")

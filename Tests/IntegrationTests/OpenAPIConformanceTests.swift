@@ -230,8 +230,15 @@ struct OpenAPIConformanceTests {
         try await recorder.trickle(dialin, "/daily/dialin")
         let forward = "/daily/dialin-api/dialin/pinlessCallUpdate"
         let key = try #require(try await dialin.botBody(callSession)["daily_api_key"]?.string)
-        let update = Array(#"{"callId":"0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90","callDomain":"d","sipUri":"sip:x@sip.daily.co"}"#.utf8)
+        let callRoom = try await phoneDouble.room("dialin-0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90")
+        let update = Array(JSONValue.object([
+            "callId": .string("0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90"), "callDomain": .string("7c1e9b2a-3d4f-4e5a-8b6c-9d0e1f2a3b4c"),
+            "sipUri": callRoom["config"]?["sip_uri"]?["endpoint"] ?? .null,
+        ]).text.utf8)
+        let elsewhere = Array(
+            #"{"callId":"0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90","callDomain":"d","sipUri":"sip:x@sip.daily.co"}"#.utf8)
         try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer nope")])
+        try await recorder.call(dialin, .POST, forward, body: elsewhere, headers: [("Authorization", "Bearer \(key)")])  // 403
         try await recorder.call(dialin, .POST, forward, body: malformed, headers: [("Authorization", "Bearer \(key)")])
         try await recorder.call(dialin, .POST, forward, body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1))
         try await recorder.trickle(dialin, forward)
@@ -240,14 +247,17 @@ struct OpenAPIConformanceTests {
         try await recorder.call(dialin, .DELETE, "/sessions/\(callSession)", headers: auth)
         #expect(try await eventually { try await dialin.request(.GET, "/sessions/\(callSession)", headers: auth).json["state"] as? String == "ended" })
         try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer \(key)")])  // 404
+        try await recorder.call(dialin, .POST, "/daily/dialin", body: call, headers: signed(call))  // 409: call_over
         _ = try await AutospawnCommand.run(
             ["dialin", "configure", "--url", dialin.baseURL + "/daily/dialin", "--secret", dialinSecret],
             environment: ["DAILY_API_KEY": phoneKey, "DAILY_API_URL": phoneDouble.baseURL])
         let placed = try await phoneDouble.control("/_double/dialin/call", body: Array("{}".utf8))
         let placedSession = try #require(placed["body"]?["session_id"]?.string)
         let placedKey = try #require(try await dialin.botBody(placedSession)["daily_api_key"]?.string)
+        let placedRoom = try await phoneDouble.room("dialin-\(placed["call_id"]?.string ?? "")")
         let placedUpdate = JSONValue.object([
-            "callId": placed["call_id"] ?? .null, "callDomain": .string("double-acme"), "sipUri": .string("sip:y@sip.daily.co"),
+            "callId": placed["call_id"] ?? .null, "callDomain": .string("double-acme"),
+            "sipUri": placedRoom["config"]?["sip_uri"]?["endpoint"] ?? .null,
         ])
         try await recorder.call(
             dialin, .POST, forward, body: Array(placedUpdate.text.utf8), headers: [("Authorization", "Bearer \(placedKey)")])
@@ -258,6 +268,7 @@ struct OpenAPIConformanceTests {
         let slow = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
             "AUTOSPAWN_START_TIMEOUT_S": "2", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_MAX_STREAMS": "1",
+            "AUTOSPAWN_MAX_PUBLIC_STREAMS": "1",
         ])
         for path in ["/start", cloud] {
             try await recorder.call(slow, .POST, path, body: start, headers: auth, contentType: "text/plain")
@@ -278,10 +289,13 @@ struct OpenAPIConformanceTests {
             #expect(try await stopped.value.status == 409)
         }
         try await recorder.call(slow, .POST, cloud, body: start, headers: auth)
+        // The anonymous streams and the operator's have a limit each.
         let held = try await EventStreamClient(url: slow.baseURL + "/bot/status/stream?room=demo-room")
         try await recorder.call(slow, .GET, "/bot/status/stream?room=demo-room")
+        let heldByOperator = try await EventStreamClient(url: slow.baseURL + "/sessions/stream", headers: auth)
         try await recorder.call(slow, .GET, "/sessions/stream", headers: auth)
         held.close()
+        heldByOperator.close()
         await slow.shutdown()
 
         // Draining: a bot that ignores SIGTERM keeps the service draining for the stop grace.

@@ -150,4 +150,27 @@ struct ProfileTests {
         #expect(error?.description.contains("exited with 2") == true)
         #expect(error?.description.contains("autospawn: AUTOSPAWN_PROFILES: \(path): profile 'phone', field 'dialin'") == true)
     }
+
+    /// Yams expanded the aliases of a "billion laughs" file while parsing it: start-up never finished (2 GB in 20 s).
+    @Test func aProfilesFileWithAnchorsOrAliasesIsRefusedAtOnce() async throws {
+        let (directory, path) = try profilesFile("profiles/billion-laughs.yaml")
+        let started = ContinuousClock.now
+        let error = await #expect(throws: HarnessError.self) {
+            _ = try await ServiceProcess.start(in: directory, ["AUTOSPAWN_PROFILES": path])
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(error?.description.contains("exited with 2") == true)
+        #expect(error?.description.contains("autospawn: AUTOSPAWN_PROFILES: \(path): uses a YAML anchor or alias (line 6)") == true)
+    }
+
+    @Test func aProfilesFileOverOneMebibyteIsRefusedUnread() async throws {
+        let directory = try ServiceProcess.makeDirectory()
+        let path = directory.appendingPathComponent("profiles.yaml").path
+        let comment = "# " + String(repeating: "x", count: 1000) + "\n"
+        try String(repeating: comment, count: 1100).write(toFile: path, atomically: true, encoding: .utf8)
+        let error = await #expect(throws: HarnessError.self) {
+            _ = try await ServiceProcess.start(in: directory, ["AUTOSPAWN_PROFILES": path])
+        }
+        #expect(error?.description.contains("autospawn: AUTOSPAWN_PROFILES: \(path): is larger than 1 MiB") == true)
+    }
 }

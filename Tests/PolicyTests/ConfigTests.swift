@@ -33,6 +33,8 @@ struct ConfigTests {
         #expect(config.botLogMaxBytes == 10 * 1024 * 1024)
         #expect(config.retentionSeconds == 7 * 86_400)
         #expect(config.maxStreams == 1000)
+        #expect(config.maxPublicStreams == 100)
+        #expect(config.knockWaitSeconds == 120)
         #expect(config.webhookCheckSeconds == 60)
         #expect(config.shutdownMode == .drain)
         #expect(config.drainTimeoutSeconds == 900)
@@ -169,6 +171,7 @@ struct ConfigTests {
         ("AUTOSPAWN_BOT_LOG_MAX_BYTES", "10", "AUTOSPAWN_BOT_LOG_MAX_BYTES"),
         ("AUTOSPAWN_RETENTION_DAYS", "0", "AUTOSPAWN_RETENTION_DAYS"),
         ("AUTOSPAWN_MAX_STREAMS", "none", "AUTOSPAWN_MAX_STREAMS"),
+        ("AUTOSPAWN_MAX_PUBLIC_STREAMS", "0", "AUTOSPAWN_MAX_PUBLIC_STREAMS"),
         ("AUTOSPAWN_WEBHOOK_CHECK_S", "-5", "AUTOSPAWN_WEBHOOK_CHECK_S"),
         ("AUTOSPAWN_SHUTDOWN", "later", "AUTOSPAWN_SHUTDOWN"),
         ("AUTOSPAWN_MAX_LOCAL_BOTS", "0", "AUTOSPAWN_MAX_LOCAL_BOTS"),
@@ -183,6 +186,7 @@ struct ConfigTests {
         ("AUTOSPAWN_DIALIN_SECRET", "%%%", "AUTOSPAWN_DIALIN_SECRET"),
         ("AUTOSPAWN_DIALIN_WAIT_S", "-1", "AUTOSPAWN_DIALIN_WAIT_S"),
         ("AUTOSPAWN_SPAWN_ON", "admit", "AUTOSPAWN_SPAWN_ON"),
+        ("AUTOSPAWN_KNOCK_WAIT_S", "0", "AUTOSPAWN_KNOCK_WAIT_S"),
     ])
     func badValueNamesItsVariable(variable: String, value: String, named: String) {
         #expect(throws: ConfigError.self) { try Config.parse(minimal.merging([variable: value]) { $1 }) }

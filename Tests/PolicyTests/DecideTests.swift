@@ -55,6 +55,23 @@ struct KnockDecisionTests {
         #expect(isOrphaned(humansPresent: humans, knockers: knockers, spawnOn: spawnOn) == orphaned)
     }
 
+    @Test(arguments: [
+        // spawnOn, service room, humans, stop scheduled, age: over?
+        (Config.SpawnOn.knock, false, 0, false, 120.0, true),
+        (.knock, false, 0, false, 119.9, false),
+        (.knock, false, 1, false, 500.0, false),  // someone was let in
+        (.knock, false, 0, true, 500.0, false),  // the empty-room stop is on its way already
+        (.knock, true, 0, false, 500.0, false),  // a room the service made waits for its caller, not a knocker
+        (.join, false, 0, false, 500.0, false),
+    ])
+    func aKnocksBotEndsWhenNobodyLetTheKnockerInWithinTheWait(
+        spawnOn: Config.SpawnOn, serviceRoom: Bool, humans: Int, stopScheduled: Bool, age: Double, over: Bool
+    ) {
+        #expect(knockWaitIsOver(
+            spawnOn: spawnOn, serviceRoom: serviceRoom, humans: humans, stopScheduled: stopScheduled, ageSeconds: age,
+            knockWaitSeconds: 120) == over)
+    }
+
     @Test func aKnockThatBringsTheBotSaysSo() {
         #expect(Decision.spawn.answer(to: .waitingParticipantJoined) == (.spawned, "knocker"))
         #expect(Decision.spawn.answer(to: .participantJoined) == (.spawned, "human_joined"))

@@ -70,4 +70,32 @@ struct DialinCallTests {
         #expect(settings["From"] == .string("+15105550199"))
         #expect(settings["sip_headers"] == .object(["X-Queue": .string("billing")]))
     }
+
+    /// A call's bot may hand its call only into its own room, in the domain Daily sent with it.
+    @Test(arguments: [
+        ("7c1e9b2a", "sip:123456789@acme.sip.daily.co", true),
+        ("7c1e9b2a", "123456789@ACME.sip.daily.co;transport=tcp", true),
+        ("7c1e9b2a", "sip:+19005551234@evil.example", false),
+        ("7c1e9b2a", "sip:123456789@acme.sip.daily.co.evil.example", false),
+        ("7c1e9b2a", "", false),
+        ("other-domain", "sip:123456789@acme.sip.daily.co", false),
+    ])
+    func forwardingIsPinnedToTheCallsDomainAndRoom(domain: String, sipURI: String, allowed: Bool) throws {
+        let dialin = try DialinCall(call)
+        let body = JSONValue.object(dialin.body(forwardingThrough: "http://x/daily/dialin-api", key: "k")).text
+        #expect(DialinCall.mayForward(
+            callDomain: domain, sipURI: sipURI, sessionBody: body, roomEndpoints: ["sip:123456789@acme.sip.daily.co"]) == allowed)
+    }
+
+    @Test func aCallIsOverOnceASessionOfItsServedItWhateverItsEnd() {
+        func session(_ reason: EndReason?) -> Session {
+            Session(
+                id: "s", roomName: "dialin-0f3c2a5e-8d7b", roomURL: nil, state: reason == .roomFailed ? .failed : .ended,
+                launcher: .process, createdAt: 0, updatedAt: 0, endReason: reason, ownerInstance: "i")
+        }
+        #expect(!DialinCall.isOver(after: []))
+        #expect(!DialinCall.isOver(after: [session(.roomFailed)]))
+        #expect(DialinCall.isOver(after: [session(.roomFailed), session(.roomEmpty)]))
+        #expect(DialinCall.isOver(after: [session(.botFailed)]))
+    }
 }

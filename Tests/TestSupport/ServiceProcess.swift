@@ -50,8 +50,13 @@ public final class ServiceProcess: @unchecked Sendable {
         return url
     }
 
-    /// Starts the service in `directory` (a new one by default) with the test defaults, overridden by `settings`.
-    public static func start(in directory: URL? = nil, _ settings: [String: String] = [:]) async throws -> ServiceProcess {
+    /// Starts the service in `directory` (a new one by default) with the test defaults, overridden by `settings`, and
+    /// `flags` after `serve`. `through` is a command that runs it (`setpriv …`: as another user), its last word followed
+    /// by the service's executable and arguments.
+    public static func start(
+        in directory: URL? = nil, _ settings: [String: String] = [:], flags: [String] = [], through wrapper: [String] = [],
+        executable: String = ServiceProcess.executable
+    ) async throws -> ServiceProcess {
         let directory = try directory ?? makeDirectory()
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AUTOSPAWN_") && !$0.key.hasPrefix("DAILY_") }
         let defaults = [
@@ -65,8 +70,9 @@ public final class ServiceProcess: @unchecked Sendable {
         environment.merge(defaults) { $1 }
         environment.merge(settings) { $1 }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve"]
+        let command = wrapper + [executable, "serve"] + flags
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.environment = environment
         process.currentDirectoryURL = directory
         let stdoutPath = directory.appendingPathComponent("service-\(UUID().uuidString).out").path

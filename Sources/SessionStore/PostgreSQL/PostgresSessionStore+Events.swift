@@ -8,6 +8,7 @@ extension PostgresSessionStore {
     /// already have passed `Policy.screen`.
     public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let (settings, launcher, owner) = (settings, launcher, instanceID)
+        let arriving = arrivingProfile(for: event, settings: settings)
         return try await transaction { tx in
             let room = event.roomName
             // Invariant 3 and the room's lock: no row when the id was seen before.
@@ -88,9 +89,9 @@ extension PostgresSessionStore {
                 activeSessions: try columns["active_sessions"].decode(Int.self), retryAt: retryAt,
                 joinAddedHuman: addedHuman, mayClaim: mayClaim)
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
-            // The room's profile matters only to a claim or a wait, so the profiles file's regexes run for those alone;
-            // a room the service made keeps the profile it was made for.
-            let profile = decision == .spawn || decision.marksRoomWaiting ? madeFor ?? profileName(for: event, settings: settings) : nil
+            // The room's profile matters only to a claim or a wait (worked out before the transaction); a room the
+            // service made keeps the profile it was made for.
+            let profile = decision == .spawn || decision.marksRoomWaiting ? madeFor ?? arriving ?? BotProfile.defaultName : nil
             if decision == .spawn, let profile {
                 // Decide again on the count read under its lock: another replica may have taken the last place.
                 snapshot.activeSessions = try await Self.activeCount(tx, locking: true)

@@ -35,6 +35,9 @@ public final class SQLiteSessionStore: SessionStorage {
         configuration.maximumReaderCount = 4
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // The service's alone (a file made by an earlier version may be readable by others); SQLite gives its
+            // -wal and -shm files the main file's mode.
+            for file in [path, path + "-wal", path + "-shm"] { chmod(file, 0o600) }
             try SQLiteSchema.migrator.migrate(pool)
             commits = GroupCommit(writer: pool)
         } catch {
@@ -66,6 +69,7 @@ public final class SQLiteSessionStore: SessionStorage {
         let settings = settings
         let launcher = launcher
         let owner = instanceID
+        let arriving = arrivingProfile(for: event, settings: settings)
         let outcome = try await transaction { db in
             try db.executeCached(sql: "INSERT OR IGNORE INTO seen_event (id, received_at) VALUES (?, ?)", arguments: [event.id, now])
             if db.changesCount == 0 {
@@ -96,9 +100,9 @@ public final class SQLiteSessionStore: SessionStorage {
                 joinAddedHuman: addedHuman, mayClaim: mayClaim
             )
             var decision = decide(event.kind, room: snapshot, settings: settings, now: now)
-            // The room's profile matters only to a claim or a wait, so the profiles file's regexes run for those alone;
-            // a room the service made keeps the profile it was made for.
-            let profile = decision == .spawn || decision.marksRoomWaiting ? madeFor ?? profileName(for: event, settings: settings) : nil
+            // The room's profile matters only to a claim or a wait (worked out before the transaction); a room the
+            // service made keeps the profile it was made for.
+            let profile = decision == .spawn || decision.marksRoomWaiting ? madeFor ?? arriving ?? BotProfile.defaultName : nil
             // Only a spawn weighs the profile's cap: its sessions are counted for that event alone (as on PostgreSQL).
             if decision == .spawn, let profile, let load = try Self.profileLoad(profile, settings: settings, db: db) {
                 snapshot.profileLoad = load
