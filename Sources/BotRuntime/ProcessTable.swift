@@ -26,6 +26,23 @@ public enum ProcessTable {
         return Entry(pid: pid, startTime: start, processGroup: group)
     }
 
+    /// The parent of a live process, or nil.
+    public static func parent(of pid: Int32) -> Int32? {
+        guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
+    /// Whether a live process runs this process's own executable (another instance of the service on this host).
+    public static func runsThisExecutable(pid: Int32) -> Bool {
+        guard let own = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+              let other = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+        else { return false }
+        return own == other
+    }
+
     /// The start time of a live process, or nil.
     public static func startTime(pid: Int32) -> UInt64? {
         entry(pid: pid)?.startTime

@@ -82,7 +82,7 @@ public actor WarmPool {
 
     /// Keeps the pool full until cancelled, then stops every idle process and returns once they have ended.
     public func run() async {
-        removeLeftovers()
+        await removeLeftovers()
         await withDiscardingTaskGroup { group in
             refill(&group)
             for await _ in wakeups {
@@ -166,15 +166,28 @@ public actor WarmPool {
         }
     }
 
-    /// Files of idle processes that are gone (an earlier instance was killed; its idle processes read end of
-    /// input and exited). Files of live ones may belong to another instance sharing the folder: they stay.
-    private func removeLeftovers() {
+    /// What earlier instances left of their idle processes (they were killed): the files of processes that are gone
+    /// (they read end of input and exited), and the processes that are not (they ignored it), which are stopped as
+    /// at a shutdown. An idle process whose parent is a live instance of the service belongs to it (instances on one
+    /// host may share the folder): it stays.
+    private func removeLeftovers() async {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for fileName in names {
-            guard let file = WarmLogName(fileName: fileName), file.pool == name,
-                !ProcessTable.isAlive(pid: file.pid, startTime: file.startTime)
-            else { continue }
-            unlink(file.path(in: directory))
+        await withDiscardingTaskGroup { group in
+            for fileName in names {
+                guard let file = WarmLogName(fileName: fileName), file.pool == name else { continue }
+                let path = file.path(in: directory)
+                guard ProcessTable.isAlive(pid: file.pid, startTime: file.startTime) else {
+                    unlink(path)
+                    continue
+                }
+                if let parent = ProcessTable.parent(of: file.pid), ProcessTable.runsThisExecutable(pid: parent) { continue }
+                logger.warning("stopping an idle warm bot an earlier instance left running", metadata: ["pid": "\(file.pid)"])
+                group.addTask { [stopGraceSeconds] in
+                    let exit = Task { await ProcessLauncher.pollForExit(pid: file.pid, startTime: file.startTime) }
+                    await ProcessBotLauncher.running(pid: file.pid, startTime: file.startTime, exit: exit).stop(stopGraceSeconds)
+                    unlink(path)
+                }
+            }
         }
     }
 

@@ -154,6 +154,22 @@ struct WarmBotTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: pool)) ?? []).isEmpty)
     }
 
+    /// An idle process that ignores the end of its input survived `kill -9` of the service and was never stopped
+    /// after the restart.
+    @Test func idleProcessesThatOutliveAKillNineAreStoppedByTheNextInstance() async throws {
+        let service = try await ServiceProcess.start(Self.settings(warm: 2, mode: "deaf"))
+        let deaf = try await Self.idle(service, count: 2)
+        service.signal(SIGKILL)
+        _ = await service.waitForExit()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(deaf.allSatisfy { LiveProcesses.isAlive($0) })
+        let next = try await ServiceProcess.start(in: service.directory, Self.settings(warm: 1))
+        #expect(await eventually { deaf.allSatisfy { !LiveProcesses.isAlive($0) } })
+        #expect(next.log.contains("stopping an idle warm bot an earlier instance left running"))
+        _ = try await Self.idle(next, count: 1)
+        await next.shutdown()
+    }
+
     @Test func afterAKillNineIdleProcessesExitAndAnAssignedOneIsAdopted() async throws {
         let service = try await ServiceProcess.start(Self.settings(warm: 2))
         _ = try await Self.idle(service, count: 2)
