@@ -11,14 +11,18 @@ public struct InstanceLease: Service {
     /// Registers the instance again if its row has gone.
     let recovery: Recovery
     let leaseSeconds: Double
-    let handoverSeconds: Double?
+    /// `AUTOSPAWN_HANDOVER_WAIT_S`.
+    let handoverSeconds: Double
+    /// Whether the shutdown hands the bots over (the supervisor has shut down before this asks).
+    let handsOver: @Sendable () async -> Bool
     let logger: Logger
     let clock: any WallClock
 
     public init(
-        store: any SessionStorage, recovery: Recovery, leaseSeconds: Double, handoverSeconds: Double?, logger: Logger,
-        clock: any WallClock = SystemClock()
+        store: any SessionStorage, recovery: Recovery, leaseSeconds: Double, handoverSeconds: Double,
+        handsOver: @escaping @Sendable () async -> Bool, logger: Logger, clock: any WallClock = SystemClock()
     ) {
+        self.handsOver = handsOver
         self.store = store
         self.recovery = recovery
         self.leaseSeconds = leaseSeconds
@@ -35,7 +39,7 @@ public struct InstanceLease: Service {
                 try? await Task.sleep(for: period)
             }
         }
-        if let handoverSeconds {
+        if await handsOver() {
             await renew(for: handoverSeconds)
         } else {
             do {

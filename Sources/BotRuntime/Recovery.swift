@@ -61,15 +61,10 @@ public struct Recovery: Sendable {
     }
 
     public func run() async throws {
-        let now = clock.now()
         let others = try await store.otherInstances()
-        var live: Set<String> = [store.instanceID]
+        let live = Self.liveInstances(others, of: store, hostID: hostID, now: clock.now())
         var hostOf: [String: String] = [store.instanceID: hostID]
-        for other in others {
-            hostOf[other.id] = other.hostID
-            let processAlive = ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime)
-            if isInstanceAlive(other, thisHost: hostID, processAlive: processAlive, now: now) { live.insert(other.id) }
-        }
+        for other in others { hostOf[other.id] = other.hostID }
         // Daily's rate limit is the domain's: each live instance takes its share.
         await daily?.shareRateLimit(among: live.count)
         for session in try await store.unownedActiveSessions(liveInstances: live) {
@@ -81,6 +76,24 @@ public struct Recovery: Sendable {
         }
         // Dead instances stay registered (retention removes them): their host tells whose their bots were.
         try await stopStaleBots(hostOf: hostOf)
+    }
+
+    /// The ids of the live instances among `others`, and this one's (`Policy.isInstanceAlive`: by lease on other
+    /// hosts, by process on this one).
+    static func liveInstances(_ others: [ServiceInstance], of store: any SessionStorage, hostID: String, now: Double) -> Set<String> {
+        var live: Set<String> = [store.instanceID]
+        for other in others {
+            let processAlive = ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime)
+            if isInstanceAlive(other, thisHost: hostID, processAlive: processAlive, now: now) { live.insert(other.id) }
+        }
+        return live
+    }
+
+    /// Whether another live instance shares this one's store (`AUTOSPAWN_SHUTDOWN=auto` drains then, else hands over).
+    public static func othersAlive(store: any SessionStorage, hostID: String, now: Double) async -> Bool {
+        // When the store cannot say, draining is the choice that leaves no room without a bot for long.
+        guard let others = try? await store.otherInstances() else { return true }
+        return liveInstances(others, of: store, hostID: hostID, now: now).count > 1
     }
 
     private func logger(for session: Session) -> Logger {

@@ -25,10 +25,14 @@ extension Supervisor {
                 for pool in self.warmPools { group.addTask { await pool.run() } }
             }
         }
-        switch settings.shutdownMode {
+        let configured = settings.shutdownMode
+        let othersAlive = configured == .auto && !interrupted ? await settings.otherInstancesAlive() : false
+        let mode = Config.shutdownMode(configured: configured, interrupted: interrupted, othersAlive: othersAlive)
+        if mode == .handover { handsOver = true }
+        switch mode {
         case .stop: await stopEveryBot()
         case .handover: await handOver()
-        case .drain: await drain()
+        case .drain, .auto: await drain()
         }
     }
 

@@ -23,6 +23,8 @@ extension Supervisor {
         public var callForwardingURL: (@Sendable () -> String)?
         /// `AUTOSPAWN_BOT_USER`: the user bot processes run as; nil: the service's.
         public var botAccount: BotAccount?
+        /// Whether another live instance shares the store: `AUTOSPAWN_SHUTDOWN=auto` asks it at SIGTERM.
+        public var otherInstancesAlive: @Sendable () async -> Bool = { true }
 
         /// - Parameters:
         ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`

@@ -47,6 +47,11 @@ extension Supervisor {
         stopNowRequested = true
     }
 
+    /// The shutdown under way began with a SIGINT (Ctrl+C): the bots are stopped, whatever `AUTOSPAWN_SHUTDOWN` says.
+    public func interrupt() {
+        interrupted = true
+    }
+
     /// Stops every bot of this instance (`shutdown`: rooms with humans wait for another instance) and waits until
     /// each has ended.
     func stopEveryBot() async {

@@ -45,6 +45,10 @@ public actor Supervisor: Service {
     let drainKeepsCalls = Atomic<Bool>(false)
     /// Set by a second SIGTERM or SIGINT while draining: stop the bots now.
     var stopNowRequested = false
+    /// The shutdown began with a SIGINT: it stops the bots.
+    var interrupted = false
+    /// The shutdown hands the bots over to the next instance (the lease then leaves a handover lease).
+    public internal(set) var handsOver = false
 
     /// The time the rules are judged by.
     let clock: any WallClock

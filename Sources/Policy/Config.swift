@@ -18,6 +18,9 @@ public struct Config: Sendable {
 
     /// `AUTOSPAWN_SHUTDOWN`: what SIGTERM does with the bots of this instance.
     public enum ShutdownMode: String, Sendable, CaseIterable {
+        /// `handover` when no other live instance shares the store (nobody else would serve its rooms), `drain` when
+        /// one does: a lone instance's restart leaves no room without its bot.
+        case auto
         /// Stop every bot now (`shutdown`); rooms with humans wait for the next instance.
         case stop
         /// Stop placing bots here and let this instance's calls end by themselves (up to `AUTOSPAWN_DRAIN_TIMEOUT_S`),
@@ -26,6 +29,14 @@ public struct Config: Sendable {
         /// Exit at once and leave the bots running: the next instance on this host adopts them, so an upgrade
         /// restarts no bot (systemd with `KillMode=process`; not in a container, whose processes die with it).
         case handover
+    }
+
+    /// What this shutdown does: a SIGINT (Ctrl+C) stops the bots, as Pipecat's runner does; a SIGTERM the configured
+    /// mode, `auto` decided by whether another live instance shares the store.
+    public static func shutdownMode(configured: ShutdownMode, interrupted: Bool, othersAlive: Bool) -> ShutdownMode {
+        if interrupted { return .stop }
+        guard configured == .auto else { return configured }
+        return othersAlive ? .drain : .handover
     }
 
     /// `AUTOSPAWN_SPAWN_ON`: what brings a room its bot.
@@ -89,7 +100,7 @@ public struct Config: Sendable {
     /// Secrets as configured (text), so that every form of them can be kept out of what the service writes.
     public var secretTexts: [String] = []
     /// `AUTOSPAWN_SHUTDOWN`.
-    public var shutdownMode: ShutdownMode = .stop
+    public var shutdownMode: ShutdownMode = .auto
     /// `AUTOSPAWN_LEASE_S`: an instance that has not renewed its lease for this long is dead to other hosts.
     public var leaseSeconds: Double = 10
     /// `AUTOSPAWN_HOST_ID`: names the machine whose processes this instance sees; nil: its host name and boot id.
@@ -269,7 +280,7 @@ public struct Config: Sendable {
         let maxStreams = try reader.integer("AUTOSPAWN_MAX_STREAMS", default: 1000, range: 1...1_000_000)
         let maxPublicStreams = try reader.integer("AUTOSPAWN_MAX_PUBLIC_STREAMS", default: 100, range: 1...1_000_000)
         let webhookCheck = try reader.seconds("AUTOSPAWN_WEBHOOK_CHECK_S", default: 60, allowZero: false)
-        let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.drain)
+        let shutdownMode = try reader.choice("AUTOSPAWN_SHUTDOWN", default: ShutdownMode.auto)
         let maxLocalBots = try reader.integer("AUTOSPAWN_MAX_LOCAL_BOTS", default: maxConcurrency, range: 1...100_000)
         // Most calls end within a quarter of an hour; the rest get a new bot on another instance after it.
         let drainTimeout = try reader.seconds("AUTOSPAWN_DRAIN_TIMEOUT_S", default: 900, allowZero: true)

@@ -84,14 +84,15 @@ public func buildApplication(
         drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff,
         callForwardingURL: callForwardingURL)
     settings.botAccount = config.botAccount
-    let supervisor = Supervisor(store: store, settings: settings, logger: logger, daily: daily, metrics: metrics)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
+    settings.otherInstancesAlive = { await Recovery.othersAlive(store: store, hostID: hostID, now: Date().timeIntervalSince1970) }
+    let supervisor = Supervisor(store: store, settings: settings, logger: logger, daily: daily, metrics: metrics)
     let recovery = Recovery(
         store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger, hostID: hostID,
         leaseSeconds: config.leaseSeconds, advertiseURL: config.port == 0 ? nil : config.advertisedURL(port: config.port))
     let lease = InstanceLease(
         store: store, recovery: recovery, leaseSeconds: config.leaseSeconds,
-        handoverSeconds: config.shutdownMode == .handover ? config.handoverWaitSeconds : nil, logger: logger)
+        handoverSeconds: config.handoverWaitSeconds, handsOver: { await supervisor.handsOver }, logger: logger)
     try await recovery.register()
     try await recovery.run()
     let reaper = Reaper(
@@ -199,14 +200,18 @@ public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnServic
     // (which deregisters, or leaves its handover lease) and the server.
     var services: [any Service] = [app, parts.lease, parts.reaper, parts.supervisor]
     if let watchdog = parts.watchdog { services.append(watchdog) }
-    let group = ServiceGroup(
-        configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    let group = ServiceGroup(configuration: .init(services: services, logger: logger))
     try await withThrowingDiscardingTaskGroup { tasks in
         tasks.addTask {
-            // The first signal begins the graceful shutdown (the group hears it too); a second cuts a drain short.
+            // The first signal begins the graceful shutdown, a SIGINT (Ctrl+C) one that stops the bots; a second
+            // cuts a drain short.
             var signals = 0
-            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                 signals += 1
+                if signals == 1 {
+                    if signal == .sigint { await parts.supervisor.interrupt() }
+                    await group.triggerGracefulShutdown()
+                }
                 if signals == 2 {
                     logger.notice("a second signal: stopping the bots now")
                     await parts.supervisor.stopNow()

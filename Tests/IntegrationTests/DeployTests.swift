@@ -32,6 +32,39 @@ struct DeployTests {
         await second.shutdown()
     }
 
+    /// With the default `drain`, a lone instance's SIGTERM answered a new room's join `rejected/draining`, and
+    /// nobody else would give it a bot for up to the drain timeout (900 s). Alone, the default hands over: exit at
+    /// once, the bots keep their calls, and the next start adopts them and serves the new room.
+    @Test func aLoneInstancesSIGTERMHandsOverByDefault() async throws {
+        let first = try await ServiceProcess.start(["AUTOSPAWN_SHUTDOWN": "auto"])
+        let id = try #require(try await first.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { first.liveBots().count == 1 })
+        let bot = try #require(first.liveBots().first)
+        first.signal(SIGTERM)
+        #expect(await first.waitForExit(timeout: 10) == 0)
+        #expect(LiveProcesses.isAlive(bot))
+
+        let second = try await ServiceProcess.start(in: first.directory, ["AUTOSPAWN_SHUTDOWN": "auto"])
+        #expect(try await eventually { try await second.session(id)["state"] as? String == "running" })
+        #expect(try await second.session(id)["pid"] as? Int == Int(bot))
+        let joined = Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "new-room", participant: "n1")
+        #expect(try await second.webhook(joined).string("action") == "spawned")
+        await second.shutdown()
+    }
+
+    /// Ctrl+C in the README's terminal: the bots are stopped and the service exits, whatever the mode.
+    @Test func aSIGINTStopsTheBotsAndExits() async throws {
+        let service = try await ServiceProcess.start(["AUTOSPAWN_SHUTDOWN": "auto"])
+        let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { service.liveBots().count == 1 })
+        service.signal(SIGINT)
+        #expect(await service.waitForExit(timeout: 10) == 0)
+        #expect(service.liveBots().isEmpty)
+        let next = try await ServiceProcess.start(in: service.directory)
+        #expect(try await next.session(id)["end_reason"] as? String == "shutdown")
+        await next.shutdown()
+    }
+
     /// While draining, webhooks were answered without being recorded: a leave in that window left a ghost human
     /// (the next instance gave the empty room a bot) and a join was forgotten.
     @Test func eventsThatArriveWhileDrainingAreRecorded() async throws {

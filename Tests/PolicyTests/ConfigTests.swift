@@ -36,7 +36,7 @@ struct ConfigTests {
         #expect(config.maxPublicStreams == 100)
         #expect(config.knockWaitSeconds == 120)
         #expect(config.webhookCheckSeconds == 60)
-        #expect(config.shutdownMode == .drain)
+        #expect(config.shutdownMode == .auto)
         #expect(config.drainTimeoutSeconds == 900)
         #expect(config.maxLocalBots == config.maxConcurrency)
         #expect(config.advertiseURL == nil)
@@ -339,5 +339,20 @@ struct DatabaseLocationTests {
         }
         let fromFile = try Config.resolvingSecretFiles(["AUTOSPAWN_DB_FILE": "/run/secrets/db"]) { _ in "postgres://u:pw@h/d\n" }
         #expect(fromFile == ["AUTOSPAWN_DB": "postgres://u:pw@h/d"])
+    }
+
+    @Test(arguments: [
+        // configured, interrupted (SIGINT first), another live instance: what the shutdown does
+        (Config.ShutdownMode.auto, false, false, Config.ShutdownMode.handover),
+        (.auto, false, true, .drain),
+        (.auto, true, true, .stop),
+        (.drain, false, false, .drain),
+        (.handover, false, true, .handover),
+        (.handover, true, false, .stop),
+    ])
+    func theShutdownFollowsTheSignalTheSettingAndTheOtherInstances(
+        configured: Config.ShutdownMode, interrupted: Bool, othersAlive: Bool, expected: Config.ShutdownMode
+    ) {
+        #expect(Config.shutdownMode(configured: configured, interrupted: interrupted, othersAlive: othersAlive) == expected)
     }
 }
