@@ -35,11 +35,12 @@ public enum ProcessTable {
         return fields.count > 1 ? Int32(fields[1]) : nil
     }
 
-    /// Whether a live process runs this process's own executable (another instance of the service on this host).
-    public static func runsThisExecutable(pid: Int32) -> Bool {
-        guard let own = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
-              let other = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
-        else { return false }
+    /// Whether a live process runs the same program as this one (another instance of the service on this host), by
+    /// its command name: `/proc/<pid>/comm` is readable whoever owns the process, even a non-dumpable one, which
+    /// its executable's link is not.
+    public static func runsThisProgram(pid: Int32) -> Bool {
+        func command(_ pid: String) -> String? { try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) }
+        guard let own = command("self"), let other = command("\(pid)") else { return false }
         return own == other
     }
 

@@ -180,7 +180,7 @@ public actor WarmPool {
                     unlink(path)
                     continue
                 }
-                if let parent = ProcessTable.parent(of: file.pid), ProcessTable.runsThisExecutable(pid: parent) { continue }
+                if let parent = ProcessTable.parent(of: file.pid), ProcessTable.runsThisProgram(pid: parent) { continue }
                 logger.warning("stopping an idle warm bot an earlier instance left running", metadata: ["pid": "\(file.pid)"])
                 group.addTask { [stopGraceSeconds] in
                     let exit = Task { await ProcessLauncher.pollForExit(pid: file.pid, startTime: file.startTime) }
