@@ -310,6 +310,12 @@ public struct Config: Sendable {
                     name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment,
                     warmBots: warmBots))
         }
+        // The meeting token is a secret: on a command line every user of the machine sees it (ps).
+        for profile in profiles {
+            guard case .process(let words) = profile.launcher, words.contains(where: { $0.contains("{token}") }) else { continue }
+            let source = profile.name == BotProfile.defaultName ? "AUTOSPAWN_BOT_COMMAND" : "AUTOSPAWN_PROFILES: profile '\(profile.name)'"
+            warnings.append("\(source) puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead")
+        }
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
         let handoverWait = try reader.seconds("AUTOSPAWN_HANDOVER_WAIT_S", default: 120, allowZero: true)

@@ -72,4 +72,11 @@ struct BotAccountTests {
         ])
         #expect(Config.secretFlagWarnings(["AUTOSPAWN_WEBHOOK_SECRET_FILE", "AUTOSPAWN_PORT"]).isEmpty)
     }
+
+    @Test func aBotCommandThatPutsTheTokenOnItsCommandLineIsWarnedAbout() throws {
+        let warned = try Config.parse(["AUTOSPAWN_BOT_COMMAND": "bot --token {token}"]).warnings
+        #expect(warned.contains(
+            "AUTOSPAWN_BOT_COMMAND puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead"))
+        #expect(try !Config.parse(minimal).warnings.contains { $0.contains("{token}") })
+    }
 }
