@@ -30,6 +30,31 @@ public enum SessionState: String, Sendable, Codable, CaseIterable {
     public var isActive: Bool { Self.active.contains(self) }
 }
 
+/// Why an event only changed the room's records (`record`), was not this service's (`ignore`), or could not have its
+/// bot yet (`reject`): the answer's `reason`.
+public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
+    // record
+    case noNewHuman = "no_new_human"
+    case knocker
+    case noNewKnocker = "no_new_knocker"
+    case knockerLeft = "knocker_left"
+    case participantLeft = "participant_left"
+    case stopScheduled = "stop_scheduled"
+    case noActiveSession = "no_active_session"
+    case meetingStarted = "meeting_started"
+    case botPresent = "bot_present"
+    // ignore
+    case botParticipant = "bot_participant"
+    case roomNotAllowed = "room_not_allowed"
+    case noDomain = "no_domain"
+    case noProfile = "no_profile"
+    // reject
+    case backoff
+    case capacity
+    case profileCapacity = "profile_capacity"
+    case draining
+}
+
 /// What to do about one event, given the room's state.
 public enum Decision: Sendable, Equatable {
     /// Claim the room for a new session and start its bot.
@@ -43,11 +68,11 @@ public enum Decision: Sendable, Equatable {
     /// A human joined while the bot is stopping: start a new one once that session has ended.
     case spawnAfterStop
     /// Keep track (participants, activity) and do nothing else.
-    case record(reason: String)
+    case record(reason: DecisionReason)
     /// Not for this service: acknowledge only.
-    case ignore(reason: String)
+    case ignore(reason: DecisionReason)
     /// Would spawn, but `AUTOSPAWN_MAX_CONCURRENCY` sessions are already active.
-    case reject(reason: String)
+    case reject(reason: DecisionReason)
 
     /// True when the room's humans wait for a bot they could not have yet (a place, a backoff, a drain).
     public var marksRoomWaiting: Bool {
@@ -69,9 +94,9 @@ public enum Decision: Sendable, Equatable {
         case .scheduleStop: (.recorded, "stop_scheduled")
         case .cancelScheduledStop: (.recorded, "stop_cancelled")
         case .spawnAfterStop: (.recorded, "respawn_after_stop")
-        case .record(let reason): (.recorded, reason)
-        case .ignore(let reason): (.ignored, reason)
-        case .reject(let reason): (.rejected, reason)
+        case .record(let reason): (.recorded, reason.rawValue)
+        case .ignore(let reason): (.ignored, reason.rawValue)
+        case .reject(let reason): (.rejected, reason.rawValue)
         }
     }
 }

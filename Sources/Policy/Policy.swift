@@ -116,7 +116,7 @@ public func screenParticipant(_ event: RoomEvent, settings: PolicySettings) -> D
     switch event.kind {
     case .participantJoined, .participantLeft, .waitingParticipantJoined, .waitingParticipantLeft:
         if let participant = event.participant, isBot(participant, botNames: settings.botNames) {
-            return .ignore(reason: "bot_participant")
+            return .ignore(reason: .botParticipant)
         }
     case .meetingStarted, .meetingEnded:
         break
@@ -133,15 +133,15 @@ public func mayBringBot(_ kind: RoomEvent.Kind, settings: PolicySettings) -> Boo
 /// URL. A room the service created itself is always served: the caller asks the store before heeding this.
 public func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     if !settings.roomFilter.allows(name: event.roomName, url: event.roomURL) {
-        return .ignore(reason: "room_not_allowed")
+        return .ignore(reason: .roomNotAllowed)
     }
     if mayBringBot(event.kind, settings: settings), event.roomURL == nil {
-        return .ignore(reason: "no_domain")
+        return .ignore(reason: .noDomain)
     }
     if mayBringBot(event.kind, settings: settings), settings.profiles.fromFile,
        settings.profiles.forRoom(name: event.roomName, url: event.roomURL) == nil
     {
-        return .ignore(reason: "no_profile")
+        return .ignore(reason: .noProfile)
     }
     return nil
 }
@@ -169,29 +169,29 @@ public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicyS
     switch kind {
     case .participantJoined:
         // Only a human who arrives spawns a bot or cancels a stop: a join that adds nobody changes nothing.
-        guard room.joinAddedHuman else { return .record(reason: "no_new_human") }
+        guard room.joinAddedHuman else { return .record(reason: .noNewHuman) }
         return arrival(room: room, settings: settings, now: now)
     case .waitingParticipantJoined:
         // Knockers are counted either way; only with AUTOSPAWN_SPAWN_ON=knock does one bring the room its bot.
-        guard settings.spawnOn == .knock else { return .record(reason: "knocker") }
-        guard room.joinAddedHuman else { return .record(reason: "no_new_knocker") }
+        guard settings.spawnOn == .knock else { return .record(reason: .knocker) }
+        guard room.joinAddedHuman else { return .record(reason: .noNewKnocker) }
         return arrival(room: room, settings: settings, now: now)
     case .waitingParticipantLeft where settings.spawnOn == .join:
-        return .record(reason: "knocker_left")
+        return .record(reason: .knockerLeft)
     case .participantLeft, .waitingParticipantLeft:
         // With knock, someone still at the door keeps the bot that came for them.
         let waiting = settings.spawnOn == .knock ? room.knockers : 0
         guard room.humans == 0, waiting == 0, let state = room.activeState, state != .stopping else {
-            return .record(reason: kind == .participantLeft ? "participant_left" : "knocker_left")
+            return .record(reason: kind == .participantLeft ? .participantLeft : .knockerLeft)
         }
         if settings.emptyGraceSeconds <= 0 { return .stop(.roomEmpty) }
-        if room.stopScheduled { return .record(reason: "stop_scheduled") }
+        if room.stopScheduled { return .record(reason: .stopScheduled) }
         return .scheduleStop(at: now + settings.emptyGraceSeconds)
     case .meetingEnded:
-        guard let state = room.activeState, state != .stopping else { return .record(reason: "no_active_session") }
+        guard let state = room.activeState, state != .stopping else { return .record(reason: .noActiveSession) }
         return .stop(.meetingEnded)
     case .meetingStarted:
-        return .record(reason: "meeting_started")
+        return .record(reason: .meetingStarted)
     }
 }
 
@@ -201,13 +201,13 @@ private func arrival(room: RoomSnapshot, settings: PolicySettings, now: Double) 
     case .stopping?:
         return .spawnAfterStop
     case .starting?, .running?:
-        return room.stopScheduled ? .cancelScheduledStop : .record(reason: "bot_present")
+        return room.stopScheduled ? .cancelScheduledStop : .record(reason: .botPresent)
     case nil, .ended?, .failed?:
-        if let retryAt = room.retryAt, retryAt > now { return .reject(reason: "backoff") }
-        if room.activeSessions >= settings.maxConcurrency { return .reject(reason: "capacity") }
-        if room.profileLoad?.isFull == true { return .reject(reason: "profile_capacity") }
+        if let retryAt = room.retryAt, retryAt > now { return .reject(reason: .backoff) }
+        if room.activeSessions >= settings.maxConcurrency { return .reject(reason: .capacity) }
+        if room.profileLoad?.isFull == true { return .reject(reason: .profileCapacity) }
         // The room waits for the next instance (or another one on the same database).
-        if !room.mayClaim { return .reject(reason: "draining") }
+        if !room.mayClaim { return .reject(reason: .draining) }
         return .spawn
     }
 }

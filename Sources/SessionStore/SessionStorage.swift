@@ -172,3 +172,7 @@ public struct RoomStatus: Sendable, Equatable {
 
 /// `LIKE` patterns of participant keys: knockers' (`RoomEvent.knockerKeyPrefix`), kept apart from the room's humans.
 let knockerKeyPattern = RoomEvent.knockerKeyPrefix + "%"
+
+/// The active states as an SQL list, `('starting','running','stopping')`: the one spelling of `SessionState.active` in
+/// every backend's queries.
+let activeStates = "(" + SessionState.active.map { "'\($0.rawValue)'" }.joined(separator: ",") + ")"

@@ -28,19 +28,19 @@ func knockRoom(_ state: SessionState? = nil, scheduled: Bool = false, humans: In
 struct KnockDecisionTests {
     @Test(arguments: [
         (RoomEvent.Kind.waitingParticipantJoined, knockRoom(), Decision.spawn),
-        (.waitingParticipantJoined, knockRoom(added: false), .record(reason: "no_new_knocker")),
-        (.waitingParticipantJoined, knockRoom(.running, knockers: 2), .record(reason: "bot_present")),
+        (.waitingParticipantJoined, knockRoom(added: false), .record(reason: .noNewKnocker)),
+        (.waitingParticipantJoined, knockRoom(.running, knockers: 2), .record(reason: .botPresent)),
         (.waitingParticipantJoined, knockRoom(.running, scheduled: true), .cancelScheduledStop),
         (.waitingParticipantJoined, knockRoom(.stopping), .spawnAfterStop),
         // The knocker leaves unadmitted, nobody in the room: the bot goes after the grace.
         (.waitingParticipantLeft, knockRoom(.running, knockers: 0), .scheduleStop(at: 1_020)),
-        (.waitingParticipantLeft, knockRoom(.running, knockers: 1), .record(reason: "knocker_left")),
-        (.waitingParticipantLeft, knockRoom(.running, humans: 1, knockers: 0), .record(reason: "knocker_left")),
+        (.waitingParticipantLeft, knockRoom(.running, knockers: 1), .record(reason: .knockerLeft)),
+        (.waitingParticipantLeft, knockRoom(.running, humans: 1, knockers: 0), .record(reason: .knockerLeft)),
         // The last human leaves while someone knocks: the bot stays for them.
-        (.participantLeft, knockRoom(.running, knockers: 1), .record(reason: "participant_left")),
+        (.participantLeft, knockRoom(.running, knockers: 1), .record(reason: .participantLeft)),
         (.participantLeft, knockRoom(.running, knockers: 0), .scheduleStop(at: 1_020)),
         // A knocker let in is a human who joins.
-        (.participantJoined, knockRoom(.running, humans: 1, knockers: 0), .record(reason: "bot_present")),
+        (.participantJoined, knockRoom(.running, humans: 1, knockers: 0), .record(reason: .botPresent)),
     ])
     func decides(kind: RoomEvent.Kind, snapshot: RoomSnapshot, expected: Decision) {
         #expect(decide(kind, room: snapshot, settings: knocking(), now: 1_000) == expected)
@@ -80,7 +80,7 @@ struct KnockDecisionTests {
     @Test func aKnockAtCapacityIsRejectedLikeAJoin() {
         var full = knockRoom()
         full.activeSessions = 2
-        #expect(decide(.waitingParticipantJoined, room: full, settings: knocking(), now: 1_000) == .reject(reason: "capacity"))
+        #expect(decide(.waitingParticipantJoined, room: full, settings: knocking(), now: 1_000) == .reject(reason: .capacity))
     }
 
     @Test func knockersAreTrackedApartFromTheRoomsParticipants() {
@@ -100,29 +100,29 @@ struct DecideTests {
         // kind, room, expected
         (RoomEvent.Kind.participantJoined, room(), Decision.spawn),
         (.participantJoined, room(active: 1), .spawn),
-        (.participantJoined, room(active: 2), .reject(reason: "capacity")),
-        (.participantJoined, room(.running, humans: 2, active: 2), .record(reason: "bot_present")),
-        (.participantJoined, room(.starting, active: 1), .record(reason: "bot_present")),
+        (.participantJoined, room(active: 2), .reject(reason: .capacity)),
+        (.participantJoined, room(.running, humans: 2, active: 2), .record(reason: .botPresent)),
+        (.participantJoined, room(.starting, active: 1), .record(reason: .botPresent)),
         (.participantJoined, room(.running, scheduled: true, active: 1), .cancelScheduledStop),
         (.participantJoined, room(.stopping, active: 2), .spawnAfterStop),
-        (.participantLeft, room(.running, humans: 1, active: 1), .record(reason: "participant_left")),
+        (.participantLeft, room(.running, humans: 1, active: 1), .record(reason: .participantLeft)),
         (.participantLeft, room(.running, humans: 0, active: 1), .scheduleStop(at: 1_020)),
-        (.participantLeft, room(.running, scheduled: true, humans: 0, active: 1), .record(reason: "stop_scheduled")),
-        (.participantLeft, room(.stopping, humans: 0, active: 1), .record(reason: "participant_left")),
-        (.participantLeft, room(nil, humans: 0), .record(reason: "participant_left")),
+        (.participantLeft, room(.running, scheduled: true, humans: 0, active: 1), .record(reason: .stopScheduled)),
+        (.participantLeft, room(.stopping, humans: 0, active: 1), .record(reason: .participantLeft)),
+        (.participantLeft, room(nil, humans: 0), .record(reason: .participantLeft)),
         (.meetingEnded, room(.running, humans: 0, active: 1), .stop(.meetingEnded)),
         (.meetingEnded, room(.starting, active: 1), .stop(.meetingEnded)),
-        (.meetingEnded, room(.stopping, active: 1), .record(reason: "no_active_session")),
-        (.meetingEnded, room(nil), .record(reason: "no_active_session")),
-        (.meetingStarted, room(), .record(reason: "meeting_started")),
+        (.meetingEnded, room(.stopping, active: 1), .record(reason: .noActiveSession)),
+        (.meetingEnded, room(nil), .record(reason: .noActiveSession)),
+        (.meetingStarted, room(), .record(reason: .meetingStarted)),
         // With AUTOSPAWN_SPAWN_ON=join (the default) a knocker is counted and brings nothing; its leave ends nothing.
-        (.waitingParticipantJoined, room(humans: 0), .record(reason: "knocker")),
-        (.waitingParticipantLeft, room(.running, humans: 0, active: 1), .record(reason: "knocker_left")),
+        (.waitingParticipantJoined, room(humans: 0), .record(reason: .knocker)),
+        (.waitingParticipantLeft, room(.running, humans: 0, active: 1), .record(reason: .knockerLeft)),
         // A join whose leave came first adds no human: no bot for an empty room, no stop cancelled.
-        (.participantJoined, room(humans: 0, added: false), .record(reason: "no_new_human")),
-        (.participantJoined, room(.running, scheduled: true, humans: 0, active: 1, added: false), .record(reason: "no_new_human")),
+        (.participantJoined, room(humans: 0, added: false), .record(reason: .noNewHuman)),
+        (.participantJoined, room(.running, scheduled: true, humans: 0, active: 1, added: false), .record(reason: .noNewHuman)),
         // A draining instance starts no bot: the room waits for the next one.
-        (.participantJoined, room(mayClaim: false), .reject(reason: "draining")),
+        (.participantJoined, room(mayClaim: false), .reject(reason: .draining)),
         (.participantJoined, room(.running, scheduled: true, active: 1, mayClaim: false), .cancelScheduledStop),
     ])
     func decides(kind: RoomEvent.Kind, snapshot: RoomSnapshot, expected: Decision) {
@@ -163,7 +163,7 @@ struct DecideTests {
     }
 
     @Test func aJoinDuringTheBackoffIsRejectedAndAfterItSpawns() {
-        #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 10) == .reject(reason: "backoff"))
+        #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 10) == .reject(reason: .backoff))
         #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 20) == .spawn)
     }
 
@@ -189,7 +189,7 @@ struct DecideTests {
     @Test func answersNameTheirActionAndReason() {
         #expect(Decision.spawn.answer == (.spawned, "human_joined"))
         #expect(Decision.stop(.meetingEnded).answer == (.stopping, "meeting_ended"))
-        #expect(Decision.reject(reason: "capacity").answer == (.rejected, "capacity"))
+        #expect(Decision.reject(reason: .capacity).answer == (.rejected, "capacity"))
         #expect(Decision.scheduleStop(at: 1).answer == (.recorded, "stop_scheduled"))
     }
 }
@@ -201,9 +201,9 @@ struct ScreenTests {
     }
 
     @Test func botsNeverSpawn() {
-        #expect(screen(joined("Pipecat Bot"), settings: settings()) == .ignore(reason: "bot_participant"))
-        #expect(screen(joined("my pipecat bot 2"), settings: settings()) == .ignore(reason: "bot_participant"))
-        #expect(screen(joined("Assistant", userID: "autospawn-abc"), settings: settings()) == .ignore(reason: "bot_participant"))
+        #expect(screen(joined("Pipecat Bot"), settings: settings()) == .ignore(reason: .botParticipant))
+        #expect(screen(joined("my pipecat bot 2"), settings: settings()) == .ignore(reason: .botParticipant))
+        #expect(screen(joined("Assistant", userID: "autospawn-abc"), settings: settings()) == .ignore(reason: .botParticipant))
         #expect(screen(joined("Jane"), settings: settings()) == nil)
         #expect(screen(joined(nil, userID: nil), settings: settings()) == nil)
     }
@@ -211,15 +211,15 @@ struct ScreenTests {
     @Test func roomMustWhollyMatchTheRegex() {
         let only = settings(pattern: "pipecat-[0-9a-f]{8}")
         #expect(screen(joined(room: "pipecat-0123abcd", url: "https://d.daily.co/pipecat-0123abcd"), settings: only) == nil)
-        #expect(screen(joined(room: "pipecat-0123abcd-x", url: nil), settings: only) == .ignore(reason: "room_not_allowed"))
-        #expect(screen(joined(room: "xpipecat-0123abcd"), settings: only) == .ignore(reason: "room_not_allowed"))
+        #expect(screen(joined(room: "pipecat-0123abcd-x", url: nil), settings: only) == .ignore(reason: .roomNotAllowed))
+        #expect(screen(joined(room: "xpipecat-0123abcd"), settings: only) == .ignore(reason: .roomNotAllowed))
         let byURL = settings(pattern: #"https://d\.daily\.co/team-.*"#)
         #expect(screen(joined(room: "team-a", url: "https://d.daily.co/team-a"), settings: byURL) == nil)
-        #expect(screen(joined(room: "other", url: "https://d.daily.co/other"), settings: byURL) == .ignore(reason: "room_not_allowed"))
+        #expect(screen(joined(room: "other", url: "https://d.daily.co/other"), settings: byURL) == .ignore(reason: .roomNotAllowed))
     }
 
     @Test func joinWithoutAKnownURLIsIgnored() {
-        #expect(screen(joined(url: nil), settings: settings()) == .ignore(reason: "no_domain"))
+        #expect(screen(joined(url: nil), settings: settings()) == .ignore(reason: .noDomain))
         var left = joined(url: nil)
         left.kind = .participantLeft
         #expect(screen(left, settings: settings()) == nil)
@@ -230,14 +230,14 @@ struct ScreenTests {
         knock.kind = .waitingParticipantJoined
         #expect(screen(knock, settings: settings()) == nil)
         knock.participant = RoomEvent.Participant(sessionID: "s", userID: nil, userName: "Pipecat Bot")
-        #expect(screen(knock, settings: settings()) == .ignore(reason: "bot_participant"))
+        #expect(screen(knock, settings: settings()) == .ignore(reason: .botParticipant))
     }
 
     @Test func aKnockAtARoomWithoutAKnownURLBringsNoBotWithKnock() {
         var knock = joined(url: nil)
         knock.kind = .waitingParticipantJoined
         #expect(screen(knock, settings: settings()) == nil)
-        #expect(screen(knock, settings: knocking()) == .ignore(reason: "no_domain"))
+        #expect(screen(knock, settings: knocking()) == .ignore(reason: .noDomain))
     }
 }
 

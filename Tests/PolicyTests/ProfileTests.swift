@@ -122,17 +122,17 @@ struct ProfileTests {
                 id: "e", kind: .participantJoined, roomName: room, roomURL: "https://d.daily.co/\(room)",
                 participant: .init(sessionID: "s", userID: nil, userName: name))
         }
-        #expect(screen(join("c-1"), settings: settings) == .ignore(reason: "no_profile"))
+        #expect(screen(join("c-1"), settings: settings) == .ignore(reason: .noProfile))
         #expect(screen(join("a-1"), settings: settings) == nil)
-        #expect(screen(join("b-1", name: "alpha helper"), settings: settings) == .ignore(reason: "bot_participant"))
-        #expect(screen(join("a-1", name: "Pipecat Bot"), settings: settings) == .ignore(reason: "bot_participant"))
+        #expect(screen(join("b-1", name: "alpha helper"), settings: settings) == .ignore(reason: .botParticipant))
+        #expect(screen(join("a-1", name: "Pipecat Bot"), settings: settings) == .ignore(reason: .botParticipant))
         #expect(profileName(for: join("b-2"), settings: settings) == "b")
     }
 
     @Test func aRoomWhoseProfileIsFullIsRejectedForThatReasonAndWaits() throws {
         let settings = PolicySettings(maxConcurrency: 5, botName: "B", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1)
         let full = RoomSnapshot(activeState: nil, humans: 1, activeSessions: 2, profileLoad: ProfileLoad(active: 2, cap: 2))
-        #expect(decide(.participantJoined, room: full, settings: settings, now: 0) == .reject(reason: "profile_capacity"))
+        #expect(decide(.participantJoined, room: full, settings: settings, now: 0) == .reject(reason: .profileCapacity))
         #expect(decide(.participantJoined, room: full, settings: settings, now: 0).marksRoomWaiting)
         var roomy = full
         roomy.profileLoad = ProfileLoad(active: 1, cap: 2)

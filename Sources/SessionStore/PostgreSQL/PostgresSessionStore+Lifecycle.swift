@@ -10,14 +10,12 @@ extension PostgresSessionStore {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { tx -> Session? in
             _ = try await Self.lockRoom(room, url: url, tx)
-            guard try await Self.activeSession(room: room, tx) == nil,
-                  try await Self.activeCount(tx, locking: true) < settings.maxConcurrency,
-                  try await Self.profileLoad(profile, settings: settings, tx)?.isFull != true
+            let hasActive = try await Self.activeSession(room: room, tx) != nil
+            let facts = try await Self.claimFacts(profile: profile, owner: owner, settings: settings, tx)
+            guard let effects = planDirectClaim(
+                profile: profile, body: body, roomHasActiveSession: hasActive, facts: facts, settings: settings)
             else { return nil }
-            try await tx.execute("UPDATE room SET profile = \(profile), service_created = TRUE WHERE name = \(room)")
-            return try await Self.claim(
-                room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings,
-                now: now, tx)
+            return try await Self.apply(effects, room: room, url: url, active: nil, launcher: launcher, owner: owner, now: now, tx)
         }
     }
 
@@ -61,9 +59,7 @@ extension PostgresSessionStore {
 
     public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
         try await transaction { tx in
-            guard let session = try await Self.session(id: id, tx), let stopAt = session.stopAt, stopAt <= now,
-                  session.state == .starting || session.state == .running
-            else { return nil }
+            guard let session = try await Self.session(id: id, tx), session.scheduledStopIsDue(now: now) else { return nil }
             tx.changed(session.roomName)
             return try await Self.beginStop(id, reason: .roomEmpty, now: now, tx)
         }
@@ -93,22 +89,12 @@ extension PostgresSessionStore {
             if let url = session.roomURL {
                 try await tx.execute("UPDATE room SET url = coalesce(url, \(url)) WHERE name = \(room)")
             }
-            switch plan.backoff {
-            case .failed(let failures, let retryAt):
-                try await tx.execute("UPDATE room SET failures = \(failures), retry_at = \(retryAt) WHERE name = \(room)")
-            case .reset:
-                try await tx.execute("UPDATE room SET failures = 0, retry_at = NULL WHERE name = \(room)")
-            case .unchanged:
-                break
-            }
-            if plan.clearsRespawn {
-                try await tx.execute("UPDATE room SET respawn_pending = FALSE WHERE name = \(room)")
-            }
-            if plan.roomWaits { try await Self.markWaiting(room: room, now: now, tx) }
+            _ = try await Self.apply(
+                plan.roomEffects, room: room, url: session.roomURL, active: nil, launcher: launcher, owner: owner, now: now, tx)
             // A place freed: for this instance's and other instances' waiting rooms and sessions.
             tx.wantPlacement()
             let successor = claimSuccessor
-                ? try await Self.startIfWaiting(
+                ? try await Self.claimIfWaiting(
                     room: room, url: session.roomURL, launcher: launcher, owner: owner, settings: settings, now: now, tx)
                 : nil
             return Ending(ended: session, successor: successor)
@@ -122,7 +108,7 @@ extension PostgresSessionStore {
                 """
                 UPDATE session SET owner_instance = \(owner), pid = \(pid), pid_start_time = \(Int64(bitPattern: pidStartTime)),
                     updated_at = \(now), placed_at = coalesce(placed_at, created_at), state = CASE state WHEN 'starting' THEN 'running' ELSE state END
-                WHERE id = \(id) AND state IN ('starting','running','stopping')
+                WHERE id = \(id) AND state IN \(unescaped: activeStates)
                 """)
             let session = try await Self.session(id: id, tx)
             if let session { tx.changed(session.roomName) }
@@ -152,7 +138,7 @@ extension PostgresSessionStore {
             var claimed: [Session] = []
             for row in rooms {
                 let (name, url) = try row.decode((String, String?).self)
-                if let session = try await Self.startIfWaiting(
+                if let session = try await Self.claimIfWaiting(
                     room: name, url: url, launcher: launcher, owner: owner, settings: settings, now: now, tx)
                 {
                     claimed.append(session)
@@ -199,7 +185,7 @@ extension PostgresSessionStore {
             try await Self.sessions(
                 tx,
                 """
-                SELECT * FROM session WHERE owner_instance = \(unplaced) AND state IN ('starting','running','stopping')
+                SELECT * FROM session WHERE owner_instance = \(unplaced) AND state IN \(unescaped: activeStates)
                 ORDER BY created_at, id
                 """)
         }

@@ -49,7 +49,7 @@ extension PostgresSessionStore {
 
     public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await read { tx in
-            try await Self.sessions(tx, "SELECT * FROM session WHERE state IN ('starting','running','stopping')")
+            try await Self.sessions(tx, "SELECT * FROM session WHERE state IN \(unescaped: activeStates)")
                 .filter { $0.isPlaced && !liveInstances.contains($0.ownerInstance) }
         }
     }
@@ -64,7 +64,7 @@ extension PostgresSessionStore {
         let owner = instanceID
         return try await read { tx in
             try await Self.sessions(
-                tx, "SELECT * FROM session WHERE state IN ('starting','running','stopping') AND owner_instance = \(owner)")
+                tx, "SELECT * FROM session WHERE state IN \(unescaped: activeStates) AND owner_instance = \(owner)")
         }
     }
 
@@ -84,7 +84,7 @@ extension PostgresSessionStore {
     public func sessions(_ query: SessionQuery) async throws -> [Session] {
         try await read { tx in
             var sql: PostgresQuery = switch query.states {
-            case .active: "SELECT * FROM session WHERE state IN ('starting','running','stopping')"
+            case .active: "SELECT * FROM session WHERE state IN \(unescaped: activeStates)"
             case .ended: "SELECT * FROM session WHERE state IN ('ended','failed')"
             case .failed: "SELECT * FROM session WHERE state = 'failed'"
             case .all: "SELECT * FROM session WHERE TRUE"

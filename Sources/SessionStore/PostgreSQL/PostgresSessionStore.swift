@@ -90,12 +90,8 @@ public final class PostgresSessionStore: SessionStorage, Service {
 
     static func activeSession(room: String, _ tx: PostgresTransaction) async throws -> Session? {
         try await tx.rows(
-            "SELECT * FROM session WHERE room_name = \(room) AND state IN ('starting','running','stopping')"
+            "SELECT * FROM session WHERE room_name = \(room) AND state IN \(unescaped: activeStates)"
         ).first.map(Session.init(postgres:))
-    }
-
-    static func humans(room: String, _ tx: PostgresTransaction) async throws -> Int {
-        try await presence(room: room, tx).humans
     }
 
     /// The room's humans, and the people knocking at it.
@@ -130,40 +126,12 @@ public final class PostgresSessionStore: SessionStorage, Service {
         return (failures, respawnPending)
     }
 
-    /// Inserts a `starting` session for the room: this instance's when it has room for the bot
-    /// (`Policy.placesHere`), otherwise one that waits for an instance that has (every replica is woken). The caller
-    /// holds the room's lock and has checked capacity under the count's lock, which also keeps this instance's own
-    /// count from changing underneath; the unique index is the last line of defence.
-    static func claim(
-        room: String, url: String?, profile: String, launcher: LauncherKind, owner: String, body: String,
-        settings: PolicySettings, now: Double, _ tx: PostgresTransaction
-    ) async throws -> Session {
-        let id = UUID().uuidString.lowercased()
-        let here = placesHere(localSessions: try await localCount(owner: owner, tx), settings: settings)
-        let session = Session(
-            id: id, roomName: room, roomURL: url, state: .starting,
-            launcher: settings.profiles.named(profile)?.launcherKind ?? launcher, createdAt: now, updatedAt: now,
-            ownerInstance: here ? owner : Session.unplaced, body: body, botUserID: botUserID(sessionID: id),
-            placedAt: here ? now : nil, profile: profile)
-        try await tx.execute(
-            """
-            INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,
-                bot_user_id, placed_at, profile)
-            VALUES (\(id), \(room), \(url), 'starting', \(session.launcher.rawValue), \(now), \(now), \(session.ownerInstance),
-                \(body), \(session.botUserID), \(session.placedAt), \(profile))
-            """)
-        try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
-        tx.changed(room)
-        if !here { tx.wantPlacement() }
-        return session
-    }
-
     /// The profile's cap and its active sessions, read only when it has a cap of its own. Claims hold the count's
     /// lock, so the number cannot change before the claim commits.
     static func profileLoad(_ profile: String, settings: PolicySettings, _ tx: PostgresTransaction) async throws -> ProfileLoad? {
         guard let cap = settings.cap(ofProfile: profile) else { return nil }
         let active = try await tx.value(
-            "SELECT count(*) FROM session WHERE profile = \(profile) AND state IN ('starting','running','stopping')",
+            "SELECT count(*) FROM session WHERE profile = \(profile) AND state IN \(unescaped: activeStates)",
             as: Int.self) ?? 0
         return ProfileLoad(active: active, cap: cap)
     }
@@ -171,56 +139,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// The active sessions an instance runs (or is starting).
     static func localCount(owner: String, _ tx: PostgresTransaction) async throws -> Int {
         try await tx.value(
-            "SELECT count(*) FROM session WHERE owner_instance = \(owner) AND state IN ('starting','running','stopping')",
+            "SELECT count(*) FROM session WHERE owner_instance = \(owner) AND state IN \(unescaped: activeStates)",
             as: Int.self) ?? 0
-    }
-
-    /// - Parameter profile: the profile the room's bot is to be of, unless the service made the room for another.
-    static func markWaiting(room: String, profile: String? = nil, now: Double, _ tx: PostgresTransaction) async throws {
-        try await tx.execute(
-            """
-            UPDATE room SET waiting_since = coalesce(waiting_since, \(now)),
-                profile = CASE WHEN service_created THEN profile ELSE coalesce(\(profile), profile) END
-            WHERE name = \(room)
-            """)
-    }
-
-    /// Claims the room's next session if its humans are waiting for one and policy allows it now. The caller holds
-    /// the room's lock. The room keeps its last session's profile and body (a room the service created keeps what its
-    /// caller gave); a room that never had one gets its profile's.
-    static func startIfWaiting(
-        room: String, url: String?, launcher: LauncherKind, owner: String, settings: PolicySettings, now: Double,
-        _ tx: PostgresTransaction
-    ) async throws -> Session? {
-        guard let row = try await tx.rows("SELECT retry_at, waiting_since, profile FROM room WHERE name = \(room)").first
-        else { return nil }
-        let (retryAt, waitingSince, roomProfile) = try row.decode((Double?, Double?, String?).self)
-        guard waitingSince != nil else { return nil }
-        let last = try await tx.rows(
-            "SELECT profile, body FROM session WHERE room_name = \(room) ORDER BY created_at DESC LIMIT 1"
-        ).first.map { try $0.decode((String, String).self) }
-        let profile = last?.0 ?? roomProfile ?? BotProfile.defaultName
-        let body = last?.1 ?? settings.profiles.named(profile)?.bodyText ?? "{}"
-        let humans = try await humans(room: room, tx)
-        if humans == 0 {
-            try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
-            return nil
-        }
-        guard shouldStartWaitingRoom(
-            humans: humans, hasActiveSession: try await activeSession(room: room, tx) != nil, retryAt: retryAt,
-            activeSessions: try await activeCount(tx, locking: true),
-            profileLoad: try await profileLoad(profile, settings: settings, tx), settings: settings, now: now)
-        else { return nil }
-        return try await claim(
-            room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings, now: now, tx)
-    }
-
-    static func beginStop(_ id: String, reason: EndReason, now: Double, _ tx: PostgresTransaction) async throws -> Session? {
-        try await tx.execute(
-            """
-            UPDATE session SET state = 'stopping', stop_reason = \(reason.rawValue), stop_at = NULL, updated_at = \(now)
-            WHERE id = \(id) AND state IN ('starting','running')
-            """)
-        return try await session(id: id, tx)
     }
 }

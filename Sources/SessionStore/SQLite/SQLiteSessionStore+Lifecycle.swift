@@ -11,20 +11,12 @@ extension SQLiteSessionStore {
     public func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let session = try await transaction { db -> Session? in
-            guard try Self.activeSession(room: room, db: db) == nil, try Self.activeCount(db: db) < settings.maxConcurrency,
-                  try Self.profileLoad(profile, settings: settings, db: db)?.isFull != true
-            else {
-                return nil
-            }
-            try db.executeCached(
-                sql: """
-                    INSERT INTO room (name, url, last_event_at, profile, service_created) VALUES (?, ?, ?, ?, 1)
-                    ON CONFLICT(name) DO UPDATE SET profile = excluded.profile, service_created = 1
-                    """,
-                arguments: [room, url, now, profile])
-            return try Self.claim(
-                room: room, url: url, profile: profile, launcher: launcher, owner: owner, body: body, settings: settings,
-                now: now, db: db)
+            let facts = try Self.claimFacts(profile: profile, owner: owner, settings: settings, db: db)
+            guard let effects = planDirectClaim(
+                profile: profile, body: body, roomHasActiveSession: try Self.activeSession(room: room, db: db) != nil, facts: facts,
+                settings: settings)
+            else { return nil }
+            return try Self.apply(effects, room: room, url: url, active: nil, launcher: launcher, owner: owner, now: now, db: db)
         }
         changes.publish([session])
         if let session, !session.isPlaced { changes.wantPlacement() }
@@ -76,9 +68,7 @@ extension SQLiteSessionStore {
     /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
     public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
         try await publishing { db in
-            guard let session = try Self.session(id: id, db: db), let stopAt = session.stopAt, stopAt <= now,
-                  session.state == .starting || session.state == .running
-            else { return nil }
+            guard let session = try Self.session(id: id, db: db), session.scheduledStopIsDue(now: now) else { return nil }
             return try Self.beginStop(id, reason: .roomEmpty, now: now, db: db)
         }
     }
@@ -103,21 +93,11 @@ extension SQLiteSessionStore {
             try db.executeCached(
                 sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
                 arguments: [session.roomName, session.roomURL])
-            switch plan.backoff {
-            case .failed(let failures, let retryAt):
-                try db.executeCached(
-                    sql: "UPDATE room SET failures = ?, retry_at = ? WHERE name = ?", arguments: [failures, retryAt, session.roomName])
-            case .reset:
-                try db.executeCached(sql: "UPDATE room SET failures = 0, retry_at = NULL WHERE name = ?", arguments: [session.roomName])
-            case .unchanged:
-                break
-            }
-            if plan.clearsRespawn {
-                try db.executeCached(sql: "UPDATE room SET respawn_pending = 0 WHERE name = ?", arguments: [session.roomName])
-            }
-            if plan.roomWaits { try Self.markWaiting(room: session.roomName, now: now, db: db) }
+            _ = try Self.apply(
+                plan.roomEffects, room: session.roomName, url: session.roomURL, active: nil, launcher: launcher, owner: owner,
+                now: now, db: db)
             let successor = claimSuccessor
-                ? try Self.startIfWaiting(
+                ? try Self.claimIfWaiting(
                     room: session.roomName, url: session.roomURL, launcher: launcher, owner: owner, settings: settings, now: now,
                     db: db)
                 : nil
@@ -138,7 +118,7 @@ extension SQLiteSessionStore {
                     UPDATE session SET owner_instance = ?, pid = ?, pid_start_time = ?, updated_at = ?,
                         placed_at = coalesce(placed_at, created_at),
                         state = CASE state WHEN 'starting' THEN 'running' ELSE state END
-                    WHERE id = ? AND state IN ('starting','running','stopping')
+                    WHERE id = ? AND state IN \(activeStates)
                     """,
                 arguments: [owner, pid, pidStartTime, now, id])
             return try Self.session(id: id, db: db)
@@ -155,7 +135,7 @@ extension SQLiteSessionStore {
                 db,
                 sql: """
                     SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?)
-                       AND (SELECT count(*) FROM session WHERE state IN ('starting','running','stopping')) < ?
+                       AND (SELECT count(*) FROM session WHERE state IN \(activeStates)) < ?
                     """,
                 arguments: [now, maxConcurrency]) ?? false
         }
@@ -171,7 +151,7 @@ extension SQLiteSessionStore {
                 arguments: [now])
             var claimed: [Session] = []
             for room in rooms {
-                if let session = try Self.startIfWaiting(
+                if let session = try Self.claimIfWaiting(
                     room: room["name"], url: room["url"], launcher: launcher, owner: owner, settings: settings, now: now, db: db)
                 {
                     claimed.append(session)
@@ -192,7 +172,7 @@ extension SQLiteSessionStore {
         let anyWaiting = try await pool.read { db in
             try Bool.fetchOne(
                 db,
-                sql: "SELECT EXISTS (SELECT 1 FROM session WHERE owner_instance = ? AND state IN ('starting','running','stopping'))",
+                sql: "SELECT EXISTS (SELECT 1 FROM session WHERE owner_instance = ? AND state IN \(activeStates))",
                 arguments: [unplaced]) ?? false
         }
         guard anyWaiting else { return [] }
@@ -226,7 +206,7 @@ extension SQLiteSessionStore {
             try Session.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM session WHERE owner_instance = ? AND state IN ('starting','running','stopping')
+                    SELECT * FROM session WHERE owner_instance = ? AND state IN \(activeStates)
                     ORDER BY created_at, id
                     """,
                 arguments: [unplaced])

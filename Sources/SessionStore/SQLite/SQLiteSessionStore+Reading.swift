@@ -51,7 +51,7 @@ extension SQLiteSessionStore {
     /// Active sessions whose owner is not one of `liveInstances`.
     public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await pool.read { db in
-            try Session.fetchAll(db, sql: "SELECT * FROM session WHERE state IN ('starting','running','stopping')")
+            try Session.fetchAll(db, sql: "SELECT * FROM session WHERE state IN \(activeStates)")
                 .filter { $0.isPlaced && !liveInstances.contains($0.ownerInstance) }
         }
     }
@@ -67,7 +67,7 @@ extension SQLiteSessionStore {
         let owner = instanceID
         return try await pool.read { db in
             try Session.fetchAll(
-                db, sql: "SELECT * FROM session WHERE state IN ('starting','running','stopping') AND owner_instance = ?",
+                db, sql: "SELECT * FROM session WHERE state IN \(activeStates) AND owner_instance = ?",
                 arguments: [owner])
         }
     }
@@ -92,7 +92,7 @@ extension SQLiteSessionStore {
             var conditions: [String] = []
             var arguments: StatementArguments = []
             switch query.states {
-            case .active: conditions.append("state IN ('starting','running','stopping')")
+            case .active: conditions.append("state IN \(activeStates)")
             case .ended: conditions.append("state IN ('ended','failed')")
             case .failed: conditions.append("state = 'failed'")
             case .all: break
