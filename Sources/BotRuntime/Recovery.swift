@@ -68,7 +68,7 @@ public struct Recovery: Sendable {
         // Daily's rate limit is the domain's: each live instance takes its share.
         await daily?.shareRateLimit(among: live.count)
         for session in try await store.unownedActiveSessions(liveInstances: live) {
-            if let host = hostOf[session.ownerInstance], !host.isEmpty, host != hostID {
+            if let owner = session.ownerInstance, let host = hostOf[owner], !host.isEmpty, host != hostID {
                 await loseElsewhere(session)
             } else {
                 await recover(session)
@@ -151,7 +151,7 @@ public struct Recovery: Sendable {
     private func stopStaleBots(hostOf: [String: String]) async throws {
         for bot in ProcessTable.groupLeaders(carrying: "AUTOSPAWN_SESSION_ID") {
             guard let session = try await store.session(bot.value), !session.state.isActive else { continue }
-            let ownerHost = hostOf[session.ownerInstance] ?? ""
+            let ownerHost = session.ownerInstance.flatMap { hostOf[$0] } ?? ""
             guard ownerHost.isEmpty || ownerHost == hostID else { continue }
             logger(for: session).warning("stopping a bot whose session is over or another host's", metadata: ["pid": "\(bot.entry.pid)"])
             metrics.reaperAction("stale_stopped")

@@ -290,13 +290,13 @@ extension EndPlan {
 
 extension Session {
     /// The `starting` session a claim makes: this instance's when the claim is placed here, otherwise waiting for an
-    /// instance with room (`unplaced`). `launcher` is the service's, for a profile without its own.
+    /// instance with room (no owner). `launcher` is the service's, for a profile without its own.
     public static func claimed(
         _ claim: Claim, id: String, room: String, url: String?, launcher: LauncherKind, owner: String, now: Double
     ) -> Session {
         Session(
             id: id, roomName: room, roomURL: url, state: .starting, launcher: claim.launcher ?? launcher, createdAt: now,
-            updatedAt: now, ownerInstance: claim.placedHere ? owner : Session.unplaced, body: claim.body,
+            updatedAt: now, ownerInstance: claim.placedHere ? owner : nil, body: claim.body,
             botUserID: Policy.botUserID(sessionID: id), placedAt: claim.placedHere ? now : nil, profile: claim.profile)
     }
 

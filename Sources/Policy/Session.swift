@@ -15,8 +15,9 @@ public struct Session: Sendable, Equatable, Codable {
     /// The bot process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22): with the pid,
     /// it tells the bot apart from an unrelated process that reused its pid.
     public var pidStartTime: UInt64?
-    /// The service instance that watches this bot.
-    public var ownerInstance: String
+    /// The service instance that runs and watches this bot; nil while the session waits for an instance with room
+    /// for it (its receiver had none).
+    public var ownerInstance: String?
     /// A scheduled stop (the empty-room grace), Unix seconds.
     public var stopAt: Double?
     /// Why the session is `stopping`; becomes `endReason` once the bot is gone.
@@ -30,10 +31,13 @@ public struct Session: Sendable, Equatable, Codable {
     /// The bot profile it runs (`AUTOSPAWN_PROFILES`; `default` without a file).
     public var profile: String
 
-    /// The owner of a session that no instance has taken yet: its receiver had no room for its bot.
-    public static let unplaced = ""
     /// False while the session waits for an instance with room for its bot.
-    public var isPlaced: Bool { ownerInstance != Self.unplaced }
+    public var isPlaced: Bool { ownerInstance != nil }
+    /// Whether the instance that ran its bot is none of `liveInstances` (a session waiting for placement has no owner
+    /// to lose).
+    public func hasLostOwner(liveInstances: Set<String>) -> Bool {
+        ownerInstance.map { !liveInstances.contains($0) } ?? false
+    }
     /// When its bot's start began, which the start timeout runs from: its placement (or its claim, before placement
     /// was recorded).
     public var startBeganAt: Double { placedAt ?? createdAt }
@@ -41,7 +45,7 @@ public struct Session: Sendable, Equatable, Codable {
     public init(
         id: String, roomName: String, roomURL: String?, state: SessionState, launcher: LauncherKind, createdAt: Double,
         updatedAt: Double, endedAt: Double? = nil, endReason: EndReason? = nil, exitCode: Int? = nil, pid: Int32? = nil,
-        pidStartTime: UInt64? = nil, ownerInstance: String, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
+        pidStartTime: UInt64? = nil, ownerInstance: String?, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
         botUserID: String? = nil, placedAt: Double? = nil, profile: String = BotProfile.defaultName
     ) {
         self.profile = profile

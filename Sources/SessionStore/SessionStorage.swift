@@ -171,6 +171,14 @@ public struct RoomStatus: Sendable, Equatable {
 }
 
 /// `LIKE` patterns of participant keys: knockers' (`RoomEvent.knockerKeyPrefix`), kept apart from the room's humans.
+/// How the tables spell a session's missing owner (`Session.ownerInstance` nil: it waits for an instance with room).
+let unplacedOwner = ""
+
+/// A session's owner as read from its row.
+func placedOwner(_ column: String) -> String? {
+    column == unplacedOwner ? nil : column
+}
+
 let knockerKeyPattern = RoomEvent.knockerKeyPrefix + "%"
 
 /// The active states as an SQL list, `('starting','running','stopping')`: the one spelling of `SessionState.active` in

@@ -259,7 +259,7 @@ struct PlacementRuleTests {
     @Test func theStartTimeoutRunsFromPlacement() {
         var session = Session(
             id: "s", roomName: "r", roomURL: nil, state: .starting, launcher: .process, createdAt: 10, updatedAt: 10,
-            ownerInstance: Session.unplaced)
+            ownerInstance: nil)
         #expect(!session.isPlaced && session.startBeganAt == 10)
         session.ownerInstance = "replica"
         session.placedAt = 25

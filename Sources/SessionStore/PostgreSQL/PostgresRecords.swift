@@ -29,7 +29,7 @@ extension Session {
             endReason: try known("end_reason"), exitCode: try columns["exit_code"].decode(Int?.self),
             pid: try columns["pid"].decode(Int32?.self),
             pidStartTime: try columns["pid_start_time"].decode(Int64?.self).map { UInt64(bitPattern: $0) },
-            ownerInstance: try columns["owner_instance"].decode(String.self), stopAt: try columns["stop_at"].decode(Double?.self),
+            ownerInstance: placedOwner(try columns["owner_instance"].decode(String.self)), stopAt: try columns["stop_at"].decode(Double?.self),
             stopReason: try known("stop_reason"), body: try columns["body"].decode(String.self),
             botUserID: try columns["bot_user_id"].decode(String?.self), placedAt: try columns["placed_at"].decode(Double?.self),
             profile: try columns["profile"].decode(String.self))

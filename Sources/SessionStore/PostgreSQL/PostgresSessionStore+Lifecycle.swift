@@ -152,7 +152,7 @@ extension PostgresSessionStore {
     /// limit leaves room for. The count's lock keeps claims (which read this instance's count) out meanwhile, and
     /// `SKIP LOCKED` lets replicas placing at once take different sessions.
     public func placeWaitingSessions(now: Double) async throws -> [Session] {
-        let unplaced = Session.unplaced
+        let unplaced = unplacedOwner
         let anyWaiting = try await read { tx in
             try await tx.value(
                 """
@@ -180,7 +180,7 @@ extension PostgresSessionStore {
     }
 
     public func unplacedSessions() async throws -> [Session] {
-        let unplaced = Session.unplaced
+        let unplaced = unplacedOwner
         return try await read { tx in
             try await Self.sessions(
                 tx,

@@ -95,7 +95,7 @@ extension PostgresSessionStore {
                     INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,
                         bot_user_id, placed_at, profile)
                     VALUES (\(claimed.id), \(room), \(url), 'starting', \(claimed.launcher.rawValue), \(now), \(now),
-                        \(claimed.ownerInstance), \(claimed.body), \(claimed.botUserID), \(claimed.placedAt), \(claimed.profile))
+                        \(claimed.ownerInstance ?? unplacedOwner), \(claimed.body), \(claimed.botUserID), \(claimed.placedAt), \(claimed.profile))
                     """)
                 if !claim.placedHere { tx.wantPlacement() }
                 session = claimed

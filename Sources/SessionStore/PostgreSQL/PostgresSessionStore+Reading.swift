@@ -50,7 +50,7 @@ extension PostgresSessionStore {
     public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await read { tx in
             try await Self.sessions(tx, "SELECT * FROM session WHERE state IN \(unescaped: activeStates)")
-                .filter { $0.isPlaced && !liveInstances.contains($0.ownerInstance) }
+                .filter { $0.hasLostOwner(liveInstances: liveInstances) }
         }
     }
 
@@ -69,7 +69,7 @@ extension PostgresSessionStore {
     }
 
     public func scheduledStops() async throws -> [Session] {
-        let (owner, unplaced) = (instanceID, Session.unplaced)
+        let (owner, unplaced) = (instanceID, unplacedOwner)
         return try await read { tx in
             try await Self.sessions(
                 tx,

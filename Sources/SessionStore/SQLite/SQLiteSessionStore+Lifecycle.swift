@@ -168,7 +168,7 @@ extension SQLiteSessionStore {
     /// Takes, for this instance, the sessions that wait for an instance with room for their bot, oldest first, as
     /// many as its own limit leaves room for (`Policy.freeLocalSlots`). Cheap when none waits: one read.
     public func placeWaitingSessions(now: Double) async throws -> [Session] {
-        let unplaced = Session.unplaced
+        let unplaced = unplacedOwner
         let anyWaiting = try await pool.read { db in
             try Bool.fetchOne(
                 db,
@@ -201,7 +201,7 @@ extension SQLiteSessionStore {
 
     /// Active sessions no instance has taken yet, oldest first.
     public func unplacedSessions() async throws -> [Session] {
-        let unplaced = Session.unplaced
+        let unplaced = unplacedOwner
         return try await pool.read { db in
             try Session.fetchAll(
                 db,

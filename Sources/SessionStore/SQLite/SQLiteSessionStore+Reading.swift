@@ -52,7 +52,7 @@ extension SQLiteSessionStore {
     public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await pool.read { db in
             try Session.fetchAll(db, sql: "SELECT * FROM session WHERE state IN \(activeStates)")
-                .filter { $0.isPlaced && !liveInstances.contains($0.ownerInstance) }
+                .filter { $0.hasLostOwner(liveInstances: liveInstances) }
         }
     }
 
@@ -83,7 +83,7 @@ extension SQLiteSessionStore {
                     WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance IN (?, ?)
                     ORDER BY stop_at
                     """,
-                arguments: [owner, Session.unplaced])
+                arguments: [owner, unplacedOwner])
         }
     }
 
