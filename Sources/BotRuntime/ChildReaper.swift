@@ -1,5 +1,6 @@
 import CProcessSpawn
 import Foundation
+import Policy
 import Synchronization
 
 #if canImport(Glibc)

@@ -6,23 +6,6 @@ import Policy
 import Glibc
 #endif
 
-/// How a bot process ended.
-public enum ExitStatus: Sendable, Equatable {
-    case exited(Int32)
-    case signaled(Int32)
-    /// Not our child (re-adopted after a restart): it is gone, but its status cannot be known.
-    case vanished
-
-    /// The `exit_code` to record: the exit status, 128 + the signal (as shells report it), or nil.
-    public var exitCode: Int? {
-        switch self {
-        case .exited(let code): Int(code)
-        case .signaled(let signal): 128 + Int(signal)
-        case .vanished: nil
-        }
-    }
-}
-
 /// A bot process could not be started.
 public struct LaunchError: Error, CustomStringConvertible {
     public let executable: String

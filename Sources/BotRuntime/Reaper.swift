@@ -18,8 +18,8 @@ public struct Reaper: Service {
         public var botNames: [String]
         /// Ended sessions older than this are deleted with their files.
         public var retentionSeconds: Double
-        /// Seen event ids are kept at least this long (a captured signed event is stale after the tolerance).
-        public var minimumSeenRetentionSeconds: Double
+        /// `AUTOSPAWN_SIGNATURE_TOLERANCE_S`: seen event ids outlive it (`retentionCutoffs`).
+        public var signatureToleranceSeconds: Double
         /// How often recovery looks for dead instances, apart from the other rules: half a lease, so that a dead
         /// instance's rooms are served within about its lease and a second.
         public var recoveryInterval: Double
@@ -28,9 +28,16 @@ public struct Reaper: Service {
         /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, a bot without a human in its room this long ends `knock_timeout`.
         public var knockWaitSeconds: Double
 
+        /// The limits on a session's age (`timeLimitReached`).
+        public var timeLimits: TimeLimits {
+            TimeLimits(
+                startTimeoutSeconds: startTimeoutSeconds, maxSessionSeconds: maxSessionSeconds, spawnOn: spawnOn,
+                knockWaitSeconds: knockWaitSeconds)
+        }
+
         public init(
             interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
-            botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, minimumSeenRetentionSeconds: Double = 86_400,
+            botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, signatureToleranceSeconds: Double = 300,
             recoveryInterval: Double? = nil, spawnOn: Config.SpawnOn = .join, knockWaitSeconds: Double = 120
         ) {
             self.spawnOn = spawnOn
@@ -42,7 +49,7 @@ public struct Reaper: Service {
             self.orphanAfterSeconds = orphanAfterSeconds
             self.botNames = botNames
             self.retentionSeconds = retentionSeconds
-            self.minimumSeenRetentionSeconds = minimumSeenRetentionSeconds
+            self.signatureToleranceSeconds = signatureToleranceSeconds
         }
     }
 
@@ -111,15 +118,16 @@ public struct Reaper: Service {
     /// The start timeout and the maximum length, for this instance's sessions.
     func applyTimeLimits(now: Double) async throws {
         for session in try await store.ownActiveSessions() {
-            if session.state == .starting, now - session.startBeganAt > settings.startTimeoutSeconds {
+            switch timeLimitReached(by: session, limits: settings.timeLimits, now: now) {
+            case .startTimeout?:
                 try await supervisor.giveUpStart(session)
-            } else if session.state != .stopping, now - session.createdAt > settings.maxSessionSeconds {
+            case .maxDuration?:
                 logger.info(
                     "session reached its maximum length: stopping its bot",
                     metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
                 metrics.reaperAction("max_duration")
                 _ = try await supervisor.requestStop(session.id, reason: .maxDuration)
-            } else if session.state != .stopping, settings.spawnOn == .knock, now - session.createdAt >= settings.knockWaitSeconds {
+            case .knockWait?:
                 let room = try await store.roomStatus(session.roomName)
                 let waitIsOver = knockWaitIsOver(
                     spawnOn: settings.spawnOn, serviceRoom: try await store.isServiceRoom(session.roomName), humans: room.humans,
@@ -132,6 +140,8 @@ public struct Reaper: Service {
                     metrics.reaperAction("knock_timeout")
                     _ = try await supervisor.requestStop(session.id, reason: .knockTimeout)
                 }
+            case nil:
+                break
             }
         }
     }
@@ -139,8 +149,9 @@ public struct Reaper: Service {
     /// Retention: ended sessions older than `retentionSeconds` go with their files, and what else no longer
     /// matters with them (`SessionStorage.prune`).
     func prune(now: Double) async throws {
-        let seenFor = max(settings.retentionSeconds, settings.minimumSeenRetentionSeconds)
-        let removed = try await store.prune(endedBefore: now - settings.retentionSeconds, seenBefore: now - seenFor)
+        let cutoffs = retentionCutoffs(
+            now: now, retentionSeconds: settings.retentionSeconds, signatureToleranceSeconds: settings.signatureToleranceSeconds)
+        let removed = try await store.prune(endedBefore: cutoffs.endedBefore, seenBefore: cutoffs.seenBefore)
         for id in removed { supervisor.files.remove(sessionID: id) }
         if !removed.isEmpty { metrics.reaperAction("pruned") }
     }

@@ -188,11 +188,7 @@ public actor Supervisor: Service {
         ProcessLauncher.signalGroup(pid, SIGKILL)
         let logger = logger(for: sessionID, room: nil)
         bots[sessionID] = nil
-        let (state, reason): (SessionState, EndReason) =
-            switch status {
-            case .exited(0), .vanished: (.ended, .botExited)
-            case .exited, .signaled: (.failed, .botFailed)
-            }
+        let (state, reason) = status.sessionEnd
         logger.info("bot exited", metadata: ["pid": "\(pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")"])
         await finish(sessionID, state: state, reason: reason, exitCode: status.exitCode)
     }

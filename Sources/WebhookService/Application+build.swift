@@ -103,7 +103,7 @@ public func buildApplication(
             botNames: config.policySettings.botNames,
             retentionSeconds: config.retentionSeconds,
             // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
-            minimumSeenRetentionSeconds: max(config.signatureToleranceSeconds, 900) + 3600,
+            signatureToleranceSeconds: config.signatureToleranceSeconds,
             recoveryInterval: config.leaseSeconds / 2, spawnOn: config.spawnOn, knockWaitSeconds: config.knockWaitSeconds),
         daily: daily, metrics: metrics, logger: logger)
     let recent = RecentWebhooks()

@@ -1,4 +1,5 @@
 import BotRuntime
+import Policy
 import Foundation
 import Testing
 
@@ -15,20 +16,20 @@ struct ChildReaperTests {
     @Test func everyChildsExitStatusIsReportedWhenManyEndTogether() async throws {
         let reaper = ChildReaper()
         let before = threads()
-        var children: [(pid: Int32, expected: BotRuntime.ExitStatus)] = []
+        var children: [(pid: Int32, expected: Policy.ExitStatus)] = []
         for index in 0..<60 {
             let code = Int32(index % 7)
             let arguments = index % 5 == 4 ? ["sh", "-c", "sleep 0.3; kill -TERM $$"] : ["sh", "-c", "sleep 0.3; exit \(code)"]
             let pid = try ProcessLauncher.spawn(arguments: arguments, environment: ["PATH": "/usr/bin:/bin"], logPath: "/dev/null")
             children.append((pid, index % 5 == 4 ? .signaled(SIGTERM) : .exited(code)))
         }
-        let statuses = await withTaskGroup(of: (Int32, BotRuntime.ExitStatus).self) { group in
+        let statuses = await withTaskGroup(of: (Int32, Policy.ExitStatus).self) { group in
             for child in children { group.addTask { (child.pid, await reaper.exit(of: child.pid)) } }
             // While sixty children run, the waiting costs one thread, not one each (as the old waiter's way did).
             try? await Task.sleep(for: .milliseconds(150))
             // (Other tests run alongside and start threads too: the old way would have added sixty here.)
             #expect(threads() < before + 45)
-            return await group.reduce(into: [Int32: BotRuntime.ExitStatus]()) { $0[$1.0] = $1.1 }
+            return await group.reduce(into: [Int32: Policy.ExitStatus]()) { $0[$1.0] = $1.1 }
         }
         for child in children { #expect(statuses[child.pid] == child.expected, "pid \(child.pid)") }
     }

@@ -47,8 +47,8 @@ struct ProcessLauncherTests {
         let status = await ProcessLauncher.waitForExit(pid: failing)
         #expect(status == .exited(7))
         #expect(status.exitCode == 7)
-        #expect(ExitStatus.signaled(9).exitCode == 137)
-        #expect(ExitStatus.vanished.exitCode == nil)
+        #expect(Policy.ExitStatus.signaled(9).exitCode == 137)
+        #expect(Policy.ExitStatus.vanished.exitCode == nil)
     }
 
     @Test func missingExecutableIsALaunchError() {
