@@ -102,7 +102,6 @@ public func buildApplication(
             maxSessionSeconds: config.maxSessionSeconds, orphanAfterSeconds: config.orphanAfterSeconds,
             botNames: config.policySettings.botNames,
             retentionSeconds: config.retentionSeconds,
-            // Daily retries a delivery for up to 15 minutes; a replayed capture is stale after the tolerance.
             signatureToleranceSeconds: config.signatureToleranceSeconds,
             recoveryInterval: config.leaseSeconds / 2, spawnOn: config.spawnOn, knockWaitSeconds: config.knockWaitSeconds),
         daily: daily, metrics: metrics, logger: logger)

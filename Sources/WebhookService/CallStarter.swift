@@ -32,12 +32,12 @@ struct CallStarter: Sendable {
     static let retryInterval = Duration.milliseconds(200)
 
     /// A waiting call whose request was given up: it found no place.
-    static let givenUp = RoomStarter.Failure(status: 503, error: "capacity")
+    static let givenUp = APIError(.serviceUnavailable, .capacity)
 
-    func start(_ call: DialinCall) async throws(RoomStarter.Failure) -> Started {
-        guard let profile = rooms.profiles.forCall(to: call.to) else { throw .init(status: 404, error: "no_profile") }
+    func start(_ call: DialinCall) async throws(APIError) -> Started {
+        guard let profile = rooms.profiles.forCall(to: call.to) else { throw APIError(.notFound, .noProfile) }
         // Shutting down (past a drain's calls): refused at once, with no room made, rather than a bot never started.
-        guard rooms.supervisor.takesCalls else { throw .init(status: 503, error: "draining") }
+        guard rooms.supervisor.takesCalls else { throw APIError(.serviceUnavailable, .draining) }
         let name = call.roomName
         let apiURL = address.baseURL + DialinController.forwardingPath
         let body = profile.body(mergedWith: call.body(forwardingThrough: apiURL, key: keys.key(forCall: call.callID)))
@@ -55,7 +55,7 @@ struct CallStarter: Sendable {
                 // session is kept longer than a signature is good for, `AUTOSPAWN_RETENTION_DAYS`). No active session
                 // is left here, so each one listed has ended.
                 if DialinCall.isOver(after: try await rooms.store.sessions(SessionQuery(states: .all, roomName: name, limit: 10))) {
-                    throw RoomStarter.Failure(status: 409, error: "call_over")
+                    throw APIError(.conflict, .callOver)
                 }
                 if let claimed = try await rooms.store.claim(
                     room: name, url: rooms.url(of: name), profile: profile.name, body: bodyText, now: Date().timeIntervalSince1970)
@@ -63,18 +63,18 @@ struct CallStarter: Sendable {
                     session = claimed
                     break
                 }
-            } catch let failure as RoomStarter.Failure {
+            } catch let failure as APIError {
                 throw failure
             } catch {
                 // A request given up mid-question is refused by the database as cancelled: no place was found, and
                 // the database is not to blame.
                 if Task.isCancelled { throw Self.givenUp }
-                throw .init(status: 503, error: "database_unavailable")
+                throw APIError(.serviceUnavailable, .databaseUnavailable)
             }
             guard ContinuousClock.now < deadline else {
                 rooms.logger.warning(
                     "a call waited for a place in vain", metadata: ["room": "\(name)", "wait_s": "\(waitSeconds)"])
-                throw .init(status: 503, error: "capacity")
+                throw APIError(.serviceUnavailable, .capacity)
             }
             if !waited {
                 rooms.logger.info("a call waits for a place", metadata: ["room": "\(name)", "profile": "\(profile.name)"])

@@ -51,8 +51,8 @@ struct LiveStreams: Sendable {
 
     /// `GET /bot/status/stream?room=`: `event: status` with `/bot/status`'s body each time the room's status,
     /// session or participant count changes, the first at once.
-    func botStatus(room: String) async -> Response {
-        guard publicSlots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
+    func botStatus(room: String) async throws(APIError) -> Response {
+        guard publicSlots.take() else { throw APIError(.serviceUnavailable, .tooManyStreams) }
         let (subscriber, updates) = await rooms.subscribe(room) { publish in
             var last: BotStatus?
             try await wakeUps(changes: store.changes.subscribe(), matching: { $0.room == room }) { poll in
@@ -77,8 +77,8 @@ struct LiveStreams: Sendable {
 
     /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency","warm_bots","warm_idle"}`), `event: session` (a
     /// `Session` each time one changes) and `event: webhook` (each webhook answered, the last 50 first).
-    func sessions() -> Response {
-        guard operatorSlots.take() else { return json(.serviceUnavailable, ErrorBody(error: "too_many_streams")) }
+    func sessions() throws(APIError) -> Response {
+        guard operatorSlots.take() else { throw APIError(.serviceUnavailable, .tooManyStreams) }
         let changes = store.changes.subscribe()
         let webhooks = recent.subscribe()
         return eventStream(onEnd: operatorSlots.release) { send in

@@ -50,9 +50,9 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             guard let methods = routes.methods(for: request.uri.path), !methods.contains(request.method.rawValue) else { throw error }
-            var response = json(.methodNotAllowed, ErrorBody(error: "method_not_allowed"))
-            response.headers[.allow] = methods.sorted().joined(separator: ", ")
-            return response
+            var refusal = APIError(.methodNotAllowed, .methodNotAllowed)
+            refusal.headers[.allow] = methods.sorted().joined(separator: ", ")
+            throw refusal
         }
     }
 }

@@ -8,12 +8,6 @@ import SessionStore
 /// Pipecat Cloud do the same); and a phone call's room (`RoomStarter+Call.swift`). The room is claimed before
 /// Daily is asked for anything, so capacity is reserved atomically and a caller at capacity costs no Daily request.
 struct RoomStarter: Sendable {
-    /// Why a start failed, as the HTTP answer carries it.
-    struct Failure: Error {
-        var status: Int
-        var error: String
-    }
-
     /// What the caller gets: Pipecat's `{dailyRoom, dailyToken, sessionId}`.
     struct Started: Codable, Sendable {
         var dailyRoom: String
@@ -36,13 +30,13 @@ struct RoomStarter: Sendable {
     ///   - body: the caller's body, laid over the profile's.
     func start(
         profile: String?, roomProperties: [String: JSONValue], tokenProperties: [String: JSONValue], body: [String: JSONValue]
-    ) async throws(Failure) -> Started {
+    ) async throws(APIError) -> Started {
         let chosen: BotProfile
         if let profile {
-            guard let named = profiles.named(profile) else { throw Failure(status: 404, error: "unknown_profile") }
+            guard let named = profiles.named(profile) else { throw APIError(.notFound, .unknownProfile) }
             chosen = named
         } else {
-            guard let fallback = profiles.defaultProfile else { throw Failure(status: 400, error: "profile_required") }
+            guard let fallback = profiles.defaultProfile else { throw APIError(.badRequest, .profileRequired) }
             chosen = fallback
         }
         let name = "pipecat-" + String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(8))
@@ -52,9 +46,9 @@ struct RoomStarter: Sendable {
         do {
             claimed = try await store.claim(room: name, url: url(of: name), profile: chosen.name, body: bodyText, now: now)
         } catch {
-            throw Failure(status: 503, error: "database_unavailable")
+            throw APIError(.serviceUnavailable, .databaseUnavailable)
         }
-        guard var session = claimed else { throw Failure(status: 429, error: "at_capacity") }
+        guard var session = claimed else { throw APIError(.tooManyRequests, .atCapacity) }
         let expiry = JSONValue.number((now + maxSessionSeconds).rounded(.down))
         // Pipecat's runner defaults, bounded by the session's maximum length; the request's properties win.
         let defaults: [String: JSONValue] = ["exp": expiry, "eject_at_room_exp": .bool(true)]
@@ -69,7 +63,7 @@ struct RoomStarter: Sendable {
             logger.error("Daily did not mint the caller's token", metadata: ["room": "\(name)", "error": "\(error)"])
             await supervisor.end(session.id, state: .failed, reason: .tokenFailed)
             await rooms.delete(name)
-            throw Failure(status: 502, error: "daily_unavailable")
+            throw APIError(.badGateway, .dailyUnavailable)
         }
         try await launch(session)
         return Started(dailyRoom: session.roomURL ?? "", dailyToken: token, sessionId: session.id)
@@ -80,7 +74,7 @@ struct RoomStarter: Sendable {
 
     /// Creates the claimed session's room and records its URL; when Daily fails, the session fails and no room is
     /// left.
-    func createRoom(for session: Session, privacy: String? = nil, properties: [String: JSONValue]) async throws(Failure) -> Session {
+    func createRoom(for session: Session, privacy: String? = nil, properties: [String: JSONValue]) async throws(APIError) -> Session {
         var session = session
         do {
             let room = try await rooms.create(name: session.roomName, privacy: privacy, properties: properties)
@@ -91,24 +85,24 @@ struct RoomStarter: Sendable {
             logger.error("Daily did not create the room", metadata: ["room": "\(session.roomName)", "error": "\(error)"])
             await supervisor.end(session.id, state: .failed, reason: .roomFailed)
             await rooms.delete(session.roomName)
-            throw Failure(status: 502, error: "daily_unavailable")
+            throw APIError(.badGateway, .dailyUnavailable)
         }
     }
 
     /// Starts the session's bot, unless the session was given up while Daily was slow (the start timeout) or
     /// stopped meanwhile: then no bot, and no room left behind.
     /// - Parameter isCall: a phone call's session, which a draining instance still starts.
-    func launch(_ session: Session, isCall: Bool = false) async throws(Failure) {
+    func launch(_ session: Session, isCall: Bool = false) async throws(APIError) {
         let current: Session?
         do {
             current = try await store.session(session.id)
         } catch {
-            throw Failure(status: 503, error: "database_unavailable")
+            throw APIError(.serviceUnavailable, .databaseUnavailable)
         }
         guard let current, current.state == .starting else {
             await rooms.delete(session.roomName)
-            if current?.endReason == .startTimeout { throw Failure(status: 504, error: "start_timeout") }
-            throw Failure(status: 409, error: "session_stopped")
+            if current?.endReason == .startTimeout { throw APIError(.gatewayTimeout, .startTimeout) }
+            throw APIError(.conflict, .sessionStopped)
         }
         supervisor.launchSoon(session, isCall: isCall)
     }

@@ -94,12 +94,6 @@ struct BotStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// `{"ok":false,"error":..}` for the read and control API.
-struct ErrorBody: Codable, Sendable {
-    var ok = false
-    var error: String
-}
-
 func rfc3339(_ seconds: Double) -> String {
     Date(timeIntervalSince1970: seconds).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }

@@ -39,13 +39,13 @@ struct CallStarterTests {
         #expect(try await parts.store.activeCount() == 1)
     }
 
-    /// The error the call's start ends in (`RoomStarter.Failure.error`), or nil when it got its room.
+    /// The error the call's start ends in (`APIError.code`), or nil when it got its room.
     static func error(startingCall call: DialinCall, with calls: CallStarter) async -> String? {
         do {
             _ = try await calls.start(call)
             return nil
         } catch {
-            return error.error
+            return error.code.rawValue
         }
     }
 

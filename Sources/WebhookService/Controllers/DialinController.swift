@@ -33,12 +33,8 @@ struct DialinController: Sendable {
 
     /// A call Daily holds: verified, then its room and bot, or why not.
     private func call(_ request: Request) async throws -> Response {
-        guard let calls else { return json(.notFound, ErrorBody(error: "not_found")) }
-        let body: [UInt8]
-        switch try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds) {
-        case .failure(let refused): return refused.response
-        case .success(let bytes): body = bytes
-        }
+        guard let calls else { throw APIError(.notFound, .notFound) }
+        let body = try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds)
         let verdict = verifier.verify(
             body: body, signature: request.headers[Self.signature], timestamp: request.headers[Self.timestamp],
             now: Date().timeIntervalSince1970)
@@ -47,11 +43,11 @@ struct DialinController: Sendable {
             if EventNormaliser.isProbe(body) { return json(.ok, ["ok": true]) }
             logger.warning("dial-in call refused", metadata: ["reason": "\(verdict.rawValue)"])
             metrics.dialinCall(result: "refused")
-            return json(.unauthorized, ErrorBody(error: verdict.rawValue))
+            throw APIError(refusing: verdict)
         }
         guard let document = try? JSONValue(parsing: body) else {
             metrics.dialinCall(result: "invalid")
-            return json(.badRequest, ErrorBody(error: "malformed_json"))
+            throw APIError(.badRequest, .malformedJSON)
         }
         if EventNormaliser.isProbe(document) { return json(.ok, ["ok": true]) }
         let dialin: DialinCall
@@ -59,66 +55,57 @@ struct DialinController: Sendable {
             dialin = try DialinCall(document)
         } catch {
             metrics.dialinCall(result: "invalid")
-            return json(.badRequest, InvalidCall(field: error.field))
+            throw APIError(.badRequest, .invalidCall, fields: ["field": .string(error.field)])
         }
         do {
             let started = try await calls.start(dialin)
             metrics.dialinCall(result: started.waited ? "waited" : "answered")
             return json(.ok, started.answer)
         } catch {
-            metrics.dialinCall(result: ["capacity", "no_profile", "call_over"].contains(error.error) ? error.error : "failed")
-            return json(HTTPResponse.Status(code: error.status), ErrorBody(error: error.error))
+            metrics.dialinCall(result: [.capacity, .noProfile, .callOver].contains(error.code) ? error.code.rawValue : "failed")
+            throw error
         }
     }
 
     /// A call's bot forwarding its call (`pinlessCallUpdate`): with its call's key, while the call's session is
     /// active, passed on to Daily with the service's key.
     private func forward(_ request: Request) async throws -> Response {
-        guard let calls, let daily else { return json(.notFound, ErrorBody(error: "not_found")) }
-        let body: [UInt8]
-        switch try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds) {
-        case .failure(let refused): return refused.response
-        case .success(let bytes): body = bytes
-        }
+        guard let calls, let daily else { throw APIError(.notFound, .notFound) }
+        let body = try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds)
         guard let document = try? JSONValue(parsing: body), document.object != nil else {
-            return json(.badRequest, ErrorBody(error: "malformed_json"))
+            throw APIError(.badRequest, .malformedJSON)
         }
         guard case .string(let callID)? = document["callId"], case .string(let callDomain)? = document["callDomain"],
               case .string(let sipURI)? = document["sipUri"]
         else {
-            return json(.badRequest, ErrorBody(error: "invalid_call_update"))
+            throw APIError(.badRequest, .invalidCallUpdate)
         }
         let authorization = request.headers[.authorization] ?? ""
         guard authorization.hasPrefix("Bearer "), calls.keys.accepts(String(authorization.dropFirst(7)), forCall: callID) else {
-            return json(.unauthorized, ErrorBody(error: "unauthorized"))
+            throw APIError(.unauthorized, .unauthorized)
         }
         let room = DialinCall.roomName(forCall: callID)
         guard let session = try? await calls.rooms.store.roomStatus(room).session else {
-            return json(.notFound, ErrorBody(error: "call_not_found"))
+            throw APIError(.notFound, .callNotFound)
         }
         do {
             // Only to where Daily holds this call, and only into the call's own room (its SIP endpoints, as Daily has them).
             let endpoints = try await daily.room(room).sipEndpoints
             guard DialinCall.mayForward(callDomain: callDomain, sipURI: sipURI, sessionBody: session.body, roomEndpoints: endpoints) else {
                 logger.warning("a call's bot tried to forward its call elsewhere", metadata: ["call": "\(callID)"])
-                return json(.forbidden, ErrorBody(error: "call_mismatch"))
+                throw APIError(.forbidden, .callMismatch)
             }
             let answer = try await daily.pinlessCallUpdate(callID: callID, callDomain: callDomain, sipURI: sipURI)
             logger.info("a call's bot forwarded the call", metadata: ["call": "\(callID)"])
             return json(.ok, answer)
+        } catch let refusal as APIError {
+            throw refusal
         } catch let error as DailyAPIError {
             logger.warning("Daily refused a call's forwarding", metadata: ["call": "\(callID)", "error": "\(error)"])
-            return json(.badGateway, ErrorBody(error: "daily_refused"))
+            throw APIError(.badGateway, .dailyRefused)
         } catch {
             logger.error("Daily did not take a call's forwarding", metadata: ["call": "\(callID)", "error": "\(error)"])
-            return json(.badGateway, ErrorBody(error: "daily_unavailable"))
+            throw APIError(.badGateway, .dailyUnavailable)
         }
     }
-}
-
-/// `400`: Daily's request is not a call; `field` says which of its fields is missing or wrong.
-struct InvalidCall: Codable, Sendable {
-    var ok = false
-    var error = "invalid_call"
-    var field: String
 }

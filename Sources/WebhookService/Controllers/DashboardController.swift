@@ -1,9 +1,16 @@
 import Hummingbird
 
-/// The dashboard's three files (`Dashboard/`), compiled into the binary by SwiftPM (`embedInCode`).
-enum DashboardFiles {
+/// The dashboard: its three files (`Dashboard/`), compiled into the binary by SwiftPM (`embedInCode`), behind the admin
+/// token taken as HTTP Basic's password (a browser cannot send a Bearer header when it opens a page).
+struct DashboardController: Sendable {
     enum File {
         case page, style, script
+    }
+
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.get("/") { _, _ in Self.response(for: .page) }
+        group.get("dashboard.css") { _, _ in Self.response(for: .style) }
+        group.get("dashboard.js") { _, _ in Self.response(for: .script) }
     }
 
     static func response(for file: File) -> Response {
