@@ -6,12 +6,31 @@ import Policy
 import Glibc
 #endif
 
+/// What a running bot is, as its launcher knows it and the database records it.
+public enum BotHandle: Sendable, Equatable {
+    /// A process on this host (its group leader): the pid, and the start time that tells it apart after a restart.
+    case process(pid: Int32, startTime: UInt64)
+    /// An agent's open request: nothing to find after a restart, its bot is ejected instead.
+    case request
+
+    /// The bot's process, nil for an agent's open request.
+    public var pid: Int32? {
+        if case .process(let pid, _) = self { return pid }
+        return nil
+    }
+
+    /// The process's start time, with `pid` what tells it apart after a restart.
+    public var startTime: UInt64? {
+        if case .process(_, let startTime) = self { return startTime }
+        return nil
+    }
+}
+
 /// A bot that runs: how its end is heard and how it is made to stop.
 public struct RunningBot: Sendable {
-    /// The bot's process (its group leader), nil for an agent's open request.
-    public var pid: Int32?
-    /// The process's start time, with `pid` what tells it apart after a restart.
-    public var startTime: UInt64?
+    public var handle: BotHandle
+    public var pid: Int32? { handle.pid }
+    public var startTime: UInt64? { handle.startTime }
     /// Ends with the bot.
     public var exit: Task<ExitStatus, Never>
     /// Asks the bot to stop, and makes it stop once `grace` seconds have passed; returns when it has ended.
@@ -21,30 +40,39 @@ public struct RunningBot: Sendable {
     public var assignRoom: (@Sendable () async -> Void)?
 
     public init(
-        pid: Int32?, startTime: UInt64?, exit: Task<ExitStatus, Never>, assignRoom: (@Sendable () async -> Void)? = nil,
+        handle: BotHandle, exit: Task<ExitStatus, Never>, assignRoom: (@Sendable () async -> Void)? = nil,
         stop: @escaping @Sendable (_ grace: Double) async -> Void
     ) {
-        self.pid = pid
-        self.startTime = startTime
+        self.handle = handle
         self.exit = exit
         self.stop = stop
         self.assignRoom = assignRoom
     }
 }
 
-/// How bots are started: a process on this host, or a Pipecat Cloud agent. The supervisor does the rest
-/// (tokens, recording, watching, ending) the same way for both.
+/// How bots are started, stopped and found again: a process on this host, or a Pipecat Cloud agent. The supervisor
+/// does the rest (tokens, recording, watching, ending) the same way for every launcher, and `Recovery` asks the
+/// launcher about the bots of an instance that died. A new launcher is a type of this protocol, its kind
+/// (`LauncherKind`, `Config.Launcher` and its profile fields) and its case in `BotLaunchers` (docs/DESIGN.md).
 public protocol BotLauncher: Sendable {
-    /// `process` or `agent`: the session's `launcher`.
-    var name: String { get }
-    /// Starts the session's bot, with its meeting token when one was minted.
+    /// The sessions' `launcher`.
+    var kind: LauncherKind { get }
+    /// Starts the session's bot, with its meeting token when one was minted. The bot stops by its `stop`.
     func start(_ session: Session, token: String?) async throws -> RunningBot
+    /// The bot of a session whose instance on this host is gone, if it still runs: it is adopted. Nil when it is
+    /// gone (the session ends `lost`), once whatever it left is cleared up (an agent's bot is ejected).
+    func recover(_ session: Session) async -> RunningBot?
+    /// The bots of this launcher that run on this host, by session id, whosever they are (`Recovery` stops those whose
+    /// session is over).
+    func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)]
+    /// Stops a bot found on this host at once: its session is over.
+    func kill(_ handle: BotHandle)
 }
 
 /// `AUTOSPAWN_BOT_COMMAND`: a process per bot, in its own session and process group, with the allow-listed
 /// environment, its output in its log file and its body in a file of its own.
 public struct ProcessBotLauncher: BotLauncher {
-    public let name = "process"
+    public var kind: LauncherKind { .process }
     let template: [String]
     let botName: String
     /// The service's variables a bot also gets (`Config.botEnvironment`).
@@ -83,15 +111,38 @@ public struct ProcessBotLauncher: BotLauncher {
         return Self.running(pid: pid, startTime: startTime, exit: Task { [reaper] in await reaper.exit(of: pid) })
     }
 
+    /// The bot process of an earlier instance, found alive by its recorded pid and start time, or by its
+    /// `AUTOSPAWN_SESSION_ID` when its pid never reached the database.
+    public func recover(_ session: Session) async -> RunningBot? {
+        var found: ProcessTable.Entry?
+        if let pid = session.pid, let startTime = session.pidStartTime, ProcessTable.isAlive(pid: pid, startTime: startTime) {
+            found = ProcessTable.entry(pid: pid)
+        } else if session.pid == nil {
+            found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
+        }
+        return found.map { Self.adopted(pid: $0.pid, startTime: $0.startTime) }
+    }
+
+    /// Process-group leaders carrying `AUTOSPAWN_SESSION_ID` (one pass over /proc).
+    public func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] {
+        ProcessTable.groupLeaders(carrying: "AUTOSPAWN_SESSION_ID").map { bot in
+            (bot.value, .process(pid: bot.entry.pid, startTime: bot.entry.startTime))
+        }
+    }
+
+    public func kill(_ handle: BotHandle) {
+        if case .process(let pid, _) = handle { ProcessLauncher.signalGroup(pid, SIGKILL) }
+    }
+
     /// A bot process of an earlier instance, found alive after a restart: not this process's child, so its end
     /// is seen in /proc.
-    public static func adopted(pid: Int32, startTime: UInt64) -> RunningBot {
+    static func adopted(pid: Int32, startTime: UInt64) -> RunningBot {
         running(pid: pid, startTime: startTime, exit: Task { await ProcessLauncher.pollForExit(pid: pid, startTime: startTime) })
     }
 
     /// SIGTERM to the group, SIGKILL after the grace.
     static func running(pid: Int32, startTime: UInt64, exit: Task<ExitStatus, Never>) -> RunningBot {
-        RunningBot(pid: pid, startTime: startTime, exit: exit) { grace in
+        RunningBot(handle: .process(pid: pid, startTime: startTime), exit: exit) { grace in
             ProcessLauncher.signalGroup(pid, SIGTERM)
             await awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
         }
@@ -101,7 +152,7 @@ public struct ProcessBotLauncher: BotLauncher {
 /// `AUTOSPAWN_BOT_COMMAND` with `AUTOSPAWN_WARM_BOTS`: a bot is an idle process of the pool when there is one, given
 /// its room on its standard input; otherwise it is started cold, as without a pool.
 public struct WarmBotLauncher: BotLauncher {
-    public let name = "process"
+    public var kind: LauncherKind { .process }
     let pool: WarmPool
     let cold: ProcessBotLauncher
 
@@ -128,13 +179,18 @@ public struct WarmBotLauncher: BotLauncher {
         bot.assignRoom = { _ = await warm.input.send(line) }
         return bot
     }
+
+    /// A warm bot given its room is a process like a cold one.
+    public func recover(_ session: Session) async -> RunningBot? { await cold.recover(session) }
+    public func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] { cold.botsOnThisHost() }
+    public func kill(_ handle: BotHandle) { cold.kill(handle) }
 }
 
 /// `AUTOSPAWN_AGENT_URL`: the Pipecat Cloud base-image contract. `POST <url>/bot` with the body, the room in
 /// headers; the open request is the bot's lifetime. Stopping ejects the bot's user from the room through
 /// Daily; an agent that keeps the request open past the grace has it cancelled.
 public struct AgentBotLauncher: BotLauncher {
-    public let name = "agent"
+    public var kind: LauncherKind { .agent }
     let baseURL: String
     let daily: DailyClient?
     let timeoutSeconds: Double
@@ -152,13 +208,27 @@ public struct AgentBotLauncher: BotLauncher {
         let (logger, daily) = (logger, daily)
         let exit = Task { await request.run(logger: logger) }
         let (room, userID) = (session.roomName, session.botUserID ?? botUserID(sessionID: session.id))
-        return RunningBot(pid: nil, startTime: nil, exit: exit) { grace in
-            do {
-                try await daily?.eject(room: room, userIDs: [userID])
-            } catch {
-                logger.error("could not eject the agent's bot", metadata: ["room": "\(room)", "error": "\(error)"])
-            }
+        return RunningBot(handle: .request, exit: exit) { grace in
+            await Self.eject(room: room, userID: userID, daily: daily, logger: logger)
             await awaitExit(exit, grace: grace) { exit.cancel() }
+        }
+    }
+
+    /// The open request died with its instance: the agent's bot is made to leave, and the session is lost.
+    public func recover(_ session: Session) async -> RunningBot? {
+        await Self.eject(room: session.roomName, userID: session.botUserID ?? botUserID(sessionID: session.id), daily: daily, logger: logger)
+        return nil
+    }
+
+    /// An agent's bots run elsewhere.
+    public func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] { [] }
+    public func kill(_ handle: BotHandle) {}
+
+    private static func eject(room: String, userID: String, daily: DailyClient?, logger: Logger) async {
+        do {
+            try await daily?.eject(room: room, userIDs: [userID])
+        } catch {
+            logger.error("could not eject the agent's bot", metadata: ["room": "\(room)", "error": "\(error)"])
         }
     }
 }

@@ -14,6 +14,9 @@ struct BotLaunchers: Sendable {
     private let maxSessionSeconds: Double
     /// With dial-in: this instance's forwarding route for its call bots.
     private let callForwardingURL: (@Sendable () -> String)?
+    /// A launcher of each kind, for the bots of sessions whose profile this instance lacks (recovery finds them by
+    /// their kind), and for every bot of this host.
+    private let byKind: [LauncherKind: any BotLauncher]
 
     init(
         settings: Supervisor.Settings, files: BotFiles, reaper: ChildReaper, daily: DailyClient?, metrics: ServiceMetrics,
@@ -45,6 +48,15 @@ struct BotLaunchers: Sendable {
             }
             launchers[profile.name] = ProfileLauncher(launcher: launcher, botName: profile.botName)
         }
+        byKind = Dictionary(
+            uniqueKeysWithValues: LauncherKind.allCases.map { kind -> (LauncherKind, any BotLauncher) in
+                switch kind {
+                case .process:
+                    (kind, ProcessBotLauncher(template: [], botName: "", environment: [:], files: files, account: settings.botAccount, reaper: reaper))
+                case .agent:
+                    (kind, AgentBotLauncher(baseURL: "", daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger))
+                }
+            })
         self.launchers = launchers
         warmPools = pools
         self.daily = daily
@@ -57,6 +69,15 @@ struct BotLaunchers: Sendable {
         guard let daily, let botName = launchers[session.profile]?.botName else { return nil }
         return try await daily.meetingToken(tokenProperties(session, botName: botName))
     }
+
+    /// The launcher that knows the session's bot: its profile's, or one of its kind.
+    func launcher(of session: Session) -> (any BotLauncher)? {
+        if let profile = launchers[session.profile], profile.launcher.kind == session.launcher { return profile.launcher }
+        return byKind[session.launcher]
+    }
+
+    /// One launcher of each kind: together they know every bot on this host.
+    var ofEveryKind: [any BotLauncher] { LauncherKind.allCases.compactMap { byKind[$0] } }
 
     /// Starts the session's bot with its profile's launcher.
     func start(_ session: Session, token: String?) async throws -> RunningBot {

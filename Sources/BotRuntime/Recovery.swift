@@ -103,28 +103,12 @@ public struct Recovery: Sendable {
         return logger
     }
 
-    /// A session of an instance on this host that is gone.
+    /// A session of an instance on this host that is gone: its launcher finds its bot, which is adopted, or it is lost.
     private func recover(_ session: Session) async {
-        if session.launcher == .agent {
-            // The open request died with its instance: the agent's bot is made to leave, and the session ends.
-            await eject(session)
-            metrics.reaperAction("lost")
-            await supervisor.end(session.id, state: .failed, reason: .lost)
-            return
-        }
-        var found: ProcessTable.Entry?
-        if let pid = session.pid, let startTime = session.pidStartTime, ProcessTable.isAlive(pid: pid, startTime: startTime) {
-            found = ProcessTable.entry(pid: pid)
-        } else if session.pid == nil {
-            found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
-        }
-        guard let found else {
-            logger(for: session).warning("bot of an earlier instance is gone")
-            metrics.reaperAction("lost")
-            await supervisor.end(session.id, state: .failed, reason: .lost)
-            return
-        }
-        await supervisor.adopt(session, pid: found.pid, startTime: found.startTime)
+        guard await !supervisor.recover(session) else { return }
+        logger(for: session).warning("bot of an earlier instance is gone")
+        metrics.reaperAction("lost")
+        await supervisor.end(session.id, state: .failed, reason: .lost)
     }
 
     /// A session of an instance on another host whose lease expired: ended, its bot ejected, its processes left
@@ -149,13 +133,13 @@ public struct Recovery: Sendable {
     /// dead and came back, or the bot outlived its end. A session whose owner ran on another host is that host's
     /// to judge (its processes are not ours, even where a test runs both "hosts" on one machine).
     private func stopStaleBots(hostOf: [String: String]) async throws {
-        for bot in ProcessTable.groupLeaders(carrying: "AUTOSPAWN_SESSION_ID") {
-            guard let session = try await store.session(bot.value), !session.state.isActive else { continue }
+        for bot in supervisor.botsOnThisHost() {
+            guard let session = try await store.session(bot.sessionID), !session.state.isActive else { continue }
             let ownerHost = session.ownerInstance.flatMap { hostOf[$0] } ?? ""
             guard ownerHost.isEmpty || ownerHost == hostID else { continue }
-            logger(for: session).warning("stopping a bot whose session is over or another host's", metadata: ["pid": "\(bot.entry.pid)"])
+            logger(for: session).warning("stopping a bot whose session is over or another host's", metadata: ["pid": "\(bot.handle.pid.map(String.init) ?? "none")"])
             metrics.reaperAction("stale_stopped")
-            ProcessLauncher.signalGroup(bot.entry.pid, SIGKILL)
+            bot.launcher.kill(bot.handle)
         }
     }
 }

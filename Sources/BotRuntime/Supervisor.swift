@@ -37,7 +37,7 @@ public actor Supervisor: Service {
     /// Each bot's log, rotated log and body file.
     nonisolated let files: BotFiles
     /// How each profile's bots are started, with their meeting tokens.
-    private let launchers: BotLaunchers
+    nonisolated let launchers: BotLaunchers
     /// The warm pools of the profiles that keep idle processes (`AUTOSPAWN_WARM_BOTS`, a profile's `warm_bots`).
     public nonisolated var warmPools: [WarmPool] { launchers.warmPools }
     let drainingFlag = Atomic<Bool>(false)
@@ -275,19 +275,34 @@ public actor Supervisor: Service {
 
     // MARK: Adoption
 
-    /// Takes over a live bot process of an instance that is gone: recorded as this instance's, then watched
-    /// like any other (and stopped at once if its session was already stopping).
-    func adopt(_ session: Session, pid: Int32, startTime: UInt64) async {
+    /// Asks the session's launcher for the bot of an instance of this host that is gone, and adopts it when it still
+    /// runs. False when it is gone (the caller ends the session `lost`).
+    func recover(_ session: Session) async -> Bool {
+        guard let launcher = launchers.launcher(of: session), let bot = await launcher.recover(session) else { return false }
+        await adopt(session, bot, from: launcher)
+        return true
+    }
+
+    /// Takes over a live bot of an instance that is gone: recorded as this instance's, then watched like any other
+    /// (and stopped at once if its session was already stopping).
+    private func adopt(_ session: Session, _ bot: RunningBot, from launcher: any BotLauncher) async {
         do {
-            guard let adopted = try await store.adopt(session.id, pid: pid, pidStartTime: startTime, now: now) else { return }
+            guard let pid = bot.pid, let startTime = bot.startTime,
+                  let adopted = try await store.adopt(session.id, pid: pid, pidStartTime: startTime, now: now)
+            else { return }
             logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(pid)"])
             metrics.reaperAction("adopted")
-            watch(session, ProcessBotLauncher.adopted(pid: pid, startTime: startTime))
+            watch(session, bot)
             if adopted.state == .stopping { terminate(session.id) }
         } catch {
             // Not adopted: stop it rather than leave a bot nobody accounts for.
             logger(for: session).error("could not adopt bot; stopping it", metadata: ["error": "\(error)"])
-            ProcessLauncher.signalGroup(pid, SIGKILL)
+            launcher.kill(bot.handle)
         }
+    }
+
+    /// Every bot on this host that a launcher of this service started, whosever it is, with a way to stop it at once.
+    nonisolated func botsOnThisHost() -> [(sessionID: String, handle: BotHandle, launcher: any BotLauncher)] {
+        launchers.ofEveryKind.flatMap { launcher in launcher.botsOnThisHost().map { ($0.sessionID, $0.handle, launcher) } }
     }
 }

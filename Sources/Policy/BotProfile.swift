@@ -38,10 +38,7 @@ public struct BotProfile: Sendable, Equatable {
     }
 
     /// How its bots are started: the sessions' `launcher`.
-    public var launcherKind: LauncherKind {
-        if case .agent = launcher { return .agent }
-        return .process
-    }
+    public var launcherKind: LauncherKind { launcher.kind }
 
     /// `body` as the bot gets it (compact JSON).
     public var bodyText: String { JSONValue.object(body).text }

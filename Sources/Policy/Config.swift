@@ -9,6 +9,14 @@ public struct Config: Sendable {
         case process(arguments: [String])
         /// `AUTOSPAWN_AGENT_URL`: a Pipecat-Cloud-style agent.
         case agent(baseURL: String)
+
+        /// The sessions' `launcher`: which kind of launcher this is, without its settings.
+        public var kind: LauncherKind {
+            switch self {
+            case .process: .process
+            case .agent: .agent
+            }
+        }
     }
 
     /// `AUTOSPAWN_LOG_LEVEL`: swift-log's levels, by their names.
@@ -391,10 +399,7 @@ public struct Config: Sendable {
     }
 
     /// How the default profile's bots are started.
-    public var launcherKind: LauncherKind {
-        if case .agent? = launcher { return .agent }
-        return .process
-    }
+    public var launcherKind: LauncherKind { launcher?.kind ?? .process }
 
     /// The reader `parse` uses unless given one: there is no file to read.
     public static func noProfileFiles(_ path: String) throws -> JSONValue {

@@ -1,4 +1,4 @@
-import BotRuntime
+@testable import BotRuntime
 import Foundation
 import Logging
 import Policy
@@ -24,6 +24,24 @@ struct SupervisorRecoveryTests {
                 launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
                 maxSessionSeconds: 3600),
             logger: Logger(label: "test"))
+    }
+
+    @Test func aBotIsFoundAgainByItsProfilesLauncherOrElseByOneOfItsKind() throws {
+        let settings = Supervisor.Settings(
+            launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
+            maxSessionSeconds: 3600)
+        let launchers = BotLaunchers(
+            settings: settings, files: BotFiles(directory: settings.logDirectory, maxLogBytes: 1024), reaper: ChildReaper(), daily: nil,
+            metrics: .disabled, logger: Logger(label: "test"))
+        func session(profile: String, launcher: LauncherKind) -> Session {
+            Session(
+                id: "s", roomName: "r", roomURL: nil, state: .running, launcher: launcher, createdAt: 0, updatedAt: 0,
+                ownerInstance: "gone", profile: profile)
+        }
+        #expect(launchers.launcher(of: session(profile: "default", launcher: .process))?.kind == .process)
+        // The profiles file changed: an agent's session of a profile this instance lacks is still an agent's.
+        #expect(launchers.launcher(of: session(profile: "removed", launcher: .agent))?.kind == .agent)
+        #expect(launchers.ofEveryKind.map(\.kind) == LauncherKind.allCases)
     }
 
     @Test func botWhosePidNeverReachedTheDatabaseIsFoundAndAdopted() async throws {
