@@ -1,13 +1,17 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Linux only: the bots' spawn and watch (Sources/CProcessSpawn, ProcessTable) use Linux's system calls and /proc.
+#if !os(Linux)
+#error("autospawn builds and runs on Linux only (Sources/CProcessSpawn uses vfork, pidfd_open, memfd_create, prctl and /proc)")
+#endif
+
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
 let package = Package(
     name: "autospawn",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "autospawn", targets: ["autospawn"]),
         .executable(name: "daily-double", targets: ["daily-double"]),

@@ -2,20 +2,20 @@ import Foundation
 import Policy
 
 /// The command line and environment one bot is started with.
-public struct BotCommand: Sendable, Equatable {
+package struct BotCommand: Sendable, Equatable {
     /// Bodies up to this size are also given in `AUTOSPAWN_BODY`. Linux refuses a single environment string over
     /// 128 KiB (MAX_ARG_STRLEN), and the whole environment shares the argument space: larger bodies are given
     /// only in `AUTOSPAWN_BODY_FILE`.
-    public static let maxEnvironmentBody = 64 * 1024
+    package static let maxEnvironmentBody = 64 * 1024
 
-    public var arguments: [String]
+    package var arguments: [String]
     /// The bot's own variables; the launcher adds the allow-listed ones of the service (`Config.botEnvironment`).
-    public var environment: [String: String]
+    package var environment: [String: String]
 
     /// Replaces the placeholders in each word of the configured command, and builds the bot's variables.
     /// Room names never contain anything but `[A-Za-z0-9_-]` (the normaliser refuses others), and a word is
     /// never split again after substitution, so nothing from a webhook can add an argument.
-    public init(template: [String], session: Session, token: String?, botName: String, bodyFile: String) {
+    package init(template: [String], session: Session, token: String?, botName: String, bodyFile: String) {
         let roomURL = session.roomURL ?? ""
         let values = [roomURL, session.roomName, token ?? "", session.id]
         let replacements = Dictionary(uniqueKeysWithValues: zip(Config.botCommandPlaceholders, values))

@@ -9,22 +9,22 @@ import Glibc
 /// the database's volume, so they are bounded: each log by rotation, all of them by the retention of ended sessions.
 /// The folder is the service's alone (0700) and so is each file (0600): a bot writes its log through the descriptor
 /// it was started with and can open none of them, nor another bot's.
-public struct BotFiles: Sendable {
-    public let directory: String
+package struct BotFiles: Sendable {
+    package let directory: String
     /// A log past this many bytes is rotated.
-    public let maxLogBytes: Int
+    package let maxLogBytes: Int
 
-    public init(directory: String, maxLogBytes: Int) {
+    package init(directory: String, maxLogBytes: Int) {
         self.directory = directory
         self.maxLogBytes = maxLogBytes
     }
 
-    public func logPath(for sessionID: String) -> String { directory + "/" + sessionID + ".log" }
-    public func rotatedLogPath(for sessionID: String) -> String { logPath(for: sessionID) + ".1" }
+    package func logPath(for sessionID: String) -> String { directory + "/" + sessionID + ".log" }
+    package func rotatedLogPath(for sessionID: String) -> String { logPath(for: sessionID) + ".1" }
 
     /// Makes `path` (and the folders above it that are missing) a folder that only the service can open, whatever
     /// the umask, and one made by an earlier version too.
-    public static func makePrivateDirectory(_ path: String) throws {
+    package static func makePrivateDirectory(_ path: String) throws {
         try FileManager.default.createDirectory(
             atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         guard chmod(path, 0o700) == 0 else { throw BotFileError(path: path, errno: errno) }
@@ -33,7 +33,7 @@ public struct BotFiles: Sendable {
     /// A bot's body in an anonymous file (memfd): given to the bot as its fd 3 (`ProcessLauncher.bodyPath`), it is
     /// on no disk and in no folder, so no other process can open it (another user's cannot reach a bot's
     /// descriptors). The caller closes the returned descriptor once the bot has it.
-    public static func bodyDescriptor(_ body: String) throws -> Int32 {
+    package static func bodyDescriptor(_ body: String) throws -> Int32 {
         let fd = autospawn_memfd("autospawn-body")
         guard fd >= 0 else { throw BotFileError(path: "memfd", errno: errno) }
         // Readable by whoever holds it: only its bot does (and the bot opens it again as /dev/fd/3).
@@ -50,7 +50,7 @@ public struct BotFiles: Sendable {
     /// the bot holds the file open (appending), so it is copied to `<id>.log.1` and then cut to nothing, and
     /// the bot's next write lands at its new start. Returns true when it rotated.
     @discardableResult
-    public func rotateIfNeeded(sessionID: String) -> Bool {
+    package func rotateIfNeeded(sessionID: String) -> Bool {
         let path = logPath(for: sessionID)
         var info = stat()
         guard stat(path, &info) == 0, Int(info.st_size) > maxLogBytes else { return false }
@@ -73,7 +73,7 @@ public struct BotFiles: Sendable {
     }
 
     /// Removes every file of the session.
-    public func remove(sessionID: String) {
+    package func remove(sessionID: String) {
         // `<id>.body.json`: where versions before bodies moved to descriptors kept a bot's body.
         for path in [logPath(for: sessionID), rotatedLogPath(for: sessionID), directory + "/" + sessionID + ".body.json"] {
             unlink(path)
@@ -81,7 +81,7 @@ public struct BotFiles: Sendable {
     }
 
     /// Appends a line of the service's own to the session's log (why its bot did not start, say).
-    public func append(_ text: String, for sessionID: String) {
+    package func append(_ text: String, for sessionID: String) {
         let fd = open(logPath(for: sessionID), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         _ = text.withCString { write(fd, $0, strlen($0)) }
@@ -104,9 +104,9 @@ func writeAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
 }
 
 /// A bot's file could not be written.
-public struct BotFileError: Error, CustomStringConvertible {
-    public let path: String
-    public let errno: Int32
+package struct BotFileError: Error, CustomStringConvertible {
+    package let path: String
+    package let errno: Int32
 
-    public var description: String { "cannot write \(path): \(String(cString: strerror(errno)))" }
+    package var description: String { "cannot write \(path): \(String(cString: strerror(errno)))" }
 }

@@ -7,39 +7,39 @@ import Glibc
 #endif
 
 /// What a running bot is, as its launcher knows it and the database records it.
-public enum BotHandle: Sendable, Equatable {
+package enum BotHandle: Sendable, Equatable {
     /// A process on this host (its group leader): the pid, and the start time that tells it apart after a restart.
     case process(pid: Int32, startTime: UInt64)
     /// An agent's open request: nothing to find after a restart, its bot is ejected instead.
     case request
 
     /// The bot's process, nil for an agent's open request.
-    public var pid: Int32? {
+    package var pid: Int32? {
         if case .process(let pid, _) = self { return pid }
         return nil
     }
 
     /// The process's start time, with `pid` what tells it apart after a restart.
-    public var startTime: UInt64? {
+    package var startTime: UInt64? {
         if case .process(_, let startTime) = self { return startTime }
         return nil
     }
 }
 
 /// A bot that runs: how its end is heard and how it is made to stop.
-public struct RunningBot: Sendable {
-    public var handle: BotHandle
-    public var pid: Int32? { handle.pid }
-    public var startTime: UInt64? { handle.startTime }
+package struct RunningBot: Sendable {
+    package var handle: BotHandle
+    package var pid: Int32? { handle.pid }
+    package var startTime: UInt64? { handle.startTime }
     /// Ends with the bot.
-    public var exit: Task<ExitStatus, Never>
+    package var exit: Task<ExitStatus, Never>
     /// Asks the bot to stop, and makes it stop once `grace` seconds have passed; returns when it has ended.
-    public var stop: @Sendable (_ grace: Double) async -> Void
+    package var stop: @Sendable (_ grace: Double) async -> Void
     /// A warm bot's room, given once the session has recorded the process (so that a crash in between leaves no
     /// process unaccounted for); nil for a bot started with its room.
-    public var assignRoom: (@Sendable () async -> Void)?
+    package var assignRoom: (@Sendable () async -> Void)?
 
-    public init(
+    package init(
         handle: BotHandle, exit: Task<ExitStatus, Never>, assignRoom: (@Sendable () async -> Void)? = nil,
         stop: @escaping @Sendable (_ grace: Double) async -> Void
     ) {
@@ -54,7 +54,7 @@ public struct RunningBot: Sendable {
 /// does the rest (tokens, recording, watching, ending) the same way for every launcher, and `Recovery` asks the
 /// launcher about the bots of an instance that died. A new launcher is a type of this protocol, its kind
 /// (`LauncherKind`, `Config.Launcher` and its profile fields) and its case in `BotLaunchers` (docs/DESIGN.md).
-public protocol BotLauncher: Sendable {
+package protocol BotLauncher: Sendable {
     /// The sessions' `launcher`.
     var kind: LauncherKind { get }
     /// Starts the session's bot, with its meeting token when one was minted. The bot stops by its `stop`.
@@ -71,8 +71,8 @@ public protocol BotLauncher: Sendable {
 
 /// `AUTOSPAWN_BOT_COMMAND`: a process per bot, in its own session and process group, with the allow-listed
 /// environment, its output in its log file and its body in a file of its own.
-public struct ProcessBotLauncher: BotLauncher {
-    public var kind: LauncherKind { .process }
+package struct ProcessBotLauncher: BotLauncher {
+    package var kind: LauncherKind { .process }
     let template: [String]
     let botName: String
     /// The service's variables a bot also gets (`Config.botEnvironment`).
@@ -83,7 +83,7 @@ public struct ProcessBotLauncher: BotLauncher {
     /// Where the ends of the processes this launcher starts are heard.
     let reaper: ChildReaper
 
-    public init(
+    package init(
         template: [String], botName: String, environment: [String: String], files: BotFiles, account: BotAccount?,
         reaper: ChildReaper
     ) {
@@ -95,7 +95,7 @@ public struct ProcessBotLauncher: BotLauncher {
         self.reaper = reaper
     }
 
-    public func start(_ session: Session, token: String?) async throws -> RunningBot {
+    package func start(_ session: Session, token: String?) async throws -> RunningBot {
         let command = BotCommand(
             template: template, session: session, token: token, botName: botName, bodyFile: ProcessLauncher.bodyPath)
         // The allow-list and the bot's own variables; never the service's environment (its keys).
@@ -113,7 +113,7 @@ public struct ProcessBotLauncher: BotLauncher {
 
     /// The bot process of an earlier instance, found alive by its recorded pid and start time, or by its
     /// `AUTOSPAWN_SESSION_ID` when its pid never reached the database.
-    public func recover(_ session: Session) async -> RunningBot? {
+    package func recover(_ session: Session) async -> RunningBot? {
         var found: ProcessTable.Entry?
         if let pid = session.pid, let startTime = session.pidStartTime, ProcessTable.isAlive(pid: pid, startTime: startTime) {
             found = ProcessTable.entry(pid: pid)
@@ -124,13 +124,13 @@ public struct ProcessBotLauncher: BotLauncher {
     }
 
     /// Process-group leaders carrying `AUTOSPAWN_SESSION_ID` (one pass over /proc).
-    public func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] {
+    package func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] {
         ProcessTable.groupLeaders(carrying: "AUTOSPAWN_SESSION_ID").map { bot in
             (bot.value, .process(pid: bot.entry.pid, startTime: bot.entry.startTime))
         }
     }
 
-    public func kill(_ handle: BotHandle) {
+    package func kill(_ handle: BotHandle) {
         if case .process(let pid, _) = handle { ProcessLauncher.signalGroup(pid, SIGKILL) }
     }
 
@@ -151,17 +151,17 @@ public struct ProcessBotLauncher: BotLauncher {
 
 /// `AUTOSPAWN_BOT_COMMAND` with `AUTOSPAWN_WARM_BOTS`: a bot is an idle process of the pool when there is one, given
 /// its room on its standard input; otherwise it is started cold, as without a pool.
-public struct WarmBotLauncher: BotLauncher {
-    public var kind: LauncherKind { .process }
+package struct WarmBotLauncher: BotLauncher {
+    package var kind: LauncherKind { .process }
     let pool: WarmPool
     let cold: ProcessBotLauncher
 
-    public init(pool: WarmPool, cold: ProcessBotLauncher) {
+    package init(pool: WarmPool, cold: ProcessBotLauncher) {
         self.pool = pool
         self.cold = cold
     }
 
-    public func start(_ session: Session, token: String?) async throws -> RunningBot {
+    package func start(_ session: Session, token: String?) async throws -> RunningBot {
         guard let warm = await pool.take() else { return try await cold.start(session, token: token) }
         let line: [UInt8]
         do {
@@ -181,29 +181,29 @@ public struct WarmBotLauncher: BotLauncher {
     }
 
     /// A warm bot given its room is a process like a cold one.
-    public func recover(_ session: Session) async -> RunningBot? { await cold.recover(session) }
-    public func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] { cold.botsOnThisHost() }
-    public func kill(_ handle: BotHandle) { cold.kill(handle) }
+    package func recover(_ session: Session) async -> RunningBot? { await cold.recover(session) }
+    package func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] { cold.botsOnThisHost() }
+    package func kill(_ handle: BotHandle) { cold.kill(handle) }
 }
 
 /// `AUTOSPAWN_AGENT_URL`: the Pipecat Cloud base-image contract. `POST <url>/bot` with the body, the room in
 /// headers; the open request is the bot's lifetime. Stopping ejects the bot's user from the room through
 /// Daily; an agent that keeps the request open past the grace has it cancelled.
-public struct AgentBotLauncher: BotLauncher {
-    public var kind: LauncherKind { .agent }
+package struct AgentBotLauncher: BotLauncher {
+    package var kind: LauncherKind { .agent }
     let baseURL: String
     let daily: DailyClient?
     let timeoutSeconds: Double
     let logger: Logger
 
-    public init(baseURL: String, daily: DailyClient?, timeoutSeconds: Double, logger: Logger) {
+    package init(baseURL: String, daily: DailyClient?, timeoutSeconds: Double, logger: Logger) {
         self.baseURL = baseURL
         self.daily = daily
         self.timeoutSeconds = timeoutSeconds
         self.logger = logger
     }
 
-    public func start(_ session: Session, token: String?) async throws -> RunningBot {
+    package func start(_ session: Session, token: String?) async throws -> RunningBot {
         let request = AgentRequest(baseURL: baseURL, session: session, token: token ?? "", timeoutSeconds: timeoutSeconds)
         let (logger, daily) = (logger, daily)
         let exit = Task { await request.run(logger: logger) }
@@ -215,14 +215,14 @@ public struct AgentBotLauncher: BotLauncher {
     }
 
     /// The open request died with its instance: the agent's bot is made to leave, and the session is lost.
-    public func recover(_ session: Session) async -> RunningBot? {
+    package func recover(_ session: Session) async -> RunningBot? {
         await Self.eject(room: session.roomName, userID: session.botUserID ?? botUserID(sessionID: session.id), daily: daily, logger: logger)
         return nil
     }
 
     /// An agent's bots run elsewhere.
-    public func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] { [] }
-    public func kill(_ handle: BotHandle) {}
+    package func botsOnThisHost() -> [(sessionID: String, handle: BotHandle)] { [] }
+    package func kill(_ handle: BotHandle) {}
 
     private static func eject(room: String, userID: String, daily: DailyClient?, logger: Logger) async {
         do {

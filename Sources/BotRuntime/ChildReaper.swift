@@ -11,7 +11,7 @@ import Glibc
 /// blocked thread per bot, as before, meant hundreds of threads under load, with their stacks and malloc
 /// arenas in the service's memory (BENCHMARKS.md). Where pidfds are missing (Linux before 5.3), it falls back to
 /// a thread per child.
-public final class ChildReaper: Sendable {
+package final class ChildReaper: Sendable {
     private struct Waiter {
         let descriptor: Int32
         let continuation: CheckedContinuation<ExitStatus, Never>
@@ -28,7 +28,7 @@ public final class ChildReaper: Sendable {
     /// Written to when a child is added, so that the poll starts over with it in the set.
     private let wakeup: Int32
 
-    public init() {
+    package init() {
         wakeup = autospawn_wakeup_open()
     }
 
@@ -38,17 +38,17 @@ public final class ChildReaper: Sendable {
 
     /// Notes a child just started, before anyone waits for it: until `exit(of:)` has its status, the child is
     /// this reaper's, and `reapStrays` does not touch it.
-    public func expect(_ pid: Int32) {
+    package func expect(_ pid: Int32) {
         state.withLock { _ = $0.expected.insert(pid) }
     }
 
     /// True when the child is one this reaper waits for (or was told to expect).
-    public func isTracked(_ pid: Int32) -> Bool {
+    package func isTracked(_ pid: Int32) -> Bool {
         state.withLock { $0.waiters[pid] != nil || $0.expected.contains(pid) }
     }
 
     /// How the child `pid` (started by this process) ended, once it has.
-    public func exit(of pid: Int32) async -> ExitStatus {
+    package func exit(of pid: Int32) async -> ExitStatus {
         let descriptor = autospawn_pidfd_open(pid)
         guard descriptor >= 0, wakeup >= 0 else {
             let status = await ProcessLauncher.waitForExit(pid: pid)
@@ -77,7 +77,7 @@ public final class ChildReaper: Sendable {
     /// Reaps every zombie child of this process that it does not track: descendants of bots re-parented to the
     /// service (its own subreaper, `Subreaper.enable`) would otherwise stay zombies, as under a PID 1 that never
     /// waits. Returns the live untracked children (strays) for the caller to judge.
-    public func reapStrays() -> [ProcessTable.Child] {
+    package func reapStrays() -> [ProcessTable.Child] {
         var live: [ProcessTable.Child] = []
         for child in ProcessTable.children(of: getpid()) {
             if child.isZombie {

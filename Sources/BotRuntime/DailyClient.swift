@@ -6,39 +6,39 @@ import NIOHTTP1
 import Policy
 
 /// An error answer of Daily's REST API (`{"error":"<type>","info":"<text>"}`).
-public struct DailyAPIError: Error, Equatable, CustomStringConvertible {
-    public var status: Int
+package struct DailyAPIError: Error, Equatable, CustomStringConvertible {
+    package var status: Int
     /// Daily's error type, e.g. `authentication-error`, `rate-limit-error`, `invalid-request-error`.
-    public var type: String
-    public var info: String
+    package var type: String
+    package var info: String
     /// `METHOD /path` of the request (never its headers: they hold the API key).
-    public var endpoint: String
+    package var endpoint: String
 
-    public var description: String { "Daily \(endpoint): \(status) \(type): \(info)" }
+    package var description: String { "Daily \(endpoint): \(status) \(type): \(info)" }
 
     /// Worth trying again: rate limited or a server error.
-    public var isTransient: Bool { status == 429 || status >= 500 }
+    package var isTransient: Bool { status == 429 || status >= 500 }
 }
 
 /// Daily could not be reached, or kept failing until the retries ran out.
-public struct DailyUnavailableError: Error, CustomStringConvertible {
-    public var endpoint: String
-    public var attempts: Int
-    public var lastError: String
+package struct DailyUnavailableError: Error, CustomStringConvertible {
+    package var endpoint: String
+    package var attempts: Int
+    package var lastError: String
 
-    public var description: String { "Daily \(endpoint) failed after \(attempts) attempts: \(lastError)" }
+    package var description: String { "Daily \(endpoint) failed after \(attempts) attempts: \(lastError)" }
 }
 
 /// How failed requests are retried: exponential backoff with full jitter, bounded in attempts and time.
-public struct RetryPolicy: Sendable {
-    public var maxAttempts: Int
-    public var baseDelay: Double
-    public var maxDelay: Double
+package struct RetryPolicy: Sendable {
+    package var maxAttempts: Int
+    package var baseDelay: Double
+    package var maxDelay: Double
     /// No new attempt starts after this many seconds since the first one.
-    public var totalTime: Double
-    public var requestTimeout: Double
+    package var totalTime: Double
+    package var requestTimeout: Double
 
-    public init(maxAttempts: Int = 5, baseDelay: Double = 0.25, maxDelay: Double = 4, totalTime: Double = 20, requestTimeout: Double = 10) {
+    package init(maxAttempts: Int = 5, baseDelay: Double = 0.25, maxDelay: Double = 4, totalTime: Double = 20, requestTimeout: Double = 10) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
@@ -56,21 +56,21 @@ public struct RetryPolicy: Sendable {
 /// evenly, `1/perSecond` apart. Evenly spaced starts still arrive under the limit when the network bunches
 /// them a little; a burst allowance would not. The limit is the Daily domain's: several live instances each
 /// pace at their share of it (`share(among:)`).
-public actor RequestLimiter {
+package actor RequestLimiter {
     private let perSecond: Int
     private var interval: Duration
     private var nextSlot = ContinuousClock.now
     /// The instances the limit is shared among now.
-    public private(set) var sharers = 1
+    package private(set) var sharers = 1
 
-    public init(perSecond: Int = 15) {
+    package init(perSecond: Int = 15) {
         self.perSecond = max(1, perSecond)
         interval = .seconds(1) / max(1, perSecond)
     }
 
     /// Paces at `1/instances` of the limit; returns true when the share changed.
     @discardableResult
-    public func share(among instances: Int) -> Bool {
+    package func share(among instances: Int) -> Bool {
         let instances = max(1, instances)
         guard instances != sharers else { return false }
         sharers = instances
@@ -79,7 +79,7 @@ public actor RequestLimiter {
     }
 
     /// Waits until a request may start, and takes its slot.
-    public func acquire() async {
+    package func acquire() async {
         let now = ContinuousClock.now
         let slot = max(now, nextSlot)
         nextSlot = slot + interval
@@ -88,8 +88,8 @@ public actor RequestLimiter {
 }
 
 /// Daily's REST API: rooms, meeting tokens, presence, eject, the domain, webhooks.
-public struct DailyClient: Sendable {
-    public let baseURL: String
+package struct DailyClient: Sendable {
+    package let baseURL: String
     private let apiKey: String
     private let http: HTTPClient
     private let limiter: RequestLimiter
@@ -97,7 +97,7 @@ public struct DailyClient: Sendable {
     private let logger: Logger
     private let metrics: ServiceMetrics
 
-    public init(
+    package init(
         baseURL: String, apiKey: String, http: HTTPClient = .shared, limiter: RequestLimiter = RequestLimiter(),
         retry: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "autospawn.daily"), metrics: ServiceMetrics = .disabled
     ) {
@@ -111,7 +111,7 @@ public struct DailyClient: Sendable {
     }
 
     /// Paces this instance at its share of the domain's rate limit among `instances` live ones.
-    public func shareRateLimit(among instances: Int) async {
+    package func shareRateLimit(among instances: Int) async {
         if await limiter.share(among: instances) {
             logger.info("pacing Daily requests at a share of the rate limit", metadata: ["instances": "\(instances)"])
         }
@@ -120,7 +120,7 @@ public struct DailyClient: Sendable {
     // MARK: Endpoints
 
     /// The domain's name (`domain_name` of the API root).
-    public func domainName() async throws -> String {
+    package func domainName() async throws -> String {
         let root = try await send(.GET, "/", as: JSONValue.self)
         guard let name = root["domain_name"]?.string else {
             throw DailyAPIError(status: 200, type: "unexpected-response", info: "no domain_name in the API root", endpoint: "GET /")
@@ -128,29 +128,29 @@ public struct DailyClient: Sendable {
         return name
     }
 
-    public func createRoom(name: String?, privacy: String? = nil, properties: [String: JSONValue] = [:]) async throws -> DailyRoom {
+    package func createRoom(name: String?, privacy: String? = nil, properties: [String: JSONValue] = [:]) async throws -> DailyRoom {
         var body: [String: JSONValue] = ["properties": .object(properties)]
         if let name { body["name"] = .string(name) }
         if let privacy { body["privacy"] = .string(privacy) }
         return try await send(.POST, "/rooms", body: JSONValue.object(body), as: DailyRoom.self)
     }
 
-    public func room(_ name: String) async throws -> DailyRoom {
+    package func room(_ name: String) async throws -> DailyRoom {
         try await send(.GET, "/rooms/\(name)", as: DailyRoom.self)
     }
 
-    public func deleteRoom(_ name: String) async throws {
+    package func deleteRoom(_ name: String) async throws {
         _ = try await send(.DELETE, "/rooms/\(name)", as: JSONValue.self)
     }
 
     /// A meeting token with these properties (always give `room_name`).
-    public func meetingToken(_ properties: [String: JSONValue]) async throws -> String {
+    package func meetingToken(_ properties: [String: JSONValue]) async throws -> String {
         struct Token: Decodable { var token: String }
         return try await send(.POST, "/meeting-tokens", body: JSONValue.object(["properties": .object(properties)]), as: Token.self).token
     }
 
     /// Who is in the room now; a room Daily does not know is empty.
-    public func presence(_ room: String) async throws -> [DailyPresence] {
+    package func presence(_ room: String) async throws -> [DailyPresence] {
         struct Presence: Decodable { var data: [DailyPresence] }
         do {
             return try await send(.GET, "/rooms/\(room)/presence", as: Presence.self).data
@@ -160,52 +160,52 @@ public struct DailyClient: Sendable {
     }
 
     /// Removes participants from a room, by user id.
-    public func eject(room: String, userIDs: [String]) async throws {
+    package func eject(room: String, userIDs: [String]) async throws {
         let body = JSONValue.object(["user_ids": .array(userIDs.map(JSONValue.string))])
         _ = try await send(.POST, "/rooms/\(room)/eject", body: body, as: JSONValue.self)
     }
 
-    public func createWebhook(url: String, hmac: String?, eventTypes: [String], retryType: String? = nil) async throws -> DailyWebhook {
+    package func createWebhook(url: String, hmac: String?, eventTypes: [String], retryType: String? = nil) async throws -> DailyWebhook {
         var body: [String: JSONValue] = ["url": .string(url), "eventTypes": .array(eventTypes.map(JSONValue.string))]
         if let hmac { body["hmac"] = .string(hmac) }
         if let retryType { body["retryType"] = .string(retryType) }
         return try await send(.POST, "/webhooks", body: JSONValue.object(body), as: DailyWebhook.self)
     }
 
-    public func webhooks() async throws -> [DailyWebhook] {
+    package func webhooks() async throws -> [DailyWebhook] {
         try await send(.GET, "/webhooks", as: [DailyWebhook].self)
     }
 
-    public func webhook(_ uuid: String) async throws -> DailyWebhook {
+    package func webhook(_ uuid: String) async throws -> DailyWebhook {
         try await send(.GET, "/webhooks/\(uuid)", as: DailyWebhook.self)
     }
 
     /// Updates a webhook; also how a webhook that Daily turned `FAILED` is switched on again.
-    public func updateWebhook(_ uuid: String, changes: [String: JSONValue]) async throws -> DailyWebhook {
+    package func updateWebhook(_ uuid: String, changes: [String: JSONValue]) async throws -> DailyWebhook {
         try await send(.POST, "/webhooks/\(uuid)", body: JSONValue.object(changes), as: DailyWebhook.self)
     }
 
-    public func deleteWebhook(_ uuid: String) async throws {
+    package func deleteWebhook(_ uuid: String) async throws {
         _ = try await send(.DELETE, "/webhooks/\(uuid)", as: JSONValue.self)
     }
 
     /// Hands a held dial-in call to the room's SIP endpoint (what a bot does once Daily says the room is ready).
-    public func pinlessCallUpdate(callID: String, callDomain: String, sipURI: String) async throws -> JSONValue {
+    package func pinlessCallUpdate(callID: String, callDomain: String, sipURI: String) async throws -> JSONValue {
         let body = JSONValue.object(["callId": .string(callID), "callDomain": .string(callDomain), "sipUri": .string(sipURI)])
         return try await send(.POST, "/dialin/pinlessCallUpdate", body: body, as: JSONValue.self)
     }
 
     /// Creates the domain's pinless dial-in config (`type: pinless_dialin`, `room_creation_api`, `hmac`, ...).
-    public func createDialinConfig(_ config: [String: JSONValue]) async throws -> JSONValue {
+    package func createDialinConfig(_ config: [String: JSONValue]) async throws -> JSONValue {
         try await send(.POST, "/domain-dialin-config", body: JSONValue.object(config), as: JSONValue.self)
     }
 
     /// The domain's dial-in configs.
-    public func dialinConfigs() async throws -> JSONValue {
+    package func dialinConfigs() async throws -> JSONValue {
         try await send(.GET, "/domain-dialin-config", as: JSONValue.self)
     }
 
-    public func deleteDialinConfig(_ id: String) async throws {
+    package func deleteDialinConfig(_ id: String) async throws {
         _ = try await send(.DELETE, "/domain-dialin-config/\(id)", as: JSONValue.self)
     }
 
@@ -277,15 +277,15 @@ public struct DailyClient: Sendable {
 }
 
 /// A room as Daily describes it.
-public struct DailyRoom: Codable, Sendable, Equatable {
-    public var id: String?
-    public var name: String
-    public var url: String
-    public var privacy: String?
-    public var config: JSONValue?
+package struct DailyRoom: Codable, Sendable, Equatable {
+    package var id: String?
+    package var name: String
+    package var url: String
+    package var privacy: String?
+    package var config: JSONValue?
 
     /// The addresses its SIP endpoints are dialled at (`config.sip_uri`: `endpoint` and `extra_endpoints`).
-    public var sipEndpoints: [String] {
+    package var sipEndpoints: [String] {
         var endpoints = [config?["sip_uri"]?["endpoint"]?.string].compactMap { $0 }
         if case .array(let extra)? = config?["sip_uri"]?["extra_endpoints"] { endpoints += extra.compactMap(\.string) }
         return endpoints
@@ -293,19 +293,19 @@ public struct DailyRoom: Codable, Sendable, Equatable {
 }
 
 /// One participant of `GET /rooms/:name/presence` (camelCase, unlike webhooks).
-public struct DailyPresence: Codable, Sendable, Equatable {
-    public var id: String?
-    public var userId: String?
-    public var userName: String?
+package struct DailyPresence: Codable, Sendable, Equatable {
+    package var id: String?
+    package var userId: String?
+    package var userName: String?
 }
 
 /// A webhook as Daily describes it (the `hmac` secret is not kept in this type's description).
-public struct DailyWebhook: Codable, Sendable, Equatable {
-    public var uuid: String
-    public var url: String
-    public var hmac: String?
-    public var state: String?
-    public var failedCount: Int?
-    public var retryType: String?
-    public var eventTypes: [String]?
+package struct DailyWebhook: Codable, Sendable, Equatable {
+    package var uuid: String
+    package var url: String
+    package var hmac: String?
+    package var state: String?
+    package var failedCount: Int?
+    package var retryType: String?
+    package var eventTypes: [String]?
 }

@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// instances on other hosts know it is alive. It shuts down after the `Supervisor` (whose drain may take long,
 /// and must not look like a death). On a handover it leaves a last lease of `handoverSeconds`: its bots wait that
 /// long for the next instance on this host before other hosts take them for lost. Otherwise it deregisters.
-public struct InstanceLease: Service {
+package struct InstanceLease: Service {
     let store: any SessionStorage
     /// Registers the instance again if its row has gone.
     let recovery: Recovery
@@ -18,7 +18,7 @@ public struct InstanceLease: Service {
     let logger: Logger
     let clock: any WallClock
 
-    public init(
+    package init(
         store: any SessionStorage, recovery: Recovery, leaseSeconds: Double, handoverSeconds: Double,
         handsOver: @escaping @Sendable () async -> Bool, logger: Logger, clock: any WallClock = SystemClock()
     ) {
@@ -31,7 +31,7 @@ public struct InstanceLease: Service {
         self.clock = clock
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let period = Duration.milliseconds(Int64(max(0.1, leaseSeconds / 3) * 1000))
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

@@ -7,11 +7,11 @@ import Glibc
 #endif
 
 /// A bot process could not be started.
-public struct LaunchError: Error, CustomStringConvertible {
-    public let executable: String
-    public let errno: Int32
+package struct LaunchError: Error, CustomStringConvertible {
+    package let executable: String
+    package let errno: Int32
 
-    public var description: String {
+    package var description: String {
         "cannot start \(executable): \(String(cString: strerror(errno)))"
     }
 }
@@ -20,14 +20,14 @@ public struct LaunchError: Error, CustomStringConvertible {
 /// /dev/null, stdout and stderr appended to a file, every signal disposition back at its default, no file
 /// descriptor of the service inherited, and, with `AUTOSPAWN_BOT_USER`, as that user. So a bot outlives a crash of
 /// the service, keeps logging, and reaches nothing of the service's.
-public enum ProcessLauncher {
+package enum ProcessLauncher {
     /// Where a bot finds the descriptor `spawn` gives it as `body`.
-    public static let bodyPath = "/dev/fd/3"
+    package static let bodyPath = "/dev/fd/3"
 
     /// Starts `arguments[0]` (searched in the bot's PATH) and returns its pid, which is also its process group id.
     /// Its standard input is `input` when given (a warm bot's pipe), else /dev/null; `body` becomes its fd 3
     /// (`bodyPath`); `account` is the user it runs as (nil: the service's).
-    public static func spawn(
+    package static func spawn(
         arguments: [String], environment: [String: String], logPath: String, input: Int32? = nil, body: Int32? = nil,
         account: BotAccount? = nil
     ) throws(LaunchError) -> Int32 {
@@ -61,12 +61,12 @@ public enum ProcessLauncher {
     /// Makes this process non-dumpable (prctl PR_SET_DUMPABLE 0): a process of the same user, a bot among them, can
     /// then neither read its `/proc/<pid>/environ`, memory or descriptors nor attach to it. False when the kernel refused.
     @discardableResult
-    public static func makeUndumpable() -> Bool {
+    package static func makeUndumpable() -> Bool {
         autospawn_make_undumpable() == 0
     }
 
     /// Waits for a child to end. The wait blocks a thread of its own, never one of Swift's cooperative pool.
-    public static func waitForExit(pid: Int32) async -> ExitStatus {
+    package static func waitForExit(pid: Int32) async -> ExitStatus {
         await onOwnThread {
             var status: Int32 = 0
             while true {
@@ -81,7 +81,7 @@ public enum ProcessLauncher {
     }
 
     /// Waits for a process that is not our child (adopted after a restart) by looking at /proc.
-    public static func pollForExit(pid: Int32, startTime: UInt64, interval: Duration = .milliseconds(200)) async -> ExitStatus {
+    package static func pollForExit(pid: Int32, startTime: UInt64, interval: Duration = .milliseconds(200)) async -> ExitStatus {
         while ProcessTable.isAlive(pid: pid, startTime: startTime) {
             try? await Task.sleep(for: interval)
         }
@@ -92,13 +92,13 @@ public enum ProcessLauncher {
     /// children leave behind comes back to the service, which reaps it, instead of to init (or, in a container
     /// where the service is PID 1, to nobody that waits). False when the kernel refused.
     @discardableResult
-    public static func becomeSubreaper() -> Bool {
+    package static func becomeSubreaper() -> Bool {
         autospawn_become_subreaper() == 0
     }
 
     /// Sends a signal to a whole process group; false when no process is left in it.
     @discardableResult
-    public static func signalGroup(_ group: Int32, _ signal: Int32) -> Bool {
+    package static func signalGroup(_ group: Int32, _ signal: Int32) -> Bool {
         guard group > 1 else { return false }
         return kill(-group, signal) == 0
     }

@@ -8,34 +8,34 @@ import SessionStore
 /// (`max_duration`), active sessions without a bot (`lost`), retention, crash recovery of instances that died
 /// meanwhile, strays of ended sessions, and, with a key, rooms where Daily's presence shows only bots
 /// (`orphaned`).
-public struct Reaper: Service {
-    public struct Settings: Sendable {
-        public var interval: Double
-        public var startTimeoutSeconds: Double
-        public var maxSessionSeconds: Double
+package struct Reaper: Service {
+    package struct Settings: Sendable {
+        package var interval: Double
+        package var startTimeoutSeconds: Double
+        package var maxSessionSeconds: Double
         /// A room silent this long is checked against Daily's presence.
-        public var orphanAfterSeconds: Double
-        public var botNames: [String]
+        package var orphanAfterSeconds: Double
+        package var botNames: [String]
         /// Ended sessions older than this are deleted with their files.
-        public var retentionSeconds: Double
+        package var retentionSeconds: Double
         /// `AUTOSPAWN_SIGNATURE_TOLERANCE_S`: seen event ids outlive it (`retentionCutoffs`).
-        public var signatureToleranceSeconds: Double
+        package var signatureToleranceSeconds: Double
         /// How often recovery looks for dead instances, apart from the other rules: half a lease, so that a dead
         /// instance's rooms are served within about its lease and a second.
-        public var recoveryInterval: Double
+        package var recoveryInterval: Double
         /// `AUTOSPAWN_SPAWN_ON`: with `knock`, knockers (whom presence does not show) keep a silent room's bot.
-        public var spawnOn: Config.SpawnOn
+        package var spawnOn: Config.SpawnOn
         /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, a bot without a human in its room this long ends `knock_timeout`.
-        public var knockWaitSeconds: Double
+        package var knockWaitSeconds: Double
 
         /// The limits on a session's age (`timeLimitReached`).
-        public var timeLimits: TimeLimits {
+        package var timeLimits: TimeLimits {
             TimeLimits(
                 startTimeoutSeconds: startTimeoutSeconds, maxSessionSeconds: maxSessionSeconds, spawnOn: spawnOn,
                 knockWaitSeconds: knockWaitSeconds)
         }
 
-        public init(
+        package init(
             interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
             botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, signatureToleranceSeconds: Double = 300,
             recoveryInterval: Double? = nil, spawnOn: Config.SpawnOn = .join, knockWaitSeconds: Double = 120
@@ -62,7 +62,7 @@ public struct Reaper: Service {
     let logger: Logger
     let clock: any WallClock
 
-    public init(
+    package init(
         store: any SessionStorage, supervisor: Supervisor, recovery: Recovery, settings: Settings, daily: DailyClient? = nil,
         metrics: ServiceMetrics = .disabled, logger: Logger, clock: any WallClock = SystemClock()
     ) {
@@ -76,7 +76,7 @@ public struct Reaper: Service {
         self.clock = clock
     }
 
-    public func run() async throws {
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             var lastPass = ContinuousClock.now - .seconds(settings.interval)
             while !Task.isCancelled {
@@ -101,7 +101,7 @@ public struct Reaper: Service {
     }
 
     /// One pass of every rule.
-    public func pass() async {
+    package func pass() async {
         let now = clock.now()
         do {
             try await applyTimeLimits(now: now)

@@ -20,7 +20,7 @@ import Glibc
 ///
 /// `register` once before serving (`InstanceLease` keeps the lease from then on); `run` before serving and
 /// again every half lease (an instance may die meanwhile).
-public struct Recovery: Sendable {
+package struct Recovery: Sendable {
     let store: any SessionStorage
     let supervisor: Supervisor
     let daily: DailyClient?
@@ -34,7 +34,7 @@ public struct Recovery: Sendable {
     /// How other instances reach this one (nil until it listens on a port chosen at start-up).
     let advertiseURL: String?
 
-    public init(
+    package init(
         store: any SessionStorage, supervisor: Supervisor, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
         logger: Logger, clock: any WallClock = SystemClock(), hostID: String = ProcessTable.hostIdentity(), leaseSeconds: Double = 10,
         advertiseURL: String? = nil
@@ -51,7 +51,7 @@ public struct Recovery: Sendable {
     }
 
     /// Registers this instance with its process, host and a first lease.
-    public func register() async throws {
+    package func register() async throws {
         let me = ProcessTable.current()
         let now = clock.now()
         _ = try await store.register(
@@ -60,7 +60,7 @@ public struct Recovery: Sendable {
                 leaseUntil: now + leaseSeconds, advertiseURL: advertiseURL))
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let others = try await store.otherInstances()
         let live = Self.liveInstances(others, of: store, hostID: hostID, now: clock.now())
         var hostOf: [String: String] = [store.instanceID: hostID]
@@ -90,7 +90,7 @@ public struct Recovery: Sendable {
     }
 
     /// Whether another live instance shares this one's store (`AUTOSPAWN_SHUTDOWN=auto` drains then, else hands over).
-    public static func othersAlive(store: any SessionStorage, hostID: String, now: Double) async -> Bool {
+    package static func othersAlive(store: any SessionStorage, hostID: String, now: Double) async -> Bool {
         // When the store cannot say, draining is the choice that leaves no room without a bot for long.
         guard let others = try? await store.otherInstances() else { return true }
         return liveInstances(others, of: store, hostID: hostID, now: now).count > 1

@@ -3,36 +3,36 @@ import CoreMetrics
 /// The service's metrics, through swift-metrics: `serve` hands it the Prometheus factory, tests a registry of
 /// their own, and code that is not measured the no-op one. Label values are always from small, fixed sets
 /// (event types, actions, reasons, endpoint templates), never room names or ids.
-public struct ServiceMetrics: Sendable {
+package struct ServiceMetrics: Sendable {
     let factory: any MetricsFactory
 
-    public init(factory: any MetricsFactory) {
+    package init(factory: any MetricsFactory) {
         self.factory = factory
     }
 
     /// Measures nothing.
-    public static let disabled = ServiceMetrics(factory: NOOPMetricsHandler.instance)
+    package static let disabled = ServiceMetrics(factory: NOOPMetricsHandler.instance)
 
     /// One webhook answered: its Daily event type (`unknown`, `probe`, `unverified`, `invalid` when there is
     /// none) and the action taken (`refused` for 400/401/503 answers).
-    public func webhook(type: String, action: String) {
+    package func webhook(type: String, action: String) {
         Counter(label: "autospawn_webhooks_total", dimensions: [("type", type), ("action", action)], factory: factory)
             .increment()
     }
 
     /// A webhook refused for its signature: `missing_signature`, `invalid_signature`, `stale_timestamp`.
-    public func signatureFailure(reason: String) {
+    package func signatureFailure(reason: String) {
         Counter(label: "autospawn_signature_failures_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
     /// From the session's claim (the webhook, or `/start`) to its bot running.
-    public func spawnLatency(seconds: Double) {
+    package func spawnLatency(seconds: Double) {
         Timer(label: "autospawn_spawn_latency_seconds", factory: factory)
             .recordNanoseconds(Int64((max(seconds, 0) * 1e9).rounded()))
     }
 
     /// A session ended, by its final state (`ended`, `failed`), reason and bot profile.
-    public func sessionEnded(state: String, reason: String, profile: String) {
+    package func sessionEnded(state: String, reason: String, profile: String) {
         Counter(
             label: "autospawn_session_ends_total", dimensions: [("state", state), ("reason", reason), ("profile", profile)],
             factory: factory
@@ -42,60 +42,60 @@ public struct ServiceMetrics: Sendable {
     /// A bot started (its process runs, or its agent took the request), by its profile.
     /// A dial-in call answered: `answered`, `waited` (answered after waiting for a place), `capacity`, `no_profile`,
     /// `refused` (signature), `invalid`, `failed` (Daily or the database).
-    public func dialinCall(result: String) {
+    package func dialinCall(result: String) {
         Counter(label: "autospawn_dialin_calls_total", dimensions: [("result", result)], factory: factory).increment()
     }
 
-    public func botStarted(profile: String) {
+    package func botStarted(profile: String) {
         Counter(label: "autospawn_bots_started_total", dimensions: [("profile", profile)], factory: factory).increment()
     }
 
     /// One request to Daily's REST API: the endpoint's template (`GET /rooms/:name/presence`) and the HTTP
     /// status, or `error` when no answer came.
-    public func dailyCall(endpoint: String, status: String) {
+    package func dailyCall(endpoint: String, status: String) {
         Counter(label: "autospawn_daily_api_requests_total", dimensions: [("endpoint", endpoint), ("status", status)], factory: factory)
             .increment()
     }
 
     /// Something the reaper did: `start_timeout`, `max_duration`, `orphaned`, `presence_check`, `lost`, `adopted`,
     /// `pruned`, `log_rotated`, `stray_stopped`.
-    public func reaperAction(_ action: String) {
+    package func reaperAction(_ action: String) {
         Counter(label: "autospawn_reaper_actions_total", dimensions: [("action", action)], factory: factory).increment()
     }
 
     /// Active sessions in the whole service (every instance on the database) and the configured cap.
-    public func sessions(active: Int, capacity: Int) {
+    package func sessions(active: Int, capacity: Int) {
         Gauge(label: "autospawn_active_sessions", factory: factory).record(active)
         Gauge(label: "autospawn_max_concurrency", factory: factory).record(capacity)
     }
 
     /// A webhook of this service that Daily had turned `FAILED` was switched on again.
-    public func webhookReactivated() {
+    package func webhookReactivated() {
         Counter(label: "autospawn_webhook_reactivations_total", factory: factory).increment()
     }
 
     /// Idle processes of a warm pool (`AUTOSPAWN_WARM_BOTS`), by the pool's name.
-    public func warmBotsIdle(pool: String, count: Int) {
+    package func warmBotsIdle(pool: String, count: Int) {
         Gauge(label: "autospawn_warm_bots_idle", dimensions: [("pool", pool)], factory: factory).record(count)
     }
 
     /// A warm process started (to be idle).
-    public func warmBotStarted(pool: String) {
+    package func warmBotStarted(pool: String) {
         Counter(label: "autospawn_warm_bots_started_total", dimensions: [("pool", pool)], factory: factory).increment()
     }
 
     /// A warm process given a room: a bot started without its imports on the way.
-    public func warmBotAssigned(pool: String) {
+    package func warmBotAssigned(pool: String) {
         Counter(label: "autospawn_warm_bots_assigned_total", dimensions: [("pool", pool)], factory: factory).increment()
     }
 
     /// A warm process that ended while idle, before any room (the service did not stop it).
-    public func warmBotDiedIdle(pool: String) {
+    package func warmBotDiedIdle(pool: String) {
         Counter(label: "autospawn_warm_bots_died_idle_total", dimensions: [("pool", pool)], factory: factory).increment()
     }
 
     /// Open `/bot/status/stream` and dashboard streams.
-    public func statusStreams(_ count: Int) {
+    package func statusStreams(_ count: Int) {
         Gauge(label: "autospawn_status_streams", factory: factory).record(count)
     }
 }

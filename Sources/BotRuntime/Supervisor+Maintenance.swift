@@ -11,7 +11,7 @@ import Glibc
 /// The supervisor as a `Service`: its poll loop and the rules it applies for the `Reaper`.
 extension Supervisor {
 
-    public func run() async throws {
+    package func run() async throws {
         let wakeups = store.changes.placementWakeups()
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in

@@ -2,34 +2,34 @@ import Policy
 
 extension Supervisor {
     /// What the supervisor needs from the configuration.
-    public struct Settings: Sendable {
+    package struct Settings: Sendable {
         /// Every kind of bot: how each starts, what it gets, its warm pool (`Config.profiles`).
-        public var profiles: BotProfiles
-        public var logDirectory: String
-        public var stopGraceSeconds: Double
+        package var profiles: BotProfiles
+        package var logDirectory: String
+        package var stopGraceSeconds: Double
         /// A bot's meeting token expires after this (and an agent's request is closed).
-        public var maxSessionSeconds: Double
+        package var maxSessionSeconds: Double
         /// How often scheduled and cross-instance stops and waiting rooms are looked for.
-        public var pollInterval: Duration
+        package var pollInterval: Duration
         /// A bot's log past this is rotated.
-        public var botLogMaxBytes: Int
+        package var botLogMaxBytes: Int
         /// What a graceful shutdown does with the bots.
-        public var shutdownMode: Config.ShutdownMode
+        package var shutdownMode: Config.ShutdownMode
         /// `drain`: the longest the bots are left to end by themselves.
-        public var drainTimeoutSeconds: Double
+        package var drainTimeoutSeconds: Double
         /// A warm pool whose processes keep dying while idle waits before the next start.
-        public var restartBackoff: RestartBackoff
+        package var restartBackoff: RestartBackoff
         /// With dial-in: where this instance's call bots forward their calls (its own forwarding route).
-        public var callForwardingURL: (@Sendable () -> String)?
+        package var callForwardingURL: (@Sendable () -> String)?
         /// `AUTOSPAWN_BOT_USER`: the user bot processes run as; nil: the service's.
-        public var botAccount: BotAccount?
+        package var botAccount: BotAccount?
         /// Whether another live instance shares the store: `AUTOSPAWN_SHUTDOWN=auto` asks it at SIGTERM.
-        public var otherInstancesAlive: @Sendable () async -> Bool = { true }
+        package var otherInstancesAlive: @Sendable () async -> Bool = { true }
 
         /// - Parameters:
         ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`
         ///     form the one default profile.
-        public init(
+        package init(
             profiles: BotProfiles = .none, launcher: Config.Launcher? = nil, logDirectory: String, stopGraceSeconds: Double,
             maxSessionSeconds: Double, pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot",
             botEnvironment: [String: String] = [:], botLogMaxBytes: Int = 10 * 1024 * 1024,

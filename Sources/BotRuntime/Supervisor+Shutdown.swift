@@ -43,12 +43,12 @@ extension Supervisor {
     }
 
     /// Ends a drain at once: its bots are stopped (a second SIGTERM or SIGINT).
-    public func stopNow() {
+    package func stopNow() {
         stopNowRequested = true
     }
 
     /// The shutdown under way began with a SIGINT (Ctrl+C): the bots are stopped, whatever `AUTOSPAWN_SHUTDOWN` says.
-    public func interrupt() {
+    package func interrupt() {
         interrupted = true
     }
 

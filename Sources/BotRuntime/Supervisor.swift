@@ -15,7 +15,7 @@ import Glibc
 /// asked for, starts waiting rooms' bots, takes sessions that wait for an instance with room, and rotates logs
 /// (the `Reaper` and `Recovery` apply the slower rules through it); on graceful shutdown it drains, hands over or
 /// stops its bots as `AUTOSPAWN_SHUTDOWN` says (`+Shutdown`).
-public actor Supervisor: Service {
+package actor Supervisor: Service {
     /// A bot this instance watches.
     struct Bot {
         var room: String
@@ -39,7 +39,7 @@ public actor Supervisor: Service {
     /// How each profile's bots are started, with their meeting tokens.
     nonisolated let launchers: BotLaunchers
     /// The warm pools of the profiles that keep idle processes (`AUTOSPAWN_WARM_BOTS`, a profile's `warm_bots`).
-    public nonisolated var warmPools: [WarmPool] { launchers.warmPools }
+    package nonisolated var warmPools: [WarmPool] { launchers.warmPools }
     let drainingFlag = Atomic<Bool>(false)
     /// True while a drain lets its calls end (`AUTOSPAWN_SHUTDOWN=drain`): a phone call may still get its bot here.
     let drainKeepsCalls = Atomic<Bool>(false)
@@ -48,12 +48,12 @@ public actor Supervisor: Service {
     /// The shutdown began with a SIGINT: it stops the bots.
     var interrupted = false
     /// The shutdown hands the bots over to the next instance (the lease then leaves a handover lease).
-    public internal(set) var handsOver = false
+    package internal(set) var handsOver = false
 
     /// The time the rules are judged by.
     let clock: any WallClock
 
-    public init(
+    package init(
         store: any SessionStorage, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
         clock: any WallClock = SystemClock()
     ) {
@@ -68,16 +68,16 @@ public actor Supervisor: Service {
     }
 
     /// True once shutdown has begun: no new bots are started.
-    public nonisolated var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
+    package nonisolated var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 
     /// Whether a phone call may get its bot here now: not after shutdown has begun, but during a drain, which waits for
     /// it as for any call here. A caller on hold has no room with humans that another instance would serve later.
-    public nonisolated var takesCalls: Bool { !isDraining || drainKeepsCalls.load(ordering: .acquiring) }
+    package nonisolated var takesCalls: Bool { !isDraining || drainKeepsCalls.load(ordering: .acquiring) }
 
     var now: Double { clock.now() }
 
     /// The file a session's bot writes to.
-    public nonisolated func logPath(for sessionID: String) -> String {
+    package nonisolated func logPath(for sessionID: String) -> String {
         files.logPath(for: sessionID)
     }
 
@@ -85,14 +85,14 @@ public actor Supervisor: Service {
 
     /// Starts the session's bot after the caller's answer has gone out; returns at once.
     /// - Parameter isCall: a phone call's session, which a drain still starts (`takesCalls`).
-    public nonisolated func launchSoon(_ session: Session, isCall: Bool = false) {
+    package nonisolated func launchSoon(_ session: Session, isCall: Bool = false) {
         Task { await self.launch(session, isCall: isCall) }
     }
 
     /// Starts the session's bot and records its process; a bot that cannot start fails its session. Only a session
     /// placed on this instance gets its bot here: one that waits for an instance with room is taken by
     /// `placeWaitingSessions` (here or elsewhere) first.
-    public func launch(_ session: Session, isCall: Bool = false) async {
+    package func launch(_ session: Session, isCall: Bool = false) async {
         guard session.ownerInstance == store.instanceID else { return }
         guard bots[session.id] == nil, pendingLaunches[session.id] == nil else { return }
         // Decided now, while the drain (which waits for launches under way) cannot end meanwhile.
@@ -195,7 +195,7 @@ public actor Supervisor: Service {
 
     /// Ends a session whose bot will never run (or has stopped), with the end counted and logged, and starts
     /// the room's next session when a human is waiting for it.
-    public func end(_ sessionID: String, state: SessionState, reason: EndReason) async {
+    package func end(_ sessionID: String, state: SessionState, reason: EndReason) async {
         await finish(sessionID, state: state, reason: reason, exitCode: nil)
     }
 
@@ -238,7 +238,7 @@ public actor Supervisor: Service {
 
     /// Stops the session's bot (SIGTERM to its group, SIGKILL after the grace) if this instance watches it; a
     /// session no instance had taken yet has no bot, and ends here.
-    public func stop(_ session: Session) async {
+    package func stop(_ session: Session) async {
         guard session.state == .stopping else { return }
         if session.isPlaced {
             terminate(session.id)
@@ -248,7 +248,7 @@ public actor Supervisor: Service {
     }
 
     /// Asks for a stop through the database (any instance may own the bot) and acts on it when it is ours.
-    public func requestStop(_ sessionID: String, reason: EndReason) async throws -> Session? {
+    package func requestStop(_ sessionID: String, reason: EndReason) async throws -> Session? {
         let session = try await store.requestStop(sessionID, reason: reason, now: now)
         if let session, session.state == .stopping, !session.isPlaced {
             await finish(sessionID, state: .ended, reason: reason, exitCode: nil)

@@ -7,7 +7,7 @@ import Glibc
 
 extension SystemAccounts {
     /// This machine's user and group databases, and this process's privileges.
-    public static func thisMachine() -> SystemAccounts {
+    package static func thisMachine() -> SystemAccounts {
         SystemAccounts(
             user: { name in
                 var entry = passwd()

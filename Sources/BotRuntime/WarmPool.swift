@@ -13,11 +13,11 @@ import Glibc
 /// `run()` keeps the pool at its size (a replacement after each `take()`; after a death while idle, the restart
 /// backoff first) and, when cancelled, stops the idle processes. A later profile gets a pool of its own: each is
 /// named (`pool`), in its files and its metrics.
-public actor WarmPool {
+package actor WarmPool {
     /// The pool's name: `default` for `AUTOSPAWN_BOT_COMMAND`.
-    public nonisolated let name: String
+    package nonisolated let name: String
     /// Idle processes it keeps.
-    public nonisolated let size: Int
+    package nonisolated let size: Int
     let arguments: [String]
     /// The allow-listed environment, `AUTOSPAWN_BOT_NAME` and `AUTOSPAWN_WARM=1`: no room, no session.
     let environment: [String: String]
@@ -41,7 +41,7 @@ public actor WarmPool {
     private let wake: AsyncStream<Void>.Continuation
     private let idleGauge = Atomic<Int>(0)
 
-    public init(
+    package init(
         name: String = "default", size: Int, arguments: [String], botName: String, environment: [String: String],
         account: BotAccount? = nil, logDirectory: String, reaper: ChildReaper, backoff: RestartBackoff, stopGraceSeconds: Double,
         metrics: ServiceMetrics, logger: Logger
@@ -65,7 +65,7 @@ public actor WarmPool {
     }
 
     /// Idle processes now (for `/metrics` and the dashboard, read without waiting for the actor).
-    public nonisolated var idleCount: Int { idleGauge.load(ordering: .relaxed) }
+    package nonisolated var idleCount: Int { idleGauge.load(ordering: .relaxed) }
 
     /// The idle processes' pids.
     var idlePIDs: [Int32] { idle.map(\.pid) }
@@ -81,7 +81,7 @@ public actor WarmPool {
     }
 
     /// Keeps the pool full until cancelled, then stops every idle process and returns once they have ended.
-    public func run() async {
+    package func run() async {
         await removeLeftovers()
         await withDiscardingTaskGroup { group in
             refill(&group)

@@ -9,7 +9,7 @@ import Synchronization
 /// each failed one that is this service's: signed with one of its secrets or, with none configured, pointing at a
 /// `/daily/webhook` path. It also says, once, when this service's webhook is not subscribed to an event type the
 /// service needs (`requiredEventTypes`): those events would never come.
-public final class WebhookWatchdog: Service, Sendable {
+package final class WebhookWatchdog: Service, Sendable {
     let daily: DailyClient
     let secrets: [[UInt8]]
     let requiredEventTypes: [String]
@@ -19,7 +19,7 @@ public final class WebhookWatchdog: Service, Sendable {
     /// The webhooks already warned about, with what they missed.
     private let warned = Mutex<Set<String>>([])
 
-    public init(
+    package init(
         daily: DailyClient, secrets: [[UInt8]], requiredEventTypes: [String] = [], intervalSeconds: Double, logger: Logger,
         metrics: ServiceMetrics
     ) {
@@ -31,7 +31,7 @@ public final class WebhookWatchdog: Service, Sendable {
         self.metrics = metrics
     }
 
-    public func run() async throws {
+    package func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.check()
@@ -42,7 +42,7 @@ public final class WebhookWatchdog: Service, Sendable {
 
     /// One look at the domain's webhooks; returns the uuids it re-activated.
     @discardableResult
-    public func check() async -> [String] {
+    package func check() async -> [String] {
         let webhooks: [DailyWebhook]
         do {
             webhooks = try await daily.webhooks()

@@ -13,9 +13,9 @@ import ServiceLifecycle
 /// real Daily cannot be reached from here. Same paths, `Bearer` auth failures, `{"error","info"}` bodies,
 /// 429 above the rate limit; plus controls under `/_double/` that Daily does not have (presence, faults,
 /// a request log, a webhook sink, signed event delivery, a phone call to the pinless dial-in config).
-public enum DailyDouble {
+package enum DailyDouble {
     /// Builds the double's HTTP application.
-    public static func application(
+    package static func application(
         apiKey: String, domain: String, host: String = "127.0.0.1", port: Int = 0, rateLimitPerSecond: Int = 20,
         logger: Logger = Logger(label: "daily-double"), onListening: (@Sendable (Int) -> Void)? = nil
     ) -> some ApplicationProtocol {
@@ -35,8 +35,8 @@ public enum DailyDouble {
     }
 
     /// A double running in this process (tests): its base URL, stopped by `stop()`.
-    public final class Running: Sendable {
-        public let port: Int
+    package final class Running: Sendable {
+        package let port: Int
         private let group: ServiceGroup
         private let task: Task<Void, any Error>
 
@@ -47,34 +47,34 @@ public enum DailyDouble {
         }
 
         /// `http://127.0.0.1:<port>`, the `DAILY_API_URL` to use.
-        public var baseURL: String { "http://127.0.0.1:\(port)" }
+        package var baseURL: String { "http://127.0.0.1:\(port)" }
 
         /// Shuts the double down gracefully (requests in flight are answered) and waits until its port is closed.
-        public func stop() async {
+        package func stop() async {
             await group.triggerGracefulShutdown()
             _ = await task.result
         }
 
         /// `GET /_double/log`: `requests` (method, path, status, body), `sink`, `agents`.
-        public func log() async throws -> JSONValue {
+        package func log() async throws -> JSONValue {
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: baseURL + "/_double/log"), timeout: .seconds(10))
             let body = try await response.body.collect(upTo: 64 << 20)
             return try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
         }
 
         /// The entries of one list of the log (`requests`, `sink`, `agents`).
-        public func logged(_ list: String) async throws -> [JSONValue] {
+        package func logged(_ list: String) async throws -> [JSONValue] {
             if case .array(let items)? = try await log()[list] { return items }
             return []
         }
 
         /// `GET /_double/rooms/{room}`: the room as `GET /rooms/{room}` answers it, without a key.
-        public func room(_ name: String) async throws -> JSONValue {
+        package func room(_ name: String) async throws -> JSONValue {
             try await control("/_double/rooms/\(name)", method: .GET, body: [])
         }
 
         /// `PUT /_double/rooms/{room}/presence`: who Daily's presence lists in the room from now on.
-        public func setPresence(of room: String, _ present: [Present]) async throws {
+        package func setPresence(of room: String, _ present: [Present]) async throws {
             let list = JSONValue.array(
                 present.map { .object(["id": .string($0.id), "userId": .string($0.userID), "userName": .string($0.userName)]) })
             try await control("/_double/rooms/\(room)/presence", method: .PUT, body: Array(list.text.utf8))
@@ -82,7 +82,7 @@ public enum DailyDouble {
 
         /// Sends a control request (`/_double/...`) and returns its JSON answer.
         @discardableResult
-        public func control(_ path: String, method: HTTPMethod = .POST, body: [UInt8]) async throws -> JSONValue {
+        package func control(_ path: String, method: HTTPMethod = .POST, body: [UInt8]) async throws -> JSONValue {
             var request = HTTPClientRequest(url: baseURL + path)
             request.method = method
             request.body = .bytes(ByteBuffer(bytes: body))
@@ -94,12 +94,12 @@ public enum DailyDouble {
     }
 
     /// One who is in a room, as Daily's presence lists them.
-    public struct Present: Sendable {
-        public var id: String
-        public var userID: String
-        public var userName: String
+    package struct Present: Sendable {
+        package var id: String
+        package var userID: String
+        package var userName: String
 
-        public init(id: String, userID: String, userName: String) {
+        package init(id: String, userID: String, userName: String) {
             self.id = id
             self.userID = userID
             self.userName = userName
@@ -107,13 +107,13 @@ public enum DailyDouble {
     }
 
     /// A control request the double refused.
-    public struct DoubleControlError: Error {
-        public let path: String
-        public let status: Int
+    package struct DoubleControlError: Error {
+        package let path: String
+        package let status: Int
     }
 
     /// Starts a double on a loopback port: a free one by default, or `port` (to bring a stopped double back).
-    public static func start(
+    package static func start(
         apiKey: String, domain: String = "double", port: Int = 0, rateLimitPerSecond: Int = 20
     ) async throws -> Running {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

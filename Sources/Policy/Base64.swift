@@ -1,5 +1,5 @@
 /// Standard base64 (RFC 4648, with padding), without Foundation, so `Policy` stays dependency-free.
-public enum Base64 {
+package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     private static let values: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
@@ -8,7 +8,7 @@ public enum Base64 {
     }()
 
     /// Encodes bytes as standard, padded base64.
-    public static func encode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+    package static func encode<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
         var output: [UInt8] = []
         output.reserveCapacity((bytes.count + 2) / 3 * 4)
         var iterator = bytes.makeIterator()
@@ -25,7 +25,7 @@ public enum Base64 {
     }
 
     /// Decodes standard base64; padding is optional, anything else outside the alphabet gives `nil`.
-    public static func decode(_ text: String) -> [UInt8]? {
+    package static func decode(_ text: String) -> [UInt8]? {
         var bytes = Array(text.utf8)
         while bytes.last == UInt8(ascii: "=") { bytes.removeLast() }
         guard bytes.count % 4 != 1, text.utf8.count - bytes.count <= 2 else { return nil }

@@ -1,14 +1,14 @@
 /// `AUTOSPAWN_BOT_USER` (and `AUTOSPAWN_BOT_GROUP`): the user and group bots run as, so that a bot, which runs
 /// strangers' words through third-party models, can read neither the service's files nor its memory.
-public struct BotAccount: Sendable, Equatable {
+package struct BotAccount: Sendable, Equatable {
     /// As configured: a name, or a number.
-    public var user: String
-    public var uid: UInt32
-    public var gid: UInt32
+    package var user: String
+    package var uid: UInt32
+    package var gid: UInt32
     /// The user's home folder, the bots' `HOME`; nil for a number with no entry in the user database.
-    public var home: String?
+    package var home: String?
 
-    public init(user: String, uid: UInt32, gid: UInt32, home: String?) {
+    package init(user: String, uid: UInt32, gid: UInt32, home: String?) {
         self.user = user
         self.uid = uid
         self.gid = gid
@@ -18,17 +18,17 @@ public struct BotAccount: Sendable, Equatable {
 
 /// What start-up needs to know of this machine's users and of its own privileges. `Config.parse` asks, and stays
 /// pure; `serve` answers from the system.
-public struct SystemAccounts: Sendable {
+package struct SystemAccounts: Sendable {
     /// A user by name or number: its uid, primary group and home folder; nil when the machine has no such user.
-    public var user: @Sendable (String) -> (uid: UInt32, gid: UInt32, home: String)?
+    package var user: @Sendable (String) -> (uid: UInt32, gid: UInt32, home: String)?
     /// A group by name or number; nil when the machine has no such group.
-    public var group: @Sendable (String) -> UInt32?
+    package var group: @Sendable (String) -> UInt32?
     /// This process's user.
-    public var currentUID: UInt32
+    package var currentUID: UInt32
     /// Whether this process may change a child's user and group: root, or `CAP_SETUID` and `CAP_SETGID`.
-    public var canSwitchUsers: Bool
+    package var canSwitchUsers: Bool
 
-    public init(
+    package init(
         user: @escaping @Sendable (String) -> (uid: UInt32, gid: UInt32, home: String)?,
         group: @escaping @Sendable (String) -> UInt32?, currentUID: UInt32, canSwitchUsers: Bool
     ) {
@@ -39,7 +39,7 @@ public struct SystemAccounts: Sendable {
     }
 
     /// A machine whose only user is this unprivileged process's: the default of `Config.parse` (tests).
-    public static let unprivileged = SystemAccounts(user: { _ in nil }, group: { _ in nil }, currentUID: 1000, canSwitchUsers: false)
+    package static let unprivileged = SystemAccounts(user: { _ in nil }, group: { _ in nil }, currentUID: 1000, canSwitchUsers: false)
 
     /// The account `AUTOSPAWN_BOT_USER`/`AUTOSPAWN_BOT_GROUP` name, checked; nil when neither is set.
     func botAccount(user: String?, group: String?) throws(ConfigError) -> BotAccount? {

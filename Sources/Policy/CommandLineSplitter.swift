@@ -3,13 +3,13 @@
 /// Supported: blanks separate words, `'single'` quotes keep everything literally, `"double"` quotes allow
 /// `\"`, `\\`, `\$` and `` \` `` escapes, and a backslash outside quotes escapes the next character.
 /// No expansion of any kind happens: `$HOME`, `*` and `~` stay as written.
-public enum CommandLineSplitter {
-    public enum SplitError: Error, Equatable, Sendable {
+package enum CommandLineSplitter {
+    package enum SplitError: Error, Equatable, Sendable {
         case unterminatedQuote(Character)
         case trailingBackslash
     }
 
-    public static func split(_ line: String) throws(SplitError) -> [String] {
+    package static func split(_ line: String) throws(SplitError) -> [String] {
         var words: [String] = []
         var current = ""
         var inWord = false

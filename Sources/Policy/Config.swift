@@ -2,16 +2,16 @@
 ///
 /// Parsing is pure: it takes the environment as a dictionary, so command-line flags are merged in by the
 /// caller and every rule is testable without touching the process environment.
-public struct Config: Sendable {
+package struct Config: Sendable {
     /// How bots are started.
-    public enum Launcher: Sendable, Equatable {
+    package enum Launcher: Sendable, Equatable {
         /// `AUTOSPAWN_BOT_COMMAND`, already split into words (placeholders not yet replaced).
         case process(arguments: [String])
         /// `AUTOSPAWN_AGENT_URL`: a Pipecat-Cloud-style agent.
         case agent(baseURL: String)
 
         /// The sessions' `launcher`: which kind of launcher this is, without its settings.
-        public var kind: LauncherKind {
+        package var kind: LauncherKind {
             switch self {
             case .process: .process
             case .agent: .agent
@@ -20,12 +20,12 @@ public struct Config: Sendable {
     }
 
     /// `AUTOSPAWN_LOG_LEVEL`: swift-log's levels, by their names.
-    public enum LogLevel: String, Sendable, CaseIterable {
+    package enum LogLevel: String, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
     }
 
     /// `AUTOSPAWN_SHUTDOWN`: what SIGTERM does with the bots of this instance.
-    public enum ShutdownMode: String, Sendable, CaseIterable {
+    package enum ShutdownMode: String, Sendable, CaseIterable {
         /// `handover` when no other live instance shares the store (nobody else would serve its rooms), `drain` when
         /// one does: a lone instance's restart leaves no room without its bot.
         case auto
@@ -41,14 +41,14 @@ public struct Config: Sendable {
 
     /// What this shutdown does: a SIGINT (Ctrl+C) stops the bots, as Pipecat's runner does; a SIGTERM the configured
     /// mode, `auto` decided by whether another live instance shares the store.
-    public static func shutdownMode(configured: ShutdownMode, interrupted: Bool, othersAlive: Bool) -> ShutdownMode {
+    package static func shutdownMode(configured: ShutdownMode, interrupted: Bool, othersAlive: Bool) -> ShutdownMode {
         if interrupted { return .stop }
         guard configured == .auto else { return configured }
         return othersAlive ? .drain : .handover
     }
 
     /// `AUTOSPAWN_SPAWN_ON`: what brings a room its bot.
-    public enum SpawnOn: String, Sendable, CaseIterable {
+    package enum SpawnOn: String, Sendable, CaseIterable {
         /// A human in the room (`participant.joined`).
         case join
         /// Also someone knocking at a private room (`waiting-participant.joined`): the bot is loaded when they are let in.
@@ -56,107 +56,107 @@ public struct Config: Sendable {
     }
 
     /// `AUTOSPAWN_LOG_FORMAT`: `text` for people, `json` for one JSON object a line.
-    public enum LogFormat: String, Sendable, CaseIterable {
+    package enum LogFormat: String, Sendable, CaseIterable {
         case text, json
     }
 
-    public var host: String
-    public var port: Int
+    package var host: String
+    package var port: Int
     /// `AUTOSPAWN_DB`: SQLite's file or PostgreSQL's URL.
-    public var database: DatabaseLocation
-    public var webhookEnabled: Bool
+    package var database: DatabaseLocation
+    package var webhookEnabled: Bool
     /// Decoded `hmac` keys, newest first as configured; any of them may sign a request.
-    public var webhookSecrets: [[UInt8]]
-    public var requireSignature: Bool
-    public var signatureToleranceSeconds: Double
-    public var maxConcurrency: Int
-    public var allowedRoomPattern: String
-    public var botName: String
+    package var webhookSecrets: [[UInt8]]
+    package var requireSignature: Bool
+    package var signatureToleranceSeconds: Double
+    package var maxConcurrency: Int
+    package var allowedRoomPattern: String
+    package var botName: String
     /// The default profile's launcher (`AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`); nil when only a profiles
     /// file says how bots start.
-    public var launcher: Launcher?
-    public var botLogDirectory: String
-    public var startTimeoutSeconds: Double
-    public var emptyGraceSeconds: Double
-    public var stopGraceSeconds: Double
-    public var reaperIntervalSeconds: Double
-    public var maxSessionSeconds: Double
-    public var orphanAfterSeconds: Double
+    package var launcher: Launcher?
+    package var botLogDirectory: String
+    package var startTimeoutSeconds: Double
+    package var emptyGraceSeconds: Double
+    package var stopGraceSeconds: Double
+    package var reaperIntervalSeconds: Double
+    package var maxSessionSeconds: Double
+    package var orphanAfterSeconds: Double
     /// A room whose bot keeps failing waits this long before its next bot, doubled at each failure in a row.
-    public var restartBackoff: RestartBackoff
+    package var restartBackoff: RestartBackoff
     /// A request must arrive whole within this, and an idle connection is closed after it (slow clients).
-    public var requestTimeoutSeconds: Double
-    public var adminToken: String?
-    public var dailyAPIKey: String?
-    public var dailyAPIURL: String
-    public var dailyDomain: String?
-    public var logLevel: LogLevel = .info
-    public var logFormat: LogFormat = .text
+    package var requestTimeoutSeconds: Double
+    package var adminToken: String?
+    package var dailyAPIKey: String?
+    package var dailyAPIURL: String
+    package var dailyDomain: String?
+    package var logLevel: LogLevel = .info
+    package var logFormat: LogFormat = .text
     /// What a bot's environment holds besides its own variables: the allow-listed names that are set here
     /// (`Config.botBaseVariables` and `AUTOSPAWN_BOT_ENV`), never the service's whole environment.
-    public var botEnvironment: [String: String] = [:]
+    package var botEnvironment: [String: String] = [:]
     /// `AUTOSPAWN_BOT_LOG_MAX_BYTES`: a bot's log past this is rotated to `<id>.log.1`.
-    public var botLogMaxBytes: Int = 10 * 1024 * 1024
+    package var botLogMaxBytes: Int = 10 * 1024 * 1024
     /// `AUTOSPAWN_RETENTION_DAYS`, in seconds: ended sessions, their logs and what no longer matters are deleted after it.
-    public var retentionSeconds: Double = 7 * 86_400
+    package var retentionSeconds: Double = 7 * 86_400
     /// `AUTOSPAWN_MAX_STREAMS`: the operator's open event streams (`/sessions/stream`) at once.
-    public var maxStreams: Int = 1000
+    package var maxStreams: Int = 1000
     /// `AUTOSPAWN_MAX_PUBLIC_STREAMS`: open anonymous `/bot/status/stream`s at once, counted apart from the operator's.
-    public var maxPublicStreams: Int = 100
+    package var maxPublicStreams: Int = 100
     /// `AUTOSPAWN_WEBHOOK_CHECK_S`: with a key, how often Daily's webhooks are checked (a `FAILED` one of ours is re-activated).
-    public var webhookCheckSeconds: Double = 60
+    package var webhookCheckSeconds: Double = 60
     /// Secrets as configured (text), so that every form of them can be kept out of what the service writes.
-    public var secretTexts: [String] = []
+    package var secretTexts: [String] = []
     /// `AUTOSPAWN_SHUTDOWN`.
-    public var shutdownMode: ShutdownMode = .auto
+    package var shutdownMode: ShutdownMode = .auto
     /// `AUTOSPAWN_LEASE_S`: an instance that has not renewed its lease for this long is dead to other hosts.
-    public var leaseSeconds: Double = 10
+    package var leaseSeconds: Double = 10
     /// `AUTOSPAWN_HOST_ID`: names the machine whose processes this instance sees; nil: its host name and boot id.
-    public var hostID: String?
+    package var hostID: String?
     /// `AUTOSPAWN_HANDOVER_WAIT_S`: how long a handed-over instance's bots wait for the next instance on its host.
-    public var handoverWaitSeconds: Double = 120
+    package var handoverWaitSeconds: Double = 120
     /// `AUTOSPAWN_MAX_LOCAL_BOTS`: the bots this instance runs at most; the cluster's cap by default.
-    public var maxLocalBots: Int = 5
+    package var maxLocalBots: Int = 5
     /// `AUTOSPAWN_DRAIN_TIMEOUT_S`: the longest a draining instance keeps its bots.
-    public var drainTimeoutSeconds: Double = 900
+    package var drainTimeoutSeconds: Double = 900
     /// `AUTOSPAWN_ADVERTISE_URL`: how other instances reach this one (a bot's log); nil: `http://<host>:<port>`.
-    public var advertiseURL: String?
+    package var advertiseURL: String?
     /// `AUTOSPAWN_WARM_BOTS`: idle processes of the bot command kept ready for the next rooms (0: none).
-    public var warmBots: Int = 0
+    package var warmBots: Int = 0
     /// Every kind of bot: the profiles file's, and the default one the settings above form.
-    public var profiles = BotProfiles.none
+    package var profiles = BotProfiles.none
     /// `AUTOSPAWN_DIALIN_SECRET`: decoded keys of the pinless dial-in config's `hmac`; empty: no `/daily/dialin`.
-    public var dialinSecrets: [[UInt8]] = []
+    package var dialinSecrets: [[UInt8]] = []
     /// `AUTOSPAWN_DIALIN_WAIT_S`: how long a call at capacity waits for a place (the caller hears hold music).
-    public var dialinWaitSeconds: Double = 20
+    package var dialinWaitSeconds: Double = 20
     /// `AUTOSPAWN_SPAWN_ON`.
-    public var spawnOn: SpawnOn = .join
+    package var spawnOn: SpawnOn = .join
     /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, how long a bot waits in a room without a human before it ends `knock_timeout`.
-    public var knockWaitSeconds: Double = 120
+    package var knockWaitSeconds: Double = 120
     /// `AUTOSPAWN_BOT_USER`/`AUTOSPAWN_BOT_GROUP`: the user process bots run as; nil: the service's own.
-    public var botAccount: BotAccount?
+    package var botAccount: BotAccount?
     /// Lines start-up logs as warnings: settings that work but are not what production wants.
-    public var warnings: [String] = []
+    package var warnings: [String] = []
 
     /// What `AUTOSPAWN_BOT_COMMAND` may name of the room; a command that does cannot be started before its room
     /// (`AUTOSPAWN_WARM_BOTS`).
-    public static let botCommandPlaceholders = ["{room_url}", "{room_name}", "{token}", "{session_id}"]
+    package static let botCommandPlaceholders = ["{room_url}", "{room_name}", "{token}", "{session_id}"]
 
     /// Variables every bot gets when the service has them: what a program needs to run, nothing of the service's.
-    public static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
+    package static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
     /// Secrets of the service itself, which no bot may be given.
-    public static let serviceOnlySecrets = [
+    package static let serviceOnlySecrets = [
         "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_DB",
     ]
 
     /// The room-eligibility rule derived from `allowedRoomPattern`.
-    public var roomFilter: RoomFilter
+    package var roomFilter: RoomFilter
 
     /// Parses and validates the settings; the first bad one throws, naming its variable.
     /// - Parameter readProfiles: reads the file `AUTOSPAWN_PROFILES` names (YAML) into a document; the caller's, so
     ///   that this stays free of I/O.
     /// - Parameter accounts: this machine's users and this process's privileges (`AUTOSPAWN_BOT_USER`).
-    public static func parse(
+    package static func parse(
         _ environment: [String: String], readProfiles: (String) throws -> JSONValue = Config.noProfileFiles,
         accounts: SystemAccounts = .unprivileged
     ) throws(ConfigError) -> Config {
@@ -380,10 +380,10 @@ public struct Config: Sendable {
     }
 
     /// Secrets that can be given as a `serve` flag, and so be seen by every user of the machine (`ps`).
-    public static let secretVariables = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY"]
+    package static let secretVariables = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY"]
 
     /// A warning for each secret among the `serve` flags given (named by their variables), naming its `_FILE` form.
-    public static func secretFlagWarnings(_ flags: some Sequence<String>) -> [String] {
+    package static func secretFlagWarnings(_ flags: some Sequence<String>) -> [String] {
         secretVariables.filter(Set(flags).contains).map { variable in
             let name = variable.hasPrefix("AUTOSPAWN_") ? variable.dropFirst(10) : Substring(variable)
             let flag = "--" + String(name.lowercased().map { $0 == "_" ? "-" : $0 })
@@ -392,17 +392,17 @@ public struct Config: Sendable {
     }
 
     /// The webhook event types the service needs: who is in the rooms, and with `knock` who knocks.
-    public var requiredEventTypes: [String] {
+    package var requiredEventTypes: [String] {
         var types = [RoomEvent.Kind.participantJoined, .participantLeft]
         if spawnOn == .knock { types += [.waitingParticipantJoined, .waitingParticipantLeft] }
         return types.map(\.rawValue)
     }
 
     /// How the default profile's bots are started.
-    public var launcherKind: LauncherKind { launcher?.kind ?? .process }
+    package var launcherKind: LauncherKind { launcher?.kind ?? .process }
 
     /// The reader `parse` uses unless given one: there is no file to read.
-    public static func noProfileFiles(_ path: String) throws -> JSONValue {
+    package static func noProfileFiles(_ path: String) throws -> JSONValue {
         throw ConfigError("AUTOSPAWN_PROFILES", "no file reader given")
     }
 
@@ -438,7 +438,7 @@ public struct Config: Sendable {
     }
 
     /// The policy's share of the settings.
-    public var policySettings: PolicySettings {
+    package var policySettings: PolicySettings {
         PolicySettings(
             maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
             emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots, profiles: profiles,
@@ -453,7 +453,7 @@ public struct Config: Sendable {
         return false
     }
 
-    public static func isDomainLabel(_ value: String) -> Bool {
+    package static func isDomainLabel(_ value: String) -> Bool {
         value.count <= 63 && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
     }
 

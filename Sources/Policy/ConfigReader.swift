@@ -93,7 +93,7 @@ struct Reader {
 }
 
 extension String {
-    public func trimmingBlanks() -> String {
+    package func trimmingBlanks() -> String {
         var slice = Substring(self)
         while let first = slice.first, first.isWhitespace { slice.removeFirst() }
         while let last = slice.last, last.isWhitespace { slice.removeLast() }

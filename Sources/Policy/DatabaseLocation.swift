@@ -1,10 +1,10 @@
 /// `AUTOSPAWN_DB`: a path selects SQLite (one host), a `postgres://` or `postgresql://` URL selects PostgreSQL
 /// (a cluster of replicas on one database).
-public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
+package enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     case sqlite(path: String)
     case postgres(PostgresLocation)
 
-    public static func parse(_ text: String) throws(ConfigError) -> DatabaseLocation {
+    package static func parse(_ text: String) throws(ConfigError) -> DatabaseLocation {
         let lowered = text.lowercased()
         guard lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") else {
             if lowered.contains("://") {
@@ -16,7 +16,7 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Safe to log: never the password.
-    public var description: String {
+    package var description: String {
         switch self {
         case .sqlite(let path): path
         case .postgres(let location): location.description
@@ -25,28 +25,28 @@ public enum DatabaseLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Where a PostgreSQL database is, as libpq's URLs say it: `postgres://user:password@host:port/db?sslmode=…`.
-public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
+package struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     /// libpq's `sslmode`, by its names.
-    public enum SSLMode: String, Sendable, CaseIterable {
+    package enum SSLMode: String, Sendable, CaseIterable {
         case disable, allow, prefer, require
         case verifyCA = "verify-ca"
         case verifyFull = "verify-full"
     }
 
-    public var host: String
-    public var port: Int
-    public var user: String
-    public var password: String?
-    public var database: String
-    public var sslMode: SSLMode
+    package var host: String
+    package var port: Int
+    package var user: String
+    package var password: String?
+    package var database: String
+    package var sslMode: SSLMode
     /// `sslrootcert`: a PEM file of the authorities that may sign the server's certificate.
-    public var sslRootCertificate: String?
+    package var sslRootCertificate: String?
     /// A host that is a path (`?host=/var/run/postgresql`) is the folder of the server's Unix socket.
-    public var unixSocketPath: String? {
+    package var unixSocketPath: String? {
         host.hasPrefix("/") ? host + "/.s.PGSQL.\(port)" : nil
     }
 
-    public init(
+    package init(
         host: String, port: Int = 5432, user: String, password: String? = nil, database: String, sslMode: SSLMode = .prefer,
         sslRootCertificate: String? = nil
     ) {
@@ -144,7 +144,7 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The URL without its password: what logs and errors may show.
-    public var description: String {
+    package var description: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
         return "postgres://\(user)@\(shownHost):\(port)/\(database)?sslmode=\(sslMode.rawValue)"
     }

@@ -1,10 +1,10 @@
 /// The HTTP-visible action of a webhook (`action` in the answer).
-public enum WebhookAction: String, Sendable, Codable {
+package enum WebhookAction: String, Sendable, Codable {
     case spawned, stopping, recorded, duplicate, ignored, rejected
 }
 
 /// Why a session ended (`end_reason`).
-public enum EndReason: String, Sendable, Codable, CaseIterable {
+package enum EndReason: String, Sendable, Codable, CaseIterable {
     case meetingEnded = "meeting_ended"
     case roomEmpty = "room_empty"
     case botExited = "bot_exited"
@@ -23,16 +23,16 @@ public enum EndReason: String, Sendable, Codable, CaseIterable {
 }
 
 /// Session states; the first three are *active*.
-public enum SessionState: String, Sendable, Codable, CaseIterable {
+package enum SessionState: String, Sendable, Codable, CaseIterable {
     case starting, running, stopping, ended, failed
 
-    public static let active: [SessionState] = [.starting, .running, .stopping]
-    public var isActive: Bool { Self.active.contains(self) }
+    package static let active: [SessionState] = [.starting, .running, .stopping]
+    package var isActive: Bool { Self.active.contains(self) }
 }
 
 /// Why an event only changed the room's records (`record`), was not this service's (`ignore`), or could not have its
 /// bot yet (`reject`): the answer's `reason`.
-public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
+package enum DecisionReason: String, Sendable, Equatable, CaseIterable {
     // record
     case noNewHuman = "no_new_human"
     case knocker
@@ -56,7 +56,7 @@ public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
 }
 
 /// What to do about one event, given the room's state.
-public enum Decision: Sendable, Equatable {
+package enum Decision: Sendable, Equatable {
     /// Claim the room for a new session and start its bot.
     case spawn
     /// Stop the room's bot now.
@@ -75,19 +75,19 @@ public enum Decision: Sendable, Equatable {
     case reject(reason: DecisionReason)
 
     /// True when the room's humans wait for a bot they could not have yet (a place, a backoff, a drain).
-    public var marksRoomWaiting: Bool {
+    package var marksRoomWaiting: Bool {
         if case .reject = self { return true }
         return false
     }
 
     /// The answer's `action` and `reason` to an event of `kind`: a knock that brings the bot says so.
-    public func answer(to kind: RoomEvent.Kind) -> (action: WebhookAction, reason: String) {
+    package func answer(to kind: RoomEvent.Kind) -> (action: WebhookAction, reason: String) {
         if self == .spawn && kind == .waitingParticipantJoined { return (.spawned, "knocker") }
         return answer
     }
 
     /// The answer's `action` and `reason`.
-    public var answer: (action: WebhookAction, reason: String) {
+    package var answer: (action: WebhookAction, reason: String) {
         switch self {
         case .spawn: (.spawned, "human_joined")
         case .stop(let reason): (.stopping, reason.rawValue)

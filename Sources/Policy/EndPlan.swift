@@ -1,7 +1,7 @@
 /// What ending a session means, decided by policy and applied by the store in the ending's transaction.
-public struct EndPlan: Sendable, Equatable {
+package struct EndPlan: Sendable, Equatable {
     /// How the room's backoff changes.
-    public enum Backoff: Sendable, Equatable {
+    package enum Backoff: Sendable, Equatable {
         /// A bot failure: `failures` in a row, no new bot before `retryAt`.
         case failed(failures: Int, retryAt: Double)
         /// The bot ended well: the count starts again.
@@ -10,15 +10,15 @@ public struct EndPlan: Sendable, Equatable {
         case unchanged
     }
 
-    public var state: SessionState
-    public var reason: EndReason
-    public var backoff: Backoff
+    package var state: SessionState
+    package var reason: EndReason
+    package var backoff: Backoff
     /// The room's humans wait for its next bot (it is claimed when capacity and the backoff allow).
-    public var roomWaits: Bool
+    package var roomWaits: Bool
     /// A human joined while the bot was stopping: that wish is now taken up (`roomWaits`).
-    public var clearsRespawn: Bool
+    package var clearsRespawn: Bool
 
-    public init(state: SessionState, reason: EndReason, backoff: Backoff, roomWaits: Bool, clearsRespawn: Bool) {
+    package init(state: SessionState, reason: EndReason, backoff: Backoff, roomWaits: Bool, clearsRespawn: Bool) {
         self.state = state
         self.reason = reason
         self.backoff = backoff
@@ -28,19 +28,19 @@ public struct EndPlan: Sendable, Equatable {
 }
 
 /// The facts the end of a session is decided on.
-public struct EndingSession: Sendable, Equatable {
+package struct EndingSession: Sendable, Equatable {
     /// The session's state before it ends (`starting`, `running` or `stopping`).
-    public var state: SessionState
+    package var state: SessionState
     /// Why it was asked to stop, when it is `stopping`.
-    public var stopReason: EndReason?
+    package var stopReason: EndReason?
     /// How long it ran, in seconds.
-    public var ranFor: Double
+    package var ranFor: Double
     /// The room's failures in a row so far.
-    public var previousFailures: Int
+    package var previousFailures: Int
     /// A human joined while the bot was stopping.
-    public var respawnPending: Bool
+    package var respawnPending: Bool
 
-    public init(state: SessionState, stopReason: EndReason?, ranFor: Double, previousFailures: Int, respawnPending: Bool) {
+    package init(state: SessionState, stopReason: EndReason?, ranFor: Double, previousFailures: Int, respawnPending: Bool) {
         self.state = state
         self.stopReason = stopReason
         self.ranFor = ranFor
@@ -53,7 +53,7 @@ public struct EndingSession: Sendable, Equatable {
 /// whatever the bot's exit looked like; a stop for the start timeout is a failure. A bot failure backs the room
 /// off; a failure, a shutdown or a lost instance leaves a room with humans waiting (`leavesRoomWaiting`), and so
 /// does a human who joined while the bot was stopping.
-public func planEnd(_ session: EndingSession, state: SessionState, reason: EndReason, backoff: RestartBackoff, now: Double) -> EndPlan {
+package func planEnd(_ session: EndingSession, state: SessionState, reason: EndReason, backoff: RestartBackoff, now: Double) -> EndPlan {
     let endReason = session.state == .stopping ? (session.stopReason ?? reason) : reason
     let endState: SessionState = session.state == .stopping ? (endReason == .startTimeout ? .failed : .ended) : state
     let change: EndPlan.Backoff
@@ -73,7 +73,7 @@ public func planEnd(_ session: EndingSession, state: SessionState, reason: EndRe
 
 extension Session {
     /// The session as `plan` ends it at `now`: what both backends write.
-    public func ended(by plan: EndPlan, exitCode: Int?, now: Double) -> Session {
+    package func ended(by plan: EndPlan, exitCode: Int?, now: Double) -> Session {
         var session = self
         session.state = plan.state
         session.endReason = plan.reason
@@ -85,7 +85,7 @@ extension Session {
     }
 
     /// The facts of this session that `planEnd` weighs, with its room's failures and pending respawn.
-    public func ending(now: Double, previousFailures: Int, respawnPending: Bool) -> EndingSession {
+    package func ending(now: Double, previousFailures: Int, respawnPending: Bool) -> EndingSession {
         EndingSession(
             state: state, stopReason: stopReason, ranFor: now - createdAt, previousFailures: previousFailures,
             respawnPending: respawnPending)

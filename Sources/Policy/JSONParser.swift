@@ -1,16 +1,16 @@
 /// Why a body is not JSON: what and at which byte.
-public struct JSONSyntaxError: Error, Equatable, Sendable {
-    public let problem: String
-    public let offset: Int
+package struct JSONSyntaxError: Error, Equatable, Sendable {
+    package let problem: String
+    package let offset: Int
 }
 
 extension JSONValue {
     /// Nesting deeper than this is refused (Foundation's decoder has the same bound): the parser recurses.
-    public static let maxDepth = 512
+    package static let maxDepth = 512
 
     /// Parses RFC 8259 JSON: strict grammar, UTF-8 checked, duplicate keys keep the last value. Written for the
     /// webhook path, where Foundation's `JSONDecoder` into `JSONValue` cost ~50 µs and ~280 allocations an event.
-    public init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
+    package init(parsing bytes: [UInt8]) throws(JSONSyntaxError) {
         let parsed: Result<JSONValue, JSONSyntaxError> = bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer)
             do throws(JSONSyntaxError) {

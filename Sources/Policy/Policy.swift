@@ -1,18 +1,18 @@
 /// The settings `decide` needs.
-public struct PolicySettings: Sendable {
-    public var maxConcurrency: Int
-    public var botName: String
-    public var roomFilter: RoomFilter
-    public var emptyGraceSeconds: Double
-    public var restartBackoff: RestartBackoff
+package struct PolicySettings: Sendable {
+    package var maxConcurrency: Int
+    package var botName: String
+    package var roomFilter: RoomFilter
+    package var emptyGraceSeconds: Double
+    package var restartBackoff: RestartBackoff
     /// `AUTOSPAWN_MAX_LOCAL_BOTS`: the bots this instance runs at most (the cluster's cap by default).
-    public var maxLocalBots: Int
+    package var maxLocalBots: Int
     /// Which bot each room gets, and each profile's own cap.
-    public var profiles: BotProfiles
+    package var profiles: BotProfiles
     /// `AUTOSPAWN_SPAWN_ON`: whether a knocker brings the room its bot.
-    public var spawnOn: Config.SpawnOn
+    package var spawnOn: Config.SpawnOn
 
-    public init(
+    package init(
         maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double,
         restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil, profiles: BotProfiles = .none,
         spawnOn: Config.SpawnOn = .join
@@ -28,39 +28,39 @@ public struct PolicySettings: Sendable {
     }
 
     /// Every name a bot of this service joins with.
-    public var botNames: [String] {
+    package var botNames: [String] {
         profiles.botNames.contains(botName) ? profiles.botNames : [botName] + profiles.botNames
     }
 
     /// A profile's own cap; nil when it has none (or is not known).
-    public func cap(ofProfile name: String) -> Int? {
+    package func cap(ofProfile name: String) -> Int? {
         profiles.named(name)?.maxConcurrency
     }
 }
 
 /// The room as the store sees it, after the event's participant change has been applied.
-public struct RoomSnapshot: Sendable, Equatable {
+package struct RoomSnapshot: Sendable, Equatable {
     /// The room's active session, if any.
-    public var activeState: SessionState?
+    package var activeState: SessionState?
     /// True when the active session has a stop scheduled (the empty-room grace).
-    public var stopScheduled: Bool
+    package var stopScheduled: Bool
     /// Humans now in the room (bots excluded).
-    public var humans: Int
+    package var humans: Int
     /// People knocking at the room (`waiting-participant.*`): not in it yet, and not counted among its humans.
-    public var knockers: Int
+    package var knockers: Int
     /// Active sessions in the whole service.
-    public var activeSessions: Int
+    package var activeSessions: Int
     /// The room's bot kept failing: no new one before this time (Unix seconds).
-    public var retryAt: Double?
+    package var retryAt: Double?
     /// For a join: whether it added a human to the room (for a knock: a knocker). A join whose leave arrived first
     /// (a tombstone), or of someone already counted, adds nobody.
-    public var joinAddedHuman: Bool
+    package var joinAddedHuman: Bool
     /// False while this instance is draining: it starts no bot, and a room that would get one waits instead.
-    public var mayClaim: Bool
+    package var mayClaim: Bool
     /// The room's profile's own cap, and the active sessions of that profile; nil when the profile has no cap.
-    public var profileLoad: ProfileLoad?
+    package var profileLoad: ProfileLoad?
 
-    public init(
+    package init(
         activeState: SessionState?, stopScheduled: Bool = false, humans: Int, knockers: Int = 0, activeSessions: Int,
         retryAt: Double? = nil, joinAddedHuman: Bool = true, mayClaim: Bool = true, profileLoad: ProfileLoad? = nil
     ) {
@@ -77,29 +77,29 @@ public struct RoomSnapshot: Sendable, Equatable {
 }
 
 /// A profile's own cap (`max_concurrency`) and how many of its sessions are active.
-public struct ProfileLoad: Sendable, Equatable {
-    public var active: Int
-    public var cap: Int
+package struct ProfileLoad: Sendable, Equatable {
+    package var active: Int
+    package var cap: Int
 
-    public init(active: Int, cap: Int) {
+    package init(active: Int, cap: Int) {
         self.active = active
         self.cap = cap
     }
 
-    public var isFull: Bool { active >= cap }
+    package var isFull: Bool { active >= cap }
 }
 
 /// User ids of the bots this service mints tokens for start with this.
-public let botUserIDPrefix = "autospawn-"
+package let botUserIDPrefix = "autospawn-"
 
 /// The `user_id` a session's bot joins with: `autospawn-` and the first 26 characters of the session id
 /// without dashes, 36 characters in all (Daily's limit).
-public func botUserID(sessionID: String) -> String {
+package func botUserID(sessionID: String) -> String {
     botUserIDPrefix + String(sessionID.filter { $0 != "-" }.prefix(26))
 }
 
 /// True when the participant is a bot: its name contains a bot name (ignoring case) or its user id is one of ours.
-public func isBot(_ participant: RoomEvent.Participant, botNames: [String]) -> Bool {
+package func isBot(_ participant: RoomEvent.Participant, botNames: [String]) -> Bool {
     if let userID = participant.userID, userID.hasPrefix(botUserIDPrefix) { return true }
     guard let name = participant.userName?.lowercased() else { return false }
     return botNames.contains { !$0.isEmpty && name.contains($0.lowercased()) }
@@ -107,12 +107,12 @@ public func isBot(_ participant: RoomEvent.Participant, botNames: [String]) -> B
 
 /// Decisions that need no room state: bots, rooms not allowed, rooms without a known URL or profile.
 /// Returns nil when the event needs the room's state (`decide`).
-public func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
+package func screen(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     screenParticipant(event, settings: settings) ?? screenRoom(event, settings: settings)
 }
 
 /// Events about bots, which change nothing in a room.
-public func screenParticipant(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
+package func screenParticipant(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     switch event.kind {
     case .participantJoined, .participantLeft, .waitingParticipantJoined, .waitingParticipantLeft:
         if let participant = event.participant, isBot(participant, botNames: settings.botNames) {
@@ -125,13 +125,13 @@ public func screenParticipant(_ event: RoomEvent, settings: PolicySettings) -> D
 }
 
 /// Whether the event may bring its room a bot: a human's join, or with `AUTOSPAWN_SPAWN_ON=knock` a knock.
-public func mayBringBot(_ kind: RoomEvent.Kind, settings: PolicySettings) -> Bool {
+package func mayBringBot(_ kind: RoomEvent.Kind, settings: PolicySettings) -> Bool {
     kind == .participantJoined || (kind == .waitingParticipantJoined && settings.spawnOn == .knock)
 }
 
 /// Rooms this service does not serve: not allowed (`AUTOSPAWN_ALLOWED_ROOM_REGEX`), no profile's, or without a known
 /// URL. A room the service created itself is always served: the caller asks the store before heeding this.
-public func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
+package func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decision? {
     if !settings.roomFilter.allows(name: event.roomName, url: event.roomURL) {
         return .ignore(reason: .roomNotAllowed)
     }
@@ -148,14 +148,14 @@ public func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decision
 
 /// The name of the profile whose bot the event's room gets: the first whose `rooms` matches (with a profiles
 /// file), else the default one.
-public func profileName(for event: RoomEvent, settings: PolicySettings) -> String {
+package func profileName(for event: RoomEvent, settings: PolicySettings) -> String {
     settings.profiles.forRoom(name: event.roomName, url: event.roomURL)?.name ?? BotProfile.defaultName
 }
 
 /// The profile an event's room gets should the event claim it or leave it waiting, worked out before the store's
 /// transaction, so that no pattern is matched while the database is locked; nil for an event that can bring no bot
 /// (only an arrival claims a room or leaves it waiting, `decide`).
-public func arrivingProfile(for event: RoomEvent, settings: PolicySettings) -> String? {
+package func arrivingProfile(for event: RoomEvent, settings: PolicySettings) -> String? {
     mayBringBot(event.kind, settings: settings) ? profileName(for: event, settings: settings) : nil
 }
 
@@ -165,7 +165,7 @@ public func arrivingProfile(for event: RoomEvent, settings: PolicySettings) -> S
 ///   - kind: the event's kind.
 ///   - room: the room's state after the event's participant change.
 ///   - now: the current time in Unix seconds.
-public func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicySettings, now: Double) -> Decision {
+package func decide(_ kind: RoomEvent.Kind, room: RoomSnapshot, settings: PolicySettings, now: Double) -> Decision {
     switch kind {
     case .participantJoined:
         // Only a human who arrives spawns a bot or cancels a stop: a join that adds nobody changes nothing.
@@ -216,7 +216,7 @@ private func arrival(room: RoomSnapshot, settings: PolicySettings, now: Double) 
 /// the service did not make, with no human in it and no stop already on its way, that has run `knockWaitSeconds`.
 /// Knockers keep a room's bot against the empty-room stop and the orphan check; without this, knocks nobody answers
 /// would hold places until `AUTOSPAWN_MAX_SESSION_S`.
-public func knockWaitIsOver(
+package func knockWaitIsOver(
     spawnOn: Config.SpawnOn, serviceRoom: Bool, humans: Int, stopScheduled: Bool, ageSeconds: Double, knockWaitSeconds: Double
 ) -> Bool {
     spawnOn == .knock && !serviceRoom && humans == 0 && !stopScheduled && ageSeconds >= knockWaitSeconds
@@ -225,24 +225,24 @@ public func knockWaitIsOver(
 /// Whether a silent room's bot is orphaned (stopped by the reaper): Daily's presence shows no human in the room, and,
 /// when a knock brings a bot, nobody is recorded at the door, whom presence does not show; a bot waiting for an owner
 /// slow to let its knocker in is what `knock` is for.
-public func isOrphaned(humansPresent: Int, knockers: Int, spawnOn: Config.SpawnOn) -> Bool {
+package func isOrphaned(humansPresent: Int, knockers: Int, spawnOn: Config.SpawnOn) -> Bool {
     humansPresent == 0 && (spawnOn == .join || knockers == 0)
 }
 
 /// Whether the humans of a room whose session ended this way are left waiting for the room's next bot: the bot
 /// failed, was lost with its instance, or was stopped by a shutdown while the call goes on.
-public func leavesRoomWaiting(state: SessionState, reason: EndReason) -> Bool {
+package func leavesRoomWaiting(state: SessionState, reason: EndReason) -> Bool {
     isBotFailure(state: state, reason: reason) || reason == .shutdown || reason == .lost
 }
 
 /// Which ends of a session count as its bot failing (the room backs off before its next bot).
 /// `shutdown` is the service's doing, not the bot's.
-public func isBotFailure(state: SessionState, reason: EndReason) -> Bool {
+package func isBotFailure(state: SessionState, reason: EndReason) -> Bool {
     state == .failed && reason != .shutdown
 }
 
 /// Whether a room whose humans did not get a bot (at capacity, backing off, or their bot failed) gets one now.
-public func shouldStartWaitingRoom(
+package func shouldStartWaitingRoom(
     humans: Int, hasActiveSession: Bool, retryAt: Double?, activeSessions: Int, profileLoad: ProfileLoad? = nil,
     settings: PolicySettings, now: Double
 ) -> Bool {
@@ -253,11 +253,11 @@ public func shouldStartWaitingRoom(
 /// Whether a session claimed by this instance runs its bot here: only while this instance has fewer active
 /// sessions than its own limit. Otherwise the session waits, claimed and counted against the cluster's cap, for
 /// the first instance with room (`SessionStorage.placeWaitingSessions`).
-public func placesHere(localSessions: Int, settings: PolicySettings) -> Bool {
+package func placesHere(localSessions: Int, settings: PolicySettings) -> Bool {
     localSessions < settings.maxLocalBots
 }
 
 /// How many waiting sessions this instance may take now.
-public func freeLocalSlots(localSessions: Int, settings: PolicySettings) -> Int {
+package func freeLocalSlots(localSessions: Int, settings: PolicySettings) -> Int {
     max(0, settings.maxLocalBots - localSessions)
 }

@@ -1,24 +1,24 @@
 /// How long a room whose bot keeps failing waits before its next bot: `baseSeconds` after the first failure,
 /// doubled at each further failure in a row, never more than `maxSeconds`. A bot that ran at least
 /// `stableSeconds` before failing starts the count again: it was working.
-public struct RestartBackoff: Sendable, Equatable {
-    public var baseSeconds: Double
-    public var maxSeconds: Double
-    public var stableSeconds: Double
+package struct RestartBackoff: Sendable, Equatable {
+    package var baseSeconds: Double
+    package var maxSeconds: Double
+    package var stableSeconds: Double
 
-    public init(baseSeconds: Double = 2, maxSeconds: Double = 300, stableSeconds: Double = 60) {
+    package init(baseSeconds: Double = 2, maxSeconds: Double = 300, stableSeconds: Double = 60) {
         self.baseSeconds = baseSeconds
         self.maxSeconds = maxSeconds
         self.stableSeconds = stableSeconds
     }
 
     /// Failures in a row after a bot that failed having run `ranFor` seconds.
-    public func failures(after previous: Int, ranFor: Double) -> Int {
+    package func failures(after previous: Int, ranFor: Double) -> Int {
         ranFor >= stableSeconds ? 1 : previous + 1
     }
 
     /// The wait before the next bot after `failures` failures in a row (0 for none).
-    public func delay(failures: Int) -> Double {
+    package func delay(failures: Int) -> Double {
         guard failures > 0 else { return 0 }
         var delay = baseSeconds
         for _ in 1..<failures where delay < maxSeconds { delay *= 2 }

@@ -1,7 +1,7 @@
 /// One webhook event, whichever of Daily's shapes it came in, reduced to what the policy needs.
-public struct RoomEvent: Sendable, Equatable {
+package struct RoomEvent: Sendable, Equatable {
     /// The event's type, by Daily's name for it.
-    public enum Kind: String, Sendable, Equatable, CaseIterable {
+    package enum Kind: String, Sendable, Equatable, CaseIterable {
         case participantJoined = "participant.joined"
         case participantLeft = "participant.left"
         case meetingStarted = "meeting.started"
@@ -11,13 +11,13 @@ public struct RoomEvent: Sendable, Equatable {
     }
 
     /// A person or bot in the call.
-    public struct Participant: Sendable, Equatable {
+    package struct Participant: Sendable, Equatable {
         /// Daily's per-call participant id (`session_id`), when the event carries one.
-        public var sessionID: String?
-        public var userID: String?
-        public var userName: String?
+        package var sessionID: String?
+        package var userID: String?
+        package var userName: String?
 
-        public init(sessionID: String?, userID: String?, userName: String?) {
+        package init(sessionID: String?, userID: String?, userName: String?) {
             self.sessionID = sessionID
             self.userID = userID
             self.userName = userName
@@ -25,7 +25,7 @@ public struct RoomEvent: Sendable, Equatable {
 
         /// The key under which the participant is tracked in its room's set, and whether it is unique to
         /// one stay in the call (Daily gives every join a new `session_id`; user ids and names recur).
-        public var trackingKey: (key: String, isPerJoin: Bool) {
+        package var trackingKey: (key: String, isPerJoin: Bool) {
             if let sessionID { return ("session:" + sessionID, true) }
             if let userID { return ("user:" + userID, false) }
             return ("name:" + (userName ?? ""), false)
@@ -33,21 +33,21 @@ public struct RoomEvent: Sendable, Equatable {
     }
 
     /// The idempotency key: Daily's top-level `id`, or a digest of the body for shapes without one.
-    public var id: String
-    public var kind: Kind
-    public var roomName: String
+    package var id: String
+    package var kind: Kind
+    package var roomName: String
     /// `https://<domain>.daily.co/<name>`, or the URL the event gave; nil when neither is known.
-    public var roomURL: String?
-    public var participant: Participant?
+    package var roomURL: String?
+    package var participant: Participant?
     /// When Daily sent it (`event_ts`), in Unix seconds, if the event says.
-    public var sentAt: Double?
+    package var sentAt: Double?
 
     /// Knockers are tracked beside the room's participants under this prefix: not in the room, not its humans.
-    public static let knockerKeyPrefix = "knock:"
+    package static let knockerKeyPrefix = "knock:"
 
     /// The participant record the event changes: its key (a knocker's under `knockerKeyPrefix`), whether that key is
     /// unique to one stay, and whether the event brings the participant (or knocker) or takes them away.
-    public var presenceChange: (key: String, isPerJoin: Bool, joining: Bool)? {
+    package var presenceChange: (key: String, isPerJoin: Bool, joining: Bool)? {
         guard let (key, isPerJoin) = participant?.trackingKey else { return nil }
         switch kind {
         case .participantJoined: return (key, isPerJoin, true)
@@ -60,12 +60,12 @@ public struct RoomEvent: Sendable, Equatable {
 
     /// For a join: the knocker record of the same participant, who was let in and is no longer at the door (should
     /// Daily not say so with a `waiting-participant.left`).
-    public var admittedKnockerKey: String? {
+    package var admittedKnockerKey: String? {
         guard kind == .participantJoined, let (key, _) = participant?.trackingKey else { return nil }
         return Self.knockerKeyPrefix + key
     }
 
-    public init(
+    package init(
         id: String, kind: Kind, roomName: String, roomURL: String?, participant: Participant? = nil,
         sentAt: Double? = nil
     ) {
@@ -79,11 +79,11 @@ public struct RoomEvent: Sendable, Equatable {
 }
 
 /// A participant as the store last recorded it: present, or a tombstone (a leave that arrived before its join).
-public struct RecordedPresence: Sendable, Equatable {
-    public var present: Bool
-    public var sentAt: Double?
+package struct RecordedPresence: Sendable, Equatable {
+    package var present: Bool
+    package var sentAt: Double?
 
-    public init(present: Bool, sentAt: Double?) {
+    package init(present: Bool, sentAt: Double?) {
         self.present = present
         self.sentAt = sentAt
     }
@@ -92,7 +92,7 @@ public struct RecordedPresence: Sendable, Equatable {
 /// What a join or a leave records of the participant it names: its presence now, or nil when it changes nothing.
 /// A leave that arrives before its join leaves a tombstone, so the late join brings nobody back; a per-join id never
 /// comes back once it left; other keys follow the newest event (by `sent_at`).
-public func presenceAfter(joining: Bool, isPerJoin: Bool, recorded: RecordedPresence?, sentAt: Double?) -> Bool? {
+package func presenceAfter(joining: Bool, isPerJoin: Bool, recorded: RecordedPresence?, sentAt: Double?) -> Bool? {
     if let recorded {
         if recorded.present == joining { return nil }
         if joining && isPerJoin { return nil }
@@ -103,7 +103,7 @@ public func presenceAfter(joining: Bool, isPerJoin: Bool, recorded: RecordedPres
 
 /// Daily's rule for room names, 1 to 128 of `[A-Za-z0-9_-]`, which also keeps them safe in argv, environment, paths
 /// and URLs.
-public func isDailyRoomName(_ name: String) -> Bool {
+package func isDailyRoomName(_ name: String) -> Bool {
     (1...128).contains(name.utf8.count)
         && name.utf8.allSatisfy { byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)

@@ -4,21 +4,21 @@
 /// name that does not match, and every webhook runs it. So a pattern that can backtrack without bound is refused
 /// when the service starts (`RoomFilter.Problem.unbounded`): what is left costs time polynomial in a name's length,
 /// and names are at most 128 characters (URLs a few more).
-public struct RoomFilter: @unchecked Sendable {
+package struct RoomFilter: @unchecked Sendable {
     // `Regex<AnyRegexOutput>` is an immutable value; it is only read after init, so sharing it is safe.
     private let regex: Regex<AnyRegexOutput>
     private let matchesEverything: Bool
     /// The expression as configured.
-    public let pattern: String
+    package let pattern: String
 
     /// Why a pattern cannot be a room filter.
-    public enum Problem: Error, Equatable, CustomStringConvertible {
+    package enum Problem: Error, Equatable, CustomStringConvertible {
         /// Not a regular expression.
         case invalid
         /// One that can take exponential time to match; the text says what in it does.
         case unbounded(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .invalid: "is not a valid regular expression"
             case .unbounded(let what):
@@ -27,7 +27,7 @@ public struct RoomFilter: @unchecked Sendable {
         }
     }
 
-    public init(pattern: String) throws(Problem) {
+    package init(pattern: String) throws(Problem) {
         do {
             regex = try Regex(pattern)
         } catch {
@@ -39,7 +39,7 @@ public struct RoomFilter: @unchecked Sendable {
     }
 
     /// True when the pattern matches the whole room URL or the whole room name.
-    public func allows(name: String, url: String?) -> Bool {
+    package func allows(name: String, url: String?) -> Bool {
         if matchesEverything { return true }
         if let url, (try? regex.wholeMatch(in: url)) != nil { return true }
         return (try? regex.wholeMatch(in: name)) != nil

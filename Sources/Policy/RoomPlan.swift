@@ -1,7 +1,7 @@
 /// A write to one room (its participants, its wait for a bot, its backoff, its session), planned by `Policy` and
 /// applied by a store backend in the transaction that loaded the plan's facts. Backends differ in how they write an
 /// effect, never in which effects a situation calls for: every rule is here, not in a backend.
-public enum RoomEffect: Sendable, Equatable {
+package enum RoomEffect: Sendable, Equatable {
     /// The meeting ended: forget everyone in the room and at its door.
     case clearParticipants
     /// A knocker was let in (their join arrived): no longer at the door.
@@ -30,16 +30,16 @@ public enum RoomEffect: Sendable, Equatable {
 }
 
 /// A room's new session, as a plan claims it.
-public struct Claim: Sendable, Equatable {
-    public var profile: String
+package struct Claim: Sendable, Equatable {
+    package var profile: String
     /// The JSON object its bot is given.
-    public var body: String
+    package var body: String
     /// The profile's own launcher; nil: the service's.
-    public var launcher: LauncherKind?
+    package var launcher: LauncherKind?
     /// True when this instance runs the bot; false when the session waits for an instance with room (`placesHere`).
-    public var placedHere: Bool
+    package var placedHere: Bool
 
-    public init(profile: String, body: String, launcher: LauncherKind? = nil, placedHere: Bool) {
+    package init(profile: String, body: String, launcher: LauncherKind? = nil, placedHere: Bool) {
         self.profile = profile
         self.body = body
         self.launcher = launcher
@@ -49,15 +49,15 @@ public struct Claim: Sendable, Equatable {
 
 /// What a claim is weighed against. A backend reads these only for a plan that would claim (`needsClaimFacts`), and
 /// under the lock that keeps other claims out until it commits (invariant 2 of docs/DESIGN.md).
-public struct ClaimFacts: Sendable, Equatable {
+package struct ClaimFacts: Sendable, Equatable {
     /// Active sessions of the whole service.
-    public var activeSessions: Int
+    package var activeSessions: Int
     /// The profile's own cap and its active sessions; nil when it has no cap.
-    public var profileLoad: ProfileLoad?
+    package var profileLoad: ProfileLoad?
     /// Active sessions of this instance.
-    public var localSessions: Int
+    package var localSessions: Int
 
-    public init(activeSessions: Int, profileLoad: ProfileLoad? = nil, localSessions: Int = 0) {
+    package init(activeSessions: Int, profileLoad: ProfileLoad? = nil, localSessions: Int = 0) {
         self.activeSessions = activeSessions
         self.profileLoad = profileLoad
         self.localSessions = localSessions
@@ -72,36 +72,36 @@ func claim(profile: String, body: String, facts: ClaimFacts, settings: PolicySet
 }
 
 /// The body a room's bot is given when nobody gave one: its profile's, else an empty object.
-public func defaultBody(ofProfile profile: String, settings: PolicySettings) -> String {
+package func defaultBody(ofProfile profile: String, settings: PolicySettings) -> String {
     settings.profiles.named(profile)?.bodyText ?? "{}"
 }
 
 // MARK: Events
 
 /// A room as a webhook's transaction finds it, before the event's participant change.
-public struct RoomFacts: Sendable, Equatable {
+package struct RoomFacts: Sendable, Equatable {
     /// The room's active session, if any.
-    public var activeState: SessionState?
+    package var activeState: SessionState?
     /// True when that session has a stop scheduled (the empty-room grace).
-    public var stopScheduled: Bool
+    package var stopScheduled: Bool
     /// Humans present before the event.
-    public var humans: Int
+    package var humans: Int
     /// Knockers at the door before the event.
-    public var knockers: Int
+    package var knockers: Int
     /// The event's participant as recorded so far; nil when never seen.
-    public var recorded: RecordedPresence?
+    package var recorded: RecordedPresence?
     /// For a join: the same participant is recorded at the door (`RoomEvent.admittedKnockerKey`).
-    public var admittedKnockerPresent: Bool
+    package var admittedKnockerPresent: Bool
     /// Active sessions of the whole service, as read without the claim lock.
-    public var activeSessions: Int
+    package var activeSessions: Int
     /// The room's bot kept failing: no new one before this time.
-    public var retryAt: Double?
+    package var retryAt: Double?
     /// True while the room's humans wait for a bot.
-    public var isWaiting: Bool
+    package var isWaiting: Bool
     /// The profile of a room the service made (it keeps it); nil for others.
-    public var madeFor: String?
+    package var madeFor: String?
 
-    public init(
+    package init(
         activeState: SessionState? = nil, stopScheduled: Bool = false, humans: Int = 0, knockers: Int = 0,
         recorded: RecordedPresence? = nil, admittedKnockerPresent: Bool = false, activeSessions: Int = 0,
         retryAt: Double? = nil, isWaiting: Bool = false, madeFor: String? = nil
@@ -120,13 +120,13 @@ public struct RoomFacts: Sendable, Equatable {
 }
 
 /// What one event does to its room.
-public struct EventPlan: Sendable, Equatable {
-    public var decision: Decision
+package struct EventPlan: Sendable, Equatable {
+    package var decision: Decision
     /// The writes, in order; empty while `needsClaimFacts` is set.
-    public var effects: [RoomEffect]
+    package var effects: [RoomEffect]
     /// Set when the event would claim the room for a bot of this profile: the backend reads `ClaimFacts` for it,
     /// under the claim lock, and plans again with them. Only then is the claim lock taken.
-    public var needsClaimFacts: String?
+    package var needsClaimFacts: String?
 }
 
 /// Plans one screened event for its room: the participant change (a late join after its leave brings nobody back,
@@ -138,7 +138,7 @@ public struct EventPlan: Sendable, Equatable {
 ///     transaction.
 ///   - claim: nil on the first pass; the facts `needsClaimFacts` asked for on the second.
 ///   - mayClaim: false while this instance drains: a room that would get a bot waits instead.
-public func planEvent(
+package func planEvent(
     _ event: RoomEvent, facts: RoomFacts, claim claimFacts: ClaimFacts?, arriving: String?, mayClaim: Bool,
     settings: PolicySettings, now: Double
 ) -> EventPlan {
@@ -198,7 +198,7 @@ public func planEvent(
 
 /// Plans a direct claim (a room the service makes: `/start`, a call) for a bot of `profile`: nil when the room has an
 /// active session, or the service or the profile is at capacity. The room becomes the service's, for that profile.
-public func planDirectClaim(
+package func planDirectClaim(
     profile: String, body: String, roomHasActiveSession: Bool, facts: ClaimFacts, settings: PolicySettings
 ) -> [RoomEffect]? {
     guard !roomHasActiveSession, facts.activeSessions < settings.maxConcurrency, facts.profileLoad?.isFull != true
@@ -212,21 +212,21 @@ public func planDirectClaim(
 // MARK: Waiting rooms
 
 /// A room as a transaction that may claim its next bot finds it.
-public struct WaitingRoomFacts: Sendable, Equatable {
+package struct WaitingRoomFacts: Sendable, Equatable {
     /// True while its humans wait for a bot.
-    public var isWaiting: Bool
+    package var isWaiting: Bool
     /// No new bot before this time.
-    public var retryAt: Double?
+    package var retryAt: Double?
     /// The profile recorded for the room (its last wait's, or the one the service made it for).
-    public var roomProfile: String?
+    package var roomProfile: String?
     /// The profile and body of the room's last session, if it had one.
-    public var lastProfile: String?
-    public var lastBody: String?
+    package var lastProfile: String?
+    package var lastBody: String?
     /// Humans present.
-    public var humans: Int
-    public var hasActiveSession: Bool
+    package var humans: Int
+    package var hasActiveSession: Bool
 
-    public init(
+    package init(
         isWaiting: Bool, retryAt: Double? = nil, roomProfile: String? = nil, lastProfile: String? = nil,
         lastBody: String? = nil, humans: Int, hasActiveSession: Bool = false
     ) {
@@ -241,17 +241,17 @@ public struct WaitingRoomFacts: Sendable, Equatable {
 
     /// The room keeps its last session's profile (a room the service made keeps what its caller gave); a room that
     /// never had one gets the profile recorded when it began to wait.
-    public var profile: String { lastProfile ?? roomProfile ?? BotProfile.defaultName }
+    package var profile: String { lastProfile ?? roomProfile ?? BotProfile.defaultName }
 }
 
 /// A plan whose claim may need facts read under the claim lock (`ClaimFacts`).
-public struct RoomPlan: Sendable, Equatable {
+package struct RoomPlan: Sendable, Equatable {
     /// The writes, in order; empty while `needsClaimFacts` is set.
-    public var effects: [RoomEffect]
+    package var effects: [RoomEffect]
     /// Set when the plan would claim the room for a bot of this profile: read `ClaimFacts` for it and plan again.
-    public var needsClaimFacts: String?
+    package var needsClaimFacts: String?
 
-    public init(effects: [RoomEffect] = [], needsClaimFacts: String? = nil) {
+    package init(effects: [RoomEffect] = [], needsClaimFacts: String? = nil) {
         self.effects = effects
         self.needsClaimFacts = needsClaimFacts
     }
@@ -260,7 +260,7 @@ public struct RoomPlan: Sendable, Equatable {
 /// Plans the next bot of a room whose humans wait for one: none while nobody waits, the wait forgotten when its humans
 /// left, a claim when capacity and the backoff allow (`shouldStartWaitingRoom`). Its bot gets the room's last body, or
 /// its profile's.
-public func planWaitingRoom(_ room: WaitingRoomFacts, claim claimFacts: ClaimFacts?, settings: PolicySettings, now: Double) -> RoomPlan {
+package func planWaitingRoom(_ room: WaitingRoomFacts, claim claimFacts: ClaimFacts?, settings: PolicySettings, now: Double) -> RoomPlan {
     guard room.isWaiting else { return RoomPlan() }
     if room.humans == 0 { return RoomPlan(effects: [.clearWaiting]) }
     guard !room.hasActiveSession, (room.retryAt ?? 0) <= now else { return RoomPlan() }
@@ -277,7 +277,7 @@ public func planWaitingRoom(_ room: WaitingRoomFacts, claim claimFacts: ClaimFac
 
 extension EndPlan {
     /// What the end writes to the session's room: its backoff, the respawn wish taken up, its humans left waiting.
-    public var roomEffects: [RoomEffect] {
+    package var roomEffects: [RoomEffect] {
         var effects: [RoomEffect] = []
         if backoff != .unchanged { effects.append(.setBackoff(backoff)) }
         if clearsRespawn { effects.append(.setRespawnPending(false)) }
@@ -291,7 +291,7 @@ extension EndPlan {
 extension Session {
     /// The `starting` session a claim makes: this instance's when the claim is placed here, otherwise waiting for an
     /// instance with room (no owner). `launcher` is the service's, for a profile without its own.
-    public static func claimed(
+    package static func claimed(
         _ claim: Claim, id: String, room: String, url: String?, launcher: LauncherKind, owner: String, now: Double
     ) -> Session {
         Session(
@@ -302,7 +302,7 @@ extension Session {
 
     /// Whether the empty-room stop scheduled for this session is due: its grace is over and it has not stopped
     /// otherwise (nil `stopAt`: a human came back).
-    public func scheduledStopIsDue(now: Double) -> Bool {
+    package func scheduledStopIsDue(now: Double) -> Bool {
         guard let stopAt else { return false }
         return stopAt <= now && (state == .starting || state == .running)
     }

@@ -1,48 +1,48 @@
 /// One bot's stay in one room: the domain's record of a session, whatever stores it.
-public struct Session: Sendable, Equatable, Codable {
-    public var id: String
-    public var roomName: String
-    public var roomURL: String?
-    public var state: SessionState
+package struct Session: Sendable, Equatable, Codable {
+    package var id: String
+    package var roomName: String
+    package var roomURL: String?
+    package var state: SessionState
     /// How its bot was started.
-    public var launcher: LauncherKind
-    public var createdAt: Double
-    public var updatedAt: Double
-    public var endedAt: Double?
-    public var endReason: EndReason?
-    public var exitCode: Int?
-    public var pid: Int32?
+    package var launcher: LauncherKind
+    package var createdAt: Double
+    package var updatedAt: Double
+    package var endedAt: Double?
+    package var endReason: EndReason?
+    package var exitCode: Int?
+    package var pid: Int32?
     /// The bot process's start time in clock ticks since boot (`/proc/<pid>/stat`, field 22): with the pid,
     /// it tells the bot apart from an unrelated process that reused its pid.
-    public var pidStartTime: UInt64?
+    package var pidStartTime: UInt64?
     /// The service instance that runs and watches this bot; nil while the session waits for an instance with room
     /// for it (its receiver had none).
-    public var ownerInstance: String?
+    package var ownerInstance: String?
     /// A scheduled stop (the empty-room grace), Unix seconds.
-    public var stopAt: Double?
+    package var stopAt: Double?
     /// Why the session is `stopping`; becomes `endReason` once the bot is gone.
-    public var stopReason: EndReason?
+    package var stopReason: EndReason?
     /// JSON object handed to the bot (`AUTOSPAWN_BODY_FILE`, `AUTOSPAWN_BODY`).
-    public var body: String
+    package var body: String
     /// The `user_id` of the bot's meeting token (`autospawn-…`).
-    public var botUserID: String?
+    package var botUserID: String?
     /// When an instance took it to run its bot (the start timeout runs from here); nil while it waits for one.
-    public var placedAt: Double?
+    package var placedAt: Double?
     /// The bot profile it runs (`AUTOSPAWN_PROFILES`; `default` without a file).
-    public var profile: String
+    package var profile: String
 
     /// False while the session waits for an instance with room for its bot.
-    public var isPlaced: Bool { ownerInstance != nil }
+    package var isPlaced: Bool { ownerInstance != nil }
     /// Whether the instance that ran its bot is none of `liveInstances` (a session waiting for placement has no owner
     /// to lose).
-    public func hasLostOwner(liveInstances: Set<String>) -> Bool {
+    package func hasLostOwner(liveInstances: Set<String>) -> Bool {
         ownerInstance.map { !liveInstances.contains($0) } ?? false
     }
     /// When its bot's start began, which the start timeout runs from: its placement (or its claim, before placement
     /// was recorded).
-    public var startBeganAt: Double { placedAt ?? createdAt }
+    package var startBeganAt: Double { placedAt ?? createdAt }
 
-    public init(
+    package init(
         id: String, roomName: String, roomURL: String?, state: SessionState, launcher: LauncherKind, createdAt: Double,
         updatedAt: Double, endedAt: Double? = nil, endReason: EndReason? = nil, exitCode: Int? = nil, pid: Int32? = nil,
         pidStartTime: UInt64? = nil, ownerInstance: String?, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
@@ -79,7 +79,7 @@ public struct Session: Sendable, Equatable, Codable {
 }
 
 /// How a session's bot is started (`launcher`).
-public enum LauncherKind: String, Sendable, Codable, CaseIterable {
+package enum LauncherKind: String, Sendable, Codable, CaseIterable {
     /// A process on the instance's host (`AUTOSPAWN_BOT_COMMAND`).
     case process
     /// A Pipecat-Cloud-style agent (`AUTOSPAWN_AGENT_URL`).
@@ -87,20 +87,20 @@ public enum LauncherKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// A running copy of the service, so that another copy can tell whether a session's owner is still alive.
-public struct ServiceInstance: Sendable, Equatable, Codable {
-    public var id: String
-    public var pid: Int32
-    public var pidStartTime: UInt64
-    public var startedAt: Double
+package struct ServiceInstance: Sendable, Equatable, Codable {
+    package var id: String
+    package var pid: Int32
+    package var pidStartTime: UInt64
+    package var startedAt: Double
     /// The machine whose processes it sees (`AUTOSPAWN_HOST_ID`); empty for instances registered before hosts
     /// were recorded, which are taken to be on this one.
-    public var hostID: String
+    package var hostID: String
     /// It renews this while it lives (`AUTOSPAWN_LEASE_S`); past it, instances on other hosts take it for dead.
-    public var leaseUntil: Double
+    package var leaseUntil: Double
     /// How other instances reach it (`AUTOSPAWN_ADVERTISE_URL`): a bot's log is read there. Nil until it listens.
-    public var advertiseURL: String?
+    package var advertiseURL: String?
 
-    public init(
+    package init(
         id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double, hostID: String = "", leaseUntil: Double = 0,
         advertiseURL: String? = nil
     ) {
@@ -124,7 +124,7 @@ public struct ServiceInstance: Sendable, Equatable, Codable {
 /// visible here. One on this host (or of unknown host) may also be judged by its process: when its pid and start
 /// time are gone it is dead at once, without waiting for the lease. `processAlive` is what this host's process
 /// table says of it.
-public func isInstanceAlive(_ instance: ServiceInstance, thisHost: String, processAlive: Bool, now: Double) -> Bool {
+package func isInstanceAlive(_ instance: ServiceInstance, thisHost: String, processAlive: Bool, now: Double) -> Bool {
     if instance.hostID.isEmpty || instance.hostID == thisHost { return processAlive }
     return instance.leaseUntil >= now
 }

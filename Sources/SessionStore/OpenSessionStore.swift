@@ -4,7 +4,7 @@ import Policy
 /// Opens the store `location` names and runs `body` with it. PostgreSQL's connections and its listener for other
 /// replicas' changes run beside `body` (in this task's group) and stop when it returns; its schema is migrated
 /// before `body` starts.
-public func withSessionStore<T: Sendable>(
+package func withSessionStore<T: Sendable>(
     _ location: DatabaseLocation, settings: PolicySettings, launcher: LauncherKind, instanceID: String, logger: Logger,
     _ body: (any SessionStorage) async throws -> T
 ) async throws -> T {

@@ -4,30 +4,30 @@ import Synchronization
 
 /// A room whose state may have changed in a transaction that has committed: its session as the transaction
 /// left it (nil when the change did not touch a session: participants only).
-public struct RoomChange: Sendable, Equatable {
-    public var room: String
-    public var session: Session?
+package struct RoomChange: Sendable, Equatable {
+    package var room: String
+    package var session: Session?
 }
 
 /// Tells this process's listeners (status streams, the dashboard, the supervisor's placement) about committed
 /// changes, as they happen. On PostgreSQL it also tells other replicas' changes (`NOTIFY`); on SQLite changes made
 /// by another process on the same file are not heard, and listeners that must see them also read the database now
 /// and then (`SessionStorage.hearsOtherInstances`).
-public final class SessionFeed: Sendable {
+package final class SessionFeed: Sendable {
     private let listeners = Listeners<RoomChange>()
     private let placementListeners = Listeners<Void>()
 
-    public init() {}
+    package init() {}
 
     /// Every change from now on, until the stream is dropped. A slow listener loses the oldest changes first
     /// (it re-reads the state it shows, so only the newest matters).
-    public func subscribe() -> AsyncStream<RoomChange> {
+    package func subscribe() -> AsyncStream<RoomChange> {
         listeners.subscribe(keeping: 256)
     }
 
     /// A signal each time a bot may be placed somewhere it could not be before: a session waits for an instance
     /// with room, a room waits for a bot, or a place freed. Signals that come while the listener is busy count once.
-    public func placementWakeups() -> AsyncStream<Void> {
+    package func placementWakeups() -> AsyncStream<Void> {
         placementListeners.subscribe(keeping: 1)
     }
 

@@ -4,7 +4,7 @@ import Policy
 /// interface every backend implements, and all the rest of the service uses. Each method is one transaction
 /// that keeps the invariants of docs/DESIGN.md; the rules themselves are `Policy`'s (`decide`, `planEnd`,
 /// `shouldStartWaitingRoom`), a backend loads the facts they need and applies what they return.
-public protocol SessionStorage: Sendable {
+package protocol SessionStorage: Sendable {
     /// The instance that owns the sessions this store claims.
     var instanceID: String { get }
     /// Committed changes, for live views: this process's, and other instances' where `hearsOtherInstances`.
@@ -84,19 +84,19 @@ public protocol SessionStorage: Sendable {
 
 extension SessionStorage {
     /// Humans now in each of the rooms; rooms with none are left out.
-    public func humans(inRooms rooms: Set<String>) async throws -> [String: Int] {
+    package func humans(inRooms rooms: Set<String>) async throws -> [String: Int] {
         try await presence(inRooms: rooms).compactMapValues { $0.humans > 0 ? $0.humans : nil }
     }
 
-    public func record(_ event: RoomEvent, now: Double) async throws -> EventOutcome {
+    package func record(_ event: RoomEvent, now: Double) async throws -> EventOutcome {
         try await record(event, now: now, mayClaim: true)
     }
 
-    public func claim(room: String, url: String?, now: Double) async throws -> Session? {
+    package func claim(room: String, url: String?, now: Double) async throws -> Session? {
         try await claim(room: room, url: url, profile: BotProfile.defaultName, body: "{}", now: now)
     }
 
-    public func finish(
+    package func finish(
         _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double
     ) async throws -> Ending? {
         try await finish(id, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: true)
@@ -104,36 +104,36 @@ extension SessionStorage {
 }
 
 /// A failure of the store, with the file it concerns.
-public struct SessionStoreError: Error, CustomStringConvertible {
-    public let path: String
-    public let underlying: any Error
+package struct SessionStoreError: Error, CustomStringConvertible {
+    package let path: String
+    package let underlying: any Error
 
-    public var description: String { "database \(path): \(underlying)" }
+    package var description: String { "database \(path): \(underlying)" }
 }
 
 /// What the store did with one event.
-public struct EventOutcome: Sendable, Equatable {
-    public var decision: Decision?
-    public var action: WebhookAction
-    public var reason: String
+package struct EventOutcome: Sendable, Equatable {
+    package var decision: Decision?
+    package var action: WebhookAction
+    package var reason: String
     /// The session the event spawned, or whose stop it started or scheduled.
-    public var session: Session?
+    package var session: Session?
 }
 
 /// A session that has just ended, and the room's next session when a human was waiting for one.
-public struct Ending: Sendable, Equatable {
-    public var ended: Session
-    public var successor: Session?
+package struct Ending: Sendable, Equatable {
+    package var ended: Session
+    package var successor: Session?
 }
 
 /// Filters for `sessions(_:)`.
-public struct SessionQuery: Sendable {
-    public enum States: String, Sendable { case active, ended, failed, all }
-    public var states: States
-    public var roomName: String?
-    public var limit: Int
+package struct SessionQuery: Sendable {
+    package enum States: String, Sendable { case active, ended, failed, all }
+    package var states: States
+    package var roomName: String?
+    package var limit: Int
 
-    public init(states: States = .active, roomName: String? = nil, limit: Int = 100) {
+    package init(states: States = .active, roomName: String? = nil, limit: Int = 100) {
         self.states = states
         self.roomName = roomName
         self.limit = limit
@@ -142,27 +142,27 @@ public struct SessionQuery: Sendable {
 
 
 /// Who is in a room (humans; bots are not counted) and who knocks at its door, not yet let in.
-public struct RoomPresence: Sendable, Equatable {
-    public var humans: Int
-    public var knockers: Int
+package struct RoomPresence: Sendable, Equatable {
+    package var humans: Int
+    package var knockers: Int
 
-    public init(humans: Int, knockers: Int) {
+    package init(humans: Int, knockers: Int) {
         self.humans = humans
         self.knockers = knockers
     }
 }
 
 /// A room as `/bot/status` shows it.
-public struct RoomStatus: Sendable, Equatable {
+package struct RoomStatus: Sendable, Equatable {
     /// Its active session, if any.
-    public var session: Session?
+    package var session: Session?
     /// Humans in the room (bots excluded).
-    public var humans: Int
+    package var humans: Int
     /// People knocking at the room, not yet let in.
-    public var knockers: Int
-    public var url: String?
+    package var knockers: Int
+    package var url: String?
 
-    public init(session: Session?, humans: Int, knockers: Int, url: String?) {
+    package init(session: Session?, humans: Int, knockers: Int, url: String?) {
         self.session = session
         self.humans = humans
         self.knockers = knockers

@@ -10,10 +10,10 @@ import UnixSignals
 import SessionStore
 
 /// The parts of a running service, composed by `buildApplication`.
-public struct AutospawnService: Sendable {
-    public let store: any SessionStorage
-    public let supervisor: Supervisor
-    public let webhooks: WebhookHandler
+package struct AutospawnService: Sendable {
+    package let store: any SessionStorage
+    package let supervisor: Supervisor
+    package let webhooks: WebhookHandler
     /// With `DAILY_API_KEY`: rooms made on request (`/start`, `/daily`).
     let starter: RoomStarter?
     /// With `AUTOSPAWN_DIALIN_SECRET`: phone calls' rooms and bots (`/daily/dialin`).
@@ -21,7 +21,7 @@ public struct AutospawnService: Sendable {
     let daily: DailyClient?
     let logger: Logger
     /// What `GET /metrics` shows.
-    public let registry: PrometheusCollectorRegistry
+    package let registry: PrometheusCollectorRegistry
     let metrics: ServiceMetrics
     /// The last webhooks answered, for the dashboard.
     let recent: RecentWebhooks
@@ -34,7 +34,7 @@ public struct AutospawnService: Sendable {
     /// Bots' logs on the instances that ran them.
     let logs: LogForwarder
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
-    public internal(set) var routes: [String] = []
+    package internal(set) var routes: [String] = []
 }
 
 /// Recovers the bots of earlier instances and builds the HTTP application on `store` (`withSessionStore`); without
@@ -42,7 +42,7 @@ public struct AutospawnService: Sendable {
 ///
 /// Run the result with `runService(_:)`, or drive its router in tests.
 /// Metrics go to `registry`: its own for each application, so tests never share one.
-public func buildApplication(
+package func buildApplication(
     _ config: Config, store: (any SessionStorage)? = nil, logger: Logger,
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
@@ -178,7 +178,7 @@ private func openSQLiteStore(_ config: Config) throws -> any SessionStorage {
 /// Once per process (`serve`): log lines through `LogOutput` (level, format, redaction from the configuration),
 /// and swift-metrics' global system into the returned registry, so that what libraries measure (Hummingbird's
 /// requests) shows in `GET /metrics` beside the service's own metrics.
-public func bootstrapProcessObservability(_ config: Config) -> PrometheusCollectorRegistry {
+package func bootstrapProcessObservability(_ config: Config) -> PrometheusCollectorRegistry {
     LoggingSystem.bootstrap { label in LogOutput(label: label, config: config) }
     let registry = PrometheusCollectorRegistry()
     MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -186,14 +186,14 @@ public func bootstrapProcessObservability(_ config: Config) -> PrometheusCollect
 }
 
 /// The service cannot start for a reason other than a bad setting.
-public struct StartupError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct StartupError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Runs the application and the supervisor until SIGTERM or SIGINT. The supervisor is shut down first
 /// (it stops the bots) while the HTTP server still answers; then the server stops.
-public func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
+package func runService(_ app: some ApplicationProtocol, _ parts: AutospawnService, logger: Logger) async throws {
     // Shut down in reverse: the watchdog first, then the supervisor (it drains, hands over or stops the bots while
     // the server still answers and records, and the reaper and the lease still run), then the reaper, the lease
     // (which deregisters, or leaves its handover lease) and the server.

@@ -3,13 +3,13 @@ import Foundation
 import Policy
 
 /// A body that is not an event this service can read; `code` is the `error` of the 400 answer.
-public struct NormaliseError: Error, Equatable, Sendable {
-    public let code: String
-    public let detail: String
+package struct NormaliseError: Error, Equatable, Sendable {
+    package let code: String
+    package let detail: String
 }
 
 /// What a webhook body turned out to be.
-public enum WebhookBody: Sendable, Equatable {
+package enum WebhookBody: Sendable, Equatable {
     /// Daily's `{"test":"test"}` probe, sent when a webhook is created or updated.
     case probe
     /// A well-formed event of a type this service does not act on.
@@ -18,18 +18,18 @@ public enum WebhookBody: Sendable, Equatable {
 }
 
 /// Reads Daily's event shapes (version 1.0.0) and the brief's simplified shape into one `RoomEvent`.
-public struct EventNormaliser: Sendable {
+package struct EventNormaliser: Sendable {
     /// `<domain>` of `https://<domain>.daily.co/<room>`, used when an event names only its room.
-    public let domain: String?
+    package let domain: String?
 
-    public init(domain: String?) {
+    package init(domain: String?) {
         self.domain = domain
     }
 
     /// Whether the body is Daily's `{"test":"test"}` probe, which Daily sends to a URL it is given (a webhook's, the
     /// dial-in config's) before using it, perhaps unsigned. Only a body this small is parsed before it is
     /// authenticated.
-    public static func isProbe(_ body: [UInt8]) -> Bool {
+    package static func isProbe(_ body: [UInt8]) -> Bool {
         guard body.count <= 64, let json = try? JSONValue(parsing: body) else { return false }
         return isProbe(json)
     }
@@ -44,7 +44,7 @@ public struct EventNormaliser: Sendable {
         "participant-joined": .participantJoined, "participant-left": .participantLeft, "room-ended": .meetingEnded,
     ]
 
-    public func normalise(_ body: [UInt8]) throws(NormaliseError) -> WebhookBody {
+    package func normalise(_ body: [UInt8]) throws(NormaliseError) -> WebhookBody {
         let json: JSONValue
         do {
             json = try JSONValue(parsing: body)
@@ -135,13 +135,13 @@ public struct EventNormaliser: Sendable {
         return name
     }
 
-    public static func isValidRoomName(_ name: String) -> Bool {
+    package static func isValidRoomName(_ name: String) -> Bool {
         isDailyRoomName(name)
     }
 
     /// The room name in `value`, given as a name or as its `https://<domain>.daily.co/<name>` URL; nil when it
     /// is neither.
-    public static func roomName(fromNameOrURL value: String) -> String? {
+    package static func roomName(fromNameOrURL value: String) -> String? {
         if isValidRoomName(value) { return value }
         return EventNormaliser(domain: nil).dailyRoomName(inURL: value)
     }

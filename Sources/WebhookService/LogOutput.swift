@@ -6,15 +6,15 @@ import Synchronization
 /// The service's log lines on standard error: `text` for people, `json` for one object a line. Every line
 /// passes the `SecretRedactor` on its way out, so no configured secret or meeting token is ever written,
 /// whatever a message or an error's description carried.
-public struct LogOutput: LogHandler {
-    public var logLevel: Logger.Level
-    public var metadata: Logger.Metadata = [:]
+package struct LogOutput: LogHandler {
+    package var logLevel: Logger.Level
+    package var metadata: Logger.Metadata = [:]
     let label: String
     let format: Config.LogFormat
     let redactor: SecretRedactor
     let sink: LogSink
 
-    public init(label: String, config: Config, sink: LogSink = .standardError) {
+    package init(label: String, config: Config, sink: LogSink = .standardError) {
         self.label = label
         self.logLevel = Logger.Level(rawValue: config.logLevel.rawValue) ?? .info
         self.format = config.logFormat
@@ -22,12 +22,12 @@ public struct LogOutput: LogHandler {
         self.sink = sink
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         let line =
@@ -68,7 +68,7 @@ public struct LogOutput: LogHandler {
 }
 
 /// Where log lines go: standard error, or lines kept in memory (tests).
-public final class LogSink: Sendable {
+package final class LogSink: Sendable {
     private let keeping: Bool
     private let lines = Mutex<[String]>([])
 
@@ -76,12 +76,12 @@ public final class LogSink: Sendable {
         self.keeping = keeping
     }
 
-    public static let standardError = LogSink(keeping: false)
+    package static let standardError = LogSink(keeping: false)
 
     /// Keeps every line, for tests to read.
-    public static func memory() -> LogSink { LogSink(keeping: true) }
+    package static func memory() -> LogSink { LogSink(keeping: true) }
 
-    public var written: [String] { lines.withLock { $0 } }
+    package var written: [String] { lines.withLock { $0 } }
 
     func write(_ line: String) {
         if keeping {

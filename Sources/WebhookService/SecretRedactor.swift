@@ -3,18 +3,18 @@ import Policy
 /// Removes secrets from text the service hands out that it did not write itself (a bot's log): the configured
 /// secrets, and anything shaped like a meeting token (a JWT: `eyJ` and two more dot-separated parts), since
 /// bots are handed theirs and may print it.
-public struct SecretRedactor: Sendable {
-    public static let mark = "[redacted]"
+package struct SecretRedactor: Sendable {
+    package static let mark = "[redacted]"
     private let secrets: [String]
 
     /// Every secret is searched for, whatever its length: a short secret is still a secret.
-    public init(secrets: [String]) {
+    package init(secrets: [String]) {
         self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count }
     }
 
     /// The configured API key, admin token, webhook and dial-in secrets: as configured, and each of their keys also as
     /// base64 with and without its padding, whichever way it was written down.
-    public init(_ config: Config) {
+    package init(_ config: Config) {
         var secrets = config.secretTexts
         for key in config.webhookSecrets + config.dialinSecrets {
             let encoded = Base64.encode(key)
@@ -24,7 +24,7 @@ public struct SecretRedactor: Sendable {
     }
 
     /// - Parameter also: secrets of the one text besides the configured ones (a call's forwarding key).
-    public func redact(_ text: String, also: [String] = []) -> String {
+    package func redact(_ text: String, also: [String] = []) -> String {
         var result = Self.redactingTokens(text)
         for secret in secrets + also.filter({ !$0.isEmpty }) where result.contains(secret) {
             result = result.replacing(secret, with: Self.mark)

@@ -3,23 +3,23 @@ import Policy
 import SessionStore
 
 /// A session as the read API shows it: no secrets, times as RFC 3339 strings.
-public struct SessionView: Codable, Sendable, Equatable {
-    public var id: String
-    public var roomName: String
-    public var roomURL: String?
-    public var state: SessionState
-    public var createdAt: String
-    public var updatedAt: String
-    public var endedAt: String?
-    public var endReason: String?
-    public var participants: Int
+package struct SessionView: Codable, Sendable, Equatable {
+    package var id: String
+    package var roomName: String
+    package var roomURL: String?
+    package var state: SessionState
+    package var createdAt: String
+    package var updatedAt: String
+    package var endedAt: String?
+    package var endReason: String?
+    package var participants: Int
     /// People knocking at its room, not yet let in (not among `participants`).
-    public var knocking: Int
-    public var launcher: String
-    public var pid: Int32?
-    public var exitCode: Int?
+    package var knocking: Int
+    package var launcher: String
+    package var pid: Int32?
+    package var exitCode: Int?
     /// The bot profile it runs.
-    public var profile: String
+    package var profile: String
 
     enum CodingKeys: String, CodingKey {
         case id, state, participants, knocking, launcher, pid, profile
@@ -33,7 +33,7 @@ public struct SessionView: Codable, Sendable, Equatable {
         return sessions.map { SessionView($0, presence: presence[$0.roomName]) }
     }
 
-    public init(_ session: Session, presence: RoomPresence?) {
+    package init(_ session: Session, presence: RoomPresence?) {
         id = session.id
         roomName = session.roomName
         roomURL = session.roomURL

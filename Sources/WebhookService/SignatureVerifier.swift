@@ -3,9 +3,9 @@ import Foundation
 import Policy
 
 /// Daily's webhook signature: `base64(HMAC-SHA256(base64decode(secret), timestamp + "." + raw body))`.
-public struct SignatureVerifier: Sendable {
+package struct SignatureVerifier: Sendable {
     /// The outcome of checking one request.
-    public enum Verdict: String, Sendable, Equatable {
+    package enum Verdict: String, Sendable, Equatable {
         case valid
         case unsigned
         case invalid = "invalid_signature"
@@ -20,7 +20,7 @@ public struct SignatureVerifier: Sendable {
     /// - Parameters:
     ///   - secrets: decoded `hmac` keys; any of them may have signed (rotation).
     ///   - requireSignature: refuse unsigned requests (needs at least one key).
-    public init(secrets: [[UInt8]], toleranceSeconds: Double, requireSignature: Bool) {
+    package init(secrets: [[UInt8]], toleranceSeconds: Double, requireSignature: Bool) {
         self.secrets = secrets
         self.toleranceSeconds = toleranceSeconds
         self.requireSignature = requireSignature
@@ -28,7 +28,7 @@ public struct SignatureVerifier: Sendable {
 
     /// Checks the headers against the raw body. Without keys nothing is checked (`unsigned`); with keys, a
     /// present signature must match, and an absent one is refused only when signatures are required.
-    public func verify(body: [UInt8], signature: String?, timestamp: String?, now: Double) -> Verdict {
+    package func verify(body: [UInt8], signature: String?, timestamp: String?, now: Double) -> Verdict {
         guard !secrets.isEmpty else { return .unsigned }
         guard let signature, let timestamp else {
             if signature == nil && timestamp == nil && !requireSignature { return .unsigned }
@@ -55,7 +55,7 @@ public struct SignatureVerifier: Sendable {
     }
 
     /// Signs a body the way Daily does: the `X-Webhook-Signature` value for `timestamp`.
-    public static func sign(body: [UInt8], secret: [UInt8], timestamp: String) -> String {
+    package static func sign(body: [UInt8], secret: [UInt8], timestamp: String) -> String {
         let message = Array(timestamp.utf8) + [UInt8(ascii: ".")] + body
         let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret))
         return Base64.encode(Array(code))

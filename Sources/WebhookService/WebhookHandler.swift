@@ -5,18 +5,18 @@ import Policy
 import SessionStore
 
 /// The webhook's answer: status and JSON body.
-public struct WebhookAnswer: Sendable, Equatable {
-    public var status: Int
-    public var body: WebhookAnswerBody
+package struct WebhookAnswer: Sendable, Equatable {
+    package var status: Int
+    package var body: WebhookAnswerBody
 }
 
 /// `{"ok":true,"action":..,"reason":..,"session_id":..}` or `{"ok":false,"error":..}`.
-public struct WebhookAnswerBody: Codable, Sendable, Equatable {
-    public var ok: Bool
-    public var action: WebhookAction?
-    public var reason: String?
-    public var sessionID: String?
-    public var error: String?
+package struct WebhookAnswerBody: Codable, Sendable, Equatable {
+    package var ok: Bool
+    package var action: WebhookAction?
+    package var reason: String?
+    package var sessionID: String?
+    package var error: String?
 
     enum CodingKeys: String, CodingKey {
         case ok, action, reason, error
@@ -24,7 +24,7 @@ public struct WebhookAnswerBody: Codable, Sendable, Equatable {
     }
 
     /// The body as JSONEncoder with sorted keys writes it, without JSONEncoder: this is every webhook's answer.
-    public var jsonBytes: [UInt8] {
+    package var jsonBytes: [UInt8] {
         var fields: [String] = []
         if let action { fields.append(#""action":"# + Self.quoted(action.rawValue)) }
         if let error { fields.append(#""error":"# + Self.quoted(error)) }
@@ -49,7 +49,7 @@ public struct WebhookAnswerBody: Codable, Sendable, Equatable {
 
 /// The way of a webhook: signature -> normaliser -> policy screen -> store (record, decide, claim) -> answer,
 /// with the bot's start or stop handed to the supervisor after the decision is durable.
-public struct WebhookHandler: Sendable {
+package struct WebhookHandler: Sendable {
     let verifier: SignatureVerifier
     let normaliser: EventNormaliser
     let settings: PolicySettings
@@ -66,7 +66,7 @@ public struct WebhookHandler: Sendable {
         var room: String?
     }
 
-    public func handle(body: [UInt8], signature: String?, timestamp: String?, now: Double) async -> WebhookAnswer {
+    package func handle(body: [UInt8], signature: String?, timestamp: String?, now: Double) async -> WebhookAnswer {
         var subject = Subject(type: "unknown", room: nil)
         let answer = await answer(body: body, signature: signature, timestamp: timestamp, now: now, subject: &subject)
         let action = answer.body.action?.rawValue ?? "refused"

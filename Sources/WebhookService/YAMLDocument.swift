@@ -7,16 +7,16 @@ import Yams
 
 /// Reads a YAML file (JSON is YAML too) into a `JSONValue`: `AUTOSPAWN_PROFILES`. Scalars keep YAML's types (an
 /// unquoted `+1555...` is a number, which the profile checks then refuse for a phone number).
-public enum YAMLDocument {
+package enum YAMLDocument {
     /// Why a file is not a document the service can use, with the place YAML gives.
-    public struct ReadError: Error, CustomStringConvertible {
-        public let description: String
+    package struct ReadError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// A profiles file is a few KiB; one larger than this is refused unread.
-    public static let maxBytes = 1 << 20
+    package static let maxBytes = 1 << 20
 
-    public static func read(path: String) throws -> JSONValue {
+    package static func read(path: String) throws -> JSONValue {
         let data: Data
         do {
             let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
@@ -31,7 +31,7 @@ public enum YAMLDocument {
         return try parse(text)
     }
 
-    public static func parse(_ text: String) throws -> JSONValue {
+    package static func parse(_ text: String) throws -> JSONValue {
         // A few lines of anchors and aliases can stand for billions of nodes ("billion laughs"): refused before
         // anything is composed, let alone expanded.
         try refuseAnchorsAndAliases(text)

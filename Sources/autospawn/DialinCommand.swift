@@ -14,7 +14,7 @@ struct DialinCommand: AsyncParsableCommand {
             abstract: "Send calls to NUMBER (or, without one, to a SIP interconnect) to URL, signed with a new secret.")
 
         @OptionGroup var daily: WebhookCommand.DailyOptions
-        @Option(help: "The service's public dial-in URL, ending in /daily/dialin.") var url: String
+        @Option(help: "The service's package dial-in URL, ending in /daily/dialin.") var url: String
         @Option(help: "A phone number of the domain (E.164, e.g. +14155550100); without it only a SIP interconnect is made.")
         var number: String?
         @Option(help: "The hmac secret (base64); a strong one is generated when omitted.") var secret: String?

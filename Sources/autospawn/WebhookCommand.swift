@@ -28,7 +28,7 @@ struct WebhookCommand: AsyncParsableCommand {
             abstract: "Register URL as the domain's webhook (Daily probes it first: the service must be running).")
 
         @OptionGroup var daily: DailyOptions
-        @Option(help: "The service's public webhook URL, ending in /daily/webhook.") var url: String
+        @Option(help: "The service's package webhook URL, ending in /daily/webhook.") var url: String
         @Option(help: "The hmac secret (base64); a strong one is generated when omitted.") var secret: String?
         // The knockers' events too: /bot/status counts them, and AUTOSPAWN_SPAWN_ON=knock starts bots on them.
         @Option(help: "Comma-separated event types.")

@@ -1,17 +1,17 @@
 import Foundation
 
 /// The `autospawn` binary run as a user runs it (its subcommands), to the end.
-public enum AutospawnCommand {
+package enum AutospawnCommand {
     /// Runs it with `arguments` on a thread of its own (it may call back into this process: the double), and returns
     /// its exit status and standard output.
-    public static func run(
+    package static func run(
         _ arguments: [String], environment: [String: String] = [:]
     ) async throws -> (status: Int32, output: String) {
         try await onOwnThread { try runBlocking(arguments, environment: environment) }
     }
 
     /// Runs it with `arguments` and returns its exit status and standard output.
-    public static func runBlocking(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    package static func runBlocking(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ServiceProcess.executable)
         process.arguments = arguments

@@ -4,28 +4,28 @@ import NIOCore
 import Synchronization
 
 /// One Server-Sent Event.
-public struct ServerSentEvent: Sendable, Equatable {
-    public var event: String
-    public var data: String
+package struct ServerSentEvent: Sendable, Equatable {
+    package var event: String
+    package var data: String
 
     /// `data` as a JSON object.
-    public var json: [String: any Sendable] {
+    package var json: [String: any Sendable] {
         (try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: any Sendable]) ?? [:]
     }
 }
 
 /// An open `text/event-stream` response, read in the background; the test looks at what arrived.
-public final class EventStreamClient: Sendable {
+package final class EventStreamClient: Sendable {
     private final class Received: Sendable {
         let state = Mutex<(events: [ServerSentEvent], ended: Bool)>(([], false))
     }
 
     private let received = Received()
     private let reader: Task<Void, Never>
-    public let status: Int
-    public let contentType: String?
+    package let status: Int
+    package let contentType: String?
 
-    public init(url: String, headers: [(String, String)] = [], client: HTTPClient = testHTTPClient) async throws {
+    package init(url: String, headers: [(String, String)] = [], client: HTTPClient = testHTTPClient) async throws {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await client.execute(request, timeout: .seconds(300))
@@ -51,16 +51,16 @@ public final class EventStreamClient: Sendable {
     deinit { reader.cancel() }
 
     /// Stops reading (the connection closes).
-    public func close() { reader.cancel() }
+    package func close() { reader.cancel() }
 
     /// Every event so far.
-    public var events: [ServerSentEvent] { received.state.withLock { $0.events } }
+    package var events: [ServerSentEvent] { received.state.withLock { $0.events } }
 
     /// True once the server ended the stream.
-    public var ended: Bool { received.state.withLock { $0.ended } }
+    package var ended: Bool { received.state.withLock { $0.ended } }
 
     /// Waits until `condition` holds for the events so far; false after `timeout` seconds.
-    public func wait(timeout: Double = 15, until condition: ([ServerSentEvent]) -> Bool) async -> Bool {
+    package func wait(timeout: Double = 15, until condition: ([ServerSentEvent]) -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if condition(events) { return true }

@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Debian's `chromium`, if installed (`.ci/run` installs it).
-public enum Chromium {
-    public static var path: String? {
+package enum Chromium {
+    package static var path: String? {
         ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
@@ -15,7 +15,7 @@ public enum Chromium {
 /// Headless Chromium driven through the DevTools protocol over `--remote-debugging-pipe` (commands on the
 /// browser's fd 3, answers on its fd 4, each a JSON object ending in a NUL byte): no driver, no network port.
 /// One test drives it, one call at a time; waiting runs on a thread of its own (`onOwnThread`).
-public final class HeadlessBrowser: @unchecked Sendable {
+package final class HeadlessBrowser: @unchecked Sendable {
     private let pid: pid_t
     private let commands: Int32
     private let answers: Int32
@@ -24,7 +24,7 @@ public final class HeadlessBrowser: @unchecked Sendable {
     private var pending: [UInt8] = []
     private var sessionID: String?
 
-    public init(executable: String, width: Int = 1280, height: Int = 900) throws {
+    package init(executable: String, width: Int = 1280, height: Int = 900) throws {
         profile = FileManager.default.temporaryDirectory.appendingPathComponent("autospawn-chromium-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         var toBrowser: [Int32] = [0, 0]
@@ -64,7 +64,7 @@ public final class HeadlessBrowser: @unchecked Sendable {
     deinit { close() }
 
     /// Opens `url` in a new tab, sending `headers` with every request the page makes (its stream too).
-    public func open(_ url: String, headers: [String: String] = [:], width: Int = 1280, height: Int = 900) throws {
+    package func open(_ url: String, headers: [String: String] = [:], width: Int = 1280, height: Int = 900) throws {
         let target = try send("Target.createTarget", ["url": "about:blank"], inPage: false)
         guard let targetID = target["targetId"] as? String else { throw HarnessError("no targetId: \(target)") }
         let attached = try send("Target.attachToTarget", ["targetId": targetID, "flatten": true], inPage: false)
@@ -79,14 +79,14 @@ public final class HeadlessBrowser: @unchecked Sendable {
     }
 
     /// The value of a JavaScript expression in the page (a promise is awaited).
-    public func evaluate(_ expression: String) throws -> Any? {
+    package func evaluate(_ expression: String) throws -> Any? {
         let answer = try send("Runtime.evaluate", ["expression": expression, "returnByValue": true, "awaitPromise": true])
         if let exception = answer["exceptionDetails"] { throw HarnessError("page threw: \(exception)") }
         return (answer["result"] as? [String: Any])?["value"]
     }
 
     /// True once `condition` (JavaScript) is truthy in the page, false if it is not within `timeout` seconds.
-    public func waitFor(_ condition: String, timeout: Double = 15) async throws -> Bool {
+    package func waitFor(_ condition: String, timeout: Double = 15) async throws -> Bool {
         let script = """
             new Promise((resolve) => {
               const end = Date.now() + \(Int(timeout * 1000));
@@ -101,7 +101,7 @@ public final class HeadlessBrowser: @unchecked Sendable {
     }
 
     /// A PNG of the page as it is now.
-    public func screenshot() throws -> Data {
+    package func screenshot() throws -> Data {
         let answer = try send("Page.captureScreenshot", ["format": "png"])
         guard let base64 = answer["data"] as? String, let data = Data(base64Encoded: base64) else {
             throw HarnessError("no screenshot data")
@@ -110,7 +110,7 @@ public final class HeadlessBrowser: @unchecked Sendable {
     }
 
     /// Ends the browser (and removes its profile).
-    public func close() {
+    package func close() {
         guard !commandsClosed else { return }
         _ = try? send("Browser.close", [:], inPage: false, timeout: 5)
         Glibc.close(commands)

@@ -5,14 +5,14 @@ import Yams
 /// a body is what it says. The schema check covers the JSON Schema the document uses: `$ref`, `type`
 /// (with `null`), `anyOf`, `const`, `enum`, `properties`, `required`, `additionalProperties: false`, `items`,
 /// `minimum`, `maximum` and the `date-time` and `uri` formats.
-public struct OpenAPIDocument {
-    public let root: [String: Any]
+package struct OpenAPIDocument {
+    package let root: [String: Any]
 
-    public static var repositoryFile: URL {
+    package static var repositoryFile: URL {
         Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("openapi.yaml")
     }
 
-    public init(contentsOf url: URL = repositoryFile) throws {
+    package init(contentsOf url: URL = repositoryFile) throws {
         let text = try String(contentsOf: url, encoding: .utf8)
         guard let root = try Yams.load(yaml: text) as? [String: Any] else { throw HarnessError("openapi.yaml is not a mapping") }
         self.root = root
@@ -23,7 +23,7 @@ public struct OpenAPIDocument {
     var paths: [String: [String: Any]] { root["paths"] as? [String: [String: Any]] ?? [:] }
 
     /// Every operation, as `GET /sessions/{id}`.
-    public var operations: Set<String> {
+    package var operations: Set<String> {
         var result: Set<String> = []
         for (path, item) in paths {
             for method in Self.methods where item[method] != nil { result.insert("\(method.uppercased()) \(path)") }
@@ -32,7 +32,7 @@ public struct OpenAPIDocument {
     }
 
     /// Every documented answer, as `GET /sessions/{id} 404`.
-    public var documentedAnswers: Set<String> {
+    package var documentedAnswers: Set<String> {
         var result: Set<String> = []
         for operation in operations {
             for status in (self.operation(operation)?["responses"] as? [String: Any] ?? [:]).keys {
@@ -49,7 +49,7 @@ public struct OpenAPIDocument {
     }
 
     /// The operation (`GET /sessions/{id}`) that a concrete request (`GET /sessions/abc?x=1`) is for.
-    public func operation(method: String, path: String) -> String? {
+    package func operation(method: String, path: String) -> String? {
         let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? path
         let segments = bare.split(separator: "/", omittingEmptySubsequences: false)
         // A literal segment is preferred to a template one (`/sessions/stream` over `/sessions/{id}`).
@@ -69,7 +69,7 @@ public struct OpenAPIDocument {
 
     /// What is wrong with an answer to `operation`: an undocumented status, another content type, a body
     /// that is not what the schema says, a missing documented header. Empty when it conforms.
-    public func problems(
+    package func problems(
         operation: String, status: Int, headers: [String: String], body: String
     ) -> [String] {
         guard let responses = self.operation(operation)?["responses"] as? [String: Any] else { return ["\(operation) is not documented"] }
@@ -101,7 +101,7 @@ public struct OpenAPIDocument {
     }
 
     /// The schemas of a stream's events (`x-sse-events`), by event name.
-    public func streamEvents(of operation: String) -> [String: [String: Any]] {
+    package func streamEvents(of operation: String) -> [String: [String: Any]] {
         let responses = self.operation(operation)?["responses"] as? [String: Any]
         let ok = responses?["200"] as? [String: Any]
         return ok?["x-sse-events"] as? [String: [String: Any]] ?? [:]
@@ -118,7 +118,7 @@ public struct OpenAPIDocument {
     }
 
     /// JSON Schema, as far as this document uses it.
-    public func validate(_ value: Any, against schema: [String: Any], at place: String) -> [String] {
+    package func validate(_ value: Any, against schema: [String: Any], at place: String) -> [String] {
         if let ref = schema["$ref"] as? String {
             guard let target = resolve(ref) else { return ["\(place): unresolvable \(ref)"] }
             return validate(value, against: target, at: place)

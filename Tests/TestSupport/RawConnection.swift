@@ -6,10 +6,10 @@ import Glibc
 
 /// A plain TCP connection to a loopback port, for requests no HTTP client would send: heads that never end,
 /// bodies sent a byte at a time, malformed request lines.
-public final class RawConnection: @unchecked Sendable {
+package final class RawConnection: @unchecked Sendable {
     private let fd: Int32
 
-    public init(port: Int) throws {
+    package init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
         var address = sockaddr_in()
@@ -29,15 +29,15 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Sends the bytes; false once the server has closed the connection.
     @discardableResult
-    public func send(_ bytes: [UInt8]) -> Bool {
+    package func send(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
     }
 
     @discardableResult
-    public func send(_ text: String) -> Bool { send(Array(text.utf8)) }
+    package func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
     /// What the server sends until it closes the connection, `enough` holds, or `timeout` passes; and whether it closed.
-    public func read(timeout: Double, until enough: (String) -> Bool = { _ in false }) -> (text: String, closed: Bool) {
+    package func read(timeout: Double, until enough: (String) -> Bool = { _ in false }) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -54,7 +54,7 @@ public final class RawConnection: @unchecked Sendable {
     }
 
     /// The status code of the first response line read within `timeout`, or nil when none came.
-    public func status(timeout: Double) -> Int? {
+    package func status(timeout: Double) -> Int? {
         let text = read(timeout: timeout) { $0.contains("\r\n") }.text
         guard text.hasPrefix("HTTP/") else { return nil }
         return text.split(separator: " ").dropFirst().first.flatMap { Int($0) }

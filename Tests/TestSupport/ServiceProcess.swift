@@ -9,31 +9,31 @@ import Glibc
 #endif
 
 /// A failure of the test harness itself.
-public struct HarnessError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+package struct HarnessError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// The real `autospawn serve` binary, started on a loopback port with its own database and bot log folder.
-public final class ServiceProcess: @unchecked Sendable {
-    public let directory: URL
-    public let port: Int
-    public let process: Process
-    public let environment: [String: String]
-    public var databasePath: String { directory.appendingPathComponent("autospawn.sqlite").path }
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
-    public var stderrPath: String { directory.appendingPathComponent("service-\(process.processIdentifier).err").path }
+package final class ServiceProcess: @unchecked Sendable {
+    package let directory: URL
+    package let port: Int
+    package let process: Process
+    package let environment: [String: String]
+    package var databasePath: String { directory.appendingPathComponent("autospawn.sqlite").path }
+    package var baseURL: String { "http://127.0.0.1:\(port)" }
+    package var stderrPath: String { directory.appendingPathComponent("service-\(process.processIdentifier).err").path }
 
     /// The test webhook secret (base64), the one the Python vectors use.
-    public static let secret = Fixtures.vectors.secret
+    package static let secret = Fixtures.vectors.secret
 
     /// The bot command every test service starts: the test bot in `mode` with its placeholders.
-    public static func botCommand(_ mode: String = "run") -> String {
+    package static func botCommand(_ mode: String = "run") -> String {
         "\(Fixtures.path("bots/test-bot.sh")) \(mode) {room_url} {room_name} {session_id} {token}"
     }
 
     /// The `autospawn` executable next to the test bundle (`swift build --build-tests` builds both).
-    public static var executable: String {
+    package static var executable: String {
         let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
             let path = candidate.appendingPathComponent("autospawn").path
@@ -44,7 +44,7 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// A new, empty folder for one test.
-    public static func makeDirectory() throws -> URL {
+    package static func makeDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("autospawn-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
@@ -53,7 +53,7 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Starts the service in `directory` (a new one by default) with the test defaults, overridden by `settings`, and
     /// `flags` after `serve`. `through` is a command that runs it (`setpriv …`: as another user), its last word followed
     /// by the service's executable and arguments.
-    public static func start(
+    package static func start(
         in directory: URL? = nil, _ settings: [String: String] = [:], flags: [String] = [], through wrapper: [String] = [],
         executable: String = ServiceProcess.executable
     ) async throws -> ServiceProcess {
@@ -118,12 +118,12 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// Sends a signal to the service.
-    public func signal(_ signal: Int32) {
+    package func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }
 
     /// Waits for the service to exit and returns its status, or nil if it still runs after `timeout`.
-    public func waitForExit(timeout: Double = 30) async -> Int32? {
+    package func waitForExit(timeout: Double = 30) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline {
             try? await Task.sleep(for: .milliseconds(50))
@@ -132,7 +132,7 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// Stops the service (SIGTERM, then SIGKILL) if it still runs.
-    public func shutdown() async {
+    package func shutdown() async {
         guard process.isRunning else { return }
         signal(SIGTERM)
         if await waitForExit(timeout: 20) == nil {
@@ -142,32 +142,32 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// What the service wrote to stderr so far (its log).
-    public var log: String {
+    package var log: String {
         (try? String(contentsOf: directory.appendingPathComponent("service.err"), encoding: .utf8)) ?? ""
     }
 
     // MARK: HTTP
 
     /// An HTTP answer: status, raw body and the body as a JSON object when it is one.
-    public struct Answer: Sendable {
-        public var status: Int
-        public var text: String
+    package struct Answer: Sendable {
+        package var status: Int
+        package var text: String
         /// By lower-case name (the last of repeated ones).
-        public var headers: [String: String] = [:]
-        public var json: [String: any Sendable] {
+        package var headers: [String: String] = [:]
+        package var json: [String: any Sendable] {
             (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: any Sendable]) ?? [:]
         }
 
-        public func string(_ key: String) -> String? { json[key] as? String }
+        package func string(_ key: String) -> String? { json[key] as? String }
 
-        public init(status: Int, text: String, headers: [String: String] = [:]) {
+        package init(status: Int, text: String, headers: [String: String] = [:]) {
             self.status = status
             self.text = text
             self.headers = headers
         }
     }
 
-    public func request(
+    package func request(
         _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
         contentType: String? = "application/json", client: HTTPClient = testHTTPClient
     ) async throws -> Answer {
@@ -186,25 +186,25 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// POSTs a webhook body, signed with the test secret unless `signed` is false.
-    public func webhook(
+    package func webhook(
         _ body: [UInt8], signed: Bool = true, timestamp: String? = nil, client: HTTPClient = testHTTPClient
     ) async throws -> Answer {
         let headers = signed ? TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: timestamp) : []
         return try await request(.POST, "/daily/webhook", body: body, headers: headers, client: client)
     }
 
-    public func webhook(fixture name: String, signed: Bool = true) async throws -> Answer {
+    package func webhook(fixture name: String, signed: Bool = true) async throws -> Answer {
         try await webhook(Fixtures.bytes(name), signed: signed)
     }
 
     /// `GET /sessions?…` as a list of session objects.
-    public func sessions(_ query: String = "state=all") async throws -> [[String: any Sendable]] {
+    package func sessions(_ query: String = "state=all") async throws -> [[String: any Sendable]] {
         try await request(.GET, "/sessions?\(query)").json["sessions"] as? [[String: any Sendable]] ?? []
     }
 
     /// The body the session's bot was started with (`AUTOSPAWN_BODY` in its environment), once it runs. Not read from
     /// its log: the log API redacts a call's forwarding key.
-    public func botBody(_ id: String) async throws -> JSONValue {
+    package func botBody(_ id: String) async throws -> JSONValue {
         var text = ""
         _ = await eventually {
             guard let bot = liveBotSessions().first(where: { $0.sessionID == id }) else { return false }
@@ -215,18 +215,18 @@ public final class ServiceProcess: @unchecked Sendable {
         return try JSONValue(parsing: Array(text.utf8))
     }
 
-    public func session(_ id: String) async throws -> [String: any Sendable] {
+    package func session(_ id: String) async throws -> [String: any Sendable] {
         try await request(.GET, "/sessions/\(id)").json
     }
 
     /// The folder this service's bots log to.
-    public var botLogDirectory: String {
+    package var botLogDirectory: String {
         environment["AUTOSPAWN_BOT_LOG_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? directory.appendingPathComponent("bot-logs").path
     }
 
     /// Live bot processes (group leaders) this service started: those that carry a session id and write to a
     /// log in its bot log folder (a bot's environment holds nothing of the service's own).
-    public func liveBots(room: String? = nil) -> [Int32] {
+    package func liveBots(room: String? = nil) -> [Int32] {
         let logs = URL(fileURLWithPath: botLogDirectory).resolvingSymlinksInPath().path + "/"
         return LiveProcesses.leaders(withEnvironmentPrefix: "AUTOSPAWN_SESSION_ID=").filter { pid in
             guard LiveProcesses.standardOutput(of: pid)?.hasPrefix(logs) == true else { return false }
@@ -236,7 +236,7 @@ public final class ServiceProcess: @unchecked Sendable {
 
     /// Live warm bot processes of this service (`AUTOSPAWN_WARM=1`) still idle: their output goes to the pool's
     /// folder, `<bot log dir>/warm`.
-    public func idleWarmBots() -> [Int32] {
+    package func idleWarmBots() -> [Int32] {
         let pool = URL(fileURLWithPath: botLogDirectory).resolvingSymlinksInPath().path + "/warm/"
         return LiveProcesses.leaders(withEnvironmentPrefix: "AUTOSPAWN_WARM=1").filter {
             LiveProcesses.standardOutput(of: $0)?.hasPrefix(pool) == true
@@ -244,7 +244,7 @@ public final class ServiceProcess: @unchecked Sendable {
     }
 
     /// Live warm bot processes of this service given a room, by session: their output is the session's log.
-    public func assignedWarmBots() -> [String: Int32] {
+    package func assignedWarmBots() -> [String: Int32] {
         let logs = URL(fileURLWithPath: botLogDirectory).resolvingSymlinksInPath().path + "/"
         var bots: [String: Int32] = [:]
         for pid in LiveProcesses.leaders(withEnvironmentPrefix: "AUTOSPAWN_WARM=1") {
@@ -258,14 +258,14 @@ public final class ServiceProcess: @unchecked Sendable {
 
 extension ServiceProcess {
     /// A live bot process of this service and the session and room its environment names.
-    public struct LiveBot: Sendable, Equatable {
-        public var pid: Int32
-        public var sessionID: String
-        public var room: String
+    package struct LiveBot: Sendable, Equatable {
+        package var pid: Int32
+        package var sessionID: String
+        package var room: String
     }
 
     /// Every live bot of this service (whichever instance started it), read from /proc.
-    public func liveBotSessions() -> [LiveBot] {
+    package func liveBotSessions() -> [LiveBot] {
         liveBots().compactMap { pid in
             let environment = LiveProcesses.environment(of: pid)
             func value(_ name: String) -> String? {
@@ -277,7 +277,7 @@ extension ServiceProcess {
     }
 
     /// The service process's open file descriptors and resident memory (KiB), from /proc.
-    public func resources() -> (fileDescriptors: Int, residentKiB: Int) {
+    package func resources() -> (fileDescriptors: Int, residentKiB: Int) {
         let pid = process.processIdentifier
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count ?? 0
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -289,7 +289,7 @@ extension ServiceProcess {
 }
 
 /// Unix seconds of an RFC 3339 time as the service writes it (fractional seconds included).
-public func unixSeconds(_ text: Any?) -> Double? {
+package func unixSeconds(_ text: Any?) -> Double? {
     guard let text = text as? String else { return nil }
     return (try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))?.timeIntervalSince1970
 }
@@ -297,12 +297,12 @@ public func unixSeconds(_ text: Any?) -> Double? {
 /// The tests' HTTP client: it never follows a redirect, because the places the service redirects to (Daily
 /// rooms) are outside this machine. A burst of thousands of requests queues for its connections: on a loaded
 /// machine (the whole suite on 2 cores) the default 10 s wait for one was seen to run out.
-public let testHTTPClient = HTTPClient(
+package let testHTTPClient = HTTPClient(
     eventLoopGroupProvider: .singleton,
     configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(60))))
 
 /// Waits until `condition` holds, polling; false when `timeout` passes first.
-public func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
+package func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return true }
@@ -312,19 +312,19 @@ public func eventually(timeout: Double = 20, _ condition: () async throws -> Boo
 }
 
 /// Looks at /proc on its own, independently of the service's ProcessTable.
-public enum LiveProcesses {
-    public static func environment(of pid: Int32) -> [String] {
+package enum LiveProcesses {
+    package static func environment(of pid: Int32) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Every process's pid.
-    public static func all() -> [Int32] {
+    package static func all() -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).sorted()
     }
 
     /// Non-zombie process-group leaders with an environment entry that starts with `prefix`.
-    public static func leaders(withEnvironmentPrefix prefix: String) -> [Int32] {
+    package static func leaders(withEnvironmentPrefix prefix: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return names.compactMap(Int32.init).filter { pid in
             guard isAlive(pid), getpgid(pid) == pid else { return false }
@@ -333,11 +333,11 @@ public enum LiveProcesses {
     }
 
     /// Where the process's standard output goes (a file's path), from /proc.
-    public static func standardOutput(of pid: Int32) -> String? {
+    package static func standardOutput(of pid: Int32) -> String? {
         try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1")
     }
 
-    public static func isAlive(_ pid: Int32) -> Bool {
+    package static func isAlive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")")
         else { return false }
@@ -347,8 +347,8 @@ public enum LiveProcesses {
 }
 
 /// The samples of a Prometheus text exposition, by series (`name{labels}`).
-public enum PrometheusText {
-    public static func series(_ text: String) -> [String: Double] {
+package enum PrometheusText {
+    package static func series(_ text: String) -> [String: Double] {
         var values: [String: Double] = [:]
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }

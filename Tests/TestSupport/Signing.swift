@@ -2,9 +2,9 @@ import Crypto
 import Foundation
 
 /// An implementation of Daily's signing recipe written apart from the service's, so tests cross-check it.
-public enum TestSigner {
+package enum TestSigner {
     /// `<prefix>-Signature` and `<prefix>-Timestamp`: `X-Webhook` for webhooks, `X-Pinless` for dial-in calls.
-    public static func headers(
+    package static func headers(
         body: [UInt8], secretBase64: String, timestamp: String? = nil, prefix: String = "X-Webhook"
     ) -> [(String, String)] {
         let timestamp = timestamp ?? String(Int(Date().timeIntervalSince1970))

@@ -6,25 +6,25 @@ import PostgresNIO
 /// The PostgreSQL server the tests use: `AUTOSPAWN_TEST_POSTGRES` (`.ci/postgres start` prints it). Without it the
 /// PostgreSQL cases are left out of a local run, so the README's test command needs no PostgreSQL; in CI (`CI` set)
 /// they are always in, and fail when no server was given.
-public enum TestPostgres {
-    public static var serverURL: String? {
+package enum TestPostgres {
+    package static var serverURL: String? {
         ProcessInfo.processInfo.environment["AUTOSPAWN_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// True when the PostgreSQL cases run: a server is given, or this is CI, where they must.
-    public static var isEnabled: Bool {
+    package static var isEnabled: Bool {
         serverURL != nil || !(ProcessInfo.processInfo.environment["CI"] ?? "").isEmpty
     }
 
-    public struct NotConfigured: Error, CustomStringConvertible {
-        public init() {}
-        public var description: String {
+    package struct NotConfigured: Error, CustomStringConvertible {
+        package init() {}
+        package var description: String {
             "AUTOSPAWN_TEST_POSTGRES is not set: start a server with eval \"$(.ci/postgres start)\""
         }
     }
 
     /// The URL of a new, empty database on the test server.
-    public static func newDatabase() async throws -> String {
+    package static func newDatabase() async throws -> String {
         guard let serverURL, case .postgres(let server) = try DatabaseLocation.parse(serverURL) else { throw NotConfigured() }
         let name = "autospawn_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let logger = Logger(label: "test-postgres")

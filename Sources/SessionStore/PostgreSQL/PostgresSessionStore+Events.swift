@@ -5,7 +5,7 @@ extension PostgresSessionStore {
     /// Records an event and applies what `Policy.planEvent` makes of it in one transaction (see the type's comment
     /// for the locks), in as few round trips as the rules allow: the event id and the room's lock in one statement,
     /// the room's facts in one more, then the plan's effects. The event must already have passed `Policy.screen`.
-    public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
+    package func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let (settings, launcher, owner) = (settings, launcher, instanceID)
         let arriving = arrivingProfile(for: event, settings: settings)
         return try await transaction { tx in

@@ -6,7 +6,7 @@ import PostgresNIO
 extension PostgresSessionStore {
     // MARK: Claims outside webhooks
 
-    public func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
+    package func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { tx -> Session? in
             _ = try await Self.lockRoom(room, url: url, tx)
@@ -19,13 +19,13 @@ extension PostgresSessionStore {
         }
     }
 
-    public func isServiceRoom(_ room: String) async throws -> Bool {
+    package func isServiceRoom(_ room: String) async throws -> Bool {
         try await read { tx in
             try await tx.value("SELECT service_created FROM room WHERE name = \(room)", as: Bool.self) ?? false
         }
     }
 
-    public func setRoomURL(_ id: String, url: String, now: Double) async throws {
+    package func setRoomURL(_ id: String, url: String, now: Double) async throws {
         try await transaction { tx in
             try await tx.execute("UPDATE session SET room_url = \(url), updated_at = \(now) WHERE id = \(id)")
             try await tx.execute("UPDATE room SET url = \(url) WHERE name = (SELECT room_name FROM session WHERE id = \(id))")
@@ -34,7 +34,7 @@ extension PostgresSessionStore {
 
     // MARK: Bot lifecycle
 
-    public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
+    package func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
         try await transaction { tx in
             let started = try await Self.sessions(
                 tx,
@@ -49,7 +49,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
+    package func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
         try await transaction { tx in
             let session = try await Self.beginStop(id, reason: reason, now: now, tx)
             if let session { tx.changed(session.roomName) }
@@ -57,7 +57,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
+    package func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
         try await transaction { tx in
             guard let session = try await Self.session(id: id, tx), session.scheduledStopIsDue(now: now) else { return nil }
             tx.changed(session.roomName)
@@ -65,7 +65,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func finish(
+    package func finish(
         _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
@@ -101,7 +101,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+    package func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
         let owner = instanceID
         return try await transaction { tx in
             try await tx.execute(
@@ -118,7 +118,7 @@ extension PostgresSessionStore {
 
     /// Claims a session for each room whose humans wait for a bot and may have one now, longest waiting first.
     /// Rooms another replica is claiming right now are skipped (`SKIP LOCKED`), not waited for.
-    public func claimWaitingRooms(now: Double) async throws -> [Session] {
+    package func claimWaitingRooms(now: Double) async throws -> [Session] {
         let maxConcurrency = settings.maxConcurrency
         let anyWaiting = try await read { tx in
             try await tx.value(
@@ -151,7 +151,7 @@ extension PostgresSessionStore {
     /// Takes for this instance the sessions that wait for an instance with room, oldest first, as many as its own
     /// limit leaves room for. The count's lock keeps claims (which read this instance's count) out meanwhile, and
     /// `SKIP LOCKED` lets replicas placing at once take different sessions.
-    public func placeWaitingSessions(now: Double) async throws -> [Session] {
+    package func placeWaitingSessions(now: Double) async throws -> [Session] {
         let unplaced = unplacedOwner
         let anyWaiting = try await read { tx in
             try await tx.value(
@@ -179,7 +179,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func unplacedSessions() async throws -> [Session] {
+    package func unplacedSessions() async throws -> [Session] {
         let unplaced = unplacedOwner
         return try await read { tx in
             try await Self.sessions(

@@ -6,7 +6,7 @@ import PostgresNIO
 extension PostgresSessionStore {
     // MARK: Instances
 
-    public func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
+    package func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
         try await transaction { tx in
             try await tx.execute(
                 """
@@ -21,33 +21,33 @@ extension PostgresSessionStore {
         }
     }
 
-    public func otherInstances() async throws -> [ServiceInstance] {
+    package func otherInstances() async throws -> [ServiceInstance] {
         let id = instanceID
         return try await read { tx in
             try await tx.rows("SELECT * FROM instance WHERE id <> \(id)").map(ServiceInstance.init(postgres:))
         }
     }
 
-    public func renewLease(until: Double) async throws -> Bool {
+    package func renewLease(until: Double) async throws -> Bool {
         let id = instanceID
         return try await transaction { tx in
             try await !tx.rows("UPDATE instance SET lease_until = \(until) WHERE id = \(id) RETURNING id").isEmpty
         }
     }
 
-    public func setAdvertiseURL(_ url: String) async throws {
+    package func setAdvertiseURL(_ url: String) async throws {
         let id = instanceID
         try await transaction { tx in try await tx.execute("UPDATE instance SET advertise_url = \(url) WHERE id = \(id)") }
     }
 
-    public func deregister(_ id: String) async throws {
+    package func deregister(_ id: String) async throws {
         try await transaction { tx in
             try await tx.execute("DELETE FROM instance WHERE id = \(id)")
             try await tx.execute("DELETE FROM ready_probe WHERE instance_id = \(id)")
         }
     }
 
-    public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
+    package func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await read { tx in
             try await Self.sessions(tx, "SELECT * FROM session WHERE state IN \(unescaped: activeStates)")
                 .filter { $0.hasLostOwner(liveInstances: liveInstances) }
@@ -56,11 +56,11 @@ extension PostgresSessionStore {
 
     // MARK: Reading
 
-    public func session(_ id: String) async throws -> Session? {
+    package func session(_ id: String) async throws -> Session? {
         try await read { tx in try await Self.session(id: id, tx) }
     }
 
-    public func ownActiveSessions() async throws -> [Session] {
+    package func ownActiveSessions() async throws -> [Session] {
         let owner = instanceID
         return try await read { tx in
             try await Self.sessions(
@@ -68,7 +68,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func scheduledStops() async throws -> [Session] {
+    package func scheduledStops() async throws -> [Session] {
         let (owner, unplaced) = (instanceID, unplacedOwner)
         return try await read { tx in
             try await Self.sessions(
@@ -81,7 +81,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func sessions(_ query: SessionQuery) async throws -> [Session] {
+    package func sessions(_ query: SessionQuery) async throws -> [Session] {
         try await read { tx in
             var sql: PostgresQuery = switch query.states {
             case .active: "SELECT * FROM session WHERE state IN \(unescaped: activeStates)"
@@ -99,11 +99,11 @@ extension PostgresSessionStore {
         }
     }
 
-    public func activeCount() async throws -> Int {
+    package func activeCount() async throws -> Int {
         try await read { tx in try await Self.activeCount(tx, locking: false) }
     }
 
-    public func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence] {
+    package func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence] {
         guard !rooms.isEmpty else { return [:] }
         return try await read { tx in
             let rows = try await tx.rows(
@@ -120,7 +120,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func roomStatus(_ room: String) async throws -> RoomStatus {
+    package func roomStatus(_ room: String) async throws -> RoomStatus {
         try await read { tx in
             let url = try await tx.value("SELECT url FROM room WHERE name = \(room)", as: String.self)
             let presence = try await Self.presence(room: room, tx)
@@ -131,7 +131,7 @@ extension PostgresSessionStore {
 
     /// True when the database takes a write now (this instance's row of `ready_probe`), within 2 s: a probe
     /// answers quickly or counts as failed anyway.
-    public func isWritable(now: Double) async -> Bool {
+    package func isWritable(now: Double) async -> Bool {
         let id = instanceID
         do {
             try await transaction(deadline: .seconds(2)) { tx in
@@ -149,7 +149,7 @@ extension PostgresSessionStore {
 
     // MARK: The reaper's
 
-    public func silentSessions(now: Double, silentFor: Double) async throws -> [Session] {
+    package func silentSessions(now: Double, silentFor: Double) async throws -> [Session] {
         let owner = instanceID
         return try await read { tx in
             try await Self.sessions(
@@ -163,7 +163,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func markPresenceChecked(room: String, now: Double) async throws {
+    package func markPresenceChecked(room: String, now: Double) async throws {
         try await transaction { tx in
             try await tx.execute(
                 """
@@ -173,7 +173,7 @@ extension PostgresSessionStore {
         }
     }
 
-    public func prune(endedBefore: Double, seenBefore: Double) async throws -> [String] {
+    package func prune(endedBefore: Double, seenBefore: Double) async throws -> [String] {
         try await transaction { tx in
             let ids = try await tx.rows(
                 """

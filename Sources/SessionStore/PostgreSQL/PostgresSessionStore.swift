@@ -13,16 +13,16 @@ import ServiceLifecycle
 /// unique index of one active session per room stays the last line of defence. Waiting rooms are claimed with
 /// `FOR UPDATE SKIP LOCKED`, so replicas looking for work do not queue behind each other. Committed changes are
 /// announced with `NOTIFY` (`PostgresChangeAnnouncer`); every replica's `changes` hears them.
-public final class PostgresSessionStore: SessionStorage, Service {
-    public let location: PostgresLocation
+package final class PostgresSessionStore: SessionStorage, Service {
+    package let location: PostgresLocation
     let client: PostgresClient
     let settings: PolicySettings
     let launcher: LauncherKind
     let logger: Logger
-    public let instanceID: String
+    package let instanceID: String
     /// Committed changes of every replica, as `NOTIFY` tells them.
-    public let changes = SessionFeed()
-    public var hearsOtherInstances: Bool { true }
+    package let changes = SessionFeed()
+    package var hearsOtherInstances: Bool { true }
     /// Tells the other replicas what this one changed, after each commit.
     let announcer = PostgresChangeAnnouncer()
     /// Finishes once `run()` has started the connections: nothing may lease one before.
@@ -31,11 +31,11 @@ public final class PostgresSessionStore: SessionStorage, Service {
     /// The `NOTIFY` channel of changed rooms.
     static let changesChannel = "autospawn_changes"
     /// How long start-up waits for the database (it may be starting beside the service, as in compose).
-    public static let startupTimeout: Duration = .seconds(30)
+    package static let startupTimeout: Duration = .seconds(30)
     /// Connections this replica keeps at most (PostgreSQL's `max_connections` is shared by every replica).
     static let maximumConnections = 10
 
-    public init(
+    package init(
         location: PostgresLocation, settings: PolicySettings, launcher: LauncherKind, instanceID: String, logger: Logger
     ) throws(SessionStoreError) {
         self.location = location
@@ -55,7 +55,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
 
     /// The connections' background work and the listener for other replicas' changes, until cancelled. Nothing
     /// reaches the database before this runs; the database is migrated once it does (`migrate()`).
-    public func run() async {
+    package func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 self.running.continuation.finish()
@@ -72,7 +72,7 @@ public final class PostgresSessionStore: SessionStorage, Service {
 
     /// Applies the migrations this database lacks; replicas that start together wait for each other's. Waits for
     /// `run()` to have started.
-    public func migrate(within timeout: Duration = PostgresSessionStore.startupTimeout) async throws(SessionStoreError) {
+    package func migrate(within timeout: Duration = PostgresSessionStore.startupTimeout) async throws(SessionStoreError) {
         for await _ in running.stream {}
         do {
             let logger = logger

@@ -5,9 +5,9 @@ import Policy
 // GRDB's Codable decoding cost more than the query itself on the webhook path.
 
 extension Session: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "session"
+    package static let databaseTableName = "session"
 
-    public init(row: Row) throws {
+    package init(row: Row) throws {
         func known<Value: RawRepresentable<String>>(_ column: String) throws -> Value? {
             guard let text: String = row[column] else { return nil }
             guard let value = Value(rawValue: text) else {
@@ -26,7 +26,7 @@ extension Session: FetchableRecord, PersistableRecord {
             placedAt: row["placed_at"], profile: row["profile"])
     }
 
-    public func encode(to container: inout PersistenceContainer) throws {
+    package func encode(to container: inout PersistenceContainer) throws {
         container["id"] = id
         container["room_name"] = roomName
         container["room_url"] = roomURL
@@ -50,7 +50,7 @@ extension Session: FetchableRecord, PersistableRecord {
 }
 
 extension ServiceInstance: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "instance"
+    package static let databaseTableName = "instance"
 }
 
 extension SessionState: DatabaseValueConvertible {}

@@ -8,7 +8,7 @@ extension SQLiteSessionStore {
 
     /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
     /// session or the service is at capacity.
-    public func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
+    package func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let session = try await transaction { db -> Session? in
             let facts = try Self.claimFacts(profile: profile, owner: owner, settings: settings, db: db)
@@ -24,7 +24,7 @@ extension SQLiteSessionStore {
     }
 
     /// Records the room URL Daily gave for a room the service created (Daily's answer is the truth).
-    public func setRoomURL(_ id: String, url: String, now: Double) async throws {
+    package func setRoomURL(_ id: String, url: String, now: Double) async throws {
         _ = try await transaction { db in
             try db.executeCached(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
             try db.executeCached(
@@ -34,7 +34,7 @@ extension SQLiteSessionStore {
 
     /// True when the service created the room (`/start`, a call): its events count whatever the room filter or the
     /// profiles say.
-    public func isServiceRoom(_ room: String) async throws -> Bool {
+    package func isServiceRoom(_ room: String) async throws -> Bool {
         try await pool.read { db in
             try Bool.fetchOne(db, sql: "SELECT service_created = 1 FROM room WHERE name = ?", arguments: [room]) ?? false
         }
@@ -45,7 +45,7 @@ extension SQLiteSessionStore {
     /// Records that the bot started (its process, or nil for an agent, which has none) and returns the session,
     /// now `running`. Only a session still `starting` takes a bot: nil when it was stopped or ended meanwhile (a
     /// stop pressed, the start timeout), and then the new bot must be stopped at once, being nobody's.
-    public func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
+    package func markStarted(_ id: String, pid: Int32?, pidStartTime: UInt64?, now: Double) async throws -> Session? {
         try await publishing { db in
             try db.executeCached(
                 sql: """
@@ -59,14 +59,14 @@ extension SQLiteSessionStore {
     }
 
     /// Moves an active session to `stopping`; nil when it does not exist, the unchanged session when it has ended.
-    public func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
+    package func requestStop(_ id: String, reason: EndReason, now: Double) async throws -> Session? {
         try await publishing { db in
             try Self.beginStop(id, reason: reason, now: now, db: db)
         }
     }
 
     /// Starts the stop whose grace has run out; nil when a human came back (or it was stopped otherwise).
-    public func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
+    package func beginScheduledStop(_ id: String, now: Double) async throws -> Session? {
         try await publishing { db in
             guard let session = try Self.session(id: id, db: db), session.scheduledStopIsDue(now: now) else { return nil }
             return try Self.beginStop(id, reason: .roomEmpty, now: now, db: db)
@@ -77,7 +77,7 @@ extension SQLiteSessionStore {
     /// joined while it was stopping, its bot failed or was lost, the service shut it down), the room waits for
     /// its next session, which is claimed in the same transaction when `claimSuccessor` and policy allow.
     /// Nil when it had already ended.
-    public func finish(
+    package func finish(
         _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
@@ -110,7 +110,7 @@ extension SQLiteSessionStore {
     }
 
     /// Hands a session to this instance (re-adoption after a restart), with the bot process it found.
-    public func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
+    package func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session? {
         let owner = instanceID
         return try await publishing { db in
             try db.executeCached(
@@ -127,7 +127,7 @@ extension SQLiteSessionStore {
 
     /// Claims a session for each room whose humans are waiting for a bot and may have one now (capacity free,
     /// backoff over), longest waiting first. Cheap when nobody waits: one read, no write lock.
-    public func claimWaitingRooms(now: Double) async throws -> [Session] {
+    package func claimWaitingRooms(now: Double) async throws -> [Session] {
         let maxConcurrency = settings.maxConcurrency
         // At capacity, a waiting room cannot start: no write transaction for it every poll.
         let anyWaiting = try await pool.read { db in
@@ -167,7 +167,7 @@ extension SQLiteSessionStore {
 extension SQLiteSessionStore {
     /// Takes, for this instance, the sessions that wait for an instance with room for their bot, oldest first, as
     /// many as its own limit leaves room for (`Policy.freeLocalSlots`). Cheap when none waits: one read.
-    public func placeWaitingSessions(now: Double) async throws -> [Session] {
+    package func placeWaitingSessions(now: Double) async throws -> [Session] {
         let unplaced = unplacedOwner
         let anyWaiting = try await pool.read { db in
             try Bool.fetchOne(
@@ -200,7 +200,7 @@ extension SQLiteSessionStore {
     }
 
     /// Active sessions no instance has taken yet, oldest first.
-    public func unplacedSessions() async throws -> [Session] {
+    package func unplacedSessions() async throws -> [Session] {
         let unplaced = unplacedOwner
         return try await pool.read { db in
             try Session.fetchAll(

@@ -7,7 +7,7 @@ extension SQLiteSessionStore {
     // MARK: Instances
 
     /// Registers this instance (so others can see that it is alive) and returns every other registered one.
-    public func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
+    package func register(_ instance: ServiceInstance) async throws -> [ServiceInstance] {
         try await transaction { db in
             try db.executeCached(
                 sql: """
@@ -22,13 +22,13 @@ extension SQLiteSessionStore {
         }
     }
 
-    public func otherInstances() async throws -> [ServiceInstance] {
+    package func otherInstances() async throws -> [ServiceInstance] {
         let id = instanceID
         return try await pool.read { db in try ServiceInstance.filter(Column("id") != id).fetchAll(db) }
     }
 
     /// Extends this instance's lease; false when its row is gone (another instance took it for dead).
-    public func renewLease(until: Double) async throws -> Bool {
+    package func renewLease(until: Double) async throws -> Bool {
         let id = instanceID
         return try await transaction { db in
             try db.executeCached(sql: "UPDATE instance SET lease_until = ? WHERE id = ?", arguments: [until, id])
@@ -36,7 +36,7 @@ extension SQLiteSessionStore {
         }
     }
 
-    public func setAdvertiseURL(_ url: String) async throws {
+    package func setAdvertiseURL(_ url: String) async throws {
         let id = instanceID
         _ = try await transaction { db in
             try db.executeCached(sql: "UPDATE instance SET advertise_url = ? WHERE id = ?", arguments: [url, id])
@@ -44,12 +44,12 @@ extension SQLiteSessionStore {
     }
 
     /// Forgets an instance that is gone (after its sessions were dealt with).
-    public func deregister(_ id: String) async throws {
+    package func deregister(_ id: String) async throws {
         _ = try await transaction { db in try ServiceInstance.deleteOne(db, key: id) }
     }
 
     /// Active sessions whose owner is not one of `liveInstances`.
-    public func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
+    package func unownedActiveSessions(liveInstances: Set<String>) async throws -> [Session] {
         try await pool.read { db in
             try Session.fetchAll(db, sql: "SELECT * FROM session WHERE state IN \(activeStates)")
                 .filter { $0.hasLostOwner(liveInstances: liveInstances) }
@@ -58,12 +58,12 @@ extension SQLiteSessionStore {
 
     // MARK: Reading
 
-    public func session(_ id: String) async throws -> Session? {
+    package func session(_ id: String) async throws -> Session? {
         try await pool.read { db in try Self.session(id: id, db: db) }
     }
 
     /// Active sessions owned by this instance.
-    public func ownActiveSessions() async throws -> [Session] {
+    package func ownActiveSessions() async throws -> [Session] {
         let owner = instanceID
         return try await pool.read { db in
             try Session.fetchAll(
@@ -73,7 +73,7 @@ extension SQLiteSessionStore {
     }
 
     /// Sessions of this instance with a stop scheduled, soonest first.
-    public func scheduledStops() async throws -> [Session] {
+    package func scheduledStops() async throws -> [Session] {
         let owner = instanceID
         return try await pool.read { db in
             try Session.fetchAll(
@@ -87,7 +87,7 @@ extension SQLiteSessionStore {
         }
     }
 
-    public func sessions(_ query: SessionQuery) async throws -> [Session] {
+    package func sessions(_ query: SessionQuery) async throws -> [Session] {
         try await pool.read { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
@@ -108,12 +108,12 @@ extension SQLiteSessionStore {
         }
     }
 
-    public func activeCount() async throws -> Int {
+    package func activeCount() async throws -> Int {
         try await pool.read { db in try Self.activeCount(db: db) }
     }
 
     /// Humans currently in each of the rooms.
-    public func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence] {
+    package func presence(inRooms rooms: Set<String>) async throws -> [String: RoomPresence] {
         guard !rooms.isEmpty else { return [:] }
         return try await pool.read { db in
             let placeholders = Array(repeating: "?", count: rooms.count).joined(separator: ",")
@@ -131,7 +131,7 @@ extension SQLiteSessionStore {
     }
 
     /// The room's active session (or nil), its humans and knockers.
-    public func roomStatus(_ room: String) async throws -> RoomStatus {
+    package func roomStatus(_ room: String) async throws -> RoomStatus {
         try await pool.read { db in
             let url = try String.fetchOne(cached: db, sql: "SELECT url FROM room WHERE name = ?", arguments: [room])
             let presence = try Self.presence(room: room, db: db)
@@ -142,7 +142,7 @@ extension SQLiteSessionStore {
 
     /// True when the database file accepts a write now: a row of the file itself, not a temporary table (which
     /// lives in memory and succeeded on a read-only or full file system).
-    public func isWritable(now: Double) async -> Bool {
+    package func isWritable(now: Double) async -> Bool {
         do {
             try await pool.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO ready_probe (id, checked_at) VALUES (1, ?)", arguments: [now])
@@ -155,7 +155,7 @@ extension SQLiteSessionStore {
 
     /// Running sessions of this instance whose room has been silent (no webhook, no presence check) for
     /// `silentFor` seconds since the later of its last event and the session's start.
-    public func silentSessions(now: Double, silentFor: Double) async throws -> [Session] {
+    package func silentSessions(now: Double, silentFor: Double) async throws -> [Session] {
         let owner = instanceID
         return try await pool.read { db in
             try Session.fetchAll(
@@ -170,7 +170,7 @@ extension SQLiteSessionStore {
     }
 
     /// Notes that Daily's presence was asked about the room now.
-    public func markPresenceChecked(room: String, now: Double) async throws {
+    package func markPresenceChecked(room: String, now: Double) async throws {
         _ = try await transaction { db in
             try db.executeCached(
                 sql: """
@@ -184,7 +184,7 @@ extension SQLiteSessionStore {
     /// Deletes what no longer matters: sessions that ended before `endedBefore` (their ids are returned, so that
     /// their files go too), rooms with no session, nobody present and nothing pending that were last heard of before
     /// it, tombstones of participants who left before it, and event ids seen before `seenBefore`.
-    public func prune(endedBefore: Double, seenBefore: Double) async throws -> [String] {
+    package func prune(endedBefore: Double, seenBefore: Double) async throws -> [String] {
         try await transaction { db in
             let ids = try String.fetchAll(
                 db, sql: "SELECT id FROM session WHERE state IN ('ended','failed') AND coalesce(ended_at, updated_at) < ?",

@@ -7,23 +7,23 @@ import Policy
 /// Every change that an invariant of docs/DESIGN.md depends on happens inside one `BEGIN IMMEDIATE` transaction,
 /// which takes SQLite's write lock before reading: the count of active sessions and the room's state that a
 /// decision is based on cannot change before the decision is written, even with other processes on the file.
-public final class SQLiteSessionStore: SessionStorage {
-    public let path: String
+package final class SQLiteSessionStore: SessionStorage {
+    package let path: String
     let pool: DatabasePool
     let commits: GroupCommit
     let settings: PolicySettings
     let launcher: LauncherKind
     /// The instance that owns the sessions this store creates.
-    public let instanceID: String
+    package let instanceID: String
     /// Committed changes of this process, for its live views.
-    public let changes = SessionFeed()
+    package let changes = SessionFeed()
     /// Other processes on the file are not heard: live views poll.
-    public var hearsOtherInstances: Bool { false }
+    package var hearsOtherInstances: Bool { false }
 
     /// The longest a write waits for another process's write lock before it fails (a webhook is then answered 503).
-    public static let busyTimeoutSeconds: Double = 5
+    package static let busyTimeoutSeconds: Double = 5
 
-    public init(path: String, settings: PolicySettings, launcher: LauncherKind, instanceID: String) throws(SessionStoreError) {
+    package init(path: String, settings: PolicySettings, launcher: LauncherKind, instanceID: String) throws(SessionStoreError) {
         self.path = path
         self.settings = settings
         self.launcher = launcher
@@ -65,7 +65,7 @@ public final class SQLiteSessionStore: SessionStorage {
     /// of it, all in one transaction. The event must already have passed `Policy.screen`.
     /// - Parameter mayClaim: false while this instance drains: the event is recorded as usual, but a room that
     ///   would get a bot waits for another instance instead.
-    public func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
+    package func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome {
         let (settings, launcher, owner) = (settings, launcher, instanceID)
         let arriving = arrivingProfile(for: event, settings: settings)
         let outcome = try await transaction { db in
