@@ -65,14 +65,16 @@ struct LiveStreams: Sendable {
                 }
             }
         }
-        return eventStream(onEnd: { [rooms, publicSlots] in
-            publicSlots.release()
-            Task { await rooms.unsubscribe(room, subscriber) }
-        }) { send in
-            for await update in updates {
-                if let update { try await send("status", update) } else { try await send(nil, nil as BotStatus?) }
-            }
-        }
+        return eventStream(
+            onEnd: { [rooms, publicSlots] in
+                publicSlots.release()
+                Task { await rooms.unsubscribe(room, subscriber) }
+            },
+            { send in
+                for await update in updates {
+                    if let update { try await send("status", update) } else { try await send(nil, nil as BotStatus?) }
+                }
+            })
     }
 
     /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency","warm_bots","warm_idle"}`), `event: session` (a

@@ -97,7 +97,7 @@ struct HousekeepingTests {
         #expect(dashboard.status == 200)
         #expect(await dashboard.wait { $0.contains { $0.event == "summary" } })
         dashboard.close()
-        anonymous.forEach { $0.close() }
+        for stream in anonymous { stream.close() }
         await service.shutdown()
     }
 
