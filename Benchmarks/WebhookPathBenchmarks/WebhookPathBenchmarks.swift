@@ -33,7 +33,10 @@ private final class StoreUnderTest {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         store = try SQLiteSessionStore(
             path: folder.appendingPathComponent("autospawn.sqlite").path,
-            settings: policySettings(maxConcurrency: maxConcurrency), launcher: .process, instanceID: "benchmark")
+            settings: policySettings(maxConcurrency: maxConcurrency),
+            launcher: .process,
+            instanceID: "benchmark"
+        )
     }
 }
 
@@ -43,9 +46,13 @@ private func temporaryFolder() -> URL {
 
 private func join(room: String, participant: Int, id: String) -> RoomEvent {
     RoomEvent(
-        id: id, kind: .participantJoined, roomName: room, roomURL: "https://bench.daily.co/\(room)",
+        id: id,
+        kind: .participantJoined,
+        roomName: room,
+        roomURL: "https://bench.daily.co/\(room)",
         participant: .init(sessionID: "p-\(participant)", userID: "user-\(participant)", userName: "Human \(participant)"),
-        sentAt: 1_700_000_000)
+        sentAt: 1_700_000_000
+    )
 }
 
 let benchmarks: @Sendable () -> Void = {
@@ -53,7 +60,8 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
         timeUnits: .nanoseconds,
         maxDuration: .seconds(3),
-        maxIterations: 1_000_000)
+        maxIterations: 1_000_000
+    )
 
     let joined = fixture("daily/participant-joined.json")
     let timestamp = "1708972280"

@@ -1,8 +1,8 @@
-import Policy
 import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import Policy
 
 /// One agent bot: the `POST <url>/bot` request of the Pipecat Cloud base image, open while the bot runs.
 struct AgentRequest: Sendable {

@@ -26,7 +26,10 @@ package struct BotFiles: Sendable {
     /// the umask, and one made by an earlier version too.
     package static func makePrivateDirectory(_ path: String) throws {
         try FileManager.default.createDirectory(
-            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            atPath: path,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         guard chmod(path, 0o700) == 0 else { throw BotFileError(path: path, errno: errno) }
     }
 

@@ -40,7 +40,9 @@ package struct RunningBot: Sendable {
     package var assignRoom: (@Sendable () async -> Void)?
 
     package init(
-        handle: BotHandle, exit: Task<ExitStatus, Never>, assignRoom: (@Sendable () async -> Void)? = nil,
+        handle: BotHandle,
+        exit: Task<ExitStatus, Never>,
+        assignRoom: (@Sendable () async -> Void)? = nil,
         stop: @escaping @Sendable (_ grace: Double) async -> Void
     ) {
         self.handle = handle
@@ -84,7 +86,11 @@ package struct ProcessBotLauncher: BotLauncher {
     let reaper: ChildReaper
 
     package init(
-        template: [String], botName: String, environment: [String: String], files: BotFiles, account: BotAccount?,
+        template: [String],
+        botName: String,
+        environment: [String: String],
+        files: BotFiles,
+        account: BotAccount?,
         reaper: ChildReaper
     ) {
         self.template = template
@@ -97,15 +103,24 @@ package struct ProcessBotLauncher: BotLauncher {
 
     package func start(_ session: Session, token: String?) async throws -> RunningBot {
         let command = BotCommand(
-            template: template, session: session, token: token, botName: botName, bodyFile: ProcessLauncher.bodyPath)
+            template: template,
+            session: session,
+            token: token,
+            botName: botName,
+            bodyFile: ProcessLauncher.bodyPath
+        )
         // The allow-list and the bot's own variables; never the service's environment (its keys).
         let environment = environment.merging(command.environment) { $1 }
         try BotFiles.makePrivateDirectory(files.directory)
         let body = try BotFiles.bodyDescriptor(session.body)
         defer { close(body) }
         let pid = try ProcessLauncher.spawn(
-            arguments: command.arguments, environment: environment, logPath: files.logPath(for: session.id), body: body,
-            account: account)
+            arguments: command.arguments,
+            environment: environment,
+            logPath: files.logPath(for: session.id),
+            body: body,
+            account: account
+        )
         reaper.expect(pid)
         let startTime = ProcessTable.startTime(pid: pid) ?? 0
         return Self.running(pid: pid, startTime: startTime, exit: Task { [reaper] in await reaper.exit(of: pid) })

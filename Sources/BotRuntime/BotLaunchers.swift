@@ -19,7 +19,11 @@ struct BotLaunchers: Sendable {
     private let byKind: [LauncherKind: any BotLauncher]
 
     init(
-        settings: Supervisor.Settings, files: BotFiles, reaper: ChildReaper, daily: DailyClient?, metrics: ServiceMetrics,
+        settings: Supervisor.Settings,
+        files: BotFiles,
+        reaper: ChildReaper,
+        daily: DailyClient?,
+        metrics: ServiceMetrics,
         logger: Logger
     ) {
         var launchers: [String: ProfileLauncher] = [:]
@@ -29,14 +33,28 @@ struct BotLaunchers: Sendable {
             switch profile.launcher {
             case .process(let template):
                 let cold = ProcessBotLauncher(
-                    template: template, botName: profile.botName, environment: profile.environment, files: files,
-                    account: settings.botAccount, reaper: reaper)
+                    template: template,
+                    botName: profile.botName,
+                    environment: profile.environment,
+                    files: files,
+                    account: settings.botAccount,
+                    reaper: reaper
+                )
                 if profile.warmBots > 0 {
                     let pool = WarmPool(
-                        name: profile.name, size: profile.warmBots, arguments: template, botName: profile.botName,
-                        environment: profile.environment, account: settings.botAccount, logDirectory: settings.logDirectory,
+                        name: profile.name,
+                        size: profile.warmBots,
+                        arguments: template,
+                        botName: profile.botName,
+                        environment: profile.environment,
+                        account: settings.botAccount,
+                        logDirectory: settings.logDirectory,
                         reaper: reaper,
-                        backoff: settings.restartBackoff, stopGraceSeconds: settings.stopGraceSeconds, metrics: metrics, logger: logger)
+                        backoff: settings.restartBackoff,
+                        stopGraceSeconds: settings.stopGraceSeconds,
+                        metrics: metrics,
+                        logger: logger
+                    )
                     pools.append(pool)
                     launcher = WarmBotLauncher(pool: pool, cold: cold)
                 } else {
@@ -44,7 +62,11 @@ struct BotLaunchers: Sendable {
                 }
             case .agent(let baseURL):
                 launcher = AgentBotLauncher(
-                    baseURL: baseURL, daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger)
+                    baseURL: baseURL,
+                    daily: daily,
+                    timeoutSeconds: settings.maxSessionSeconds + 60,
+                    logger: logger
+                )
             }
             launchers[profile.name] = ProfileLauncher(launcher: launcher, botName: profile.botName)
         }
@@ -52,11 +74,15 @@ struct BotLaunchers: Sendable {
             uniqueKeysWithValues: LauncherKind.allCases.map { kind -> (LauncherKind, any BotLauncher) in
                 switch kind {
                 case .process:
-                    (kind, ProcessBotLauncher(template: [], botName: "", environment: [:], files: files, account: settings.botAccount, reaper: reaper))
+                    (
+                        kind,
+                        ProcessBotLauncher(template: [], botName: "", environment: [:], files: files, account: settings.botAccount, reaper: reaper)
+                    )
                 case .agent:
                     (kind, AgentBotLauncher(baseURL: "", daily: daily, timeoutSeconds: settings.maxSessionSeconds + 60, logger: logger))
                 }
-            })
+            }
+        )
         self.launchers = launchers
         warmPools = pools
         self.daily = daily
@@ -90,8 +116,8 @@ struct BotLaunchers: Sendable {
     /// call's room: a bot started with its caller's own forwarding settings (`/start`) keeps them.
     func forwardingHere(_ session: Session) -> Session {
         guard let callForwardingURL, DialinCall.callID(ofRoom: session.roomName) != nil,
-              session.body.contains(#""daily_api_url""#),
-              case .object(var body)? = try? JSONValue(parsing: Array(session.body.utf8)), body["daily_api_url"] != nil
+            session.body.contains(#""daily_api_url""#),
+            case .object(var body)? = try? JSONValue(parsing: Array(session.body.utf8)), body["daily_api_url"] != nil
         else { return session }
         body["daily_api_url"] = .string(callForwardingURL())
         var session = session

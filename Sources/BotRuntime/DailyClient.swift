@@ -98,8 +98,13 @@ package struct DailyClient: Sendable {
     private let metrics: ServiceMetrics
 
     package init(
-        baseURL: String, apiKey: String, http: HTTPClient = .shared, limiter: RequestLimiter = RequestLimiter(),
-        retry: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "autospawn.daily"), metrics: ServiceMetrics = .disabled
+        baseURL: String,
+        apiKey: String,
+        http: HTTPClient = .shared,
+        limiter: RequestLimiter = RequestLimiter(),
+        retry: RetryPolicy = RetryPolicy(),
+        logger: Logger = Logger(label: "autospawn.daily"),
+        metrics: ServiceMetrics = .disabled
     ) {
         self.metrics = metrics
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
@@ -212,7 +217,10 @@ package struct DailyClient: Sendable {
     // MARK: Transport
 
     private func send<Answer: Decodable>(
-        _ method: HTTPMethod, _ path: String, body: JSONValue? = nil, as: Answer.Type
+        _ method: HTTPMethod,
+        _ path: String,
+        body: JSONValue? = nil,
+        as: Answer.Type
     ) async throws -> Answer {
         let endpoint = "\(method.rawValue) \(path)"
         let template = "\(method.rawValue) \(Self.template(of: path))"
@@ -255,11 +263,17 @@ package struct DailyClient: Sendable {
             }
             let answer = try? JSONDecoder().decode(JSONValue.self, from: Data(data.readableBytesView))
             let error = DailyAPIError(
-                status: status, type: answer?["error"]?.string ?? "http-\(status)", info: answer?["info"]?.string ?? "",
-                endpoint: endpoint)
+                status: status,
+                type: answer?["error"]?.string ?? "http-\(status)",
+                info: answer?["info"]?.string ?? "",
+                endpoint: endpoint
+            )
             guard error.isTransient else { throw error }
             lastError = error.description
-            logger.warning("Daily answered with a transient error", metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)", "status": "\(status)"])
+            logger.warning(
+                "Daily answered with a transient error",
+                metadata: ["endpoint": "\(endpoint)", "attempt": "\(attempt)", "status": "\(status)"]
+            )
         }
         throw DailyUnavailableError(endpoint: endpoint, attempts: attempt, lastError: lastError)
     }

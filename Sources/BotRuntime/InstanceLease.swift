@@ -1,6 +1,6 @@
-import SessionStore
 import Logging
 import ServiceLifecycle
+import SessionStore
 
 /// Keeps this instance's lease in the database (`AUTOSPAWN_LEASE_S`), renewed three times per lease, so that
 /// instances on other hosts know it is alive. It shuts down after the `Supervisor` (whose drain may take long,
@@ -19,8 +19,13 @@ package struct InstanceLease: Service {
     let clock: any WallClock
 
     package init(
-        store: any SessionStorage, recovery: Recovery, leaseSeconds: Double, handoverSeconds: Double,
-        handsOver: @escaping @Sendable () async -> Bool, logger: Logger, clock: any WallClock = SystemClock()
+        store: any SessionStorage,
+        recovery: Recovery,
+        leaseSeconds: Double,
+        handoverSeconds: Double,
+        handsOver: @escaping @Sendable () async -> Bool,
+        logger: Logger,
+        clock: any WallClock = SystemClock()
     ) {
         self.handsOver = handsOver
         self.store = store

@@ -28,7 +28,11 @@ package enum ProcessLauncher {
     /// Its standard input is `input` when given (a warm bot's pipe), else /dev/null; `body` becomes its fd 3
     /// (`bodyPath`); `account` is the user it runs as (nil: the service's).
     package static func spawn(
-        arguments: [String], environment: [String: String], logPath: String, input: Int32? = nil, body: Int32? = nil,
+        arguments: [String],
+        environment: [String: String],
+        logPath: String,
+        input: Int32? = nil,
+        body: Int32? = nil,
         account: BotAccount? = nil
     ) throws(LaunchError) -> Int32 {
         let executable = arguments.first ?? ""
@@ -44,9 +48,17 @@ package enum ProcessLauncher {
                     argv.withUnsafeBufferPointer { argv in
                         envp.withUnsafeBufferPointer { envp in
                             var request = autospawn_spawn_request(
-                                file: file, search_path: searchPath, argv: argv.baseAddress, envp: envp.baseAddress,
-                                input_fd: input ?? -1, log_path: log, body_fd: body ?? -1, switch_user: account == nil ? 0 : 1,
-                                uid: account?.uid ?? 0, gid: account?.gid ?? 0)
+                                file: file,
+                                search_path: searchPath,
+                                argv: argv.baseAddress,
+                                envp: envp.baseAddress,
+                                input_fd: input ?? -1,
+                                log_path: log,
+                                body_fd: body ?? -1,
+                                switch_user: account == nil ? 0 : 1,
+                                uid: account?.uid ?? 0,
+                                gid: account?.gid ?? 0
+                            )
                             return autospawn_spawn(&request, &pid)
                         }
                     }

@@ -21,7 +21,7 @@ package enum ProcessTable {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state), so field N is fields[N - 3].
         guard fields.count > 19, fields[0] != "Z", fields[0] != "X",
-              let group = Int32(fields[2]), let start = UInt64(fields[19])
+            let group = Int32(fields[2]), let start = UInt64(fields[19])
         else { return nil }
         return Entry(pid: pid, startTime: start, processGroup: group)
     }
@@ -29,7 +29,7 @@ package enum ProcessTable {
     /// The parent of a live process, or nil.
     package static func parent(of pid: Int32) -> Int32? {
         guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 1 ? Int32(fields[1]) : nil
@@ -65,7 +65,7 @@ package enum ProcessTable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return names.compactMap { name in
             guard let pid = Int32(name), let entry = entry(pid: pid), entry.processGroup == pid,
-                  let value = environmentValue(pid: pid, variable)
+                let value = environmentValue(pid: pid, variable)
             else { return nil }
             return (entry, value)
         }
@@ -83,7 +83,7 @@ package enum ProcessTable {
         var children: [Child] = []
         for name in names {
             guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")")
+                let close = stat.lastIndex(of: ")")
             else { continue }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, Int32(fields[1]) == parent else { continue }
@@ -107,7 +107,8 @@ package enum ProcessTable {
     package static func hostIdentity() -> String {
         var name = [CChar](repeating: 0, count: 256)
         let host = gethostname(&name, name.count) == 0 ? String(cString: name) : "unknown"
-        let boot = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+        let boot =
+            (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "no-boot-id"
         return host + "/" + boot
     }

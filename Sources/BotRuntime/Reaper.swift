@@ -31,14 +31,24 @@ package struct Reaper: Service {
         /// The limits on a session's age (`timeLimitReached`).
         package var timeLimits: TimeLimits {
             TimeLimits(
-                startTimeoutSeconds: startTimeoutSeconds, maxSessionSeconds: maxSessionSeconds, spawnOn: spawnOn,
-                knockWaitSeconds: knockWaitSeconds)
+                startTimeoutSeconds: startTimeoutSeconds,
+                maxSessionSeconds: maxSessionSeconds,
+                spawnOn: spawnOn,
+                knockWaitSeconds: knockWaitSeconds
+            )
         }
 
         package init(
-            interval: Double, startTimeoutSeconds: Double, maxSessionSeconds: Double, orphanAfterSeconds: Double = 60,
-            botNames: [String] = ["Pipecat Bot"], retentionSeconds: Double = 7 * 86_400, signatureToleranceSeconds: Double = 300,
-            recoveryInterval: Double? = nil, spawnOn: Config.SpawnOn = .join, knockWaitSeconds: Double = 120
+            interval: Double,
+            startTimeoutSeconds: Double,
+            maxSessionSeconds: Double,
+            orphanAfterSeconds: Double = 60,
+            botNames: [String] = ["Pipecat Bot"],
+            retentionSeconds: Double = 7 * 86_400,
+            signatureToleranceSeconds: Double = 300,
+            recoveryInterval: Double? = nil,
+            spawnOn: Config.SpawnOn = .join,
+            knockWaitSeconds: Double = 120
         ) {
             self.spawnOn = spawnOn
             self.knockWaitSeconds = knockWaitSeconds
@@ -63,8 +73,14 @@ package struct Reaper: Service {
     let clock: any WallClock
 
     package init(
-        store: any SessionStorage, supervisor: Supervisor, recovery: Recovery, settings: Settings, daily: DailyClient? = nil,
-        metrics: ServiceMetrics = .disabled, logger: Logger, clock: any WallClock = SystemClock()
+        store: any SessionStorage,
+        supervisor: Supervisor,
+        recovery: Recovery,
+        settings: Settings,
+        daily: DailyClient? = nil,
+        metrics: ServiceMetrics = .disabled,
+        logger: Logger,
+        clock: any WallClock = SystemClock()
     ) {
         self.store = store
         self.supervisor = supervisor
@@ -124,19 +140,25 @@ package struct Reaper: Service {
             case .maxDuration?:
                 logger.info(
                     "session reached its maximum length: stopping its bot",
-                    metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                    metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"]
+                )
                 metrics.reaperAction("max_duration")
                 _ = try await supervisor.requestStop(session.id, reason: .maxDuration)
             case .knockWait?:
                 let room = try await store.roomStatus(session.roomName)
                 let waitIsOver = knockWaitIsOver(
-                    spawnOn: settings.spawnOn, serviceRoom: try await store.isServiceRoom(session.roomName), humans: room.humans,
-                    stopScheduled: session.stopAt != nil, ageSeconds: now - session.createdAt,
-                    knockWaitSeconds: settings.knockWaitSeconds)
+                    spawnOn: settings.spawnOn,
+                    serviceRoom: try await store.isServiceRoom(session.roomName),
+                    humans: room.humans,
+                    stopScheduled: session.stopAt != nil,
+                    ageSeconds: now - session.createdAt,
+                    knockWaitSeconds: settings.knockWaitSeconds
+                )
                 if waitIsOver {
                     logger.info(
                         "nobody let the knocker in: stopping the bot that came for them",
-                        metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                        metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"]
+                    )
                     metrics.reaperAction("knock_timeout")
                     _ = try await supervisor.requestStop(session.id, reason: .knockTimeout)
                 }
@@ -150,7 +172,10 @@ package struct Reaper: Service {
     /// matters with them (`SessionStorage.prune`).
     func prune(now: Double) async throws {
         let cutoffs = retentionCutoffs(
-            now: now, retentionSeconds: settings.retentionSeconds, signatureToleranceSeconds: settings.signatureToleranceSeconds)
+            now: now,
+            retentionSeconds: settings.retentionSeconds,
+            signatureToleranceSeconds: settings.signatureToleranceSeconds
+        )
         let removed = try await store.prune(endedBefore: cutoffs.endedBefore, seenBefore: cutoffs.seenBefore)
         for id in removed { supervisor.files.remove(sessionID: id) }
         if !removed.isEmpty { metrics.reaperAction("pruned") }
@@ -175,12 +200,14 @@ package struct Reaper: Service {
                 let humans = present.filter {
                     !isBot(.init(sessionID: $0.id, userID: $0.userId, userName: $0.userName), botNames: settings.botNames)
                 }
-                let knockers = humans.isEmpty && settings.spawnOn == .knock
+                let knockers =
+                    humans.isEmpty && settings.spawnOn == .knock
                     ? try await store.roomStatus(session.roomName).knockers : 0
                 if isOrphaned(humansPresent: humans.count, knockers: knockers, spawnOn: settings.spawnOn) {
                     logger.info(
                         "only bots left in the room: stopping its bot",
-                        metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"])
+                        metadata: ["session_id": "\(session.id)", "room": "\(session.roomName)"]
+                    )
                     metrics.reaperAction("orphaned")
                     _ = try await supervisor.requestStop(session.id, reason: .orphaned)
                 }

@@ -35,8 +35,14 @@ package struct Recovery: Sendable {
     let advertiseURL: String?
 
     package init(
-        store: any SessionStorage, supervisor: Supervisor, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
-        logger: Logger, clock: any WallClock = SystemClock(), hostID: String = ProcessTable.hostIdentity(), leaseSeconds: Double = 10,
+        store: any SessionStorage,
+        supervisor: Supervisor,
+        daily: DailyClient? = nil,
+        metrics: ServiceMetrics = .disabled,
+        logger: Logger,
+        clock: any WallClock = SystemClock(),
+        hostID: String = ProcessTable.hostIdentity(),
+        leaseSeconds: Double = 10,
         advertiseURL: String? = nil
     ) {
         self.advertiseURL = advertiseURL
@@ -56,8 +62,15 @@ package struct Recovery: Sendable {
         let now = clock.now()
         _ = try await store.register(
             ServiceInstance(
-                id: store.instanceID, pid: me.pid, pidStartTime: me.startTime, startedAt: now, hostID: hostID,
-                leaseUntil: now + leaseSeconds, advertiseURL: advertiseURL))
+                id: store.instanceID,
+                pid: me.pid,
+                pidStartTime: me.startTime,
+                startedAt: now,
+                hostID: hostID,
+                leaseUntil: now + leaseSeconds,
+                advertiseURL: advertiseURL
+            )
+        )
     }
 
     package func run() async throws {
@@ -137,7 +150,10 @@ package struct Recovery: Sendable {
             guard let session = try await store.session(bot.sessionID), !session.state.isActive else { continue }
             let ownerHost = session.ownerInstance.flatMap { hostOf[$0] } ?? ""
             guard ownerHost.isEmpty || ownerHost == hostID else { continue }
-            logger(for: session).warning("stopping a bot whose session is over or another host's", metadata: ["pid": "\(bot.handle.pid.map(String.init) ?? "none")"])
+            logger(for: session).warning(
+                "stopping a bot whose session is over or another host's",
+                metadata: ["pid": "\(bot.handle.pid.map(String.init) ?? "none")"]
+            )
             metrics.reaperAction("stale_stopped")
             bot.launcher.kill(bot.handle)
         }

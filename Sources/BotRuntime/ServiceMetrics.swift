@@ -34,7 +34,8 @@ package struct ServiceMetrics: Sendable {
     /// A session ended, by its final state (`ended`, `failed`), reason and bot profile.
     package func sessionEnded(state: String, reason: String, profile: String) {
         Counter(
-            label: "autospawn_session_ends_total", dimensions: [("state", state), ("reason", reason), ("profile", profile)],
+            label: "autospawn_session_ends_total",
+            dimensions: [("state", state), ("reason", reason), ("profile", profile)],
             factory: factory
         ).increment()
     }

@@ -30,17 +30,27 @@ extension Supervisor {
         ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`
         ///     form the one default profile.
         package init(
-            profiles: BotProfiles = .none, launcher: Config.Launcher? = nil, logDirectory: String, stopGraceSeconds: Double,
-            maxSessionSeconds: Double, pollInterval: Duration = .milliseconds(250), botName: String = "Pipecat Bot",
-            botEnvironment: [String: String] = [:], botLogMaxBytes: Int = 10 * 1024 * 1024,
-            shutdownMode: Config.ShutdownMode = .stop, drainTimeoutSeconds: Double = 3600, warmBots: Int = 0,
-            restartBackoff: RestartBackoff = RestartBackoff(), callForwardingURL: (@Sendable () -> String)? = nil
+            profiles: BotProfiles = .none,
+            launcher: Config.Launcher? = nil,
+            logDirectory: String,
+            stopGraceSeconds: Double,
+            maxSessionSeconds: Double,
+            pollInterval: Duration = .milliseconds(250),
+            botName: String = "Pipecat Bot",
+            botEnvironment: [String: String] = [:],
+            botLogMaxBytes: Int = 10 * 1024 * 1024,
+            shutdownMode: Config.ShutdownMode = .stop,
+            drainTimeoutSeconds: Double = 3600,
+            warmBots: Int = 0,
+            restartBackoff: RestartBackoff = RestartBackoff(),
+            callForwardingURL: (@Sendable () -> String)? = nil
         ) {
             self.callForwardingURL = callForwardingURL
             if profiles.all.isEmpty, let launcher {
                 self.profiles = BotProfiles(
                     [BotProfile(name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment, warmBots: warmBots)],
-                    fromFile: false)
+                    fromFile: false
+                )
             } else {
                 self.profiles = profiles
             }

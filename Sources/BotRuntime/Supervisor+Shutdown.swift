@@ -26,7 +26,8 @@ extension Supervisor {
         let deadline = now + settings.drainTimeoutSeconds
         logger.info(
             "draining: the bots run until their calls end; a second SIGTERM or SIGINT stops them now",
-            metadata: ["count": "\(bots.count)", "drain_timeout_s": "\(settings.drainTimeoutSeconds)"])
+            metadata: ["count": "\(bots.count)", "drain_timeout_s": "\(settings.drainTimeoutSeconds)"]
+        )
         while !(bots.isEmpty && pendingLaunches.isEmpty) && now < deadline && !stopNowRequested {
             await syncStops()
             rotateLogs()
@@ -37,7 +38,8 @@ extension Supervisor {
         if !bots.isEmpty {
             logger.info(
                 stopNowRequested ? "drain cut short: stopping the bots" : "drain timeout passed: stopping the bots left",
-                metadata: ["count": "\(bots.count)"])
+                metadata: ["count": "\(bots.count)"]
+            )
         }
         await stopEveryBot()
     }

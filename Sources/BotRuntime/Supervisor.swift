@@ -54,7 +54,11 @@ package actor Supervisor: Service {
     let clock: any WallClock
 
     package init(
-        store: any SessionStorage, settings: Settings, logger: Logger, daily: DailyClient? = nil, metrics: ServiceMetrics = .disabled,
+        store: any SessionStorage,
+        settings: Settings,
+        logger: Logger,
+        daily: DailyClient? = nil,
+        metrics: ServiceMetrics = .disabled,
         clock: any WallClock = SystemClock()
     ) {
         self.clock = clock
@@ -149,7 +153,11 @@ package actor Supervisor: Service {
         watch(session, bot)
         logger.info(
             "bot started",
-            metadata: ["launcher": "\(session.launcher.rawValue)", "profile": "\(session.profile)", "pid": "\(bot.pid.map(String.init) ?? "none")", "warm": "\(bot.assignRoom != nil)"])
+            metadata: [
+                "launcher": "\(session.launcher.rawValue)", "profile": "\(session.profile)", "pid": "\(bot.pid.map(String.init) ?? "none")",
+                "warm": "\(bot.assignRoom != nil)",
+            ]
+        )
         if await recordStart(session, pid: bot.pid, startTime: bot.startTime), let assignRoom = bot.assignRoom {
             await assignRoom()
         }
@@ -208,12 +216,23 @@ package actor Supervisor: Service {
         for attempt in 1...Self.finishAttempts {
             do {
                 let ending = try await store.finish(
-                    sessionID, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: !isDraining)
+                    sessionID,
+                    state: state,
+                    reason: reason,
+                    exitCode: exitCode,
+                    now: now,
+                    claimSuccessor: !isDraining
+                )
                 if let ended = ending?.ended {
                     metrics.sessionEnded(
-                        state: ended.state.rawValue, reason: (ended.endReason ?? reason).rawValue, profile: ended.profile)
+                        state: ended.state.rawValue,
+                        reason: (ended.endReason ?? reason).rawValue,
+                        profile: ended.profile
+                    )
                     logger(for: ended).info(
-                        "session ended", metadata: ["state": "\(ended.state.rawValue)", "reason": "\((ended.endReason ?? reason).rawValue)"])
+                        "session ended",
+                        metadata: ["state": "\(ended.state.rawValue)", "reason": "\((ended.endReason ?? reason).rawValue)"]
+                    )
                 }
                 if let successor = ending?.successor {
                     logger(for: successor).info("a human is waiting: starting the room's next bot")
@@ -222,7 +241,9 @@ package actor Supervisor: Service {
                 return
             } catch {
                 logger(for: sessionID, room: nil).error(
-                    "could not record the end of a session", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                    "could not record the end of a session",
+                    metadata: ["error": "\(error)", "attempt": "\(attempt)"]
+                )
                 if attempt < Self.finishAttempts {
                     try? await Task.sleep(for: delay)
                     delay *= 2
@@ -288,7 +309,7 @@ package actor Supervisor: Service {
     private func adopt(_ session: Session, _ bot: RunningBot, from launcher: any BotLauncher) async {
         do {
             guard let pid = bot.pid, let startTime = bot.startTime,
-                  let adopted = try await store.adopt(session.id, pid: pid, pidStartTime: startTime, now: now)
+                let adopted = try await store.adopt(session.id, pid: pid, pidStartTime: startTime, now: now)
             else { return }
             logger(for: session).info("adopted bot of an earlier instance", metadata: ["pid": "\(pid)"])
             metrics.reaperAction("adopted")

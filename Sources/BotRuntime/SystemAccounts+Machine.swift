@@ -26,15 +26,17 @@ extension SystemAccounts {
                 guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
                 return entry.gr_gid
             },
-            currentUID: geteuid(), canSwitchUsers: geteuid() == 0 || hasEffectiveCapabilities([6, 7]))
+            currentUID: geteuid(),
+            canSwitchUsers: geteuid() == 0 || hasEffectiveCapabilities([6, 7])
+        )
     }
 
     /// Whether each of these capabilities (by number: 6 is CAP_SETGID, 7 CAP_SETUID) is in this process's effective
     /// set, as `/proc/self/status` shows it.
     static func hasEffectiveCapabilities(_ numbers: [Int]) -> Bool {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
         else { return false }
         return numbers.allSatisfy { mask & (1 << UInt64($0)) != 0 }
     }

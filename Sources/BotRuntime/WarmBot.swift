@@ -31,8 +31,13 @@ struct WarmBot: Sendable {
     /// (`<pool>.<pid>.<start time>.log`), so that a file left by a crash can be told from one still in use.
     /// `exited` hears its end, idle or not.
     static func start(
-        pool: String, arguments: [String], environment: [String: String], account: BotAccount?, directory: String,
-        reaper: ChildReaper, exited: @escaping @Sendable (Int32, ExitStatus) async -> Void
+        pool: String,
+        arguments: [String],
+        environment: [String: String],
+        account: BotAccount?,
+        directory: String,
+        reaper: ChildReaper,
+        exited: @escaping @Sendable (Int32, ExitStatus) async -> Void
     ) throws -> WarmBot {
         try BotFiles.makePrivateDirectory(directory)
         var ends: [Int32] = [-1, -1]
@@ -49,7 +54,13 @@ struct WarmBot: Sendable {
         let pid: Int32
         do {
             pid = try ProcessLauncher.spawn(
-                arguments: arguments, environment: environment, logPath: startingLog, input: ends[0], body: body, account: account)
+                arguments: arguments,
+                environment: environment,
+                logPath: startingLog,
+                input: ends[0],
+                body: body,
+                account: account
+            )
         } catch {
             close(ends[1])
             close(body)
@@ -62,12 +73,18 @@ struct WarmBot: Sendable {
         let logPath = WarmLogName(pool: pool, pid: pid, startTime: startTime).path(in: directory)
         rename(startingLog, logPath)
         return WarmBot(
-            pid: pid, startTime: startTime, input: BotInput(ends[1]), body: BotInput(body), logPath: logPath, startedAt: .now,
+            pid: pid,
+            startTime: startTime,
+            input: BotInput(ends[1]),
+            body: BotInput(body),
+            logPath: logPath,
+            startedAt: .now,
             exit: Task {
                 let status = await reaper.exit(of: pid)
                 await exited(pid, status)
                 return status
-            })
+            }
+        )
     }
 
     /// SIGTERM to its group (with its input closed, a bot that waits for a room reads end of input and exits), then
@@ -114,10 +131,12 @@ final class BotInput: Sendable {
     /// Writes `bytes` and closes; false when the bot no longer reads (it has died). The write blocks a thread of its
     /// own, never one of Swift's cooperative pool: a room line larger than the pipe's buffer waits for the bot.
     func send(_ bytes: [UInt8]) async -> Bool {
-        guard let fd = descriptor.withLock({ fd -> Int32? in
-            defer { fd = -1 }
-            return fd >= 0 ? fd : nil
-        }) else { return false }
+        guard
+            let fd = descriptor.withLock({ fd -> Int32? in
+                defer { fd = -1 }
+                return fd >= 0 ? fd : nil
+            })
+        else { return false }
         return await onOwnThread {
             // EPIPE when the bot is gone (SIGPIPE is ignored, `WarmPool.init`).
             let sent = writeAll(bytes, to: fd)
@@ -147,7 +166,12 @@ struct RoomAssignment: Encodable {
     var bodyFile: String
 
     enum CodingKeys: String, CodingKey {
-        case roomURL = "room_url", roomName = "room_name", token, sessionID = "session_id", body, bodyFile = "body_file"
+        case roomURL = "room_url"
+        case roomName = "room_name"
+        case token
+        case sessionID = "session_id"
+        case body
+        case bodyFile = "body_file"
     }
 
     init(session: Session, token: String?, bodyFile: String) {

@@ -42,9 +42,18 @@ package actor WarmPool {
     private let idleGauge = Atomic<Int>(0)
 
     package init(
-        name: String = "default", size: Int, arguments: [String], botName: String, environment: [String: String],
-        account: BotAccount? = nil, logDirectory: String, reaper: ChildReaper, backoff: RestartBackoff, stopGraceSeconds: Double,
-        metrics: ServiceMetrics, logger: Logger
+        name: String = "default",
+        size: Int,
+        arguments: [String],
+        botName: String,
+        environment: [String: String],
+        account: BotAccount? = nil,
+        logDirectory: String,
+        reaper: ChildReaper,
+        backoff: RestartBackoff,
+        stopGraceSeconds: Double,
+        metrics: ServiceMetrics,
+        logger: Logger
     ) {
         // Writing a room to a bot that has just died must give EPIPE, not kill the service.
         signal(SIGPIPE, SIG_IGN)
@@ -107,7 +116,11 @@ package actor WarmPool {
                 // Each process's mark, inherited by whatever it starts: how its strays are told apart (`Supervisor.stopStrays`).
                 let marked = environment.merging([WarmBot.idVariable: UUID().uuidString.lowercased()]) { $1 }
                 let bot = try WarmBot.start(
-                    pool: name, arguments: arguments, environment: marked, account: account, directory: directory,
+                    pool: name,
+                    arguments: arguments,
+                    environment: marked,
+                    account: account,
+                    directory: directory,
                     reaper: reaper
                 ) { pid, status in
                     await self.exited(pid, status: status)
@@ -139,7 +152,8 @@ package actor WarmPool {
         rename(bot.logPath, kept)
         logger.warning(
             "a warm bot died while idle",
-            metadata: ["pid": "\(bot.pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")", "log": "\(kept)"])
+            metadata: ["pid": "\(bot.pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")", "log": "\(kept)"]
+        )
         failed(ranFor: bot.startedAt.duration(to: .now) / .seconds(1))
         wake.yield()
     }

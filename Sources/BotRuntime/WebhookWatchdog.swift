@@ -20,7 +20,11 @@ package final class WebhookWatchdog: Service, Sendable {
     private let warned = Mutex<Set<String>>([])
 
     package init(
-        daily: DailyClient, secrets: [[UInt8]], requiredEventTypes: [String] = [], intervalSeconds: Double, logger: Logger,
+        daily: DailyClient,
+        secrets: [[UInt8]],
+        requiredEventTypes: [String] = [],
+        intervalSeconds: Double,
+        logger: Logger,
         metrics: ServiceMetrics
     ) {
         self.daily = daily
@@ -60,7 +64,8 @@ package final class WebhookWatchdog: Service, Sendable {
                     metadata: [
                         "webhook": "\(webhook.uuid)", "missing": "\(missing.joined(separator: ","))",
                         "fix": "autospawn webhook create --event-types \((subscribed + missing).joined(separator: ","))",
-                    ])
+                    ]
+                )
             }
         }
         var reactivated: [String] = []
@@ -69,7 +74,8 @@ package final class WebhookWatchdog: Service, Sendable {
                 _ = try await daily.updateWebhook(webhook.uuid, changes: ["url": .string(webhook.url)])
                 logger.warning(
                     "Daily had turned this service's webhook FAILED: re-activated it",
-                    metadata: ["webhook": "\(webhook.uuid)", "failed_count": "\(webhook.failedCount ?? 0)"])
+                    metadata: ["webhook": "\(webhook.uuid)", "failed_count": "\(webhook.failedCount ?? 0)"]
+                )
                 metrics.webhookReactivated()
                 reactivated.append(webhook.uuid)
             } catch {

@@ -16,8 +16,13 @@ import ServiceLifecycle
 package enum DailyDouble {
     /// Builds the double's HTTP application.
     package static func application(
-        apiKey: String, domain: String, host: String = "127.0.0.1", port: Int = 0, rateLimitPerSecond: Int = 20,
-        logger: Logger = Logger(label: "daily-double"), onListening: (@Sendable (Int) -> Void)? = nil
+        apiKey: String,
+        domain: String,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        rateLimitPerSecond: Int = 20,
+        logger: Logger = Logger(label: "daily-double"),
+        onListening: (@Sendable (Int) -> Void)? = nil
     ) -> some ApplicationProtocol {
         let state = DailyDoubleState(apiKey: apiKey, domain: domain, rateLimitPerSecond: rateLimitPerSecond)
         let router = Router()
@@ -31,7 +36,8 @@ package enum DailyDouble {
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port { onListening?(port) }
             },
-            logger: logger)
+            logger: logger
+        )
     }
 
     /// A double running in this process (tests): its base URL, stopped by `stop()`.
@@ -76,7 +82,8 @@ package enum DailyDouble {
         /// `PUT /_double/rooms/{room}/presence`: who Daily's presence lists in the room from now on.
         package func setPresence(of room: String, _ present: [Present]) async throws {
             let list = JSONValue.array(
-                present.map { .object(["id": .string($0.id), "userId": .string($0.userID), "userName": .string($0.userName)]) })
+                present.map { .object(["id": .string($0.id), "userId": .string($0.userID), "userName": .string($0.userName)]) }
+            )
             try await control("/_double/rooms/\(room)/presence", method: .PUT, body: Array(list.text.utf8))
         }
 
@@ -114,7 +121,10 @@ package enum DailyDouble {
 
     /// Starts a double on a loopback port: a free one by default, or `port` (to bring a stopped double back).
     package static func start(
-        apiKey: String, domain: String = "double", port: Int = 0, rateLimitPerSecond: Int = 20
+        apiKey: String,
+        domain: String = "double",
+        port: Int = 0,
+        rateLimitPerSecond: Int = 20
     ) async throws -> Running {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = application(apiKey: apiKey, domain: domain, port: port, rateLimitPerSecond: rateLimitPerSecond) {
@@ -143,14 +153,23 @@ struct DailyGate<Context: RequestContext>: RouterMiddleware {
         let buffer = try await request.collectBody(upTo: 1 << 20)
         let body = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
         let response = try await answer(request, body: body, context: context, next: next)
-        await state.log(.init(
-            method: request.method.rawValue, path: request.uri.path, status: Int(response.status.code), body: body,
-            at: Date().timeIntervalSince1970))
+        await state.log(
+            .init(
+                method: request.method.rawValue,
+                path: request.uri.path,
+                status: Int(response.status.code),
+                body: body,
+                at: Date().timeIntervalSince1970
+            )
+        )
         return response
     }
 
     private func answer(
-        _ request: Request, body: JSONValue?, context: Context, next: (Request, Context) async throws -> Response
+        _ request: Request,
+        body: JSONValue?,
+        context: Context,
+        next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         if let fault = await state.takeFault(path: request.uri.path) {
             if fault.after == true {
@@ -375,7 +394,8 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
             .object([
                 "requests": value, "sink": .array(await state.sink), "agents": .array(await state.agentCalls),
                 "forwarded_calls": .array(await state.forwardedCalls.values.map { $0 }),
-            ]))
+            ])
+        )
     }
     // Delivers an event to every webhook as Daily does: the body byte for byte, signed with the webhook's
     // hmac (X-Webhook-Signature over "<timestamp>.<body>", X-Webhook-Timestamp in seconds).
@@ -403,17 +423,22 @@ func addControlRoutes(_ router: Router<BasicRequestContext>, state: DailyDoubleS
         let body = try await requestBody(request)
         let roomURL = headers[HTTPField.Name("X-Daily-Room-Url")!] ?? ""
         let token = headers[HTTPField.Name("X-Daily-Room-Token")!] ?? ""
-        await state.record(agentCall: .object([
-            "room_url": .string(roomURL), "token": .string(token),
-            "session_id": .string(headers[HTTPField.Name("X-Daily-Session-Id")!] ?? ""), "body": body,
-        ]))
+        await state.record(
+            agentCall: .object([
+                "room_url": .string(roomURL), "token": .string(token),
+                "session_id": .string(headers[HTTPField.Name("X-Daily-Session-Id")!] ?? ""), "body": body,
+            ])
+        )
         let payload = token.split(separator: ".").dropFirst().first.flatMap { Data(base64Encoded: String($0)) }
         let claims = payload.flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0) }
         let room = String(roomURL.split(separator: "/").last ?? "")
         let id = UUID().uuidString.lowercased()
-        await state.join(room: room, participant: .object([
-            "id": .string(id), "userId": claims?["user_id"] ?? .null, "userName": claims?["user_name"] ?? .null,
-        ]))
+        await state.join(
+            room: room,
+            participant: .object([
+                "id": .string(id), "userId": claims?["user_id"] ?? .null, "userName": claims?["user_name"] ?? .null,
+            ])
+        )
         let deadline = ContinuousClock.now + .seconds(600)
         while await state.isPresent(room: room, id: id), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))

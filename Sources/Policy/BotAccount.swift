@@ -30,7 +30,9 @@ package struct SystemAccounts: Sendable {
 
     package init(
         user: @escaping @Sendable (String) -> (uid: UInt32, gid: UInt32, home: String)?,
-        group: @escaping @Sendable (String) -> UInt32?, currentUID: UInt32, canSwitchUsers: Bool
+        group: @escaping @Sendable (String) -> UInt32?,
+        currentUID: UInt32,
+        canSwitchUsers: Bool
     ) {
         self.user = user
         self.group = group
@@ -68,7 +70,8 @@ package struct SystemAccounts: Sendable {
         guard canSwitchUsers else {
             throw ConfigError(
                 "AUTOSPAWN_BOT_USER",
-                "starting bots as '\(user)' needs root or CAP_SETUID and CAP_SETGID, which this process (uid \(currentUID)) does not have")
+                "starting bots as '\(user)' needs root or CAP_SETUID and CAP_SETGID, which this process (uid \(currentUID)) does not have"
+            )
         }
         return account
     }

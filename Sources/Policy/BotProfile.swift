@@ -23,8 +23,15 @@ package struct BotProfile: Sendable, Equatable {
     package var warmBots: Int
 
     package init(
-        name: String, rooms: RoomFilter? = nil, dialin: [String] = [], launcher: Config.Launcher, botName: String,
-        body: [String: JSONValue] = [:], environment: [String: String] = [:], maxConcurrency: Int? = nil, warmBots: Int = 0
+        name: String,
+        rooms: RoomFilter? = nil,
+        dialin: [String] = [],
+        launcher: Config.Launcher,
+        botName: String,
+        body: [String: JSONValue] = [:],
+        environment: [String: String] = [:],
+        maxConcurrency: Int? = nil,
+        warmBots: Int = 0
     ) {
         self.name = name
         self.rooms = rooms

@@ -26,7 +26,10 @@ package enum CommandLineSplitter {
                 inWord = true
                 var closed = false
                 while let next = iterator.next() {
-                    if next == "'" { closed = true; break }
+                    if next == "'" {
+                        closed = true
+                        break
+                    }
                     current.append(next)
                 }
                 if !closed { throw .unterminatedQuote("'") }
@@ -34,7 +37,10 @@ package enum CommandLineSplitter {
                 inWord = true
                 var closed = false
                 while let next = iterator.next() {
-                    if next == "\"" { closed = true; break }
+                    if next == "\"" {
+                        closed = true
+                        break
+                    }
                     if next == "\\" {
                         guard let escaped = iterator.next() else { throw .unterminatedQuote("\"") }
                         if !["\"", "\\", "$", "`"].contains(escaped) { current.append("\\") }

@@ -157,7 +157,8 @@ package struct Config: Sendable {
     ///   that this stays free of I/O.
     /// - Parameter accounts: this machine's users and this process's privileges (`AUTOSPAWN_BOT_USER`).
     package static func parse(
-        _ environment: [String: String], readProfiles: (String) throws -> JSONValue = Config.noProfileFiles,
+        _ environment: [String: String],
+        readProfiles: (String) throws -> JSONValue = Config.noProfileFiles,
         accounts: SystemAccounts = .unprivileged
     ) throws(ConfigError) -> Config {
         let reader = Reader(environment)
@@ -173,7 +174,9 @@ package struct Config: Sendable {
         }
         var warnings: [String] = []
         if secrets.isEmpty {
-            warnings.append("AUTOSPAWN_WEBHOOK_SECRET is not set: unsigned webhooks are accepted, so anyone who reaches this port can start and stop bots")
+            warnings.append(
+                "AUTOSPAWN_WEBHOOK_SECRET is not set: unsigned webhooks are accepted, so anyone who reaches this port can start and stop bots"
+            )
         } else if !requireSignature {
             warnings.append("AUTOSPAWN_REQUIRE_SIGNATURE=0: unsigned webhooks are accepted although a secret is set")
         }
@@ -253,11 +256,15 @@ package struct Config: Sendable {
         // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
         if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
         let botAccount = try accounts.botAccount(
-            user: try reader.nonEmpty("AUTOSPAWN_BOT_USER"), group: try reader.nonEmpty("AUTOSPAWN_BOT_GROUP"))
+            user: try reader.nonEmpty("AUTOSPAWN_BOT_USER"),
+            group: try reader.nonEmpty("AUTOSPAWN_BOT_GROUP")
+        )
         // A bot's HOME is its own user's, which it can write; the service's is not.
         if let home = botAccount?.home { botEnvironment["HOME"] = home }
         if botAccount == nil, accounts.currentUID == 0 {
-            warnings.append("AUTOSPAWN_BOT_USER is not set: bots run as root, and a bot can read everything of the service (its secrets, database and other bots' files)")
+            warnings.append(
+                "AUTOSPAWN_BOT_USER is not set: bots run as root, and a bot can read everything of the service (its secrets, database and other bots' files)"
+            )
         }
         var profiles: [BotProfile] = []
         if let path = profilesPath {
@@ -272,13 +279,19 @@ package struct Config: Sendable {
             let file = ProfileFile(
                 path: path,
                 inherited: .init(
-                    botName: botName, botEnvironment: botEnvironment, environment: lookup, hasDailyAPIKey: apiKey != nil,
-                    maxConcurrency: maxConcurrency))
+                    botName: botName,
+                    botEnvironment: botEnvironment,
+                    environment: lookup,
+                    hasDailyAPIKey: apiKey != nil,
+                    maxConcurrency: maxConcurrency
+                )
+            )
             let (listed, profileWarnings) = try file.profiles(document)
             if launcher != nil, listed.contains(where: { $0.name == BotProfile.defaultName }) {
                 throw ConfigError(
                     "AUTOSPAWN_PROFILES",
-                    "\(path): profile 'default', field 'name' is the profile AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL forms: rename one of them")
+                    "\(path): profile 'default', field 'name' is the profile AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL forms: rename one of them"
+                )
             }
             profiles = listed
             warnings += profileWarnings
@@ -301,28 +314,39 @@ package struct Config: Sendable {
             guard case .process(let words)? = launcher else {
                 throw ConfigError(
                     "AUTOSPAWN_WARM_BOTS",
-                    "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed (a profile has warm_bots of its own)")
+                    "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed (a profile has warm_bots of its own)"
+                )
             }
             if let placeholder = placeholder(in: words) {
                 throw ConfigError(
                     "AUTOSPAWN_WARM_BOTS",
-                    "AUTOSPAWN_BOT_COMMAND uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)")
+                    "AUTOSPAWN_BOT_COMMAND uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)"
+                )
             }
             if warmBots > maxLocalBots {
-                warnings.append("AUTOSPAWN_WARM_BOTS=\(warmBots) keeps more idle bots than this instance ever runs at once (AUTOSPAWN_MAX_LOCAL_BOTS=\(maxLocalBots))")
+                warnings.append(
+                    "AUTOSPAWN_WARM_BOTS=\(warmBots) keeps more idle bots than this instance ever runs at once (AUTOSPAWN_MAX_LOCAL_BOTS=\(maxLocalBots))"
+                )
             }
         }
         if let launcher {
             profiles.append(
                 BotProfile(
-                    name: BotProfile.defaultName, launcher: launcher, botName: botName, environment: botEnvironment,
-                    warmBots: warmBots))
+                    name: BotProfile.defaultName,
+                    launcher: launcher,
+                    botName: botName,
+                    environment: botEnvironment,
+                    warmBots: warmBots
+                )
+            )
         }
         // The meeting token is a secret: on a command line every user of the machine sees it (ps).
         for profile in profiles {
             guard case .process(let words) = profile.launcher, words.contains(where: { $0.contains("{token}") }) else { continue }
             let source = profile.name == BotProfile.defaultName ? "AUTOSPAWN_BOT_COMMAND" : "AUTOSPAWN_PROFILES: profile '\(profile.name)'"
-            warnings.append("\(source) puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead")
+            warnings.append(
+                "\(source) puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead"
+            )
         }
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
@@ -335,7 +359,9 @@ package struct Config: Sendable {
         let spawnOn = try reader.choice("AUTOSPAWN_SPAWN_ON", default: SpawnOn.join)
         let knockWait = try reader.seconds("AUTOSPAWN_KNOCK_WAIT_S", default: 120, allowZero: false)
         if adminToken == nil {
-            warnings.append("AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port")
+            warnings.append(
+                "AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port"
+            )
         }
         var secretTexts = [adminToken, apiKey].compactMap { $0 }
         if case .postgres(let location) = database, let password = location.password { secretTexts.append(password) }
@@ -343,15 +369,32 @@ package struct Config: Sendable {
             secretTexts += (reader.string(name) ?? "").split(separator: ",").map { String($0).trimmingBlanks() }
         }
         var config = Config(
-            host: host, port: port, database: database, webhookEnabled: webhookEnabled,
-            webhookSecrets: secrets, requireSignature: requireSignature, signatureToleranceSeconds: tolerance,
-            maxConcurrency: maxConcurrency, allowedRoomPattern: pattern, botName: botName, launcher: launcher,
-            botLogDirectory: botLogDirectory, startTimeoutSeconds: startTimeout, emptyGraceSeconds: emptyGrace,
-            stopGraceSeconds: stopGrace, reaperIntervalSeconds: reaperInterval, maxSessionSeconds: maxSession,
+            host: host,
+            port: port,
+            database: database,
+            webhookEnabled: webhookEnabled,
+            webhookSecrets: secrets,
+            requireSignature: requireSignature,
+            signatureToleranceSeconds: tolerance,
+            maxConcurrency: maxConcurrency,
+            allowedRoomPattern: pattern,
+            botName: botName,
+            launcher: launcher,
+            botLogDirectory: botLogDirectory,
+            startTimeoutSeconds: startTimeout,
+            emptyGraceSeconds: emptyGrace,
+            stopGraceSeconds: stopGrace,
+            reaperIntervalSeconds: reaperInterval,
+            maxSessionSeconds: maxSession,
             orphanAfterSeconds: orphanAfter,
             restartBackoff: RestartBackoff(baseSeconds: backoffBase, maxSeconds: backoffMax),
-            requestTimeoutSeconds: requestTimeout, adminToken: adminToken, dailyAPIKey: apiKey,
-            dailyAPIURL: Self.trimmingTrailingSlashes(apiURL), dailyDomain: domain, logLevel: logLevel, logFormat: logFormat,
+            requestTimeoutSeconds: requestTimeout,
+            adminToken: adminToken,
+            dailyAPIKey: apiKey,
+            dailyAPIURL: Self.trimmingTrailingSlashes(apiURL),
+            dailyDomain: domain,
+            logLevel: logLevel,
+            logFormat: logFormat,
             roomFilter: roomFilter
         )
         config.botEnvironment = botEnvironment
@@ -427,7 +470,7 @@ package struct Config: Sendable {
     /// own secrets.
     static func checkBotVariable(_ variable: String) throws(ConfigError) {
         guard variable.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
-              variable.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+            variable.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
         else {
             throw ConfigError("AUTOSPAWN_BOT_ENV", "'\(variable)' is not a variable name (letters, digits and '_')")
         }
@@ -440,8 +483,13 @@ package struct Config: Sendable {
     /// The policy's share of the settings.
     package var policySettings: PolicySettings {
         PolicySettings(
-            maxConcurrency: maxConcurrency, botName: botName, roomFilter: roomFilter,
-            emptyGraceSeconds: emptyGraceSeconds, restartBackoff: restartBackoff, maxLocalBots: maxLocalBots, profiles: profiles,
+            maxConcurrency: maxConcurrency,
+            botName: botName,
+            roomFilter: roomFilter,
+            emptyGraceSeconds: emptyGraceSeconds,
+            restartBackoff: restartBackoff,
+            maxLocalBots: maxLocalBots,
+            profiles: profiles,
             spawnOn: spawnOn
         )
     }

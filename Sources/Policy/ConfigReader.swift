@@ -27,7 +27,7 @@ struct Reader {
     func seconds(_ name: String, default value: Double, allowZero: Bool) throws(ConfigError) -> Double {
         guard let text = try nonEmpty(name) else { return value }
         guard let number = Double(text.trimmingBlanks()), number.isFinite, number >= 0, number <= 31_536_000,
-              allowZero || number > 0
+            allowZero || number > 0
         else {
             let least = allowZero ? "0" : "more than 0"
             throw ConfigError(name, "'\(text)' is not a number of seconds (\(least), at most 31536000)")
@@ -55,7 +55,8 @@ struct Reader {
 
     /// One of an enumeration's raw values, ignoring case.
     func choice<Choice: RawRepresentable & CaseIterable>(
-        _ name: String, default value: Choice
+        _ name: String,
+        default value: Choice
     ) throws(ConfigError) -> Choice where Choice.RawValue == String {
         guard let text = try nonEmpty(name) else { return value }
         guard let choice = Choice(rawValue: text.trimmingBlanks().lowercased()) else {

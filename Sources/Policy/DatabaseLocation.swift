@@ -47,7 +47,12 @@ package struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     }
 
     package init(
-        host: String, port: Int = 5432, user: String, password: String? = nil, database: String, sslMode: SSLMode = .prefer,
+        host: String,
+        port: Int = 5432,
+        user: String,
+        password: String? = nil,
+        database: String,
+        sslMode: SSLMode = .prefer,
         sslRootCertificate: String? = nil
     ) {
         self.host = host
@@ -139,8 +144,14 @@ package struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         }
         if database.isEmpty { database = user }
         self.init(
-            host: host, port: port, user: user, password: password, database: database, sslMode: sslMode,
-            sslRootCertificate: rootCertificate)
+            host: host,
+            port: port,
+            user: user,
+            password: password,
+            database: database,
+            sslMode: sslMode,
+            sslRootCertificate: rootCertificate
+        )
     }
 
     /// The URL without its password: what logs and errors may show.

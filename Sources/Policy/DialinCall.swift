@@ -81,7 +81,7 @@ package struct DialinCall: Sendable, Equatable {
     /// the address one of the call's room's own SIP endpoints. The call id needs no check: the key is the call's.
     package static func mayForward(callDomain: String, sipURI: String, sessionBody: String, roomEndpoints: [String]) -> Bool {
         guard let body = try? JSONValue(parsing: Array(sessionBody.utf8)),
-              body["dialin_settings"]?["call_domain"]?.string == callDomain
+            body["dialin_settings"]?["call_domain"]?.string == callDomain
         else { return false }
         let target = sipAddress(sipURI)
         return !target.isEmpty && roomEndpoints.contains { sipAddress($0) == target }

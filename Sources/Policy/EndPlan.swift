@@ -66,9 +66,12 @@ package func planEnd(_ session: EndingSession, state: SessionState, reason: EndR
         change = .unchanged
     }
     return EndPlan(
-        state: endState, reason: endReason, backoff: change,
+        state: endState,
+        reason: endReason,
+        backoff: change,
         roomWaits: leavesRoomWaiting(state: endState, reason: endReason) || session.respawnPending,
-        clearsRespawn: session.respawnPending)
+        clearsRespawn: session.respawnPending
+    )
 }
 
 extension Session {
@@ -87,7 +90,11 @@ extension Session {
     /// The facts of this session that `planEnd` weighs, with its room's failures and pending respawn.
     package func ending(now: Double, previousFailures: Int, respawnPending: Bool) -> EndingSession {
         EndingSession(
-            state: state, stopReason: stopReason, ranFor: now - createdAt, previousFailures: previousFailures,
-            respawnPending: respawnPending)
+            state: state,
+            stopReason: stopReason,
+            ranFor: now - createdAt,
+            previousFailures: previousFailures,
+            respawnPending: respawnPending
+        )
     }
 }

@@ -13,8 +13,13 @@ package struct PolicySettings: Sendable {
     package var spawnOn: Config.SpawnOn
 
     package init(
-        maxConcurrency: Int, botName: String, roomFilter: RoomFilter, emptyGraceSeconds: Double,
-        restartBackoff: RestartBackoff = RestartBackoff(), maxLocalBots: Int? = nil, profiles: BotProfiles = .none,
+        maxConcurrency: Int,
+        botName: String,
+        roomFilter: RoomFilter,
+        emptyGraceSeconds: Double,
+        restartBackoff: RestartBackoff = RestartBackoff(),
+        maxLocalBots: Int? = nil,
+        profiles: BotProfiles = .none,
         spawnOn: Config.SpawnOn = .join
     ) {
         self.profiles = profiles
@@ -61,8 +66,15 @@ package struct RoomSnapshot: Sendable, Equatable {
     package var profileLoad: ProfileLoad?
 
     package init(
-        activeState: SessionState?, stopScheduled: Bool = false, humans: Int, knockers: Int = 0, activeSessions: Int,
-        retryAt: Double? = nil, joinAddedHuman: Bool = true, mayClaim: Bool = true, profileLoad: ProfileLoad? = nil
+        activeState: SessionState?,
+        stopScheduled: Bool = false,
+        humans: Int,
+        knockers: Int = 0,
+        activeSessions: Int,
+        retryAt: Double? = nil,
+        joinAddedHuman: Bool = true,
+        mayClaim: Bool = true,
+        profileLoad: ProfileLoad? = nil
     ) {
         self.profileLoad = profileLoad
         self.knockers = knockers
@@ -139,7 +151,7 @@ package func screenRoom(_ event: RoomEvent, settings: PolicySettings) -> Decisio
         return .ignore(reason: .noDomain)
     }
     if mayBringBot(event.kind, settings: settings), settings.profiles.fromFile,
-       settings.profiles.forRoom(name: event.roomName, url: event.roomURL) == nil
+        settings.profiles.forRoom(name: event.roomName, url: event.roomURL) == nil
     {
         return .ignore(reason: .noProfile)
     }
@@ -217,7 +229,12 @@ private func arrival(room: RoomSnapshot, settings: PolicySettings, now: Double) 
 /// Knockers keep a room's bot against the empty-room stop and the orphan check; without this, knocks nobody answers
 /// would hold places until `AUTOSPAWN_MAX_SESSION_S`.
 package func knockWaitIsOver(
-    spawnOn: Config.SpawnOn, serviceRoom: Bool, humans: Int, stopScheduled: Bool, ageSeconds: Double, knockWaitSeconds: Double
+    spawnOn: Config.SpawnOn,
+    serviceRoom: Bool,
+    humans: Int,
+    stopScheduled: Bool,
+    ageSeconds: Double,
+    knockWaitSeconds: Double
 ) -> Bool {
     spawnOn == .knock && !serviceRoom && humans == 0 && !stopScheduled && ageSeconds >= knockWaitSeconds
 }
@@ -243,8 +260,13 @@ package func isBotFailure(state: SessionState, reason: EndReason) -> Bool {
 
 /// Whether a room whose humans did not get a bot (at capacity, backing off, or their bot failed) gets one now.
 package func shouldStartWaitingRoom(
-    humans: Int, hasActiveSession: Bool, retryAt: Double?, activeSessions: Int, profileLoad: ProfileLoad? = nil,
-    settings: PolicySettings, now: Double
+    humans: Int,
+    hasActiveSession: Bool,
+    retryAt: Double?,
+    activeSessions: Int,
+    profileLoad: ProfileLoad? = nil,
+    settings: PolicySettings,
+    now: Double
 ) -> Bool {
     humans > 0 && !hasActiveSession && (retryAt ?? 0) <= now && activeSessions < settings.maxConcurrency
         && profileLoad?.isFull != true

@@ -42,7 +42,8 @@ struct ProfileFile {
             }
             if let cap = profile.maxConcurrency, cap > inherited.maxConcurrency {
                 warnings.append(
-                    "\(Self.variable): profile '\(profile.name)' has max_concurrency \(cap), more than AUTOSPAWN_MAX_CONCURRENCY=\(inherited.maxConcurrency), which caps it")
+                    "\(Self.variable): profile '\(profile.name)' has max_concurrency \(cap), more than AUTOSPAWN_MAX_CONCURRENCY=\(inherited.maxConcurrency), which caps it"
+                )
             }
             profiles.append(profile)
         }
@@ -120,12 +121,24 @@ struct ProfileFile {
                 throw error(name, "warm_bots", "needs command: an agent (agent_url) cannot be prewarmed")
             }
             if let placeholder = Config.placeholder(in: words) {
-                throw error(name, "warm_bots", "command uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)")
+                throw error(
+                    name,
+                    "warm_bots",
+                    "command uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)"
+                )
             }
         }
         return BotProfile(
-            name: name, rooms: rooms, dialin: dialin, launcher: launcher, botName: botName, body: body, environment: environment,
-            maxConcurrency: maxConcurrency, warmBots: warmBots)
+            name: name,
+            rooms: rooms,
+            dialin: dialin,
+            launcher: launcher,
+            botName: botName,
+            body: body,
+            environment: environment,
+            maxConcurrency: maxConcurrency,
+            warmBots: warmBots
+        )
     }
 
     private func strings(_ value: JSONValue?, profile: String, field: String, what: String) throws(ConfigError) -> [String] {
@@ -142,7 +155,7 @@ struct ProfileFile {
     private func integer(_ value: JSONValue?, profile: String, field: String, range: ClosedRange<Int>) throws(ConfigError) -> Int? {
         guard let value else { return nil }
         guard case .number(let number) = value, number.rounded() == number, number >= Double(range.lowerBound),
-              number <= Double(range.upperBound)
+            number <= Double(range.upperBound)
         else {
             throw error(profile, field, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }

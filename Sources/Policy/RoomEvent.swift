@@ -66,7 +66,11 @@ package struct RoomEvent: Sendable, Equatable {
     }
 
     package init(
-        id: String, kind: Kind, roomName: String, roomURL: String?, participant: Participant? = nil,
+        id: String,
+        kind: Kind,
+        roomName: String,
+        roomURL: String?,
+        participant: Participant? = nil,
         sentAt: Double? = nil
     ) {
         self.id = id

@@ -67,8 +67,11 @@ package struct ClaimFacts: Sendable, Equatable {
 /// The claim of a room for a bot of `profile`, placed here when this instance has room for it.
 func claim(profile: String, body: String, facts: ClaimFacts, settings: PolicySettings) -> Claim {
     Claim(
-        profile: profile, body: body, launcher: settings.profiles.named(profile)?.launcherKind,
-        placedHere: placesHere(localSessions: facts.localSessions, settings: settings))
+        profile: profile,
+        body: body,
+        launcher: settings.profiles.named(profile)?.launcherKind,
+        placedHere: placesHere(localSessions: facts.localSessions, settings: settings)
+    )
 }
 
 /// The body a room's bot is given when nobody gave one: its profile's, else an empty object.
@@ -102,9 +105,16 @@ package struct RoomFacts: Sendable, Equatable {
     package var madeFor: String?
 
     package init(
-        activeState: SessionState? = nil, stopScheduled: Bool = false, humans: Int = 0, knockers: Int = 0,
-        recorded: RecordedPresence? = nil, admittedKnockerPresent: Bool = false, activeSessions: Int = 0,
-        retryAt: Double? = nil, isWaiting: Bool = false, madeFor: String? = nil
+        activeState: SessionState? = nil,
+        stopScheduled: Bool = false,
+        humans: Int = 0,
+        knockers: Int = 0,
+        recorded: RecordedPresence? = nil,
+        admittedKnockerPresent: Bool = false,
+        activeSessions: Int = 0,
+        retryAt: Double? = nil,
+        isWaiting: Bool = false,
+        madeFor: String? = nil
     ) {
         self.activeState = activeState
         self.stopScheduled = stopScheduled
@@ -139,8 +149,13 @@ package struct EventPlan: Sendable, Equatable {
 ///   - claim: nil on the first pass; the facts `needsClaimFacts` asked for on the second.
 ///   - mayClaim: false while this instance drains: a room that would get a bot waits instead.
 package func planEvent(
-    _ event: RoomEvent, facts: RoomFacts, claim claimFacts: ClaimFacts?, arriving: String?, mayClaim: Bool,
-    settings: PolicySettings, now: Double
+    _ event: RoomEvent,
+    facts: RoomFacts,
+    claim claimFacts: ClaimFacts?,
+    arriving: String?,
+    mayClaim: Bool,
+    settings: PolicySettings,
+    now: Double
 ) -> EventPlan {
     var effects: [RoomEffect] = []
     var (humans, knockers, addedHuman) = (facts.humans, facts.knockers, false)
@@ -153,7 +168,7 @@ package func planEvent(
         knockers -= 1
     }
     if let change = event.presenceChange,
-       let present = presenceAfter(joining: change.joining, isPerJoin: change.isPerJoin, recorded: facts.recorded, sentAt: event.sentAt)
+        let present = presenceAfter(joining: change.joining, isPerJoin: change.isPerJoin, recorded: facts.recorded, sentAt: event.sentAt)
     {
         effects.append(.recordPresence(key: change.key, present: present, sentAt: event.sentAt))
         let delta = (present ? 1 : 0) - (facts.recorded?.present == true ? 1 : 0)
@@ -163,16 +178,25 @@ package func planEvent(
     // Nobody is left to wait for a bot.
     if humans == 0 && facts.isWaiting { effects.append(.clearWaiting) }
     let room = RoomSnapshot(
-        activeState: facts.activeState, stopScheduled: facts.stopScheduled, humans: humans, knockers: knockers,
-        activeSessions: claimFacts?.activeSessions ?? facts.activeSessions, retryAt: facts.retryAt,
-        joinAddedHuman: addedHuman, mayClaim: mayClaim, profileLoad: claimFacts?.profileLoad)
+        activeState: facts.activeState,
+        stopScheduled: facts.stopScheduled,
+        humans: humans,
+        knockers: knockers,
+        activeSessions: claimFacts?.activeSessions ?? facts.activeSessions,
+        retryAt: facts.retryAt,
+        joinAddedHuman: addedHuman,
+        mayClaim: mayClaim,
+        profileLoad: claimFacts?.profileLoad
+    )
     let decision = decide(event.kind, room: room, settings: settings, now: now)
     // The room's profile matters only to a claim or a wait; a room the service made keeps the profile it was made for.
     let profile = facts.madeFor ?? arriving ?? BotProfile.defaultName
     switch decision {
     case .spawn:
         guard let claimFacts else { return EventPlan(decision: decision, effects: [], needsClaimFacts: profile) }
-        effects.append(.claim(claim(profile: profile, body: defaultBody(ofProfile: profile, settings: settings), facts: claimFacts, settings: settings)))
+        effects.append(
+            .claim(claim(profile: profile, body: defaultBody(ofProfile: profile, settings: settings), facts: claimFacts, settings: settings))
+        )
         if !effects.contains(.clearWaiting) { effects.append(.clearWaiting) }
     case .stop(let reason):
         effects.append(.beginStop(reason))
@@ -199,7 +223,11 @@ package func planEvent(
 /// Plans a direct claim (a room the service makes: `/start`, a call) for a bot of `profile`: nil when the room has an
 /// active session, or the service or the profile is at capacity. The room becomes the service's, for that profile.
 package func planDirectClaim(
-    profile: String, body: String, roomHasActiveSession: Bool, facts: ClaimFacts, settings: PolicySettings
+    profile: String,
+    body: String,
+    roomHasActiveSession: Bool,
+    facts: ClaimFacts,
+    settings: PolicySettings
 ) -> [RoomEffect]? {
     guard !roomHasActiveSession, facts.activeSessions < settings.maxConcurrency, facts.profileLoad?.isFull != true
     else { return nil }
@@ -227,8 +255,13 @@ package struct WaitingRoomFacts: Sendable, Equatable {
     package var hasActiveSession: Bool
 
     package init(
-        isWaiting: Bool, retryAt: Double? = nil, roomProfile: String? = nil, lastProfile: String? = nil,
-        lastBody: String? = nil, humans: Int, hasActiveSession: Bool = false
+        isWaiting: Bool,
+        retryAt: Double? = nil,
+        roomProfile: String? = nil,
+        lastProfile: String? = nil,
+        lastBody: String? = nil,
+        humans: Int,
+        hasActiveSession: Bool = false
     ) {
         self.isWaiting = isWaiting
         self.retryAt = retryAt
@@ -265,9 +298,16 @@ package func planWaitingRoom(_ room: WaitingRoomFacts, claim claimFacts: ClaimFa
     if room.humans == 0 { return RoomPlan(effects: [.clearWaiting]) }
     guard !room.hasActiveSession, (room.retryAt ?? 0) <= now else { return RoomPlan() }
     guard let claimFacts else { return RoomPlan(needsClaimFacts: room.profile) }
-    guard shouldStartWaitingRoom(
-        humans: room.humans, hasActiveSession: room.hasActiveSession, retryAt: room.retryAt,
-        activeSessions: claimFacts.activeSessions, profileLoad: claimFacts.profileLoad, settings: settings, now: now)
+    guard
+        shouldStartWaitingRoom(
+            humans: room.humans,
+            hasActiveSession: room.hasActiveSession,
+            retryAt: room.retryAt,
+            activeSessions: claimFacts.activeSessions,
+            profileLoad: claimFacts.profileLoad,
+            settings: settings,
+            now: now
+        )
     else { return RoomPlan() }
     let body = room.lastBody ?? defaultBody(ofProfile: room.profile, settings: settings)
     return RoomPlan(effects: [.claim(claim(profile: room.profile, body: body, facts: claimFacts, settings: settings)), .clearWaiting])
@@ -292,12 +332,28 @@ extension Session {
     /// The `starting` session a claim makes: this instance's when the claim is placed here, otherwise waiting for an
     /// instance with room (no owner). `launcher` is the service's, for a profile without its own.
     package static func claimed(
-        _ claim: Claim, id: String, room: String, url: String?, launcher: LauncherKind, owner: String, now: Double
+        _ claim: Claim,
+        id: String,
+        room: String,
+        url: String?,
+        launcher: LauncherKind,
+        owner: String,
+        now: Double
     ) -> Session {
         Session(
-            id: id, roomName: room, roomURL: url, state: .starting, launcher: claim.launcher ?? launcher, createdAt: now,
-            updatedAt: now, ownerInstance: claim.placedHere ? owner : nil, body: claim.body,
-            botUserID: Policy.botUserID(sessionID: id), placedAt: claim.placedHere ? now : nil, profile: claim.profile)
+            id: id,
+            roomName: room,
+            roomURL: url,
+            state: .starting,
+            launcher: claim.launcher ?? launcher,
+            createdAt: now,
+            updatedAt: now,
+            ownerInstance: claim.placedHere ? owner : nil,
+            body: claim.body,
+            botUserID: Policy.botUserID(sessionID: id),
+            placedAt: claim.placedHere ? now : nil,
+            profile: claim.profile
+        )
     }
 
     /// Whether the empty-room stop scheduled for this session is due: its grace is over and it has not stopped

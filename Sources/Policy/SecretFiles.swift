@@ -10,7 +10,8 @@ extension Config {
     /// The environment with every `<NAME>_FILE` of `fileSecrets` replaced by `<NAME>` and the file's content.
     /// Reading is the caller's (`read` returns a file's content or throws), so that this stays free of I/O.
     package static func resolvingSecretFiles(
-        _ environment: [String: String], read: (String) throws -> String
+        _ environment: [String: String],
+        read: (String) throws -> String
     ) throws(ConfigError) -> [String: String] {
         var resolved = environment
         for name in fileSecrets {

@@ -43,10 +43,25 @@ package struct Session: Sendable, Equatable, Codable {
     package var startBeganAt: Double { placedAt ?? createdAt }
 
     package init(
-        id: String, roomName: String, roomURL: String?, state: SessionState, launcher: LauncherKind, createdAt: Double,
-        updatedAt: Double, endedAt: Double? = nil, endReason: EndReason? = nil, exitCode: Int? = nil, pid: Int32? = nil,
-        pidStartTime: UInt64? = nil, ownerInstance: String?, stopAt: Double? = nil, stopReason: EndReason? = nil, body: String = "{}",
-        botUserID: String? = nil, placedAt: Double? = nil, profile: String = BotProfile.defaultName
+        id: String,
+        roomName: String,
+        roomURL: String?,
+        state: SessionState,
+        launcher: LauncherKind,
+        createdAt: Double,
+        updatedAt: Double,
+        endedAt: Double? = nil,
+        endReason: EndReason? = nil,
+        exitCode: Int? = nil,
+        pid: Int32? = nil,
+        pidStartTime: UInt64? = nil,
+        ownerInstance: String?,
+        stopAt: Double? = nil,
+        stopReason: EndReason? = nil,
+        body: String = "{}",
+        botUserID: String? = nil,
+        placedAt: Double? = nil,
+        profile: String = BotProfile.defaultName
     ) {
         self.profile = profile
         self.placedAt = placedAt
@@ -71,9 +86,18 @@ package struct Session: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, state, launcher, pid, body, profile
-        case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
-        case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code", pidStartTime = "pid_start_time"
-        case ownerInstance = "owner_instance", stopAt = "stop_at", stopReason = "stop_reason", botUserID = "bot_user_id"
+        case roomName = "room_name"
+        case roomURL = "room_url"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case endedAt = "ended_at"
+        case endReason = "end_reason"
+        case exitCode = "exit_code"
+        case pidStartTime = "pid_start_time"
+        case ownerInstance = "owner_instance"
+        case stopAt = "stop_at"
+        case stopReason = "stop_reason"
+        case botUserID = "bot_user_id"
         case placedAt = "placed_at"
     }
 }
@@ -101,7 +125,12 @@ package struct ServiceInstance: Sendable, Equatable, Codable {
     package var advertiseURL: String?
 
     package init(
-        id: String, pid: Int32, pidStartTime: UInt64, startedAt: Double, hostID: String = "", leaseUntil: Double = 0,
+        id: String,
+        pid: Int32,
+        pidStartTime: UInt64,
+        startedAt: Double,
+        hostID: String = "",
+        leaseUntil: Double = 0,
         advertiseURL: String? = nil
     ) {
         self.advertiseURL = advertiseURL
@@ -115,7 +144,10 @@ package struct ServiceInstance: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, pid
-        case pidStartTime = "pid_start_time", startedAt = "started_at", hostID = "host_id", leaseUntil = "lease_until"
+        case pidStartTime = "pid_start_time"
+        case startedAt = "started_at"
+        case hostID = "host_id"
+        case leaseUntil = "lease_until"
         case advertiseURL = "advertise_url"
     }
 }

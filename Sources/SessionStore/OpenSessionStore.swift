@@ -5,7 +5,11 @@ import Policy
 /// replicas' changes run beside `body` (in this task's group) and stop when it returns; its schema is migrated
 /// before `body` starts.
 package func withSessionStore<T: Sendable>(
-    _ location: DatabaseLocation, settings: PolicySettings, launcher: LauncherKind, instanceID: String, logger: Logger,
+    _ location: DatabaseLocation,
+    settings: PolicySettings,
+    launcher: LauncherKind,
+    instanceID: String,
+    logger: Logger,
     _ body: (any SessionStorage) async throws -> T
 ) async throws -> T {
     switch location {
@@ -13,7 +17,12 @@ package func withSessionStore<T: Sendable>(
         return try await body(try SQLiteSessionStore(path: path, settings: settings, launcher: launcher, instanceID: instanceID))
     case .postgres(let postgres):
         let store = try PostgresSessionStore(
-            location: postgres, settings: settings, launcher: launcher, instanceID: instanceID, logger: logger)
+            location: postgres,
+            settings: settings,
+            launcher: launcher,
+            instanceID: instanceID,
+            logger: logger
+        )
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await store.run() }
             defer { group.cancelAll() }

@@ -1,5 +1,5 @@
-import Policy
 import Foundation
+import Policy
 import Synchronization
 
 /// A room whose state may have changed in a transaction that has committed: its session as the transaction

@@ -40,7 +40,12 @@ package protocol SessionStorage: Sendable {
     func beginScheduledStop(_ id: String, now: Double) async throws -> Session?
     /// Ends an active session as `Policy.planEnd` says, and claims the room's next one when asked and allowed.
     func finish(
-        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
+        _ id: String,
+        state: SessionState,
+        reason: EndReason,
+        exitCode: Int?,
+        now: Double,
+        claimSuccessor: Bool
     ) async throws -> Ending?
     /// Hands a session to this instance with the bot process it found alive.
     func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session?
@@ -97,7 +102,11 @@ extension SessionStorage {
     }
 
     package func finish(
-        _ id: String, state: SessionState, reason: EndReason, exitCode: Int? = nil, now: Double
+        _ id: String,
+        state: SessionState,
+        reason: EndReason,
+        exitCode: Int? = nil,
+        now: Double
     ) async throws -> Ending? {
         try await finish(id, state: state, reason: reason, exitCode: exitCode, now: now, claimSuccessor: true)
     }
@@ -139,7 +148,6 @@ package struct SessionQuery: Sendable {
         self.limit = limit
     }
 }
-
 
 /// Who is in a room (humans; bots are not counted) and who knocks at its door, not yet let in.
 package struct RoomPresence: Sendable, Equatable {

@@ -6,8 +6,8 @@ import Metrics
 import Policy
 import Prometheus
 import ServiceLifecycle
-import UnixSignals
 import SessionStore
+import UnixSignals
 
 /// The parts of a running service, composed by `buildApplication`.
 package struct AutospawnService: Sendable {
@@ -43,8 +43,11 @@ package struct AutospawnService: Sendable {
 /// Run the result with `runService(_:)`, or drive its router in tests.
 /// Metrics go to `registry`: its own for each application, so tests never share one.
 package func buildApplication(
-    _ config: Config, store: (any SessionStorage)? = nil, logger: Logger,
-    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), onListening: (@Sendable (Int) -> Void)? = nil
+    _ config: Config,
+    store: (any SessionStorage)? = nil,
+    logger: Logger,
+    registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+    onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
     var config = config
     var factory = PrometheusMetricsFactory(registry: registry)
@@ -69,7 +72,8 @@ package func buildApplication(
     }
     if config.dailyDomain == nil && config.dailyAPIKey == nil {
         logger.warning(
-            "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
+            "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)"
+        )
     }
     let store = try store ?? openSQLiteStore(config)
     // Known now unless the port is chosen at start; then once the server listens.
@@ -79,62 +83,123 @@ package func buildApplication(
         callForwardingURL = { address.baseURL + DialinController.forwardingPath }
     }
     var settings = Supervisor.Settings(
-        profiles: config.profiles, logDirectory: config.botLogDirectory, stopGraceSeconds: config.stopGraceSeconds,
-        maxSessionSeconds: config.maxSessionSeconds, botLogMaxBytes: config.botLogMaxBytes, shutdownMode: config.shutdownMode,
-        drainTimeoutSeconds: config.drainTimeoutSeconds, restartBackoff: config.restartBackoff,
-        callForwardingURL: callForwardingURL)
+        profiles: config.profiles,
+        logDirectory: config.botLogDirectory,
+        stopGraceSeconds: config.stopGraceSeconds,
+        maxSessionSeconds: config.maxSessionSeconds,
+        botLogMaxBytes: config.botLogMaxBytes,
+        shutdownMode: config.shutdownMode,
+        drainTimeoutSeconds: config.drainTimeoutSeconds,
+        restartBackoff: config.restartBackoff,
+        callForwardingURL: callForwardingURL
+    )
     settings.botAccount = config.botAccount
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     settings.otherInstancesAlive = { await Recovery.othersAlive(store: store, hostID: hostID, now: Date().timeIntervalSince1970) }
     let supervisor = Supervisor(store: store, settings: settings, logger: logger, daily: daily, metrics: metrics)
     let recovery = Recovery(
-        store: store, supervisor: supervisor, daily: daily, metrics: metrics, logger: logger, hostID: hostID,
-        leaseSeconds: config.leaseSeconds, advertiseURL: config.port == 0 ? nil : config.advertisedURL(port: config.port))
+        store: store,
+        supervisor: supervisor,
+        daily: daily,
+        metrics: metrics,
+        logger: logger,
+        hostID: hostID,
+        leaseSeconds: config.leaseSeconds,
+        advertiseURL: config.port == 0 ? nil : config.advertisedURL(port: config.port)
+    )
     let lease = InstanceLease(
-        store: store, recovery: recovery, leaseSeconds: config.leaseSeconds,
-        handoverSeconds: config.handoverWaitSeconds, handsOver: { await supervisor.handsOver }, logger: logger)
+        store: store,
+        recovery: recovery,
+        leaseSeconds: config.leaseSeconds,
+        handoverSeconds: config.handoverWaitSeconds,
+        handsOver: { await supervisor.handsOver },
+        logger: logger
+    )
     try await recovery.register()
     try await recovery.run()
     let reaper = Reaper(
-        store: store, supervisor: supervisor, recovery: recovery,
+        store: store,
+        supervisor: supervisor,
+        recovery: recovery,
         settings: .init(
-            interval: config.reaperIntervalSeconds, startTimeoutSeconds: config.startTimeoutSeconds,
-            maxSessionSeconds: config.maxSessionSeconds, orphanAfterSeconds: config.orphanAfterSeconds,
+            interval: config.reaperIntervalSeconds,
+            startTimeoutSeconds: config.startTimeoutSeconds,
+            maxSessionSeconds: config.maxSessionSeconds,
+            orphanAfterSeconds: config.orphanAfterSeconds,
             botNames: config.policySettings.botNames,
             retentionSeconds: config.retentionSeconds,
             signatureToleranceSeconds: config.signatureToleranceSeconds,
-            recoveryInterval: config.leaseSeconds / 2, spawnOn: config.spawnOn, knockWaitSeconds: config.knockWaitSeconds),
-        daily: daily, metrics: metrics, logger: logger)
+            recoveryInterval: config.leaseSeconds / 2,
+            spawnOn: config.spawnOn,
+            knockWaitSeconds: config.knockWaitSeconds
+        ),
+        daily: daily,
+        metrics: metrics,
+        logger: logger
+    )
     let recent = RecentWebhooks()
     let webhooks = WebhookHandler(
         verifier: SignatureVerifier(
-            secrets: config.webhookSecrets, toleranceSeconds: config.signatureToleranceSeconds,
-            requireSignature: config.requireSignature),
-        normaliser: EventNormaliser(domain: config.dailyDomain), settings: config.policySettings, store: store,
-        supervisor: supervisor, logger: logger, metrics: metrics, recent: recent)
+            secrets: config.webhookSecrets,
+            toleranceSeconds: config.signatureToleranceSeconds,
+            requireSignature: config.requireSignature
+        ),
+        normaliser: EventNormaliser(domain: config.dailyDomain),
+        settings: config.policySettings,
+        store: store,
+        supervisor: supervisor,
+        logger: logger,
+        metrics: metrics,
+        recent: recent
+    )
     let starter = daily.map { daily in
         RoomStarter(
-            daily: daily, rooms: ServiceRooms(daily: daily, logger: logger), domain: config.dailyDomain ?? "",
-            profiles: config.profiles, maxSessionSeconds: config.maxSessionSeconds, store: store, supervisor: supervisor,
-            logger: logger)
+            daily: daily,
+            rooms: ServiceRooms(daily: daily, logger: logger),
+            domain: config.dailyDomain ?? "",
+            profiles: config.profiles,
+            maxSessionSeconds: config.maxSessionSeconds,
+            store: store,
+            supervisor: supervisor,
+            logger: logger
+        )
     }
     let calls = starter.flatMap { starter in
         config.dialinSecrets.isEmpty
             ? nil
             : CallStarter(
-                rooms: starter, keys: CallForwardKeys(secrets: config.dialinSecrets), waitSeconds: config.dialinWaitSeconds,
-                address: address)
+                rooms: starter,
+                keys: CallForwardKeys(secrets: config.dialinSecrets),
+                waitSeconds: config.dialinWaitSeconds,
+                address: address
+            )
     }
     let watchdog = daily.map { daily in
         WebhookWatchdog(
-            daily: daily, secrets: config.webhookSecrets, requiredEventTypes: config.requiredEventTypes, intervalSeconds: config.webhookCheckSeconds, logger: logger,
-            metrics: metrics)
+            daily: daily,
+            secrets: config.webhookSecrets,
+            requiredEventTypes: config.requiredEventTypes,
+            intervalSeconds: config.webhookCheckSeconds,
+            logger: logger,
+            metrics: metrics
+        )
     }
     var parts = AutospawnService(
-        store: store, supervisor: supervisor, webhooks: webhooks, starter: starter, calls: calls, daily: daily, logger: logger,
+        store: store,
+        supervisor: supervisor,
+        webhooks: webhooks,
+        starter: starter,
+        calls: calls,
+        daily: daily,
+        logger: logger,
         registry: registry,
         metrics: metrics,
-        recent: recent, watchdog: watchdog, reaper: reaper, lease: lease, logs: LogForwarder(store: store, http: .shared))
+        recent: recent,
+        watchdog: watchdog,
+        reaper: reaper,
+        lease: lease,
+        logs: LogForwarder(store: store, http: .shared)
+    )
     let router = buildRouter(config, parts)
     parts.routes = router.routes.map { route in
         let path = route.path.components.map { component in
@@ -163,7 +228,8 @@ package func buildApplication(
             }
             onListening?(port)
         },
-        logger: logger)
+        logger: logger
+    )
     return (app, parts)
 }
 
@@ -172,7 +238,11 @@ private func openSQLiteStore(_ config: Config) throws -> any SessionStorage {
         throw StartupError("a PostgreSQL store runs its connections beside the service: open it with withSessionStore")
     }
     return try SQLiteSessionStore(
-        path: path, settings: config.policySettings, launcher: config.launcherKind, instanceID: UUID().uuidString.lowercased())
+        path: path,
+        settings: config.policySettings,
+        launcher: config.launcherKind,
+        instanceID: UUID().uuidString.lowercased()
+    )
 }
 
 /// Once per process (`serve`): log lines through `LogOutput` (level, format, redaction from the configuration),

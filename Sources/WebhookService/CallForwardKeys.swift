@@ -22,7 +22,9 @@ struct CallForwardKeys: Sendable {
 
     private static func key(forCall callID: String, secret: [UInt8]) -> String {
         let code = HMAC<SHA256>.authenticationCode(
-            for: Array("autospawn pinlessCallUpdate \(callID)".utf8), using: SymmetricKey(data: secret))
+            for: Array("autospawn pinlessCallUpdate \(callID)".utf8),
+            using: SymmetricKey(data: secret)
+        )
         // base64url without padding: a bearer token as HTTP writes one.
         return Base64.encode(Array(code)).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")

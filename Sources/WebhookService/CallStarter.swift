@@ -58,8 +58,12 @@ struct CallStarter: Sendable {
                     throw APIError(.conflict, .callOver)
                 }
                 if let claimed = try await rooms.store.claim(
-                    room: name, url: rooms.url(of: name), profile: profile.name, body: bodyText, now: Date().timeIntervalSince1970)
-                {
+                    room: name,
+                    url: rooms.url(of: name),
+                    profile: profile.name,
+                    body: bodyText,
+                    now: Date().timeIntervalSince1970
+                ) {
                     session = claimed
                     break
                 }
@@ -73,7 +77,9 @@ struct CallStarter: Sendable {
             }
             guard ContinuousClock.now < deadline else {
                 rooms.logger.warning(
-                    "a call waited for a place in vain", metadata: ["room": "\(name)", "wait_s": "\(waitSeconds)"])
+                    "a call waited for a place in vain",
+                    metadata: ["room": "\(name)", "wait_s": "\(waitSeconds)"]
+                )
                 throw APIError(.serviceUnavailable, .capacity)
             }
             if !waited {
@@ -89,10 +95,15 @@ struct CallStarter: Sendable {
         }
         let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds
         session = try await rooms.createRoom(
-            for: session, privacy: DialinCall.roomPrivacy, properties: call.roomProperties(expiresAt: expiry))
+            for: session,
+            privacy: DialinCall.roomPrivacy,
+            properties: call.roomProperties(expiresAt: expiry)
+        )
         try await rooms.launch(session, isCall: true)
         rooms.logger.info(
-            "a call got its room and bot", metadata: ["room": "\(name)", "session": "\(session.id)", "profile": "\(profile.name)"])
+            "a call got its room and bot",
+            metadata: ["room": "\(name)", "session": "\(session.id)", "profile": "\(profile.name)"]
+        )
         return Started(sessionID: session.id, roomURL: session.roomURL ?? rooms.url(of: name), waited: waited)
     }
 }

@@ -79,8 +79,13 @@ package struct EventNormaliser: Sendable {
         }
         let name = try Self.validRoomName(room)
         return RoomEvent(
-            id: Self.eventID(json, body: body), kind: kind, roomName: name, roomURL: roomURL(for: name),
-            participant: Self.participant(payload, kind: kind), sentAt: json["event_ts"]?.number)
+            id: Self.eventID(json, body: body),
+            kind: kind,
+            roomName: name,
+            roomURL: roomURL(for: name),
+            participant: Self.participant(payload, kind: kind),
+            sentAt: json["event_ts"]?.number
+        )
     }
 
     private func simplifiedEvent(_ json: JSONValue, kind: RoomEvent.Kind, body: [UInt8]) throws(NormaliseError) -> RoomEvent {
@@ -101,8 +106,13 @@ package struct EventNormaliser: Sendable {
         guard let name else { throw NormaliseError(code: "missing_room", detail: "room.name is missing") }
         let valid = try Self.validRoomName(name)
         return RoomEvent(
-            id: Self.eventID(json, body: body), kind: kind, roomName: valid, roomURL: url ?? roomURL(for: valid),
-            participant: json["participant"].flatMap { Self.participant($0, kind: kind) }, sentAt: json["event_ts"]?.number)
+            id: Self.eventID(json, body: body),
+            kind: kind,
+            roomName: valid,
+            roomURL: url ?? roomURL(for: valid),
+            participant: json["participant"].flatMap { Self.participant($0, kind: kind) },
+            sentAt: json["event_ts"]?.number
+        )
     }
 
     /// The room name of `https://<domain>.daily.co/<name>`, exactly that and nothing more (no port, query,
@@ -147,13 +157,15 @@ package struct EventNormaliser: Sendable {
     }
 
     private static func participant(_ object: JSONValue, kind: RoomEvent.Kind) -> RoomEvent.Participant? {
-        guard kind == .participantJoined || kind == .participantLeft || kind == .waitingParticipantJoined
+        guard
+            kind == .participantJoined || kind == .participantLeft || kind == .waitingParticipantJoined
                 || kind == .waitingParticipantLeft
         else { return nil }
         let participant = RoomEvent.Participant(
             sessionID: object["session_id"]?.string.flatMap { $0.isEmpty ? nil : $0 },
             userID: object["user_id"]?.string.flatMap { $0.isEmpty ? nil : $0 },
-            userName: object["user_name"]?.string)
+            userName: object["user_name"]?.string
+        )
         return participant
     }
 
@@ -163,4 +175,3 @@ package struct EventNormaliser: Sendable {
         return "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
     }
 }
-

@@ -1,11 +1,11 @@
 import BotRuntime
 import Foundation
 import HTTPTypes
-import Synchronization
 import Hummingbird
 import Policy
 import ServiceLifecycle
 import SessionStore
+import Synchronization
 
 /// Server-Sent Events: `/bot/status/stream` for a room's bot status, `/sessions/stream` for the dashboard.
 ///
@@ -33,8 +33,13 @@ struct LiveStreams: Sendable {
     var keepAliveEvery: Int
 
     init(
-        store: any SessionStorage, recent: RecentWebhooks, maxConcurrency: Int, maxStreams: Int, maxPublicStreams: Int,
-        warmPools: [WarmPool] = [], status: @escaping @Sendable (String) async throws -> BotStatus
+        store: any SessionStorage,
+        recent: RecentWebhooks,
+        maxConcurrency: Int,
+        maxStreams: Int,
+        maxPublicStreams: Int,
+        warmPools: [WarmPool] = [],
+        status: @escaping @Sendable (String) async throws -> BotStatus
     ) {
         self.warmPools = warmPools
         self.store = store
@@ -74,7 +79,8 @@ struct LiveStreams: Sendable {
                 for await update in updates {
                     if let update { try await send("status", update) } else { try await send(nil, nil as BotStatus?) }
                 }
-            })
+            }
+        )
     }
 
     /// `GET /sessions/stream`: `event: summary` (`{"active","max_concurrency","warm_bots","warm_idle"}`), `event: session` (a
@@ -105,8 +111,11 @@ struct LiveStreams: Sendable {
                             }
                         }
                         let summary = Summary(
-                            active: try await store.activeCount(), maxConcurrency: maxConcurrency,
-                            warmBots: warmPools.reduce(0) { $0 + $1.size }, warmIdle: warmPools.reduce(0) { $0 + $1.idleCount })
+                            active: try await store.activeCount(),
+                            maxConcurrency: maxConcurrency,
+                            warmBots: warmPools.reduce(0) { $0 + $1.size },
+                            warmIdle: warmPools.reduce(0) { $0 + $1.idleCount }
+                        )
                         if summary != lastSummary {
                             try await send("summary", summary)
                             lastSummary = summary
@@ -124,7 +133,8 @@ struct LiveStreams: Sendable {
     /// Runs `body` once at once, then on every matching change and every poll interval, until cancelled. The
     /// argument counts the polls.
     func wakeUps(
-        changes: AsyncStream<RoomChange>, matching: @escaping @Sendable (RoomChange) -> Bool,
+        changes: AsyncStream<RoomChange>,
+        matching: @escaping @Sendable (RoomChange) -> Bool,
         _ body: (Int) async throws -> Void
     ) async throws {
         let (wakes, wake) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
@@ -179,7 +189,8 @@ struct LiveStreams: Sendable {
                     return
                 }
                 try await writer.finish(nil)
-            })
+            }
+        )
     }
 
     static func frame(event: String?, value: (any Encodable & Sendable)?) -> String {
@@ -247,7 +258,8 @@ actor RoomStatusReaders {
     /// A stream of the room's statuses, starting with the latest known one; `read` is the room's reader, started
     /// with the first subscriber.
     func subscribe(
-        _ room: String, read: @escaping @Sendable (_ publish: @escaping Publish) async throws -> Void
+        _ room: String,
+        read: @escaping @Sendable (_ publish: @escaping Publish) async throws -> Void
     ) -> (UUID, AsyncStream<BotStatus?>) {
         let id = UUID()
         let (stream, continuation) = AsyncStream.makeStream(of: BotStatus?.self, bufferingPolicy: .bufferingNewest(8))

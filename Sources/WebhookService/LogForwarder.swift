@@ -19,7 +19,7 @@ struct LogForwarder: Sendable {
     /// instance took, or an owner no longer registered, whose files can only be here if anywhere).
     func ownersAnswer(for session: Session, tail: Int, authorization: String?) async -> (status: Int, text: String)?? {
         guard session.isPlaced, session.ownerInstance != store.instanceID,
-              let owner = try? await store.otherInstances().first(where: { $0.id == session.ownerInstance })
+            let owner = try? await store.otherInstances().first(where: { $0.id == session.ownerInstance })
         else { return nil }
         guard let base = owner.advertiseURL else { return .some(nil) }
         var request = HTTPClientRequest(url: "\(base)/sessions/\(session.id)/log?tail=\(tail)")

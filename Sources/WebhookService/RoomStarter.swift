@@ -29,7 +29,10 @@ struct RoomStarter: Sendable {
     ///   - profile: the profile asked for; nil: the default one.
     ///   - body: the caller's body, laid over the profile's.
     func start(
-        profile: String?, roomProperties: [String: JSONValue], tokenProperties: [String: JSONValue], body: [String: JSONValue]
+        profile: String?,
+        roomProperties: [String: JSONValue],
+        tokenProperties: [String: JSONValue],
+        body: [String: JSONValue]
     ) async throws(APIError) -> Started {
         let chosen: BotProfile
         if let profile {

@@ -19,8 +19,14 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     if case .sqlite(let path) = config.database { folders.insert((path as NSString).deletingLastPathComponent, at: 0) }
     let status = BotStatusReader(store: parts.store, dailyDomain: config.dailyDomain)
     let streams = LiveStreams(
-        store: parts.store, recent: parts.recent, maxConcurrency: config.maxConcurrency, maxStreams: config.maxStreams,
-        maxPublicStreams: config.maxPublicStreams, warmPools: parts.supervisor.warmPools, status: { try await status(of: $0) })
+        store: parts.store,
+        recent: parts.recent,
+        maxConcurrency: config.maxConcurrency,
+        maxStreams: config.maxStreams,
+        maxPublicStreams: config.maxPublicStreams,
+        warmPools: parts.supervisor.warmPools,
+        status: { try await status(of: $0) }
+    )
 
     HealthController(readiness: Readiness(store: parts.store, supervisor: parts.supervisor, folders: folders)).addRoutes(to: router)
     WebhookController(enabled: config.webhookEnabled, webhooks: parts.webhooks, requestTimeoutSeconds: config.requestTimeoutSeconds)
@@ -28,7 +34,10 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     DialinController(
         calls: parts.calls,
         verifier: SignatureVerifier(secrets: config.dialinSecrets, toleranceSeconds: config.signatureToleranceSeconds, requireSignature: true),
-        daily: parts.daily, requestTimeoutSeconds: config.requestTimeoutSeconds, metrics: parts.metrics, logger: parts.logger
+        daily: parts.daily,
+        requestTimeoutSeconds: config.requestTimeoutSeconds,
+        metrics: parts.metrics,
+        logger: parts.logger
     ).addRoutes(to: router)
     BotStatusController(status: status, streams: streams).addRoutes(to: router)
     let admin = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: "Bearer"))
@@ -36,11 +45,14 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         .addRoutes(to: admin)
     StartController(starter: parts.starter, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
     DashboardController().addRoutes(
-        to: router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: #"Basic realm="autospawn""#)))
+        to: router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: #"Basic realm="autospawn""#))
+    )
 
-    served.fill(router.routes.map { route in
-        (path: route.path.components.map { "\($0)" }.joined(separator: "/"), method: route.method.rawValue)
-    })
+    served.fill(
+        router.routes.map { route in
+            (path: route.path.components.map { "\($0)" }.joined(separator: "/"), method: route.method.rawValue)
+        }
+    )
     return router
 }
 
@@ -57,7 +69,10 @@ func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     let data = (try? encoder.encode(value)) ?? Data(#"{"ok":false,"error":"encoding_failed"}"#.utf8)
     return Response(
-        status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        status: status,
+        headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: data))
+    )
 }
 
 /// `Authorization: Bearer <AUTOSPAWN_ADMIN_TOKEN>` on the admin routes, when a token is configured; also

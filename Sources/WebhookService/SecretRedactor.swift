@@ -41,7 +41,7 @@ package struct SecretRedactor: Sendable {
         var index = 0
         while index < utf8.count {
             if index + 2 < utf8.count, utf8[index] == UInt8(ascii: "e"), utf8[index + 1] == UInt8(ascii: "y"),
-               utf8[index + 2] == UInt8(ascii: "J"), index == 0 || !isAlphanumeric(utf8[index - 1])
+                utf8[index + 2] == UInt8(ascii: "J"), index == 0 || !isAlphanumeric(utf8[index - 1])
             {
                 var end = index
                 var dots = 0
@@ -73,6 +73,7 @@ package struct SecretRedactor: Sendable {
     }
 
     private static func isTokenByte(_ byte: UInt8) -> Bool {
-        isAlphanumeric(byte) || [UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "=")].contains(byte)
+        isAlphanumeric(byte)
+            || [UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "=")].contains(byte)
     }
 }

@@ -23,8 +23,13 @@ package struct SessionView: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, state, participants, knocking, launcher, pid, profile
-        case roomName = "room_name", roomURL = "room_url", createdAt = "created_at", updatedAt = "updated_at"
-        case endedAt = "ended_at", endReason = "end_reason", exitCode = "exit_code"
+        case roomName = "room_name"
+        case roomURL = "room_url"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case endedAt = "ended_at"
+        case endReason = "end_reason"
+        case exitCode = "exit_code"
     }
 
     /// The sessions with who is in their rooms and at their doors now.
@@ -78,7 +83,9 @@ struct BotStatus: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case status, since, participants, knocking, profile
-        case roomName = "room_name", roomURL = "room_url", sessionID = "session_id"
+        case roomName = "room_name"
+        case roomURL = "room_url"
+        case sessionID = "session_id"
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -76,14 +76,24 @@ package struct WebhookHandler: Sendable {
         if answer.status != 401 {
             recent.append(
                 WebhookEntry(
-                    at: now, type: subject.type, room: subject.room, action: action,
-                    reason: answer.body.reason ?? answer.body.error ?? "", sessionID: answer.body.sessionID))
+                    at: now,
+                    type: subject.type,
+                    room: subject.room,
+                    action: action,
+                    reason: answer.body.reason ?? answer.body.error ?? "",
+                    sessionID: answer.body.sessionID
+                )
+            )
         }
         return answer
     }
 
     private func answer(
-        body: [UInt8], signature: String?, timestamp: String?, now: Double, subject: inout Subject
+        body: [UInt8],
+        signature: String?,
+        timestamp: String?,
+        now: Double,
+        subject: inout Subject
     ) async -> WebhookAnswer {
         let verdict = verifier.verify(body: body, signature: signature, timestamp: timestamp, now: now)
         if verdict != .valid && verdict != .unsigned {

@@ -69,7 +69,8 @@ package enum YAMLDocument {
                 }
                 if usesAnchor {
                     throw ReadError(
-                        description: "uses a YAML anchor or alias (line \(event.start_mark.line + 1)), which is not supported: write each value out")
+                        description: "uses a YAML anchor or alias (line \(event.start_mark.line + 1)), which is not supported: write each value out"
+                    )
                 }
             }
         }

@@ -6,12 +6,15 @@ import Policy
 /// `autospawn dialin`: the domain's pinless dial-in config, which sends calls to the service's `/daily/dialin`.
 struct DialinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dialin", abstract: "Manage the Daily pinless dial-in config that sends phone calls to autospawn.",
-        subcommands: [Configure.self, List.self, Delete.self])
+        commandName: "dialin",
+        abstract: "Manage the Daily pinless dial-in config that sends phone calls to autospawn.",
+        subcommands: [Configure.self, List.self, Delete.self]
+    )
 
     struct Configure: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Send calls to NUMBER (or, without one, to a SIP interconnect) to URL, signed with a new secret.")
+            abstract: "Send calls to NUMBER (or, without one, to a SIP interconnect) to URL, signed with a new secret."
+        )
 
         @OptionGroup var daily: WebhookCommand.DailyOptions
         @Option(help: "The service's package dial-in URL, ending in /daily/dialin.") var url: String
@@ -43,12 +46,14 @@ struct DialinCommand: AsyncParsableCommand {
 
         func run() async throws {
             let answer = try await daily.client().dialinConfigs()
-            let configs: [JSONValue] = if case .array(let items)? = answer["data"] { items } else if case .array(let items) = answer { items } else { [] }
+            let configs: [JSONValue] =
+                if case .array(let items)? = answer["data"] { items } else if case .array(let items) = answer { items } else { [] }
             for item in configs {
                 let config = item["config"] ?? item
                 print(
                     "\(item["id"]?.string ?? "?")  \(item["type"]?.string ?? "?")  \(config["phone_number"]?.string ?? "SIP")  "
-                        + (config["room_creation_api"]?.string ?? ""))
+                        + (config["room_creation_api"]?.string ?? "")
+                )
             }
         }
     }

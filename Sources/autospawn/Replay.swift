@@ -8,7 +8,8 @@ import WebhookService
 /// `autospawn replay`: POSTs webhook bodies as Daily would, signed with a fresh timestamp.
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sign (fresh timestamp) and POST webhook bodies; prints the status and answer of each.")
+        abstract: "Sign (fresh timestamp) and POST webhook bodies; prints the status and answer of each."
+    )
 
     @Argument(help: "Files holding webhook bodies, sent byte for byte.") var files: [String]
     @Option(help: "The webhook URL, e.g. http://127.0.0.1:8080/daily/webhook") var url: String
@@ -26,7 +27,9 @@ struct Replay: AsyncParsableCommand {
                 let timestamp = String(Int(Date().timeIntervalSince1970))
                 request.headers.add(name: "X-Webhook-Timestamp", value: timestamp)
                 request.headers.add(
-                    name: "X-Webhook-Signature", value: SignatureVerifier.sign(body: body, secret: key, timestamp: timestamp))
+                    name: "X-Webhook-Signature",
+                    value: SignatureVerifier.sign(body: body, secret: key, timestamp: timestamp)
+                )
             }
             request.body = .bytes(ByteBuffer(bytes: body))
             do {

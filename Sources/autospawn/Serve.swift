@@ -81,7 +81,8 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_ADMIN_TOKEN": adminToken, "DAILY_API_KEY": dailyApiKey,
             "DAILY_API_URL": dailyApiUrl, "AUTOSPAWN_DAILY_DOMAIN": dailyDomain,
             "AUTOSPAWN_WEBHOOK_SECRET_FILE": webhookSecretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": adminTokenFile,
-            "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_DB_FILE": dbFile, "AUTOSPAWN_BOT_ENV": botEnv, "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
+            "DAILY_API_KEY_FILE": dailyApiKeyFile, "AUTOSPAWN_DB_FILE": dbFile, "AUTOSPAWN_BOT_ENV": botEnv,
+            "AUTOSPAWN_BOT_LOG_MAX_BYTES": botLogMaxBytes,
             "AUTOSPAWN_RETENTION_DAYS": retentionDays, "AUTOSPAWN_MAX_STREAMS": maxStreams,
             "AUTOSPAWN_MAX_PUBLIC_STREAMS": maxPublicStreams,
             "AUTOSPAWN_WEBHOOK_CHECK_S": webhookCheck, "AUTOSPAWN_SHUTDOWN": shutdown,
@@ -129,8 +130,11 @@ struct Serve: AsyncParsableCommand {
                 logger.warning("could not become the bots' subreaper: what their children leave behind goes to init")
             }
             try await withSessionStore(
-                config.database, settings: config.policySettings, launcher: config.launcherKind,
-                instanceID: UUID().uuidString.lowercased(), logger: logger
+                config.database,
+                settings: config.policySettings,
+                launcher: config.launcherKind,
+                instanceID: UUID().uuidString.lowercased(),
+                logger: logger
             ) { store in
                 let (app, parts) = try await buildApplication(config, store: store, logger: logger, registry: registry) { port in
                     // One line on stdout, for people and for scripts that started the service on port 0.

@@ -6,8 +6,10 @@ import Policy
 /// `autospawn webhook`: the domain's Daily webhook, through the REST API.
 struct WebhookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "webhook", abstract: "Manage the Daily webhook that points at autospawn.",
-        subcommands: [Create.self, List.self, Delete.self])
+        commandName: "webhook",
+        abstract: "Manage the Daily webhook that points at autospawn.",
+        subcommands: [Create.self, List.self, Delete.self]
+    )
 
     /// The REST API to talk to: flags, or `DAILY_API_KEY` / `DAILY_API_URL`.
     struct DailyOptions: ParsableArguments {
@@ -25,7 +27,8 @@ struct WebhookCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Register URL as the domain's webhook (Daily probes it first: the service must be running).")
+            abstract: "Register URL as the domain's webhook (Daily probes it first: the service must be running)."
+        )
 
         @OptionGroup var daily: DailyOptions
         @Option(help: "The service's package webhook URL, ending in /daily/webhook.") var url: String
@@ -43,7 +46,11 @@ struct WebhookCommand: AsyncParsableCommand {
                 throw ValidationError("--retry-type is exponential or circuit-breaker")
             }
             let webhook = try await daily.client().createWebhook(
-                url: url, hmac: secret, eventTypes: eventTypes.split(separator: ",").map(String.init), retryType: retryType)
+                url: url,
+                hmac: secret,
+                eventTypes: eventTypes.split(separator: ",").map(String.init),
+                retryType: retryType
+            )
             print("created webhook \(webhook.uuid) (\(webhook.state ?? "?"), retry \(webhook.retryType ?? retryType)) -> \(webhook.url)")
             print("Start autospawn with this secret (shown only now):")
             print("AUTOSPAWN_WEBHOOK_SECRET=\(secret)")

@@ -8,7 +8,9 @@ import Logging
 @main
 struct DailyDoubleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "daily-double", abstract: "A local stand-in for Daily's REST API, for tests and demos.")
+        commandName: "daily-double",
+        abstract: "A local stand-in for Daily's REST API, for tests and demos."
+    )
 
     @Option(help: "Listen address.") var host = "127.0.0.1"
     @Option(help: "Listen port (0: any free port).") var port = 8090
@@ -18,7 +20,11 @@ struct DailyDoubleCommand: AsyncParsableCommand {
 
     func run() async throws {
         let app = DailyDouble.application(
-            apiKey: apiKey, domain: domain, host: host, port: port, rateLimitPerSecond: rateLimit
+            apiKey: apiKey,
+            domain: domain,
+            host: host,
+            port: port,
+            rateLimitPerSecond: rateLimit
         ) { port in
             FileHandle.standardOutput.write(Data("daily-double listening on http://\(host):\(port) (a stand-in, not Daily)\n".utf8))
         }

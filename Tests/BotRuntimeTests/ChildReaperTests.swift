@@ -1,6 +1,6 @@
 import BotRuntime
-import Policy
 import Foundation
+import Policy
 import Testing
 
 #if canImport(Glibc)

@@ -36,7 +36,8 @@ struct DailyClientTests {
         #expect(try await client.presence("demo-room").isEmpty)
         try await double.setPresence(
             of: "demo-room",
-            [.init(id: "p1", userID: "autospawn-x", userName: "Pipecat Bot"), .init(id: "p2", userID: "u2", userName: "Jane")])
+            [.init(id: "p1", userID: "autospawn-x", userName: "Pipecat Bot"), .init(id: "p2", userID: "u2", userName: "Jane")]
+        )
         #expect(try await client.presence("demo-room").map(\.userId) == ["autospawn-x", "u2"])
         try await client.eject(room: "demo-room", userIDs: ["autospawn-x"])
         #expect(try await client.presence("demo-room").map(\.userName) == ["Jane"])
@@ -127,7 +128,10 @@ struct DailyClientTests {
         // Daily's probe may take its whole few seconds: the client waits longer than that.
         let client = DailyClient(baseURL: double.baseURL, apiKey: "k", retry: RetryPolicy(maxAttempts: 1, requestTimeout: 10))
         let webhook = try await client.createWebhook(
-            url: double.baseURL + "/_double/sink", hmac: "c2VjcmV0", eventTypes: ["participant.joined"])
+            url: double.baseURL + "/_double/sink",
+            hmac: "c2VjcmV0",
+            eventTypes: ["participant.joined"]
+        )
         #expect(webhook.state == "ACTIVE")
         #expect(try await double.log()["sink"] == .array([.object(["test": .string("test")])]))
         #expect(try await client.webhooks().map(\.uuid) == [webhook.uuid])

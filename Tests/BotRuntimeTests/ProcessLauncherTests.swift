@@ -1,8 +1,8 @@
 import BotRuntime
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +17,9 @@ struct ProcessLauncherTests {
         let log = temporaryLog()
         let pid = try ProcessLauncher.spawn(
             arguments: ["sh", "-c", "echo out; echo err >&2; echo \"$MARK\"; cut -d' ' -f6 /proc/$$/stat"],
-            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MARK": "marked"], logPath: log)
+            environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MARK": "marked"],
+            logPath: log
+        )
         #expect(await ProcessLauncher.waitForExit(pid: pid) == .exited(0))
         let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         #expect(Array(lines.prefix(3)) == ["out", "err", "marked"])
@@ -59,16 +61,20 @@ struct ProcessLauncherTests {
 
     @Test func processTableTellsAProcessFromOneThatReusedItsPid() async throws {
         let pid = try ProcessLauncher.spawn(
-            arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin", "AUTOSPAWN_SESSION_ID": "find-me-\(getpid())"],
-            logPath: temporaryLog())
+            arguments: ["sleep", "30"],
+            environment: ["PATH": "/usr/bin:/bin", "AUTOSPAWN_SESSION_ID": "find-me-\(getpid())"],
+            logPath: temporaryLog()
+        )
         let entry = try #require(ProcessTable.entry(pid: pid))
         #expect(entry.processGroup == pid)
         #expect(ProcessTable.isAlive(pid: pid, startTime: entry.startTime))
         #expect(!ProcessTable.isAlive(pid: pid, startTime: entry.startTime + 1))
         // Until the child has exec'd, /proc shows the environment it inherited: wait for the bot's own.
-        #expect(try await eventually {
-            ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").map(\.pid) == [pid]
-        })
+        #expect(
+            try await eventually {
+                ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").map(\.pid) == [pid]
+            }
+        )
         ProcessLauncher.signalGroup(pid, SIGKILL)
         _ = await ProcessLauncher.waitForExit(pid: pid)
         #expect(!ProcessTable.isAlive(pid: pid, startTime: entry.startTime))
@@ -87,26 +93,42 @@ struct ProcessLauncherTests {
 
 struct BotCommandTests {
     let session = Session(
-        id: "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", roomName: "demo-room", roomURL: "https://d.daily.co/demo-room",
-        state: .starting, launcher: .process, createdAt: 0, updatedAt: 0, ownerInstance: "i", body: #"{"lang":"en"}"#)
+        id: "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b",
+        roomName: "demo-room",
+        roomURL: "https://d.daily.co/demo-room",
+        state: .starting,
+        launcher: .process,
+        createdAt: 0,
+        updatedAt: 0,
+        ownerInstance: "i",
+        body: #"{"lang":"en"}"#
+    )
 
     @Test func placeholdersAreReplacedWithinWordsAndNeverSplit() {
         let command = BotCommand(
             template: ["python3", "bot.py", "--url={room_url}", "{room_name}", "{session_id}", "{token}", "--x", "{room_url} {room_name}"],
-            session: session, token: nil, botName: "Bot", bodyFile: "/logs/b.body.json")
-        #expect(command.arguments == [
-            "python3", "bot.py", "--url=https://d.daily.co/demo-room", "demo-room", "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "",
-            "--x", "https://d.daily.co/demo-room demo-room",
-        ])
+            session: session,
+            token: nil,
+            botName: "Bot",
+            bodyFile: "/logs/b.body.json"
+        )
+        #expect(
+            command.arguments == [
+                "python3", "bot.py", "--url=https://d.daily.co/demo-room", "demo-room", "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "",
+                "--x", "https://d.daily.co/demo-room demo-room",
+            ]
+        )
     }
 
     @Test func environmentFollowsTheBotContract() {
         let command = BotCommand(template: ["bot"], session: session, token: "tok", botName: "Bot", bodyFile: "/logs/b.body.json")
-        #expect(command.environment == [
-            "DAILY_ROOM_URL": "https://d.daily.co/demo-room", "DAILY_ROOM_TOKEN": "tok",
-            "AUTOSPAWN_SESSION_ID": "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "AUTOSPAWN_ROOM_NAME": "demo-room",
-            "AUTOSPAWN_BODY": #"{"lang":"en"}"#, "AUTOSPAWN_BODY_FILE": "/logs/b.body.json", "AUTOSPAWN_BOT_NAME": "Bot",
-        ])
+        #expect(
+            command.environment == [
+                "DAILY_ROOM_URL": "https://d.daily.co/demo-room", "DAILY_ROOM_TOKEN": "tok",
+                "AUTOSPAWN_SESSION_ID": "0b7e4f1a-7c2d-4e5f-8a9b-0c1d2e3f4a5b", "AUTOSPAWN_ROOM_NAME": "demo-room",
+                "AUTOSPAWN_BODY": #"{"lang":"en"}"#, "AUTOSPAWN_BODY_FILE": "/logs/b.body.json", "AUTOSPAWN_BOT_NAME": "Bot",
+            ]
+        )
         let tokenless = BotCommand(template: ["bot"], session: session, token: nil, botName: "Bot", bodyFile: "/b")
         #expect(tokenless.environment["DAILY_ROOM_TOKEN"] == nil)
     }

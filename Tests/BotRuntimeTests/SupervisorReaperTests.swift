@@ -3,6 +3,7 @@ import Logging
 import Policy
 import SessionStore
 import Testing
+
 @testable import BotRuntime
 
 /// A clock that says what the test sets.
@@ -27,12 +28,22 @@ struct SupervisorReaperTests {
         let supervisor = Supervisor(
             store: store,
             settings: .init(
-                launcher: .process(arguments: bot), logDirectory: FileManager.default.temporaryDirectory.path,
-                stopGraceSeconds: 1, maxSessionSeconds: 3600),
-            logger: Logger(label: "test"), clock: clock)
+                launcher: .process(arguments: bot),
+                logDirectory: FileManager.default.temporaryDirectory.path,
+                stopGraceSeconds: 1,
+                maxSessionSeconds: 3600
+            ),
+            logger: Logger(label: "test"),
+            clock: clock
+        )
         let reaper = Reaper(
-            store: store, supervisor: supervisor, recovery: Recovery(store: store, supervisor: supervisor, logger: Logger(label: "test"), clock: clock),
-            settings: .init(interval: 60, startTimeoutSeconds: 60, maxSessionSeconds: 3600), logger: Logger(label: "test"), clock: clock)
+            store: store,
+            supervisor: supervisor,
+            recovery: Recovery(store: store, supervisor: supervisor, logger: Logger(label: "test"), clock: clock),
+            settings: .init(interval: 60, startTimeoutSeconds: 60, maxSessionSeconds: 3600),
+            logger: Logger(label: "test"),
+            clock: clock
+        )
         return (store, reaper, clock)
     }
 
@@ -40,7 +51,8 @@ struct SupervisorReaperTests {
     @Test func theStartTimeoutAndTheMaximumLengthFollowTheClock() async throws {
         let (store, reaper, clock) = try reaperOnANewStore(
             PolicySettings(maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20),
-            bot: ["true"])
+            bot: ["true"]
+        )
         let stuck = try #require(try await store.claim(room: "stuck", url: nil, now: 1_000))
         let long = try #require(try await store.claim(room: "long", url: nil, now: 1_000))
         _ = try await store.markStarted(long.id, pid: 999_999, pidStartTime: 1, now: 1_000)
@@ -64,9 +76,14 @@ struct SupervisorReaperTests {
     @Test func aSessionWaitingForPlacementStartsNoBotAndItsStartTimeoutRunsFromPlacement() async throws {
         let (store, reaper, clock) = try reaperOnANewStore(
             PolicySettings(
-                maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
-                maxLocalBots: 1),
-            bot: ["sleep", "30"])
+                maxConcurrency: 5,
+                botName: "Pipecat Bot",
+                roomFilter: try RoomFilter(pattern: ".*"),
+                emptyGraceSeconds: 20,
+                maxLocalBots: 1
+            ),
+            bot: ["sleep", "30"]
+        )
         let supervisor = reaper.supervisor
         let here = try #require(try await store.claim(room: "here", url: nil, now: 1_000))
         let waiting = try #require(try await store.claim(room: "waiting", url: nil, now: 1_000))
@@ -78,12 +95,32 @@ struct SupervisorReaperTests {
         _ = try await store.finish(here.id, state: .ended, reason: .botExited, now: 1_000)
         _ = try await store.finish(waiting.id, state: .ended, reason: .botExited, now: 1_000)
         // Claimed at 1 000, placed at 1 070: not timed out at 1 100, timed out after 1 130.
-        let placedLate = try #require(try await store.record(
-            RoomEvent(id: "e1", kind: .participantJoined, roomName: "r", roomURL: "https://d.daily.co/r",
-                      participant: .init(sessionID: "p", userID: nil, userName: "Human"), sentAt: nil), now: 1_000).session)
-        let blocker = try #require(try await store.record(
-            RoomEvent(id: "e2", kind: .participantJoined, roomName: "r2", roomURL: "https://d.daily.co/r2",
-                      participant: .init(sessionID: "p2", userID: nil, userName: "Human"), sentAt: nil), now: 1_000).session)
+        let placedLate = try #require(
+            try await store.record(
+                RoomEvent(
+                    id: "e1",
+                    kind: .participantJoined,
+                    roomName: "r",
+                    roomURL: "https://d.daily.co/r",
+                    participant: .init(sessionID: "p", userID: nil, userName: "Human"),
+                    sentAt: nil
+                ),
+                now: 1_000
+            ).session
+        )
+        let blocker = try #require(
+            try await store.record(
+                RoomEvent(
+                    id: "e2",
+                    kind: .participantJoined,
+                    roomName: "r2",
+                    roomURL: "https://d.daily.co/r2",
+                    participant: .init(sessionID: "p2", userID: nil, userName: "Human"),
+                    sentAt: nil
+                ),
+                now: 1_000
+            ).session
+        )
         #expect(placedLate.isPlaced && !blocker.isPlaced)
         _ = try await store.finish(placedLate.id, state: .ended, reason: .botExited, now: 1_070)
         let placed = try await store.placeWaitingSessions(now: 1_070)
@@ -100,22 +137,34 @@ struct SupervisorReaperTests {
     @Test func anActiveSessionWithoutABotIsEndedLostAndItsRoomWaits() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("reaper-\(UUID().uuidString).sqlite").path
         let settings = PolicySettings(
-            maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
-            restartBackoff: RestartBackoff(baseSeconds: 0.01, maxSeconds: 0.01))
+            maxConcurrency: 5,
+            botName: "Pipecat Bot",
+            roomFilter: try RoomFilter(pattern: ".*"),
+            emptyGraceSeconds: 20,
+            restartBackoff: RestartBackoff(baseSeconds: 0.01, maxSeconds: 0.01)
+        )
         let store = try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: "me")
         // A human joined, the session was claimed and its bot recorded; then the bot's end never reached the
         // database. This instance watches no bot for it.
         let join = RoomEvent(
-            id: "join", kind: .participantJoined, roomName: "call", roomURL: "https://d.daily.co/call",
-            participant: .init(sessionID: "human", userID: nil, userName: "Human"))
+            id: "join",
+            kind: .participantJoined,
+            roomName: "call",
+            roomURL: "https://d.daily.co/call",
+            participant: .init(sessionID: "human", userID: nil, userName: "Human")
+        )
         let session = try #require(try await store.record(join, now: Date().timeIntervalSince1970).session)
         _ = try await store.markStarted(session.id, pid: 999_999, pidStartTime: 1, now: Date().timeIntervalSince1970)
         let supervisor = Supervisor(
             store: store,
             settings: .init(
-                launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path,
-                stopGraceSeconds: 1, maxSessionSeconds: 3600),
-            logger: Logger(label: "test"))
+                launcher: .process(arguments: ["true"]),
+                logDirectory: FileManager.default.temporaryDirectory.path,
+                stopGraceSeconds: 1,
+                maxSessionSeconds: 3600
+            ),
+            logger: Logger(label: "test")
+        )
         _ = try await store.register(ServiceInstance(id: "me", pid: getpid(), pidStartTime: ProcessTable.current().startTime, startedAt: 0))
 
         await supervisor.endSessionsWithoutBots()

@@ -1,9 +1,10 @@
-@testable import BotRuntime
 import Foundation
 import Logging
 import Policy
 import SessionStore
 import Testing
+
+@testable import BotRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,11 @@ import Glibc
 struct SupervisorRecoveryTests {
     func makeStore(_ path: String, instance: String) throws -> SQLiteSessionStore {
         let settings = PolicySettings(
-            maxConcurrency: 5, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20)
+            maxConcurrency: 5,
+            botName: "Pipecat Bot",
+            roomFilter: try RoomFilter(pattern: ".*"),
+            emptyGraceSeconds: 20
+        )
         return try SQLiteSessionStore(path: path, settings: settings, launcher: .process, instanceID: instance)
     }
 
@@ -21,22 +26,42 @@ struct SupervisorRecoveryTests {
         Supervisor(
             store: store,
             settings: .init(
-                launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
-                maxSessionSeconds: 3600),
-            logger: Logger(label: "test"))
+                launcher: .process(arguments: ["true"]),
+                logDirectory: FileManager.default.temporaryDirectory.path,
+                stopGraceSeconds: 1,
+                maxSessionSeconds: 3600
+            ),
+            logger: Logger(label: "test")
+        )
     }
 
     @Test func aBotIsFoundAgainByItsProfilesLauncherOrElseByOneOfItsKind() throws {
         let settings = Supervisor.Settings(
-            launcher: .process(arguments: ["true"]), logDirectory: FileManager.default.temporaryDirectory.path, stopGraceSeconds: 1,
-            maxSessionSeconds: 3600)
+            launcher: .process(arguments: ["true"]),
+            logDirectory: FileManager.default.temporaryDirectory.path,
+            stopGraceSeconds: 1,
+            maxSessionSeconds: 3600
+        )
         let launchers = BotLaunchers(
-            settings: settings, files: BotFiles(directory: settings.logDirectory, maxLogBytes: 1024), reaper: ChildReaper(), daily: nil,
-            metrics: .disabled, logger: Logger(label: "test"))
+            settings: settings,
+            files: BotFiles(directory: settings.logDirectory, maxLogBytes: 1024),
+            reaper: ChildReaper(),
+            daily: nil,
+            metrics: .disabled,
+            logger: Logger(label: "test")
+        )
         func session(profile: String, launcher: LauncherKind) -> Session {
             Session(
-                id: "s", roomName: "r", roomURL: nil, state: .running, launcher: launcher, createdAt: 0, updatedAt: 0,
-                ownerInstance: "gone", profile: profile)
+                id: "s",
+                roomName: "r",
+                roomURL: nil,
+                state: .running,
+                launcher: launcher,
+                createdAt: 0,
+                updatedAt: 0,
+                ownerInstance: "gone",
+                profile: profile
+            )
         }
         #expect(launchers.launcher(of: session(profile: "default", launcher: .process))?.kind == .process)
         // The profiles file changed: an agent's session of a profile this instance lacks is still an agent's.
@@ -51,8 +76,10 @@ struct SupervisorRecoveryTests {
         let started = try #require(try await crashed.claim(room: "started", url: "https://d.daily.co/started", now: 1))
         let never = try #require(try await crashed.claim(room: "never", url: "https://d.daily.co/never", now: 1))
         let pid = try ProcessLauncher.spawn(
-            arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin", "AUTOSPAWN_SESSION_ID": started.id],
-            logPath: FileManager.default.temporaryDirectory.appendingPathComponent("\(started.id).log").path)
+            arguments: ["sleep", "30"],
+            environment: ["PATH": "/usr/bin:/bin", "AUTOSPAWN_SESSION_ID": started.id],
+            logPath: FileManager.default.temporaryDirectory.appendingPathComponent("\(started.id).log").path
+        )
         let reaper = Task { await ProcessLauncher.waitForExit(pid: pid) }
 
         let next = try makeStore(path, instance: "next")

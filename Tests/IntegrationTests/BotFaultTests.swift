@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Bots that misbehave (issue 4, point 4): they fail at once and over again, ignore SIGTERM (see
 /// `WebhookLifecycleTests`), or print megabytes; and humans who could not get a bot at first.
@@ -76,9 +76,11 @@ struct BotFaultTests {
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         // The bot writes to its file, not to a pipe the service must drain: it gets through all 64 MiB.
         let logPath = service.directory.appendingPathComponent("bot-logs/\(id).log").path
-        #expect(try await eventually(timeout: 60) {
-            try await service.request(.GET, "/sessions/\(id)/log?tail=1").text == "flood done\n"
-        })
+        #expect(
+            try await eventually(timeout: 60) {
+                try await service.request(.GET, "/sessions/\(id)/log?tail=1").text == "flood done\n"
+            }
+        )
         let size = (try FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? 0
         #expect(size > 64 << 20)
         #expect(try await service.request(.GET, "/health").status == 200)

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Bursts of webhooks against the real service (issue 4, point 1).
 @Suite(.serialized)

@@ -2,8 +2,8 @@ import DailyDouble
 import Foundation
 import Policy
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -98,9 +98,11 @@ struct ClusterTests {
         #expect(full.liveBots().count == 1)
         let id = try #require(answer.string("session_id"))
         #expect(try await eventually { try await full.session(id)["state"] as? String == "running" })
-        #expect(await stream.wait { events in
-            events.contains { $0.event == "session" && $0.data.contains(id) && $0.data.contains("running") }
-        })
+        #expect(
+            await stream.wait { events in
+                events.contains { $0.event == "session" && $0.data.contains(id) && $0.data.contains("running") }
+            }
+        )
         // Its bot's log is on the replica that runs it; asked of the other, it comes from there.
         #expect(try await eventually { try await full.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
         for replica in cluster { await replica.shutdown() }
@@ -114,7 +116,8 @@ struct ClusterTests {
             [
                 "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_DAILY_DOMAIN": "acme", "AUTOSPAWN_LEASE_S": "2",
                 "AUTOSPAWN_MAX_LOCAL_BOTS": "3",
-            ])
+            ]
+        )
         let (doomed, survivor) = (cluster[0], cluster[1])
         for room in ["a", "b", "c"] {
             #expect(try await doomed.webhook(join(room, 0)).string("action") == "spawned")

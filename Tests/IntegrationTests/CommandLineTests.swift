@@ -1,7 +1,7 @@
 import DailyDouble
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `autospawn sign` and `autospawn replay`, run as a user would.
 @Suite(.serialized)
@@ -12,13 +12,18 @@ struct CommandLineTests {
 
     /// The README's promise: every setting in its Configuration table is also a `serve` flag of the same name.
     @Test func everyDocumentedSettingIsAServeFlag() throws {
-        let readme = try String(contentsOf: Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(
+            contentsOf: Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
         let section = readme.components(separatedBy: "## Configuration").dropFirst().first?.components(separatedBy: "\n## ").first ?? ""
         let rows = section.split(separator: "\n").filter { $0.hasPrefix("| `") }
-        let names = Set(rows.flatMap { row in
-            row.split(separator: "|")[0].matches(of: /`((?:AUTOSPAWN|DAILY)_[A-Z_]+)`/).map { String($0.output.1) }
-        })
+        let names = Set(
+            rows.flatMap { row in
+                row.split(separator: "|")[0].matches(of: /`((?:AUTOSPAWN|DAILY)_[A-Z_]+)`/).map { String($0.output.1) }
+            }
+        )
         #expect(names.count > 40)
         let help = try run(["serve", "--help"]).output
         for name in names.sorted() {

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import DailyDouble
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -35,8 +35,11 @@ struct CrashLoopTests {
             let events = (0..<240).map { index in
                 let id = "r\(round)-e\(index)"
                 let body = Fixtures.variant(
-                    "daily/participant-joined.json", id: id, room: "crash-\(round)-\(index % Self.roomsPerRound)",
-                    participant: "p-\(round)-\(index)")
+                    "daily/participant-joined.json",
+                    id: id,
+                    room: "crash-\(round)-\(index % Self.roomsPerRound)",
+                    participant: "p-\(round)-\(index)"
+                )
                 return Delivery(id: id, body: body)
             }
             // Most of the burst is still in flight when the crash comes.
@@ -68,7 +71,9 @@ struct CrashLoopTests {
 
     /// The burst's own client: a connection to a killed service fails in a second, not in the default ten.
     static let burstClient = HTTPClient(
-        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(1))))
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(timeout: .init(connect: .seconds(1)))
+    )
 
     /// The soak: `AUTOSPAWN_SOAK_S` seconds of rounds of joins, leaves and ended meetings over 30 rooms, with Daily
     /// failing now and then, a `kill -9` in every round and a restart; every invariant checked after each. On demand
@@ -98,7 +103,8 @@ struct CrashLoopTests {
             }
             if Bool.random() {
                 faults += 1
-                let fault = Bool.random()
+                let fault =
+                    Bool.random()
                     ? #"{"status":500,"count":3,"path":"/meeting-tokens"}"# : #"{"status":429,"count":3,"path":"/meeting-tokens"}"#
                 try await double.control("/_double/faults", body: Array(fault.utf8))
             }
@@ -122,7 +128,9 @@ struct CrashLoopTests {
         await service.shutdown()
         #expect(service.liveBots().isEmpty)
         await double.stop()
-        print("SOAK seconds=\(Int(seconds)) rounds=\(round) events=\(events) answered_before_crash=\(answered) redelivered=\(redelivered) crashes_survived=\(crashes) daily_faults=\(faults) sessions_spawned=\(spawned.count) sessions_lost=\(lost)")
+        print(
+            "SOAK seconds=\(Int(seconds)) rounds=\(round) events=\(events) answered_before_crash=\(answered) redelivered=\(redelivered) crashes_survived=\(crashes) daily_faults=\(faults) sessions_spawned=\(spawned.count) sessions_lost=\(lost)"
+        )
     }
 
     /// Sends the events concurrently and `kill -9`s the service once `afterAnswers` of them have been answered.
@@ -139,7 +147,9 @@ struct CrashLoopTests {
     }
 
     static func deliver(
-        _ events: [Delivery], to service: ServiceProcess, answered: AsyncStream<Void>.Continuation
+        _ events: [Delivery],
+        to service: ServiceProcess,
+        answered: AsyncStream<Void>.Continuation
     ) async -> [Delivery] {
         defer { answered.finish() }
         return await withTaskGroup(of: Delivery.self) { group in
@@ -171,9 +181,11 @@ struct CrashLoopTests {
             #expect(active.count <= cap, "\(active.count) active sessions over the cap")
             #expect(Dictionary(grouping: bots, by: \.room).values.allSatisfy { $0.count == 1 }, "two bots in one room")
             // Invariant 4: accounted for, both ways.
-            let activeByID = Dictionary(uniqueKeysWithValues: active.compactMap { session in
-                (session["id"] as? String).map { ($0, session) }
-            })
+            let activeByID = Dictionary(
+                uniqueKeysWithValues: active.compactMap { session in
+                    (session["id"] as? String).map { ($0, session) }
+                }
+            )
             let botsAreActive = bots.allSatisfy { activeByID[$0.sessionID] != nil }
             let sessionsHaveBots = active.allSatisfy { session in
                 bots.contains { $0.sessionID == session["id"] as? String && Int($0.pid) == session["pid"] as? Int }

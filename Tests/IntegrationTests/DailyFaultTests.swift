@@ -1,8 +1,8 @@
 import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// Daily failing in every way the double can (issue 4, point 3): 500s, 429s, answers slower than the start
 /// timeout, and nobody listening at all. Webhooks keep being answered at once, sessions that cannot start

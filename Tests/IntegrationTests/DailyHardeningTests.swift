@@ -1,16 +1,17 @@
-import DailyDouble
 import BotRuntime
+import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// `/start` and the webhook against the local double of Daily, where Daily is slow, loses answers or fails.
 @Suite(.serialized)
 struct DailyHardeningTests {
     func start(_ double: DailyDouble.Running, _ settings: [String: String] = [:]) async throws -> ServiceProcess {
         try await ServiceProcess.start(
-            ["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_REAPER_INTERVAL_S": "0.3"].merging(settings) { $1 })
+            ["DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_REAPER_INTERVAL_S": "0.3"].merging(settings) { $1 }
+        )
     }
 
     /// A `/start` whose room came after the start timeout still got its bot, unaccounted for (and a second one
@@ -70,7 +71,11 @@ struct DailyHardeningTests {
             #expect(answer.status == 415, "\(type ?? "no content type")")
         }
         let json = try await service.request(
-            .POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"), contentType: "application/json; charset=utf-8")
+            .POST,
+            "/start",
+            body: Fixtures.bytes("start/pipecat-start.json"),
+            contentType: "application/json; charset=utf-8"
+        )
         #expect(json.status == 200)
         #expect(try await service.sessions().count == 1)
         await service.shutdown()
@@ -121,9 +126,17 @@ struct DailyHardeningTests {
         let client = DailyClient(baseURL: double.baseURL, apiKey: "k")
         // Registered as Daily's default has it, signed with the service's secret; and one of someone else's.
         let ours = try await client.createWebhook(
-            url: service.baseURL + "/daily/webhook", hmac: ServiceProcess.secret, eventTypes: [], retryType: "circuit-breaker")
+            url: service.baseURL + "/daily/webhook",
+            hmac: ServiceProcess.secret,
+            eventTypes: [],
+            retryType: "circuit-breaker"
+        )
         let theirs = try await client.createWebhook(
-            url: double.baseURL + "/_double/sink", hmac: "b3RoZXI=", eventTypes: [], retryType: "circuit-breaker")
+            url: double.baseURL + "/_double/sink",
+            hmac: "b3RoZXI=",
+            eventTypes: [],
+            retryType: "circuit-breaker"
+        )
         try await double.control("/_double/faults", body: Array(#"{"status":500,"count":1000,"path":"/webhooks"}"#.utf8))
         // Three deliveries the service cannot take (not JSON: 400) switch it off; the fourth is not sent.
         for _ in 0..<3 {

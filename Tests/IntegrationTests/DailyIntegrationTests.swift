@@ -3,8 +3,8 @@ import BotRuntime
 import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// The service with a Daily API key, against the project's local double of Daily's REST API.
 @Suite(.serialized)
@@ -73,7 +73,8 @@ extension DailyIntegrationTests {
         defer { Task { await double.stop() } }
         try await double.setPresence(
             of: "kept-room",
-            [.init(id: "p1", userID: "u1", userName: "Jane"), .init(id: "p2", userID: "autospawn-x", userName: "Pipecat Bot")])
+            [.init(id: "p1", userID: "u1", userName: "Jane"), .init(id: "p2", userID: "autospawn-x", userName: "Pipecat Bot")]
+        )
         try await double.setPresence(of: "orphan-room", [.init(id: "p3", userID: "autospawn-y", userName: "Pipecat Bot")])
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ORPHAN_AFTER_S": "1",

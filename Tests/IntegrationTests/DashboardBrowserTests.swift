@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The dashboard in a real browser: headless Chromium loads `GET /` from the real service, and what webhooks
 /// do appears on the page through its event stream, without a reload.

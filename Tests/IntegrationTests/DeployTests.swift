@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -77,9 +77,13 @@ struct DeployTests {
         #expect(try await first.webhook(leaving).string("action") == "spawned")
         #expect(try await eventually { first.liveBots().count == 2 })
         // The bot has its SIGTERM trap in place once it said ready.
-        #expect(try await eventually {
-            first.liveBotSessions().allSatisfy { (try? String(contentsOfFile: first.botLogDirectory + "/\($0.sessionID).log", encoding: .utf8))?.contains("ready") == true }
-        })
+        #expect(
+            try await eventually {
+                first.liveBotSessions().allSatisfy {
+                    (try? String(contentsOfFile: first.botLogDirectory + "/\($0.sessionID).log", encoding: .utf8))?.contains("ready") == true
+                }
+            }
+        )
         first.signal(SIGTERM)
         #expect(try await eventually { try await first.request(.GET, "/ready").status == 503 })
         let left = Fixtures.variant("daily/participant-left.json", id: "leave-leaving", room: "leaving", participant: "l")

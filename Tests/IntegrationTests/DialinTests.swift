@@ -1,8 +1,8 @@
 import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// Phone calls through Daily's pinless dial-in (`POST /daily/dialin`), with the real service, real bots and the
 /// local double placing the calls: a signed call gets a SIP room and a bot of the called number's profile, which
@@ -22,10 +22,13 @@ struct DialinTests {
             .replacingOccurrences(of: "@BOT@", with: Fixtures.path("bots/test-bot.sh"))
         let path = directory.appendingPathComponent("profiles.yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-        let service = try await ServiceProcess.start(in: directory, [
-            "AUTOSPAWN_PROFILES": path, "DAILY_API_KEY": Self.apiKey, "DAILY_API_URL": double.baseURL,
-            "AUTOSPAWN_DIALIN_SECRET": Self.secret,
-        ].merging(settings) { $1 })
+        let service = try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_PROFILES": path, "DAILY_API_KEY": Self.apiKey, "DAILY_API_URL": double.baseURL,
+                "AUTOSPAWN_DIALIN_SECRET": Self.secret,
+            ].merging(settings) { $1 }
+        )
         return (double, service)
     }
 
@@ -33,12 +36,17 @@ struct DialinTests {
     func configure(_ double: DailyDouble.Running, _ service: ServiceProcess, number: String = "+15550001111") async throws {
         let configured = try await AutospawnCommand.run(
             ["dialin", "configure", "--url", service.baseURL + "/daily/dialin", "--number", number, "--secret", Self.secret],
-            environment: ["DAILY_API_KEY": Self.apiKey, "DAILY_API_URL": double.baseURL])
+            environment: ["DAILY_API_KEY": Self.apiKey, "DAILY_API_URL": double.baseURL]
+        )
         #expect(configured.status == 0)
     }
 
     /// Places a call through the double: the service's status and answer, and the call's id.
-    func call(_ double: DailyDouble.Running, from: String = "+15105550199", to: String? = nil) async throws -> (
+    func call(
+        _ double: DailyDouble.Running,
+        from: String = "+15105550199",
+        to: String? = nil
+    ) async throws -> (
         status: Int, answer: JSONValue, callID: String
     ) {
         var placed: [String: JSONValue] = ["From": .string(from)]
@@ -68,9 +76,12 @@ struct DialinTests {
         // The room: SIP dial-in for the caller, named by their number, and an expiry.
         let created = try #require(try await roomsCreated(double).first?["body"])
         #expect(created["name"]?.string == "dialin-\(callID)")
-        #expect(created["properties"]?["sip"] == .object([
-            "display_name": .string("+15105550199"), "sip_mode": .string("dial-in"), "num_endpoints": .number(1),
-        ]))
+        #expect(
+            created["properties"]?["sip"]
+                == .object([
+                    "display_name": .string("+15105550199"), "sip_mode": .string("dial-in"), "num_endpoints": .number(1),
+                ])
+        )
         #expect(created["properties"]?["exp"]?.number != nil)
         #expect(created["privacy"]?.string == "private")
 
@@ -116,9 +127,11 @@ struct DialinTests {
         let room = "dialin-\(callID)"
         // The caller is connected, then hangs up: the room empties and the bot goes.
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: room, participant: "caller"))
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: room, participant: "caller")
+        )
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller"))
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller")
+        )
         #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
         // Its key forwards nothing once the call's session is over.
         #expect(try await service.request(.POST, forwardPath, body: update(), headers: [("Authorization", "Bearer \(key)")]).status == 404)
@@ -174,7 +187,10 @@ struct DialinTests {
         #expect(forged.string("error") == "invalid_signature")
         let old = String(Int(Date().timeIntervalSince1970) - 3600)
         let stale = try await post(
-            service, body, headers: TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: old, prefix: "X-Pinless"))
+            service,
+            body,
+            headers: TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: old, prefix: "X-Pinless")
+        )
         #expect(stale.status == 401)
         #expect(stale.string("error") == "stale_timestamp")
         // The webhook's secret and headers are not the dial-in's.
@@ -183,13 +199,19 @@ struct DialinTests {
         #expect(webhookSigned.string("error") == "missing_signature")
         let invalid = Fixtures.bytes("dialin/call-without-call-id.json")
         let malformed = try await post(
-            service, invalid, headers: TestSigner.headers(body: invalid, secretBase64: Self.secret, prefix: "X-Pinless"))
+            service,
+            invalid,
+            headers: TestSigner.headers(body: invalid, secretBase64: Self.secret, prefix: "X-Pinless")
+        )
         #expect(malformed.status == 400)
         #expect(malformed.string("field") == "callId")
         // Timestamps in milliseconds are Daily's too.
         let millis = String(Int(Date().timeIntervalSince1970 * 1000))
         let inMillis = try await post(
-            service, body, headers: TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: millis, prefix: "X-Pinless"))
+            service,
+            body,
+            headers: TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: millis, prefix: "X-Pinless")
+        )
         #expect(inMillis.status == 200)
         #expect(try await roomsCreated(double).count == 1)
         #expect(try await service.sessions().count == 1)
@@ -203,9 +225,11 @@ struct DialinTests {
         let (double, service) = try await start(["AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_DIALIN_WAIT_S": "30"])
         defer { Task { await double.stop() } }
         try await configure(double, service)
-        let busy = try #require(try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
-        ).string("session_id"))
+        let busy = try #require(
+            try await service.webhook(
+                Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
+            ).string("session_id")
+        )
         async let waiting = call(double)
         // The call waits: no room is made while there is no place for its bot.
         try await Task.sleep(for: .seconds(1.5))
@@ -225,7 +249,8 @@ struct DialinTests {
         defer { Task { await double.stop() } }
         try await configure(double, service)
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1"))
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
+        )
         let (status, answer, _) = try await call(double)
         #expect(status == 503)
         #expect(answer["error"]?.string == "capacity")
@@ -242,9 +267,11 @@ struct DialinTests {
         let (double, service) = try await start(["AUTOSPAWN_SHUTDOWN": "drain"])
         defer { Task { await double.stop() } }
         try await configure(double, service)
-        let busy = try #require(try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
-        ).string("session_id"))
+        let busy = try #require(
+            try await service.webhook(
+                Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
+            ).string("session_id")
+        )
         #expect(try await eventually { try await service.session(busy)["state"] as? String == "running" })
         service.signal(SIGTERM)
         #expect(try await eventually { try await service.request(.GET, "/ready").status == 503 })
@@ -254,16 +281,19 @@ struct DialinTests {
         #expect(try await eventually { try await service.session(id)["state"] as? String == "running" })
         // The room that was there before empties: its bot goes, and the call keeps the instance draining.
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: "support-1", participant: "p1"))
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: "support-1", participant: "p1")
+        )
         #expect(try await eventually { try await service.session(busy)["end_reason"] as? String == "room_empty" })
         try await Task.sleep(for: .seconds(1))
         #expect(service.process.isRunning)
         // The caller hangs up: the last call here has ended, and the instance exits 0.
         let room = "dialin-\(callID)"
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: room, participant: "caller"))
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: room, participant: "caller")
+        )
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller"))
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller")
+        )
         #expect(await service.waitForExit() == 0)
     }
 
@@ -299,7 +329,8 @@ struct DialinTests {
         try await configure(double, answering)
         // The answering instance's one place is taken.
         _ = try await answering.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1"))
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "support-1", participant: "p1")
+        )
         var settings = answering.environment.filter { $0.key.hasPrefix("AUTOSPAWN_") || $0.key.hasPrefix("DAILY_") }
         settings["AUTOSPAWN_MAX_LOCAL_BOTS"] = "5"
         let running = try await ServiceProcess.start(in: answering.directory, settings)
@@ -310,11 +341,17 @@ struct DialinTests {
         #expect(body["daily_api_url"]?.string == running.baseURL + "/daily/dialin-api")
         let key = try #require(body["daily_api_key"]?.string)
         let endpoint = try await double.room("dialin-\(callID)")["config"]?["sip_uri"]?["endpoint"] ?? .null
-        let update = Array(JSONValue.object([
-            "callId": .string(callID), "callDomain": .string("double-acme"), "sipUri": endpoint,
-        ]).text.utf8)
+        let update = Array(
+            JSONValue.object([
+                "callId": .string(callID), "callDomain": .string("double-acme"), "sipUri": endpoint,
+            ]).text.utf8
+        )
         let forwarded = try await running.request(
-            .POST, "/daily/dialin-api/dialin/pinlessCallUpdate", body: update, headers: [("Authorization", "Bearer \(key)")])
+            .POST,
+            "/daily/dialin-api/dialin/pinlessCallUpdate",
+            body: update,
+            headers: [("Authorization", "Bearer \(key)")]
+        )
         #expect(forwarded.status == 200)
         await running.shutdown()
         await answering.shutdown()

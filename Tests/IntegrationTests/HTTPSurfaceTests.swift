@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Signatures, limits, switches and guards, against the real server.
 @Suite(.serialized)

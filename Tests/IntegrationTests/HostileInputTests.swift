@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
 /// Requests from someone who is not Daily, or a broken Daily (issue 4, point 5): none gets a bot, none gets a
 /// 5xx, and the service stays healthy.
@@ -58,7 +58,8 @@ struct HostileInputTests {
         var bodies: [(String, [UInt8], Set<Int>)] = Fixtures.names(in: "malformed").map { ($0, Fixtures.bytes($0), [400]) }
         bodies.append(("deep array", Array(repeating: UInt8(ascii: "["), count: 60_000), [400]))
         bodies.append(("deep object", Array(String(repeating: #"{"a":"#, count: 12_000).utf8), [400]))
-        let deepInPayload = #"{"type":"participant.joined","id":"deep","payload":{"room":"demo-room","extra":"#
+        let deepInPayload =
+            #"{"type":"participant.joined","id":"deep","payload":{"room":"demo-room","extra":"#
             + String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000) + "}}"
         bodies.append(("deep inside the payload", Array(deepInPayload.utf8), [200, 400]))
         bodies.append(("invalid UTF-8", [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D], [400]))

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -93,7 +93,9 @@ struct HousekeepingTests {
         #expect(third.status == 503)
         #expect(third.string("error") == "too_many_streams")
         let dashboard = try await EventStreamClient(
-            url: service.baseURL + "/sessions/stream", headers: [("Authorization", "Bearer \(token)")])
+            url: service.baseURL + "/sessions/stream",
+            headers: [("Authorization", "Bearer \(token)")]
+        )
         #expect(dashboard.status == 200)
         #expect(await dashboard.wait { $0.contains { $0.event == "summary" } })
         dashboard.close()

@@ -1,8 +1,8 @@
 import BotRuntime
 import DailyDouble
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `AUTOSPAWN_SPAWN_ON=knock` with the real service and real bots: someone knocking at a private room brings its bot,
 /// which leaves after the empty-room grace when they go away unadmitted; knockers show apart from participants.
@@ -10,8 +10,11 @@ import TestSupport
 struct KnockTests {
     func knock(_ room: String, _ who: String, left: Bool = false) -> [UInt8] {
         Fixtures.variant(
-            left ? "daily/waiting-participant-left.json" : "daily/waiting-participant-joined.json", id: UUID().uuidString,
-            room: room, participant: who)
+            left ? "daily/waiting-participant-left.json" : "daily/waiting-participant-joined.json",
+            id: UUID().uuidString,
+            room: room,
+            participant: who
+        )
     }
 
     @Test func aKnockerBringsTheBotAndTheBotGoesWhenTheyLeaveUnadmitted() async throws {
@@ -48,7 +51,8 @@ struct KnockTests {
             #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "knock_timeout" })
         }
         let joined = try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "a-human-room", participant: "h1"))
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "a-human-room", participant: "h1")
+        )
         #expect(joined.string("action") == "spawned")
         await service.shutdown()
     }
@@ -64,9 +68,11 @@ struct KnockTests {
         ])
         let id = try #require(try await service.webhook(knock("private-room", "k1")).string("session_id"))
         // The owner takes their time letting them in: presence is asked, and the bot stays for the knocker.
-        #expect(try await eventually {
-            try await double.logged("requests").contains { $0["path"]?.string == "/rooms/private-room/presence" }
-        })
+        #expect(
+            try await eventually {
+                try await double.logged("requests").contains { $0["path"]?.string == "/rooms/private-room/presence" }
+            }
+        )
         try await Task.sleep(for: .seconds(1.5))
         #expect(try await service.session(id)["state"] as? String == "running")
         // They give up: the bot goes as any bot of an empty room, by the grace's stop or, should the orphan check
@@ -82,7 +88,8 @@ struct KnockTests {
         let service = try await ServiceProcess.start(["AUTOSPAWN_SPAWN_ON": "knock"])
         let id = try #require(try await service.webhook(knock("private-room", "k1")).string("session_id"))
         let admitted = try await service.webhook(
-            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "private-room", participant: "k1"))
+            Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "private-room", participant: "k1")
+        )
         #expect(admitted.string("reason") == "bot_present")
         #expect(admitted.string("session_id") == id)
         let status = try await service.request(.GET, "/bot/status?room=private-room")
@@ -99,8 +106,10 @@ struct KnockTests {
             "AUTOSPAWN_WEBHOOK_CHECK_S": "0.3",
         ])
         _ = try await DailyClient(baseURL: double.baseURL, apiKey: "knock-tests-key").createWebhook(
-            url: service.baseURL + "/daily/webhook", hmac: ServiceProcess.secret,
-            eventTypes: ["participant.joined", "participant.left", "meeting.ended"])
+            url: service.baseURL + "/daily/webhook",
+            hmac: ServiceProcess.secret,
+            eventTypes: ["participant.joined", "participant.left", "meeting.ended"]
+        )
         #expect(try await eventually { service.log.contains("missing=waiting-participant.joined,waiting-participant.left") })
         try await Task.sleep(for: .seconds(1))
         #expect(service.log.components(separatedBy: "not subscribed to event types").count == 2)

@@ -1,8 +1,8 @@
 import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -34,9 +34,11 @@ struct LeaseTests {
         #expect(try await eventually(timeout: 15) { try await b.session(first)["end_reason"] as? String == "lost" })
         let requests = try await double.logged("requests").map { "\($0["method"]?.string ?? "") \($0["path"]?.string ?? "")" }
         #expect(requests.contains("POST /rooms/demo-room/eject"))
-        #expect(try await eventually(timeout: 15) {
-            try await b.sessions("state=active").contains { ($0["id"] as? String) != first && ($0["room_name"] as? String) == "demo-room" }
-        })
+        #expect(
+            try await eventually(timeout: 15) {
+                try await b.sessions("state=active").contains { ($0["id"] as? String) != first && ($0["room_name"] as? String) == "demo-room" }
+            }
+        )
         #expect(LiveProcesses.isAlive(firstPid))
 
         // Host A comes back: the bot of its lost session is stopped; B's bot stays.

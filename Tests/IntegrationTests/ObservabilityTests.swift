@@ -1,7 +1,7 @@
 import DailyDouble
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// What an operator sees of the real service: `/metrics`, log lines, and the live status streams.
 @Suite(.serialized)
@@ -58,9 +58,11 @@ struct ObservabilityTests {
         let body = Fixtures.variant("daily/participant-joined.json", id: "join-orphan", room: "orphan-room")
         let id = try #require(try await service.webhook(body).string("session_id"))
         let auth = [("Authorization", "Bearer metrics-token")]
-        #expect(try await eventually {
-            try await service.request(.GET, "/sessions/\(id)", headers: auth).json["end_reason"] as? String == "orphaned"
-        })
+        #expect(
+            try await eventually {
+                try await service.request(.GET, "/sessions/\(id)", headers: auth).json["end_reason"] as? String == "orphaned"
+            }
+        )
         let metrics = Self.series(try await service.request(.GET, "/metrics", headers: auth).text)
         #expect(metrics[#"autospawn_daily_api_requests_total{endpoint="GET /",status="200"}"#] == 1)
         #expect(metrics[#"autospawn_daily_api_requests_total{endpoint="POST /meeting-tokens",status="200"}"#] == 1)
@@ -145,13 +147,17 @@ struct ObservabilityTests {
         let refused = try await EventStreamClient(url: service.baseURL + "/sessions/stream")
         #expect(refused.status == 401)
         let stream = try await EventStreamClient(
-            url: service.baseURL + "/sessions/stream", headers: [("Authorization", "Bearer stream-token")])
+            url: service.baseURL + "/sessions/stream",
+            headers: [("Authorization", "Bearer stream-token")]
+        )
         defer { stream.close() }
         #expect(await stream.wait { $0.contains { $0.event == "summary" && $0.json["active"] as? Int == 0 } })
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
-        #expect(await stream.wait { events in
-            events.contains { $0.event == "session" && $0.json["id"] as? String == id && $0.json["state"] as? String == "running" }
-        })
+        #expect(
+            await stream.wait { events in
+                events.contains { $0.event == "session" && $0.json["id"] as? String == id && $0.json["state"] as? String == "running" }
+            }
+        )
         #expect(await stream.wait { $0.contains { $0.event == "summary" && $0.json["active"] as? Int == 1 } })
         let webhook = try #require(stream.events.first { $0.event == "webhook" }?.json)
         #expect(webhook["type"] as? String == "participant.joined")
@@ -160,7 +166,9 @@ struct ObservabilityTests {
         #expect(webhook["session_id"] as? String == id)
         // A stream opened later starts with the webhooks answered so far.
         let late = try await EventStreamClient(
-            url: service.baseURL + "/sessions/stream", headers: [("Authorization", "Bearer stream-token")])
+            url: service.baseURL + "/sessions/stream",
+            headers: [("Authorization", "Bearer stream-token")]
+        )
         defer { late.close() }
         #expect(await late.wait { $0.contains { $0.event == "webhook" && $0.json["session_id"] as? String == id } })
         await service.shutdown()

@@ -1,9 +1,9 @@
-import NIOHTTP1
 import DailyDouble
 import Foundation
+import NIOHTTP1
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// The running service against `openapi.yaml`: every answer it gives below has a documented status, content
 /// type, headers and body shape, and every documented answer is one it gives (but for the one listed in
@@ -41,8 +41,13 @@ struct OpenAPIConformanceTests {
         /// A request through the service, checked.
         @discardableResult
         func call(
-            _ service: ServiceProcess, _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
-            contentType: String? = "application/json", sourceLocation: SourceLocation = #_sourceLocation
+            _ service: ServiceProcess,
+            _ method: HTTPMethod,
+            _ path: String,
+            body: [UInt8]? = nil,
+            headers: [(String, String)] = [],
+            contentType: String? = "application/json",
+            sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> ServiceProcess.Answer {
             let answer = try await service.request(method, path, body: body, headers: headers, contentType: contentType)
             check(method.rawValue, path, answer, sourceLocation: sourceLocation)
@@ -122,13 +127,23 @@ struct OpenAPIConformanceTests {
         try await recorder.call(service, .GET, "/ready")
 
         // Webhooks.
-        let joined = try await recorder.call(service, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"),
-            headers: TestSigner.headers(body: Fixtures.bytes("daily/participant-joined.json"), secretBase64: ServiceProcess.secret))
+        let joined = try await recorder.call(
+            service,
+            .POST,
+            "/daily/webhook",
+            body: Fixtures.bytes("daily/participant-joined.json"),
+            headers: TestSigner.headers(body: Fixtures.bytes("daily/participant-joined.json"), secretBase64: ServiceProcess.secret)
+        )
         let id = try #require(joined.string("session_id"))
         try await recorder.call(service, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
         let malformed = Fixtures.bytes("malformed/not-json.txt")
-        try await recorder.call(service, .POST, "/daily/webhook", body: malformed,
-            headers: TestSigner.headers(body: malformed, secretBase64: ServiceProcess.secret))
+        try await recorder.call(
+            service,
+            .POST,
+            "/daily/webhook",
+            body: malformed,
+            headers: TestSigner.headers(body: malformed, secretBase64: ServiceProcess.secret)
+        )
         try await recorder.call(service, .POST, "/daily/webhook", body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1))
         try await recorder.trickle(service, "/daily/webhook")
 
@@ -231,12 +246,15 @@ struct OpenAPIConformanceTests {
         let forward = "/daily/dialin-api/dialin/pinlessCallUpdate"
         let key = try #require(try await dialin.botBody(callSession)["daily_api_key"]?.string)
         let callRoom = try await phoneDouble.room("dialin-0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90")
-        let update = Array(JSONValue.object([
-            "callId": .string("0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90"), "callDomain": .string("7c1e9b2a-3d4f-4e5a-8b6c-9d0e1f2a3b4c"),
-            "sipUri": callRoom["config"]?["sip_uri"]?["endpoint"] ?? .null,
-        ]).text.utf8)
+        let update = Array(
+            JSONValue.object([
+                "callId": .string("0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90"), "callDomain": .string("7c1e9b2a-3d4f-4e5a-8b6c-9d0e1f2a3b4c"),
+                "sipUri": callRoom["config"]?["sip_uri"]?["endpoint"] ?? .null,
+            ]).text.utf8
+        )
         let elsewhere = Array(
-            #"{"callId":"0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90","callDomain":"d","sipUri":"sip:x@sip.daily.co"}"#.utf8)
+            #"{"callId":"0f3c2a5e-8d7b-4c1a-9e6f-2b4d8a1c7e90","callDomain":"d","sipUri":"sip:x@sip.daily.co"}"#.utf8
+        )
         try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer nope")])
         try await recorder.call(dialin, .POST, forward, body: elsewhere, headers: [("Authorization", "Bearer \(key)")])  // 403
         try await recorder.call(dialin, .POST, forward, body: malformed, headers: [("Authorization", "Bearer \(key)")])
@@ -245,12 +263,15 @@ struct OpenAPIConformanceTests {
         // The double holds no such call: Daily refuses it (502); then one it holds is handed over (200).
         try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer \(key)")])
         try await recorder.call(dialin, .DELETE, "/sessions/\(callSession)", headers: auth)
-        #expect(try await eventually { try await dialin.request(.GET, "/sessions/\(callSession)", headers: auth).json["state"] as? String == "ended" })
+        #expect(
+            try await eventually { try await dialin.request(.GET, "/sessions/\(callSession)", headers: auth).json["state"] as? String == "ended" }
+        )
         try await recorder.call(dialin, .POST, forward, body: update, headers: [("Authorization", "Bearer \(key)")])  // 404
         try await recorder.call(dialin, .POST, "/daily/dialin", body: call, headers: signed(call))  // 409: call_over
         _ = try await AutospawnCommand.run(
             ["dialin", "configure", "--url", dialin.baseURL + "/daily/dialin", "--secret", dialinSecret],
-            environment: ["DAILY_API_KEY": phoneKey, "DAILY_API_URL": phoneDouble.baseURL])
+            environment: ["DAILY_API_KEY": phoneKey, "DAILY_API_URL": phoneDouble.baseURL]
+        )
         let placed = try await phoneDouble.control("/_double/dialin/call", body: Array("{}".utf8))
         let placedSession = try #require(placed["body"]?["session_id"]?.string)
         let placedKey = try #require(try await dialin.botBody(placedSession)["daily_api_key"]?.string)
@@ -260,7 +281,12 @@ struct OpenAPIConformanceTests {
             "sipUri": placedRoom["config"]?["sip_uri"]?["endpoint"] ?? .null,
         ])
         try await recorder.call(
-            dialin, .POST, forward, body: Array(placedUpdate.text.utf8), headers: [("Authorization", "Bearer \(placedKey)")])
+            dialin,
+            .POST,
+            forward,
+            body: Array(placedUpdate.text.utf8),
+            headers: [("Authorization", "Bearer \(placedKey)")]
+        )
         await dialin.shutdown()
 
         // Daily slower than the start timeout (504), a stop while Daily makes the room (409), not JSON (415),
@@ -280,12 +306,15 @@ struct OpenAPIConformanceTests {
         for path in ["/start", cloud] {
             try await double.control("/_double/faults", body: Array(#"{"delay_s":1.5,"count":1,"path":"/rooms"}"#.utf8))
             let stopped = Task { try await recorder.call(slow, .POST, path, body: start, headers: auth) }
-            #expect(try await eventually {
-                guard let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
-                    .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
-                else { return false }
-                return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
-            })
+            #expect(
+                try await eventually {
+                    guard
+                        let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
+                            .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
+                    else { return false }
+                    return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
+                }
+            )
             #expect(try await stopped.value.status == 409)
         }
         try await recorder.call(slow, .POST, cloud, body: start, headers: auth)

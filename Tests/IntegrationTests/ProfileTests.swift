@@ -1,8 +1,8 @@
 import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// `AUTOSPAWN_PROFILES` with the real service: each room gets its profile's bot (command, name, body, environment,
 /// cap), `/start` and Pipecat Cloud's path start the profile they name, a bad file stops start-up.
@@ -33,9 +33,12 @@ struct ProfileTests {
 
     @Test func twoProfilesChosenByRoomRunTheirOwnCommandsNamesBodiesEnvironmentsAndCaps() async throws {
         let (directory, path) = try profilesFile()
-        let service = try await ServiceProcess.start(in: directory, [
-            "AUTOSPAWN_PROFILES": path, "AUTOSPAWN_BOT_COMMAND": "", "SUPPORT_KEY": "support-secret",
-        ])
+        let service = try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_PROFILES": path, "AUTOSPAWN_BOT_COMMAND": "", "SUPPORT_KEY": "support-secret",
+            ]
+        )
         let sales = try #require(try await service.webhook(join("sales-1")).string("session_id"))
         let refused = try await service.webhook(join("sales-2"))
         #expect(refused.string("action") == "rejected")
@@ -64,10 +67,13 @@ struct ProfileTests {
 
         // The sales bot's room empties: the room that waited for a sales bot gets one.
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: "sales-1", participant: "p1"))
-        #expect(try await eventually {
-            try await service.sessions("state=active").contains { $0["room_name"] as? String == "sales-2" && $0["profile"] as? String == "sales" }
-        })
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: "sales-1", participant: "p1")
+        )
+        #expect(
+            try await eventually {
+                try await service.sessions("state=active").contains { $0["room_name"] as? String == "sales-2" && $0["profile"] as? String == "sales" }
+            }
+        )
         await service.shutdown()
     }
 
@@ -75,9 +81,12 @@ struct ProfileTests {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
         let (directory, path) = try profilesFile()
-        let service = try await ServiceProcess.start(in: directory, [
-            "AUTOSPAWN_PROFILES": path, "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_MAX_CONCURRENCY": "10",
-        ])
+        let service = try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_PROFILES": path, "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_MAX_CONCURRENCY": "10",
+            ]
+        )
         let start = Fixtures.bytes("start/pipecat-start.json")
         // `"profile"` in the body; the caller's body wins key by key over the profile's.
         var named = try #require(try JSONSerialization.jsonObject(with: Data(start)) as? [String: Any])
@@ -110,9 +119,12 @@ struct ProfileTests {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
         let (directory, path) = try profilesFile()
-        let service = try await ServiceProcess.start(in: directory, [
-            "AUTOSPAWN_PROFILES": path, "AUTOSPAWN_BOT_COMMAND": "", "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL,
-        ])
+        let service = try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_PROFILES": path, "AUTOSPAWN_BOT_COMMAND": "", "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL,
+            ]
+        )
         let answer = try await service.request(.POST, "/start", body: Fixtures.bytes("start/pipecat-start.json"))
         #expect(answer.status == 400)
         #expect(answer.string("error") == "profile_required")
@@ -135,7 +147,8 @@ struct ProfileTests {
         #expect(try await service.session(id)["participants"] as? Int == 1)
         // The caller leaves: the bot goes after the empty-room grace, as in any room.
         _ = try await service.webhook(
-            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "p1"))
+            Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "p1")
+        )
         #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
         // A room the service did not make is still filtered.
         #expect(try await service.webhook(join("other-room")).string("reason") == "room_not_allowed")

@@ -1,8 +1,8 @@
 import DailyDouble
 import Foundation
 import Policy
-import Testing
 import TestSupport
+import Testing
 
 /// Invariant 5 over a whole run (issue 4, point 6): no log line and no answer of a read API holds the API key,
 /// the webhook or dial-in secret, the admin token, any meeting token the run minted, or a call's forwarding key.
@@ -35,7 +35,11 @@ struct SecretsScanTests {
         #expect(try await service.request(.GET, "/daily", headers: auth).status == 302)
         let call = Fixtures.bytes("dialin/call.json")
         let called = try await service.request(
-            .POST, "/daily/dialin", body: call, headers: TestSigner.headers(body: call, secretBase64: dialinSecret, prefix: "X-Pinless"))
+            .POST,
+            "/daily/dialin",
+            body: call,
+            headers: TestSigner.headers(body: call, secretBase64: dialinSecret, prefix: "X-Pinless")
+        )
         #expect(called.status == 200)
         #expect(try await service.request(.GET, "/sessions").status == 401)
         #expect(try await service.webhook(Fixtures.bytes("daily/participant-joined.json"), signed: false).status == 401)
@@ -46,7 +50,7 @@ struct SecretsScanTests {
             for entry in LiveProcesses.environment(of: pid) {
                 if entry.hasPrefix("DAILY_ROOM_TOKEN=") { botTokens.insert(String(entry.dropFirst("DAILY_ROOM_TOKEN=".count))) }
                 if entry.hasPrefix("AUTOSPAWN_BODY="), let body = try? JSONSerialization.jsonObject(with: Data(entry.dropFirst(15).utf8)),
-                   let key = (body as? [String: Any])?["daily_api_key"] as? String
+                    let key = (body as? [String: Any])?["daily_api_key"] as? String
                 {
                     callKey = key
                 }
@@ -66,9 +70,11 @@ struct SecretsScanTests {
             let id = session["id"] as? String ?? ""
             let room = session["room_name"] as? String ?? ""
             answers.append(try await service.request(.GET, "/sessions/\(id)", headers: auth).text)
-            #expect(try await eventually {
-                try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: auth).text.contains("ready")
-            })
+            #expect(
+                try await eventually {
+                    try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: auth).text.contains("ready")
+                }
+            )
             answers.append(try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: auth).text)
             answers.append(try await service.request(.GET, "/bot/status?room=\(room)").text)
         }

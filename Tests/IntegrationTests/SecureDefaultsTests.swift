@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -70,9 +70,12 @@ struct SecureDefaultsTests {
         let tokenFile = directory.appendingPathComponent("admin").path
         try (ServiceProcess.secret + "\n").write(toFile: secretFile, atomically: true, encoding: .utf8)
         try "admin-token-from-a-file\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        let service = try await ServiceProcess.start(in: directory, [
-            "AUTOSPAWN_WEBHOOK_SECRET": "", "AUTOSPAWN_WEBHOOK_SECRET_FILE": secretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": tokenFile,
-        ])
+        let service = try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_WEBHOOK_SECRET": "", "AUTOSPAWN_WEBHOOK_SECRET_FILE": secretFile, "AUTOSPAWN_ADMIN_TOKEN_FILE": tokenFile,
+            ]
+        )
         #expect(try await service.webhook(fixture: "daily/participant-joined.json").string("action") == "spawned")
         #expect(try await service.webhook(Fixtures.bytes("daily/participant-left.json"), signed: false).status == 401)
         #expect(try await service.request(.GET, "/sessions").status == 401)

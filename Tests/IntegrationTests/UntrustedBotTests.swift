@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -50,10 +50,13 @@ struct UntrustedBotTests {
     func nosyReport(_ service: ServiceProcess, headers: [(String, String)] = []) async throws -> String {
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         var log = ""
-        #expect(try await eventually {
-            log = try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: headers).text
-            return log.contains("ready")
-        }, "\(log)")
+        #expect(
+            try await eventually {
+                log = try await service.request(.GET, "/sessions/\(id)/log?tail=1000", headers: headers).text
+                return log.contains("ready")
+            },
+            "\(log)"
+        )
         return log
     }
 
@@ -73,10 +76,13 @@ struct UntrustedBotTests {
         chmod(tokenFile, 0o600)
         let database = directory.appendingPathComponent("autospawn.sqlite").path
         let logs = directory.appendingPathComponent("bot-logs").path
-        let service = try await ServiceProcess.start(in: directory, [
-            "AUTOSPAWN_BOT_USER": "nobody", "AUTOSPAWN_BOT_COMMAND": "\(bot) \(database) \(logs) \(tokenFile)",
-            "AUTOSPAWN_ADMIN_TOKEN_FILE": tokenFile,
-        ])
+        let service = try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_BOT_USER": "nobody", "AUTOSPAWN_BOT_COMMAND": "\(bot) \(database) \(logs) \(tokenFile)",
+                "AUTOSPAWN_ADMIN_TOKEN_FILE": tokenFile,
+            ]
+        )
         let log = try await nosyReport(service, headers: [("Authorization", "Bearer \(adminToken)")])
         #expect(log.contains("nosy uid: \(Self.nobody)"))
         for attempt in [
@@ -98,8 +104,11 @@ struct UntrustedBotTests {
         chown(directory.path, Self.nobody, Self.nobody)
         let adminToken = "admin-\(UUID().uuidString)"
         let service = try await ServiceProcess.start(
-            in: directory, ["AUTOSPAWN_BOT_COMMAND": bot, "AUTOSPAWN_ADMIN_TOKEN": adminToken], through: Self.asNobody,
-            executable: try executable(runnableByNobodyIn: directory))
+            in: directory,
+            ["AUTOSPAWN_BOT_COMMAND": bot, "AUTOSPAWN_ADMIN_TOKEN": adminToken],
+            through: Self.asNobody,
+            executable: try executable(runnableByNobodyIn: directory)
+        )
         let log = try await nosyReport(service, headers: [("Authorization", "Bearer \(adminToken)")])
         #expect(log.contains("nosy uid: \(Self.nobody)"))
         for attempt in ["service environ", "service memory map", "service descriptors"] {
@@ -115,8 +124,11 @@ struct UntrustedBotTests {
         chown(directory.path, Self.nobody, Self.nobody)
         let error = await #expect(throws: HarnessError.self) {
             _ = try await ServiceProcess.start(
-                in: directory, ["AUTOSPAWN_BOT_USER": "daemon"], through: Self.asNobody,
-                executable: try executable(runnableByNobodyIn: directory))
+                in: directory,
+                ["AUTOSPAWN_BOT_USER": "daemon"],
+                through: Self.asNobody,
+                executable: try executable(runnableByNobodyIn: directory)
+            )
         }
         #expect(error?.description.contains("exited with 2") == true)
         #expect(error?.description.contains("autospawn: AUTOSPAWN_BOT_USER: starting bots as 'daemon' needs root or CAP_SETUID") == true)
@@ -144,7 +156,11 @@ struct UntrustedBotTests {
         let service = try await ServiceProcess.start(flags: ["--admin-token", token])
         await service.shutdown()
         let errors = try String(contentsOfFile: service.directory.appendingPathComponent("service.err").path, encoding: .utf8)
-        #expect(errors.contains("--admin-token puts AUTOSPAWN_ADMIN_TOKEN on the command line, which every user of this machine sees (ps): use AUTOSPAWN_ADMIN_TOKEN_FILE"))
+        #expect(
+            errors.contains(
+                "--admin-token puts AUTOSPAWN_ADMIN_TOKEN on the command line, which every user of this machine sees (ps): use AUTOSPAWN_ADMIN_TOKEN_FILE"
+            )
+        )
         #expect(!errors.contains(token))
     }
 }

@@ -1,7 +1,7 @@
 import DailyDouble
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -21,12 +21,14 @@ struct WarmBotTests {
     static func idle(_ service: ServiceProcess, count: Int) async throws -> [Int32] {
         #expect(await eventually { service.idleWarmBots().count == count }, "idle: \(service.idleWarmBots())")
         // Each has printed its first line (its shell runs): it waits for its room.
-        #expect(await eventually {
-            service.idleWarmBots().allSatisfy { pid in
-                let path = LiveProcesses.standardOutput(of: pid) ?? ""
-                return ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains("warm: waiting")
+        #expect(
+            await eventually {
+                service.idleWarmBots().allSatisfy { pid in
+                    let path = LiveProcesses.standardOutput(of: pid) ?? ""
+                    return ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains("warm: waiting")
+                }
             }
-        })
+        )
         return service.idleWarmBots()
     }
 
@@ -47,9 +49,11 @@ struct WarmBotTests {
         // The oldest idle process, now the session's bot: its output is the session's log.
         #expect(pid == Int(idle[0]))
         #expect(service.assignedWarmBots()[id] == idle[0])
-        #expect(try await eventually {
-            try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready")
-        })
+        #expect(
+            try await eventually {
+                try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready")
+            }
+        )
         let log = try await service.request(.GET, "/sessions/\(id)/log").text
         #expect(log.contains("warm: waiting for a room (pid \(pid))"))
         #expect(log.contains("warm: room received"))
@@ -81,7 +85,8 @@ struct WarmBotTests {
         let double = try await DailyDouble.start(apiKey: "test-key", domain: "acme")
         defer { Task { await double.stop() } }
         let service = try await ServiceProcess.start(
-            Self.settings(warm: 1, ["DAILY_API_KEY": "test-key", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_DAILY_DOMAIN": ""]))
+            Self.settings(warm: 1, ["DAILY_API_KEY": "test-key", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_DAILY_DOMAIN": ""])
+        )
         let idle = try await Self.idle(service, count: 1)
         let id = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready") })
@@ -106,9 +111,11 @@ struct WarmBotTests {
         let first = try #require(try await service.webhook(fixture: "daily/participant-joined.json").string("session_id"))
         let second = try #require(try await service.webhook(fixture: "daily/participant-joined-other-room.json").string("session_id"))
         #expect(await eventually { service.assignedWarmBots()[first] != nil })
-        #expect(try await eventually {
-            service.assignedWarmBots()[second] != nil || service.liveBotSessions().map(\.sessionID) == [second]
-        })
+        #expect(
+            try await eventually {
+                service.assignedWarmBots()[second] != nil || service.liveBotSessions().map(\.sessionID) == [second]
+            }
+        )
         #expect(try await eventually { try await service.sessions("state=active").filter { $0["state"] as? String == "running" }.count == 2 })
 
         // The cap of 2 is reached by the two sessions; the refilled idle process counts for nothing.
@@ -122,8 +129,12 @@ struct WarmBotTests {
 
     @Test func anIdleProcessHasTheAllowListedEnvironmentAndNoRoom() async throws {
         let service = try await ServiceProcess.start(
-            Self.settings(warm: 1, ["AUTOSPAWN_ADMIN_TOKEN": "admin-secret-token", "AUTOSPAWN_BOT_ENV": "WARM_TEST_ALLOWED"]
-                .merging(["WARM_TEST_ALLOWED": "yes", "WARM_TEST_NOT_ALLOWED": "no"]) { $1 }))
+            Self.settings(
+                warm: 1,
+                ["AUTOSPAWN_ADMIN_TOKEN": "admin-secret-token", "AUTOSPAWN_BOT_ENV": "WARM_TEST_ALLOWED"]
+                    .merging(["WARM_TEST_ALLOWED": "yes", "WARM_TEST_NOT_ALLOWED": "no"]) { $1 }
+            )
+        )
         let pid = try #require(try await Self.idle(service, count: 1).first)
         let environment = Set(LiveProcesses.environment(of: pid))
         #expect(environment.contains("AUTOSPAWN_WARM=1"))
@@ -223,7 +234,8 @@ struct WarmBotTests {
 
     @Test func processesThatDieIdleAreReplacedAfterTheBackoffAndJoinsMeanwhileStartCold() async throws {
         let service = try await ServiceProcess.start(
-            Self.settings(warm: 1, mode: "die-idle", ["AUTOSPAWN_RESTART_BACKOFF_S": "1", "AUTOSPAWN_RESTART_BACKOFF_MAX_S": "4"]))
+            Self.settings(warm: 1, mode: "die-idle", ["AUTOSPAWN_RESTART_BACKOFF_S": "1", "AUTOSPAWN_RESTART_BACKOFF_MAX_S": "4"])
+        )
         let died = #"autospawn_warm_bots_died_idle_total{pool="default"}"#
         #expect(try await eventually { (try await Self.metrics(service))[died] ?? 0 >= 2 })
 

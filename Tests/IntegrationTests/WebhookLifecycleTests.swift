@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -17,9 +17,11 @@ struct WebhookLifecycleTests {
         #expect(answer.string("action") == "spawned")
         let id = try #require(answer.string("session_id"))
         #expect(try await eventually { try await service.session(id)["state"] as? String == "running" })
-        #expect(try await eventually {
-            try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready")
-        })
+        #expect(
+            try await eventually {
+                try await service.request(.GET, "/sessions/\(id)/log").text.contains("ready")
+            }
+        )
         let log = try await service.request(.GET, "/sessions/\(id)/log?tail=50").text
         #expect(log.contains("argv: run https://test.daily.co/demo-room demo-room \(id) "))
         #expect(log.contains("env DAILY_ROOM_URL=https://test.daily.co/demo-room"))

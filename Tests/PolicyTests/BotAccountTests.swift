@@ -15,7 +15,10 @@ struct BotAccountTests {
                 default: nil
                 }
             },
-            group: { name in name == "voice" ? 61001 : name == "root" ? 0 : nil }, currentUID: uid, canSwitchUsers: privileged)
+            group: { name in name == "voice" ? 61001 : name == "root" ? 0 : nil },
+            currentUID: uid,
+            canSwitchUsers: privileged
+        )
     }
 
     func parse(_ settings: [String: String], on accounts: SystemAccounts) throws(ConfigError) -> Config {
@@ -39,7 +42,10 @@ struct BotAccountTests {
 
     @Test(arguments: [
         (["AUTOSPAWN_BOT_USER": "nobody-here"], "AUTOSPAWN_BOT_USER: there is no user 'nobody-here' on this machine"),
-        (["AUTOSPAWN_BOT_USER": "bots", "AUTOSPAWN_BOT_GROUP": "nogroup-here"], "AUTOSPAWN_BOT_GROUP: there is no group 'nogroup-here' on this machine"),
+        (
+            ["AUTOSPAWN_BOT_USER": "bots", "AUTOSPAWN_BOT_GROUP": "nogroup-here"],
+            "AUTOSPAWN_BOT_GROUP: there is no group 'nogroup-here' on this machine"
+        ),
         (["AUTOSPAWN_BOT_GROUP": "voice"], "AUTOSPAWN_BOT_GROUP: needs AUTOSPAWN_BOT_USER"),
         (["AUTOSPAWN_BOT_USER": "root"], "AUTOSPAWN_BOT_USER: 'root' is root"),
         (["AUTOSPAWN_BOT_USER": "bots", "AUTOSPAWN_BOT_GROUP": "root"], "AUTOSPAWN_BOT_USER: 'bots' is root"),
@@ -54,7 +60,12 @@ struct BotAccountTests {
     }
 
     @Test func switchingUsersNeedsThePrivilege() {
-        #expect(throws: ConfigError("AUTOSPAWN_BOT_USER", "starting bots as 'bots' needs root or CAP_SETUID and CAP_SETGID, which this process (uid 1000) does not have")) {
+        #expect(
+            throws: ConfigError(
+                "AUTOSPAWN_BOT_USER",
+                "starting bots as 'bots' needs root or CAP_SETUID and CAP_SETGID, which this process (uid 1000) does not have"
+            )
+        ) {
             try parse(["AUTOSPAWN_BOT_USER": "bots"], on: machine(privileged: false, uid: 1000))
         }
     }
@@ -66,17 +77,22 @@ struct BotAccountTests {
     }
 
     @Test func eachSecretGivenAsAFlagIsWarnedAboutWithItsFileForm() {
-        #expect(Config.secretFlagWarnings(["AUTOSPAWN_PORT", "DAILY_API_KEY", "AUTOSPAWN_WEBHOOK_SECRET"]) == [
-            "--webhook-secret puts AUTOSPAWN_WEBHOOK_SECRET on the command line, which every user of this machine sees (ps): use AUTOSPAWN_WEBHOOK_SECRET_FILE",
-            "--daily-api-key puts DAILY_API_KEY on the command line, which every user of this machine sees (ps): use DAILY_API_KEY_FILE",
-        ])
+        #expect(
+            Config.secretFlagWarnings(["AUTOSPAWN_PORT", "DAILY_API_KEY", "AUTOSPAWN_WEBHOOK_SECRET"]) == [
+                "--webhook-secret puts AUTOSPAWN_WEBHOOK_SECRET on the command line, which every user of this machine sees (ps): use AUTOSPAWN_WEBHOOK_SECRET_FILE",
+                "--daily-api-key puts DAILY_API_KEY on the command line, which every user of this machine sees (ps): use DAILY_API_KEY_FILE",
+            ]
+        )
         #expect(Config.secretFlagWarnings(["AUTOSPAWN_WEBHOOK_SECRET_FILE", "AUTOSPAWN_PORT"]).isEmpty)
     }
 
     @Test func aBotCommandThatPutsTheTokenOnItsCommandLineIsWarnedAbout() throws {
         let warned = try Config.parse(["AUTOSPAWN_BOT_COMMAND": "bot --token {token}"]).warnings
-        #expect(warned.contains(
-            "AUTOSPAWN_BOT_COMMAND puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead"))
+        #expect(
+            warned.contains(
+                "AUTOSPAWN_BOT_COMMAND puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead"
+            )
+        )
         #expect(try !Config.parse(minimal).warnings.contains { $0.contains("{token}") })
     }
 }

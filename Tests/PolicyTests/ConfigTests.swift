@@ -66,11 +66,13 @@ struct ConfigTests {
 
     /// Every bot got the whole environment of the service, its webhook secret, admin token and API key included.
     @Test func aBotGetsTheAllowListAndTheNamesOfBotEnvOnly() throws {
-        let config = try Config.parse(minimal.merging([
-            "PATH": "/usr/bin", "HOME": "/home/a", "LANG": "C.UTF-8", "SHELL": "/bin/bash",
-            "AUTOSPAWN_WEBHOOK_SECRET": "YWJj", "AUTOSPAWN_ADMIN_TOKEN": "admin-token-123", "DAILY_API_KEY": "key",
-            "OPENAI_API_KEY": "sk-1", "OTHER_KEY": "x", "AUTOSPAWN_BOT_ENV": "OPENAI_API_KEY, UNSET_ONE",
-        ]) { $1 })
+        let config = try Config.parse(
+            minimal.merging([
+                "PATH": "/usr/bin", "HOME": "/home/a", "LANG": "C.UTF-8", "SHELL": "/bin/bash",
+                "AUTOSPAWN_WEBHOOK_SECRET": "YWJj", "AUTOSPAWN_ADMIN_TOKEN": "admin-token-123", "DAILY_API_KEY": "key",
+                "OPENAI_API_KEY": "sk-1", "OTHER_KEY": "x", "AUTOSPAWN_BOT_ENV": "OPENAI_API_KEY, UNSET_ONE",
+            ]) { $1 }
+        )
         #expect(config.botEnvironment == ["PATH": "/usr/bin", "HOME": "/home/a", "LANG": "C.UTF-8", "OPENAI_API_KEY": "sk-1"])
         let withKey = try Config.parse(minimal.merging(["DAILY_API_KEY": "key", "AUTOSPAWN_BOT_ENV": "DAILY_API_KEY"]) { $1 })
         #expect(withKey.botEnvironment == ["DAILY_API_KEY": "key"])
@@ -99,7 +101,9 @@ struct ConfigTests {
             minimal.merging([
                 "AUTOSPAWN_WEBHOOK_SECRET_FILE": "/run/secrets/hmac", "AUTOSPAWN_ADMIN_TOKEN_FILE": "/run/secrets/admin",
                 "DAILY_API_KEY_FILE": "/run/secrets/key",
-            ]) { $1 }, read: read)
+            ]) { $1 },
+            read: read
+        )
         let config = try Config.parse(environment)
         #expect(config.webhookSecrets == [Array("abc".utf8)])
         #expect(config.adminToken == "admin-token-123")
@@ -119,10 +123,12 @@ struct ConfigTests {
     }
 
     @Test func dialinTakesARotatableSecretThatIsRedactedAndNeedsDailysKey() throws {
-        let config = try Config.parse(minimal.merging([
-            "AUTOSPAWN_DIALIN_SECRET": "YWJj, ZGVm", "DAILY_API_KEY": "key", "AUTOSPAWN_DIALIN_WAIT_S": "45",
-            "AUTOSPAWN_SPAWN_ON": "Knock",
-        ]) { $1 })
+        let config = try Config.parse(
+            minimal.merging([
+                "AUTOSPAWN_DIALIN_SECRET": "YWJj, ZGVm", "DAILY_API_KEY": "key", "AUTOSPAWN_DIALIN_WAIT_S": "45",
+                "AUTOSPAWN_SPAWN_ON": "Knock",
+            ]) { $1 }
+        )
         #expect(config.dialinSecrets == [Array("abc".utf8), Array("def".utf8)])
         #expect(config.dialinWaitSeconds == 45)
         #expect(config.spawnOn == .knock)
@@ -299,7 +305,13 @@ struct DatabaseLocationTests {
     @Test func aPathIsSQLiteAndAPostgresURLIsPostgreSQL() throws {
         #expect(try DatabaseLocation.parse("/var/lib/autospawn/db.sqlite") == .sqlite(path: "/var/lib/autospawn/db.sqlite"))
         let location = PostgresLocation(
-            host: "db.internal", port: 6432, user: "spawn", password: "p@ss:w/rd", database: "autospawn", sslMode: .require)
+            host: "db.internal",
+            port: 6432,
+            user: "spawn",
+            password: "p@ss:w/rd",
+            database: "autospawn",
+            sslMode: .require
+        )
         #expect(try DatabaseLocation.parse("postgres://spawn:p%40ss%3Aw%2Frd@db.internal:6432/autospawn?sslmode=require") == .postgres(location))
         #expect(try DatabaseLocation.parse("postgresql://spawn:p%40ss%3Aw%2Frd@db.internal:6432/autospawn?sslmode=require") == .postgres(location))
     }
@@ -308,10 +320,14 @@ struct DatabaseLocationTests {
         let location = PostgresLocation(host: "localhost", port: 5432, user: "postgres", database: "postgres", sslMode: .prefer)
         #expect(try DatabaseLocation.parse("postgres://") == .postgres(location))
         guard case .postgres(let ipv6) = try DatabaseLocation.parse("postgres://u@[::1]:5433/d?sslmode=verify-full&sslrootcert=/ca.pem")
-        else { Issue.record("not PostgreSQL"); return }
+        else {
+            Issue.record("not PostgreSQL")
+            return
+        }
         #expect(ipv6.host == "::1" && ipv6.port == 5433 && ipv6.sslMode == .verifyFull && ipv6.sslRootCertificate == "/ca.pem")
         guard case .postgres(let socket) = try DatabaseLocation.parse("postgres://u@/d?host=/var/run/postgresql") else {
-            Issue.record("not PostgreSQL"); return
+            Issue.record("not PostgreSQL")
+            return
         }
         #expect(socket.unixSocketPath == "/var/run/postgresql/.s.PGSQL.5432")
     }
@@ -351,7 +367,10 @@ struct DatabaseLocationTests {
         (.handover, true, false, .stop),
     ])
     func theShutdownFollowsTheSignalTheSettingAndTheOtherInstances(
-        configured: Config.ShutdownMode, interrupted: Bool, othersAlive: Bool, expected: Config.ShutdownMode
+        configured: Config.ShutdownMode,
+        interrupted: Bool,
+        othersAlive: Bool,
+        expected: Config.ShutdownMode
     ) {
         #expect(Config.shutdownMode(configured: configured, interrupted: interrupted, othersAlive: othersAlive) == expected)
     }

@@ -7,7 +7,12 @@ func settings(max: Int = 2, grace: Double = 20, pattern: String = ".*") -> Polic
 }
 
 func room(
-    _ state: SessionState? = nil, scheduled: Bool = false, humans: Int = 1, active: Int = 0, added: Bool = true, mayClaim: Bool = true
+    _ state: SessionState? = nil,
+    scheduled: Bool = false,
+    humans: Int = 1,
+    active: Int = 0,
+    added: Bool = true,
+    mayClaim: Bool = true
 ) -> RoomSnapshot {
     RoomSnapshot(activeState: state, stopScheduled: scheduled, humans: humans, activeSessions: active, joinAddedHuman: added, mayClaim: mayClaim)
 }
@@ -20,8 +25,13 @@ func knocking(grace: Double = 20) -> PolicySettings {
 
 func knockRoom(_ state: SessionState? = nil, scheduled: Bool = false, humans: Int = 0, knockers: Int = 1, added: Bool = true) -> RoomSnapshot {
     RoomSnapshot(
-        activeState: state, stopScheduled: scheduled, humans: humans, knockers: knockers, activeSessions: state == nil ? 0 : 1,
-        joinAddedHuman: added)
+        activeState: state,
+        stopScheduled: scheduled,
+        humans: humans,
+        knockers: knockers,
+        activeSessions: state == nil ? 0 : 1,
+        joinAddedHuman: added
+    )
 }
 
 /// `AUTOSPAWN_SPAWN_ON=knock`: a knocker brings the room its bot, and the bot waits while someone is at the door.
@@ -65,11 +75,23 @@ struct KnockDecisionTests {
         (.join, false, 0, false, 500.0, false),
     ])
     func aKnocksBotEndsWhenNobodyLetTheKnockerInWithinTheWait(
-        spawnOn: Config.SpawnOn, serviceRoom: Bool, humans: Int, stopScheduled: Bool, age: Double, over: Bool
+        spawnOn: Config.SpawnOn,
+        serviceRoom: Bool,
+        humans: Int,
+        stopScheduled: Bool,
+        age: Double,
+        over: Bool
     ) {
-        #expect(knockWaitIsOver(
-            spawnOn: spawnOn, serviceRoom: serviceRoom, humans: humans, stopScheduled: stopScheduled, ageSeconds: age,
-            knockWaitSeconds: 120) == over)
+        #expect(
+            knockWaitIsOver(
+                spawnOn: spawnOn,
+                serviceRoom: serviceRoom,
+                humans: humans,
+                stopScheduled: stopScheduled,
+                ageSeconds: age,
+                knockWaitSeconds: 120
+            ) == over
+        )
     }
 
     @Test func aKnockThatBringsTheBotSaysSo() {
@@ -163,8 +185,14 @@ struct DecideTests {
     }
 
     @Test func aJoinDuringTheBackoffIsRejectedAndAfterItSpawns() {
-        #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 10) == .reject(reason: .backoff))
-        #expect(decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 20) == .spawn)
+        #expect(
+            decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 10)
+                == .reject(reason: .backoff)
+        )
+        #expect(
+            decide(.participantJoined, room: RoomSnapshot(activeState: nil, humans: 1, activeSessions: 0, retryAt: 20), settings: settings(), now: 20)
+                == .spawn
+        )
     }
 
     @Test func theBackoffDoublesPerFailureUpToItsMaximum() {
@@ -195,9 +223,19 @@ struct DecideTests {
 }
 
 struct ScreenTests {
-    func joined(_ name: String? = "Jane", userID: String? = "u1", room: String = "demo-room", url: String? = "https://d.daily.co/demo-room") -> RoomEvent {
-        RoomEvent(id: "e", kind: .participantJoined, roomName: room, roomURL: url,
-                  participant: .init(sessionID: "s", userID: userID, userName: name))
+    func joined(
+        _ name: String? = "Jane",
+        userID: String? = "u1",
+        room: String = "demo-room",
+        url: String? = "https://d.daily.co/demo-room"
+    ) -> RoomEvent {
+        RoomEvent(
+            id: "e",
+            kind: .participantJoined,
+            roomName: room,
+            roomURL: url,
+            participant: .init(sessionID: "s", userID: userID, userName: name)
+        )
     }
 
     @Test func botsNeverSpawn() {
@@ -244,8 +282,12 @@ struct ScreenTests {
 struct PlacementRuleTests {
     func settings(cap: Int = 10, local: Int? = 3) throws -> PolicySettings {
         PolicySettings(
-            maxConcurrency: cap, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 20,
-            maxLocalBots: local)
+            maxConcurrency: cap,
+            botName: "Pipecat Bot",
+            roomFilter: try RoomFilter(pattern: ".*"),
+            emptyGraceSeconds: 20,
+            maxLocalBots: local
+        )
     }
 
     @Test func aBotRunsHereOnlyBelowThisInstancesOwnLimit() throws {
@@ -258,8 +300,15 @@ struct PlacementRuleTests {
 
     @Test func theStartTimeoutRunsFromPlacement() {
         var session = Session(
-            id: "s", roomName: "r", roomURL: nil, state: .starting, launcher: .process, createdAt: 10, updatedAt: 10,
-            ownerInstance: nil)
+            id: "s",
+            roomName: "r",
+            roomURL: nil,
+            state: .starting,
+            launcher: .process,
+            createdAt: 10,
+            updatedAt: 10,
+            ownerInstance: nil
+        )
         #expect(!session.isPlaced && session.startBeganAt == 10)
         session.ownerInstance = "replica"
         session.placedAt = 25

@@ -44,9 +44,12 @@ struct DialinCallTests {
 
     @Test func theRoomTakesOneSIPEndpointNamedForTheCallerAndExpires() throws {
         let properties = try DialinCall(call).roomProperties(expiresAt: 1_700_000_000.7)
-        #expect(properties["sip"] == .object([
-            "display_name": .string("+15105550199"), "sip_mode": .string("dial-in"), "num_endpoints": .number(1),
-        ]))
+        #expect(
+            properties["sip"]
+                == .object([
+                    "display_name": .string("+15105550199"), "sip_mode": .string("dial-in"), "num_endpoints": .number(1),
+                ])
+        )
         #expect(properties["exp"] == .number(1_700_000_000))
         #expect(properties["eject_at_room_exp"] == .bool(true))
     }
@@ -54,8 +57,11 @@ struct DialinCallTests {
     @Test func theBotGetsTheCallAndWhereToForwardItOverItsProfilesBody() throws {
         let parsed = try DialinCall(replacing("sipHeaders", with: .object(["X-Queue": .string("billing")])))
         let profile = BotProfile(
-            name: "support", launcher: .process(arguments: ["bot"]), botName: "Bot",
-            body: ["persona": .string("support"), "daily_api_url": .string("profile's")])
+            name: "support",
+            launcher: .process(arguments: ["bot"]),
+            botName: "Bot",
+            body: ["persona": .string("support"), "daily_api_url": .string("profile's")]
+        )
         let body = profile.body(mergedWith: parsed.body(forwardingThrough: "http://127.0.0.1:8080/daily/dialin-api", key: "k1"))
         #expect(body["persona"] == .string("support"))
         #expect(body["daily_api_url"] == .string("http://127.0.0.1:8080/daily/dialin-api"))
@@ -83,15 +89,29 @@ struct DialinCallTests {
     func forwardingIsPinnedToTheCallsDomainAndRoom(domain: String, sipURI: String, allowed: Bool) throws {
         let dialin = try DialinCall(call)
         let body = JSONValue.object(dialin.body(forwardingThrough: "http://x/daily/dialin-api", key: "k")).text
-        #expect(DialinCall.mayForward(
-            callDomain: domain, sipURI: sipURI, sessionBody: body, roomEndpoints: ["sip:123456789@acme.sip.daily.co"]) == allowed)
+        #expect(
+            DialinCall.mayForward(
+                callDomain: domain,
+                sipURI: sipURI,
+                sessionBody: body,
+                roomEndpoints: ["sip:123456789@acme.sip.daily.co"]
+            ) == allowed
+        )
     }
 
     @Test func aCallIsOverOnceASessionOfItsServedItWhateverItsEnd() {
         func session(_ reason: EndReason?) -> Session {
             Session(
-                id: "s", roomName: "dialin-0f3c2a5e-8d7b", roomURL: nil, state: reason == .roomFailed ? .failed : .ended,
-                launcher: .process, createdAt: 0, updatedAt: 0, endReason: reason, ownerInstance: "i")
+                id: "s",
+                roomName: "dialin-0f3c2a5e-8d7b",
+                roomURL: nil,
+                state: reason == .roomFailed ? .failed : .ended,
+                launcher: .process,
+                createdAt: 0,
+                updatedAt: 0,
+                endReason: reason,
+                ownerInstance: "i"
+            )
         }
         #expect(!DialinCall.isOver(after: []))
         #expect(!DialinCall.isOver(after: [session(.roomFailed)]))

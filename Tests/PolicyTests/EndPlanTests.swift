@@ -5,7 +5,13 @@ import Testing
 struct EndPlanTests {
     let backoff = RestartBackoff(baseSeconds: 2, maxSeconds: 300, stableSeconds: 60)
 
-    func ending(_ state: SessionState = .running, stop: EndReason? = nil, ranFor: Double = 5, failures: Int = 0, respawn: Bool = false) -> EndingSession {
+    func ending(
+        _ state: SessionState = .running,
+        stop: EndReason? = nil,
+        ranFor: Double = 5,
+        failures: Int = 0,
+        respawn: Bool = false
+    ) -> EndingSession {
         EndingSession(state: state, stopReason: stop, ranFor: ranFor, previousFailures: failures, respawnPending: respawn)
     }
 
@@ -14,7 +20,9 @@ struct EndPlanTests {
     }
 
     @Test func aBotThatEndsWellResetsTheBackoffAndLeavesNobodyWaiting() {
-        #expect(plan(ending(), .ended, .botExited) == EndPlan(state: .ended, reason: .botExited, backoff: .reset, roomWaits: false, clearsRespawn: false))
+        #expect(
+            plan(ending(), .ended, .botExited) == EndPlan(state: .ended, reason: .botExited, backoff: .reset, roomWaits: false, clearsRespawn: false)
+        )
     }
 
     @Test func aFailedBotBacksTheRoomOffAndItsHumansWait() {

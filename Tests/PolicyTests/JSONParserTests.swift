@@ -1,8 +1,8 @@
 import Foundation
 import Policy
 import PropertyBased
-import Testing
 import TestSupport
+import Testing
 
 /// `JSONValue(parsing:)` replaced Foundation's `JSONDecoder` on the webhook path: it must read what the decoder
 /// reads, refuse what it refuses, and never crash.
@@ -84,7 +84,8 @@ struct JSONParserTests {
         let keys = Gen.element(of: ["a", "b", "é", "🙂"]).array(of: 0...4)
         await propertyCheck(count: 500, input: leaves.array(of: 0...4), keys) { leaves, keys in
             let value = JSONValue.object(
-                Dictionary(zip(keys.compactMap { $0 }, leaves + [.array(leaves)]), uniquingKeysWith: { $1 }))
+                Dictionary(zip(keys.compactMap { $0 }, leaves + [.array(leaves)]), uniquingKeysWith: { $1 })
+            )
             guard let data = try? JSONEncoder().encode(value) else {
                 Issue.record("JSONEncoder failed on \(value)")
                 return

@@ -31,7 +31,9 @@ struct ProfileTests {
             #"""
             [{"name":"sales","rooms":"sales-.*","command":"bot --sales","body":{"persona":"sales"},"max_concurrency":2},
              {"name":"any","rooms":".*","command":"bot","bot_name":"Helper","env":["OPENAI_API_KEY"]}]
-            """#, ["OPENAI_API_KEY": "sk-1", "PATH": "/bin", "AUTOSPAWN_BOT_ENV": "SHARED"])
+            """#,
+            ["OPENAI_API_KEY": "sk-1", "PATH": "/bin", "AUTOSPAWN_BOT_ENV": "SHARED"]
+        )
         #expect(config.launcher == nil)
         #expect(config.profiles.all.map(\.name) == ["sales", "any"])
         #expect(config.profiles.defaultProfile == nil)
@@ -82,9 +84,15 @@ struct ProfileTests {
         (#"[{"name":"a","agent_url":"http://x"}]"#, "profile 'a', field 'agent_url' needs DAILY_API_KEY"),
         (#"[{"name":"a","rooms":"(","command":"bot"}]"#, "profile 'a', field 'rooms' '(' is not a valid regular expression"),
         (#"[{"name":"a","dialin":[15551234],"command":"bot"}]"#, "profile 'a', field 'dialin' each entry must be a called number (quote it"),
-        (#"[{"name":"a","dialin":["+1"],"command":"bot"},{"name":"b","dialin":["+1"],"command":"bot"}]"#, "profile 'b', field 'dialin' '+1' is listed by profile 'a' too"),
+        (
+            #"[{"name":"a","dialin":["+1"],"command":"bot"},{"name":"b","dialin":["+1"],"command":"bot"}]"#,
+            "profile 'b', field 'dialin' '+1' is listed by profile 'a' too"
+        ),
         (#"[{"name":"a","command":"bot","body":[1]}]"#, "profile 'a', field 'body' must be a mapping"),
-        (#"[{"name":"a","command":"bot","env":["AUTOSPAWN_WEBHOOK_SECRET"]}]"#, "profile 'a', field 'env' AUTOSPAWN_WEBHOOK_SECRET is the service's own secret"),
+        (
+            #"[{"name":"a","command":"bot","env":["AUTOSPAWN_WEBHOOK_SECRET"]}]"#,
+            "profile 'a', field 'env' AUTOSPAWN_WEBHOOK_SECRET is the service's own secret"
+        ),
         (#"[{"name":"a","command":"bot","max_concurrency":0}]"#, "profile 'a', field 'max_concurrency' must be a whole number from 1"),
         (#"[{"name":"a","command":"bot","warm_bots":1.5}]"#, "profile 'a', field 'warm_bots' must be a whole number from 0"),
         (#"[{"name":"a","command":"bot {room_url}","warm_bots":1}]"#, "profile 'a', field 'warm_bots' command uses {room_url}"),
@@ -119,8 +127,12 @@ struct ProfileTests {
         ).policySettings
         func join(_ room: String, name: String = "Jane") -> RoomEvent {
             RoomEvent(
-                id: "e", kind: .participantJoined, roomName: room, roomURL: "https://d.daily.co/\(room)",
-                participant: .init(sessionID: "s", userID: nil, userName: name))
+                id: "e",
+                kind: .participantJoined,
+                roomName: room,
+                roomURL: "https://d.daily.co/\(room)",
+                participant: .init(sessionID: "s", userID: nil, userName: name)
+            )
         }
         #expect(screen(join("c-1"), settings: settings) == .ignore(reason: .noProfile))
         #expect(screen(join("a-1"), settings: settings) == nil)
@@ -137,14 +149,26 @@ struct ProfileTests {
         var roomy = full
         roomy.profileLoad = ProfileLoad(active: 1, cap: 2)
         #expect(decide(.participantJoined, room: roomy, settings: settings, now: 0) == .spawn)
-        #expect(!shouldStartWaitingRoom(
-            humans: 1, hasActiveSession: false, retryAt: nil, activeSessions: 2, profileLoad: full.profileLoad, settings: settings, now: 0))
+        #expect(
+            !shouldStartWaitingRoom(
+                humans: 1,
+                hasActiveSession: false,
+                retryAt: nil,
+                activeSessions: 2,
+                profileLoad: full.profileLoad,
+                settings: settings,
+                now: 0
+            )
+        )
     }
 
     @Test func aStartBodyIsLaidOverTheProfilesKeyByKey() {
         let profile = BotProfile(
-            name: "p", launcher: .process(arguments: ["bot"]), botName: "B",
-            body: ["persona": .string("sales"), "language": .string("en")])
+            name: "p",
+            launcher: .process(arguments: ["bot"]),
+            botName: "B",
+            body: ["persona": .string("sales"), "language": .string("en")]
+        )
         let merged = profile.body(mergedWith: ["language": .string("de"), "user": .object(["id": .number(7)])])
         #expect(JSONValue.object(merged).text == #"{"language":"de","persona":"sales","user":{"id":7}}"#)
     }

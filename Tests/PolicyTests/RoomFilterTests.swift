@@ -32,20 +32,27 @@ struct RoomFilterTests {
     }
 
     @Test func theSettingAndAProfileNameTheRefusedPattern() throws {
-        #expect(throws: ConfigError(
-            "AUTOSPAWN_ALLOWED_ROOM_REGEX",
-            "'([a-z0-9]+-?)+' can take exponential time to match (a repeated group that itself repeats or has alternatives): write it without that, e.g. [a-z0-9-]+ for ([a-z0-9]+-?)+"
-        )) {
+        #expect(
+            throws: ConfigError(
+                "AUTOSPAWN_ALLOWED_ROOM_REGEX",
+                "'([a-z0-9]+-?)+' can take exponential time to match (a repeated group that itself repeats or has alternatives): write it without that, e.g. [a-z0-9-]+ for ([a-z0-9]+-?)+"
+            )
+        ) {
             try Config.parse(["AUTOSPAWN_BOT_COMMAND": "bot", "AUTOSPAWN_ALLOWED_ROOM_REGEX": "([a-z0-9]+-?)+"])
         }
-        let file: JSONValue = .array([.object([
-            "name": .string("sales"), "rooms": .string("(sales-?)+"), "command": .string("bot"),
-        ])])
+        let file: JSONValue = .array([
+            .object([
+                "name": .string("sales"), "rooms": .string("(sales-?)+"), "command": .string("bot"),
+            ])
+        ])
         do {
             _ = try Config.parse(["AUTOSPAWN_PROFILES": "p.yaml"], readProfiles: { _ in file })
             Issue.record("a profile's unbounded pattern was taken")
         } catch {
-            #expect(error.description.hasPrefix("AUTOSPAWN_PROFILES: p.yaml: profile 'sales', field 'rooms' '(sales-?)+' can take exponential time"), "\(error)")
+            #expect(
+                error.description.hasPrefix("AUTOSPAWN_PROFILES: p.yaml: profile 'sales', field 'rooms' '(sales-?)+' can take exponential time"),
+                "\(error)"
+            )
         }
     }
 }

@@ -8,7 +8,11 @@ private func event(_ kind: RoomEvent.Kind, participant: RoomEvent.Participant? =
 }
 
 private func plan(
-    _ event: RoomEvent, _ facts: RoomFacts, claim: ClaimFacts? = nil, arriving: String? = "default", mayClaim: Bool = true,
+    _ event: RoomEvent,
+    _ facts: RoomFacts,
+    claim: ClaimFacts? = nil,
+    arriving: String? = "default",
+    mayClaim: Bool = true,
     settings: PolicySettings = settings()
 ) -> EventPlan {
     planEvent(event, facts: facts, claim: claim, arriving: arriving, mayClaim: mayClaim, settings: settings, now: 1_000)
@@ -55,14 +59,17 @@ struct EventPlanTests {
 
     @Test func aJoinTakesItsKnockerFromTheDoor() {
         let planned = plan(
-            event(.participantJoined), RoomFacts(activeState: .running, knockers: 1, admittedKnockerPresent: true, activeSessions: 1))
+            event(.participantJoined),
+            RoomFacts(activeState: .running, knockers: 1, admittedKnockerPresent: true, activeSessions: 1)
+        )
         #expect(planned.effects == [.admitKnocker(key: "knock:session:a1"), .recordPresence(key: "session:a1", present: true, sentAt: nil)])
     }
 
     @Test func theLastLeaveSchedulesTheStopAndEndsTheWait() {
         let planned = plan(
             event(.participantLeft, sentAt: 5),
-            RoomFacts(activeState: .running, humans: 1, recorded: RecordedPresence(present: true, sentAt: 1), activeSessions: 1, isWaiting: true))
+            RoomFacts(activeState: .running, humans: 1, recorded: RecordedPresence(present: true, sentAt: 1), activeSessions: 1, isWaiting: true)
+        )
         #expect(planned.effects == [.recordPresence(key: "session:a1", present: false, sentAt: 5), .clearWaiting, .scheduleStop(at: 1_020)])
     }
 
@@ -94,7 +101,9 @@ struct DirectClaimPlanTests {
         let effects = planDirectClaim(profile: "sales", body: #"{"a":1}"#, roomHasActiveSession: hasActive, facts: facts, settings: settings())
         #expect((effects != nil) == claims)
         if claims {
-            #expect(effects == [.markServiceRoom(profile: "sales"), .claim(Claim(profile: "sales", body: #"{"a":1}"#, placedHere: true)), .clearWaiting])
+            #expect(
+                effects == [.markServiceRoom(profile: "sales"), .claim(Claim(profile: "sales", body: #"{"a":1}"#, placedHere: true)), .clearWaiting]
+            )
         }
     }
 }
@@ -106,8 +115,10 @@ struct WaitingRoomPlanTests {
     }
 
     @Test func aWaitWhoseHumansLeftIsForgotten() {
-        #expect(planWaitingRoom(WaitingRoomFacts(isWaiting: true, humans: 0), claim: nil, settings: settings(), now: 1_000)
-            == RoomPlan(effects: [.clearWaiting]))
+        #expect(
+            planWaitingRoom(WaitingRoomFacts(isWaiting: true, humans: 0), claim: nil, settings: settings(), now: 1_000)
+                == RoomPlan(effects: [.clearWaiting])
+        )
     }
 
     @Test func aRoomBackingOffTakesNoClaimLock() {
@@ -118,8 +129,10 @@ struct WaitingRoomPlanTests {
     @Test func theRoomKeepsItsLastSessionsProfileAndBody() {
         let facts = WaitingRoomFacts(isWaiting: true, roomProfile: "other", lastProfile: "sales", lastBody: #"{"b":2}"#, humans: 1)
         #expect(planWaitingRoom(facts, claim: nil, settings: settings(), now: 1_000) == RoomPlan(needsClaimFacts: "sales"))
-        #expect(planWaitingRoom(facts, claim: roomy, settings: settings(), now: 1_000).effects
-            == [.claim(Claim(profile: "sales", body: #"{"b":2}"#, placedHere: true)), .clearWaiting])
+        #expect(
+            planWaitingRoom(facts, claim: roomy, settings: settings(), now: 1_000).effects
+                == [.claim(Claim(profile: "sales", body: #"{"b":2}"#, placedHere: true)), .clearWaiting]
+        )
     }
 
     @Test func aRoomThatNeverHadABotGetsTheProfileItWaitedFor() {
@@ -139,7 +152,10 @@ struct EndRoomEffectsTests {
     @Test(arguments: [
         (EndPlan.Backoff.unchanged, false, false, [RoomEffect]()),
         (.reset, false, false, [.setBackoff(.reset)]),
-        (.failed(failures: 2, retryAt: 9), true, true, [.setBackoff(.failed(failures: 2, retryAt: 9)), .setRespawnPending(false), .markWaiting(profile: nil)]),
+        (
+            .failed(failures: 2, retryAt: 9), true, true,
+            [.setBackoff(.failed(failures: 2, retryAt: 9)), .setRespawnPending(false), .markWaiting(profile: nil)]
+        ),
     ])
     func writeTheBackoffTheRespawnAndTheWait(backoff: EndPlan.Backoff, respawn: Bool, waits: Bool, expected: [RoomEffect]) {
         let plan = EndPlan(state: .ended, reason: .roomEmpty, backoff: backoff, roomWaits: waits, clearsRespawn: respawn)
@@ -147,7 +163,17 @@ struct EndRoomEffectsTests {
     }
 
     @Test func aScheduledStopIsDueOnlyOnceItsGraceIsOverAndTheBotStillRuns() {
-        var session = Session(id: "s", roomName: "r", roomURL: nil, state: .running, launcher: .process, createdAt: 0, updatedAt: 0, ownerInstance: "i", stopAt: 10)
+        var session = Session(
+            id: "s",
+            roomName: "r",
+            roomURL: nil,
+            state: .running,
+            launcher: .process,
+            createdAt: 0,
+            updatedAt: 0,
+            ownerInstance: "i",
+            stopAt: 10
+        )
         #expect(session.scheduledStopIsDue(now: 10))
         #expect(!session.scheduledStopIsDue(now: 9))
         session.state = .stopping

@@ -18,8 +18,16 @@ struct SessionLimitsTests {
 
     private static func session(_ state: SessionState, createdAt: Double = 0, placedAt: Double? = nil) -> Session {
         Session(
-            id: "s", roomName: "r", roomURL: nil, state: state, launcher: .process, createdAt: createdAt, updatedAt: createdAt,
-            ownerInstance: "i", placedAt: placedAt)
+            id: "s",
+            roomName: "r",
+            roomURL: nil,
+            state: state,
+            launcher: .process,
+            createdAt: createdAt,
+            updatedAt: createdAt,
+            ownerInstance: "i",
+            placedAt: placedAt
+        )
     }
 
     @Test(arguments: [

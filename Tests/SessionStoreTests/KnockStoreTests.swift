@@ -24,7 +24,9 @@ struct KnockStoreTests {
         #expect(try await store.presence(inRooms: ["room"]) == ["room": RoomPresence(humans: 1, knockers: 0)])
     }
 
-    @Test(arguments: StoreBackend.available) func withKnockAKnockerBringsTheBotWhichStaysUntilTheDoorAndRoomAreEmpty(backend: StoreBackend) async throws {
+    @Test(arguments: StoreBackend.available) func withKnockAKnockerBringsTheBotWhichStaysUntilTheDoorAndRoomAreEmpty(
+        backend: StoreBackend
+    ) async throws {
         let store = try await backend.makeStore(spawnOn: .knock)
         let knocked = try await store.record(event(.waitingParticipantJoined, participant: "k1"), now: 1)
         #expect(knocked.action == .spawned)

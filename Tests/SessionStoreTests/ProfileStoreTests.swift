@@ -7,13 +7,22 @@ func salesAndSupport() throws -> BotProfiles {
     BotProfiles(
         [
             BotProfile(
-                name: "sales", rooms: try RoomFilter(pattern: "sales-.*"), launcher: .agent(baseURL: "http://agent"),
-                botName: "Sales Bot", body: ["persona": .string("sales")], maxConcurrency: 1),
+                name: "sales",
+                rooms: try RoomFilter(pattern: "sales-.*"),
+                launcher: .agent(baseURL: "http://agent"),
+                botName: "Sales Bot",
+                body: ["persona": .string("sales")],
+                maxConcurrency: 1
+            ),
             BotProfile(
-                name: "support", rooms: try RoomFilter(pattern: "support-.*"), launcher: .process(arguments: ["bot"]),
-                botName: "Support Bot"),
+                name: "support",
+                rooms: try RoomFilter(pattern: "support-.*"),
+                launcher: .process(arguments: ["bot"]),
+                botName: "Support Bot"
+            ),
         ],
-        fromFile: true)
+        fromFile: true
+    )
 }
 
 struct ProfileStoreTests {
@@ -52,7 +61,8 @@ struct ProfileStoreTests {
     @Test(arguments: StoreBackend.available) func aRoomTheServiceMadeKeepsItsProfileAndCountsAsItsOwn(backend: StoreBackend) async throws {
         let store = try await backend.makeStore(profiles: try salesAndSupport())
         let made = try #require(
-            try await store.claim(room: "support-made", url: "https://d.daily.co/support-made", profile: "sales", body: "{}", now: 1))
+            try await store.claim(room: "support-made", url: "https://d.daily.co/support-made", profile: "sales", body: "{}", now: 1)
+        )
         #expect(made.profile == "sales")
         #expect(try await store.isServiceRoom("support-made"))
         #expect(try await !store.isServiceRoom("support-1"))

@@ -25,12 +25,23 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// A store on `database` (a new one by default) for the instance `instance`.
     func makeStore(
-        database: String? = nil, max: Int = 5, localLimit: Int? = nil, grace: Double = 20, instance: String = "instance-a",
-        profiles: BotProfiles = .none, spawnOn: Config.SpawnOn = .join
+        database: String? = nil,
+        max: Int = 5,
+        localLimit: Int? = nil,
+        grace: Double = 20,
+        instance: String = "instance-a",
+        profiles: BotProfiles = .none,
+        spawnOn: Config.SpawnOn = .join
     ) async throws -> any SessionStorage {
         let settings = PolicySettings(
-            maxConcurrency: max, botName: "Pipecat Bot", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: grace,
-            maxLocalBots: localLimit, profiles: profiles, spawnOn: spawnOn)
+            maxConcurrency: max,
+            botName: "Pipecat Bot",
+            roomFilter: try RoomFilter(pattern: ".*"),
+            emptyGraceSeconds: grace,
+            maxLocalBots: localLimit,
+            profiles: profiles,
+            spawnOn: spawnOn
+        )
         let database = if let database { database } else { try await newDatabase() }
         switch self {
         case .sqlite:
@@ -38,7 +49,12 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .postgres:
             guard case .postgres(let location) = try DatabaseLocation.parse(database) else { throw TestPostgres.NotConfigured() }
             let store = try PostgresSessionStore(
-                location: location, settings: settings, launcher: .process, instanceID: instance, logger: Logger(label: "test"))
+                location: location,
+                settings: settings,
+                launcher: .process,
+                instanceID: instance,
+                logger: Logger(label: "test")
+            )
             // The store's connections live as long as the test process: a test's store is not closed.
             Task { await store.run() }
             try await store.migrate()
@@ -48,12 +64,20 @@ enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 }
 
 func event(
-    _ kind: RoomEvent.Kind = .participantJoined, id: String = UUID().uuidString, room: String = "room",
-    participant: String? = "p1", sentAt: Double? = nil
+    _ kind: RoomEvent.Kind = .participantJoined,
+    id: String = UUID().uuidString,
+    room: String = "room",
+    participant: String? = "p1",
+    sentAt: Double? = nil
 ) -> RoomEvent {
     RoomEvent(
-        id: id, kind: kind, roomName: room, roomURL: "https://d.daily.co/\(room)",
-        participant: participant.map { .init(sessionID: $0, userID: nil, userName: "Human") }, sentAt: sentAt)
+        id: id,
+        kind: kind,
+        roomName: room,
+        roomURL: "https://d.daily.co/\(room)",
+        participant: participant.map { .init(sessionID: $0, userID: nil, userName: "Human") },
+        sentAt: sentAt
+    )
 }
 
 struct SessionStoreTests {
@@ -149,8 +173,14 @@ struct SessionStoreTests {
     @Test(arguments: StoreBackend.available) func keysThatRecurFollowTheNewestEvent(backend: StoreBackend) async throws {
         let store = try await backend.makeStore()
         func byUser(_ kind: RoomEvent.Kind, at time: Double) -> RoomEvent {
-            RoomEvent(id: UUID().uuidString, kind: kind, roomName: "room", roomURL: "https://d.daily.co/room",
-                      participant: .init(sessionID: nil, userID: "jane", userName: "Jane"), sentAt: time)
+            RoomEvent(
+                id: UUID().uuidString,
+                kind: kind,
+                roomName: "room",
+                roomURL: "https://d.daily.co/room",
+                participant: .init(sessionID: nil, userID: "jane", userName: "Jane"),
+                sentAt: time
+            )
         }
         _ = try await store.record(byUser(.participantJoined, at: 10), now: 1)
         _ = try await store.record(byUser(.participantLeft, at: 20), now: 2)
@@ -246,7 +276,9 @@ struct SessionStoreTests {
             try SQLiteSessionStore(
                 path: "/nonexistent-dir/x/db.sqlite",
                 settings: PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try RoomFilter(pattern: ".*"), emptyGraceSeconds: 1),
-                launcher: .process, instanceID: "a")
+                launcher: .process,
+                instanceID: "a"
+            )
         }
     }
 }
@@ -322,7 +354,12 @@ struct PostgresStoreTests {
         // A constant pattern: a bad one is a bug in the test.
         let settings = PolicySettings(maxConcurrency: 1, botName: "b", roomFilter: try! RoomFilter(pattern: ".*"), emptyGraceSeconds: 1)
         let store = try PostgresSessionStore(
-            location: location, settings: settings, launcher: .process, instanceID: "a", logger: Logger(label: "test"))
+            location: location,
+            settings: settings,
+            launcher: .process,
+            instanceID: "a",
+            logger: Logger(label: "test")
+        )
         let runner = Task { await store.run() }
         defer { runner.cancel() }
         try await store.migrate(within: deadline)

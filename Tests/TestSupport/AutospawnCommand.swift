@@ -5,7 +5,8 @@ package enum AutospawnCommand {
     /// Runs it with `arguments` on a thread of its own (it may call back into this process: the double), and returns
     /// its exit status and standard output.
     package static func run(
-        _ arguments: [String], environment: [String: String] = [:]
+        _ arguments: [String],
+        environment: [String: String] = [:]
     ) async throws -> (status: Int32, output: String) {
         try await onOwnThread { try runBlocking(arguments, environment: environment) }
     }

@@ -26,7 +26,7 @@ package enum Fixtures {
     /// shape. `room` replaces `demo-room`; `participant` replaces the participant's `session_id`.
     package static func variant(_ name: String, id: String? = nil, room: String? = nil, participant: String? = nil) -> [UInt8] {
         guard var object = try? JSONSerialization.jsonObject(with: Data(bytes(name))) as? [String: Any],
-              var payload = object["payload"] as? [String: Any]
+            var payload = object["payload"] as? [String: Any]
         else { preconditionFailure("\(name) is not a Daily event") }
         if let id { object["id"] = id }
         if let room { payload["room"] = room }

@@ -70,7 +70,9 @@ package final class HeadlessBrowser: @unchecked Sendable {
         let attached = try send("Target.attachToTarget", ["targetId": targetID, "flatten": true], inPage: false)
         sessionID = attached["sessionId"] as? String
         _ = try send(
-            "Emulation.setDeviceMetricsOverride", ["width": width, "height": height, "deviceScaleFactor": 1, "mobile": false])
+            "Emulation.setDeviceMetricsOverride",
+            ["width": width, "height": height, "deviceScaleFactor": 1, "mobile": false]
+        )
         if !headers.isEmpty {
             _ = try send("Network.enable", [:])
             _ = try send("Network.setExtraHTTPHeaders", ["headers": headers])

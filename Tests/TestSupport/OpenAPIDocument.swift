@@ -70,7 +70,10 @@ package struct OpenAPIDocument {
     /// What is wrong with an answer to `operation`: an undocumented status, another content type, a body
     /// that is not what the schema says, a missing documented header. Empty when it conforms.
     package func problems(
-        operation: String, status: Int, headers: [String: String], body: String
+        operation: String,
+        status: Int,
+        headers: [String: String],
+        body: String
     ) -> [String] {
         guard let responses = self.operation(operation)?["responses"] as? [String: Any] else { return ["\(operation) is not documented"] }
         guard var response = responses[String(status)] as? [String: Any] else {
@@ -144,7 +147,7 @@ package struct OpenAPIDocument {
             switch format {
             case "date-time":
                 if (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)) == nil,
-                   (try? Date.ISO8601FormatStyle().parse(text)) == nil
+                    (try? Date.ISO8601FormatStyle().parse(text)) == nil
                 {
                     found.append("\(place): '\(text)' is not an RFC 3339 time")
                 }

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
-import Policy
 import NIOCore
 import NIOHTTP1
+import Policy
 
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +54,10 @@ package final class ServiceProcess: @unchecked Sendable {
     /// `flags` after `serve`. `through` is a command that runs it (`setpriv …`: as another user), its last word followed
     /// by the service's executable and arguments.
     package static func start(
-        in directory: URL? = nil, _ settings: [String: String] = [:], flags: [String] = [], through wrapper: [String] = [],
+        in directory: URL? = nil,
+        _ settings: [String: String] = [:],
+        flags: [String] = [],
+        through wrapper: [String] = [],
         executable: String = ServiceProcess.executable
     ) async throws -> ServiceProcess {
         let directory = try directory ?? makeDirectory()
@@ -90,7 +93,7 @@ package final class ServiceProcess: @unchecked Sendable {
         while Date() < deadline {
             let output = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
             if let line = output.split(separator: "\n").first(where: { $0.contains("listening on") }),
-               let port = line.split(separator: ":").last.flatMap({ Int($0) })
+                let port = line.split(separator: ":").last.flatMap({ Int($0) })
             {
                 return ServiceProcess(directory: directory, port: port, process: process, environment: environment)
             }
@@ -168,8 +171,12 @@ package final class ServiceProcess: @unchecked Sendable {
     }
 
     package func request(
-        _ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = [],
-        contentType: String? = "application/json", client: HTTPClient = testHTTPClient
+        _ method: HTTPMethod,
+        _ path: String,
+        body: [UInt8]? = nil,
+        headers: [(String, String)] = [],
+        contentType: String? = "application/json",
+        client: HTTPClient = testHTTPClient
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -187,7 +194,10 @@ package final class ServiceProcess: @unchecked Sendable {
 
     /// POSTs a webhook body, signed with the test secret unless `signed` is false.
     package func webhook(
-        _ body: [UInt8], signed: Bool = true, timestamp: String? = nil, client: HTTPClient = testHTTPClient
+        _ body: [UInt8],
+        signed: Bool = true,
+        timestamp: String? = nil,
+        client: HTTPClient = testHTTPClient
     ) async throws -> Answer {
         let headers = signed ? TestSigner.headers(body: body, secretBase64: Self.secret, timestamp: timestamp) : []
         return try await request(.POST, "/daily/webhook", body: body, headers: headers, client: client)
@@ -208,7 +218,8 @@ package final class ServiceProcess: @unchecked Sendable {
         var text = ""
         _ = await eventually {
             guard let bot = liveBotSessions().first(where: { $0.sessionID == id }) else { return false }
-            text = LiveProcesses.environment(of: bot.pid).first { $0.hasPrefix("AUTOSPAWN_BODY=") }
+            text =
+                LiveProcesses.environment(of: bot.pid).first { $0.hasPrefix("AUTOSPAWN_BODY=") }
                 .map { String($0.dropFirst("AUTOSPAWN_BODY=".count)) } ?? ""
             return !text.isEmpty
         }
@@ -281,7 +292,8 @@ extension ServiceProcess {
         let pid = process.processIdentifier
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count ?? 0
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let rss = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        let rss =
+            status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }
             .flatMap { Int($0) } ?? 0
         return (fds, rss)
@@ -299,7 +311,8 @@ package func unixSeconds(_ text: Any?) -> Double? {
 /// machine (the whole suite on 2 cores) the default 10 s wait for one was seen to run out.
 package let testHTTPClient = HTTPClient(
     eventLoopGroupProvider: .singleton,
-    configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(60))))
+    configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(60)))
+)
 
 /// Waits until `condition` holds, polling; false when `timeout` passes first.
 package func eventually(timeout: Double = 20, _ condition: () async throws -> Bool) async rethrows -> Bool {
@@ -339,7 +352,7 @@ package enum LiveProcesses {
 
     package static func isAlive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return false }
         let state = stat[stat.index(close, offsetBy: 2)]
         return state != "Z" && state != "X"

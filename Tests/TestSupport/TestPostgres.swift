@@ -30,9 +30,16 @@ package enum TestPostgres {
         let logger = Logger(label: "test-postgres")
         let connection = try await PostgresConnection.connect(
             configuration: .init(
-                host: server.host, port: server.port, username: server.user, password: server.password,
-                database: server.database, tls: .disable),
-            id: 1, logger: logger)
+                host: server.host,
+                port: server.port,
+                username: server.user,
+                password: server.password,
+                database: server.database,
+                tls: .disable
+            ),
+            id: 1,
+            logger: logger
+        )
         do {
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
         } catch {

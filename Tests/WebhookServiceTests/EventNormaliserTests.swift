@@ -1,6 +1,7 @@
 import Policy
-import Testing
 import TestSupport
+import Testing
+
 @testable import WebhookService
 
 struct EventNormaliserTests {

@@ -1,8 +1,9 @@
 import Foundation
 import Policy
 import PropertyBased
-import Testing
 import TestSupport
+import Testing
+
 @testable import WebhookService
 
 /// The verifier and the normaliser under generated input (issue 4, point 5). `fuzz/` drives the same two
@@ -14,7 +15,10 @@ struct InputPropertyTests {
 
     @Test func whatItSignsItAcceptsAndAnyChangedByteItRefuses() async {
         await propertyCheck(count: 300, input: Self.bytes, Self.secrets, Gen.int(in: -299...299), Gen.int(in: 0...10_000)) {
-            body, secret, skew, flip in
+            body,
+            secret,
+            skew,
+            flip in
             let timestamp = String(Int(Self.now) + skew)
             let signature = SignatureVerifier.sign(body: body, secret: secret, timestamp: timestamp)
             let verifier = SignatureVerifier(secrets: [secret], toleranceSeconds: 300, requireSignature: true)
@@ -84,7 +88,9 @@ struct InputPropertyTests {
         let fixtures = (Fixtures.names(in: "daily") + Fixtures.names(in: "simplified")).map(Fixtures.bytes)
         let normaliser = EventNormaliser(domain: "acme")
         await propertyCheck(
-            count: 1_000, input: Gen.int(in: 0..<fixtures.count), Gen.int(in: 0...100_000).array(of: 1...8),
+            count: 1_000,
+            input: Gen.int(in: 0..<fixtures.count),
+            Gen.int(in: 0...100_000).array(of: 1...8),
             Gen<UInt8>.value(in: 1...255)
         ) { which, positions, mask in
             var body = fixtures[which]

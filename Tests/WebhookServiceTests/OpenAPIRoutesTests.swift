@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 import Policy
-import Testing
 import TestSupport
+import Testing
 import WebhookService
 
 /// `openapi.yaml` names exactly the routes the router serves (the answers are checked against the running

@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import WebhookService
 
 /// Every `/bot/status/stream` polled the database on its own; the streams of one room now share one reader.

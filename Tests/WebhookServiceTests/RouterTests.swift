@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Policy
-import Testing
 import TestSupport
+import Testing
 import WebhookService
 
 /// The routes driven in process (no socket), as Hummingbird's template does.
@@ -83,7 +83,9 @@ struct RouterTests {
     @Test func unknownEventTypesAreAcknowledged() async throws {
         try await makeApp().test(.router) { client in
             try await client.execute(
-                uri: "/daily/webhook", method: .post, body: ByteBuffer(bytes: Fixtures.bytes("daily/recording-started.json"))
+                uri: "/daily/webhook",
+                method: .post,
+                body: ByteBuffer(bytes: Fixtures.bytes("daily/recording-started.json"))
             ) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body) == #"{"action":"ignored","ok":true,"reason":"unknown_type"}"#)

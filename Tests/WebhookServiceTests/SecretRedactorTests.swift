@@ -1,5 +1,6 @@
 import Policy
 import Testing
+
 @testable import WebhookService
 
 struct SecretRedactorTests {

@@ -1,6 +1,7 @@
 import Policy
-import Testing
 import TestSupport
+import Testing
+
 @testable import WebhookService
 
 struct SignatureVerifierTests {
@@ -17,7 +18,9 @@ struct SignatureVerifierTests {
 
     @Test func acceptsEveryPythonVector() {
         for vector in vectors.vectors {
-            #expect(verifier().verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: now(for: vector)) == .valid)
+            #expect(
+                verifier().verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: now(for: vector)) == .valid
+            )
             #expect(SignatureVerifier.sign(body: vector.bodyBytes, secret: key, timestamp: vector.timestamp) == vector.signature)
         }
     }
@@ -27,15 +30,24 @@ struct SignatureVerifierTests {
         let at = now(for: vector)
         #expect(verifier().verify(body: vector.bodyBytes + [10], signature: vector.signature, timestamp: vector.timestamp, now: at) == .invalid)
         #expect(verifier().verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp + "1", now: at) == .invalid)
-        #expect(verifier().verify(body: vector.bodyBytes, signature: String(vector.signature.dropLast(4)), timestamp: vector.timestamp, now: at) == .invalid)
+        #expect(
+            verifier().verify(body: vector.bodyBytes, signature: String(vector.signature.dropLast(4)), timestamp: vector.timestamp, now: at)
+                == .invalid
+        )
         #expect(verifier().verify(body: vector.bodyBytes, signature: "not base64!", timestamp: vector.timestamp, now: at) == .invalid)
     }
 
     @Test func refusesTheWrongSecretAndAcceptsAnyRotatedOne() throws {
         let vector = try #require(vectors.vectors.first)
         let other = Base64.decode(vectors.otherSecret) ?? []
-        #expect(verifier([other]).verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: now(for: vector)) == .invalid)
-        #expect(verifier([other, key]).verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: now(for: vector)) == .valid)
+        #expect(
+            verifier([other]).verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: now(for: vector))
+                == .invalid
+        )
+        #expect(
+            verifier([other, key]).verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: now(for: vector))
+                == .valid
+        )
     }
 
     @Test func timestampsOutsideTheToleranceAreStaleInSecondsAndMilliseconds() {
@@ -43,7 +55,9 @@ struct SignatureVerifierTests {
             let sent = SignatureVerifier.seconds(fromTimestamp: vector.timestamp) ?? 0
             #expect(sent == 1_708_972_279 || sent == 1_708_972_279.961)
             for skew in [-301.0, 301.0] {
-                #expect(verifier().verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: sent + skew) == .stale)
+                #expect(
+                    verifier().verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: sent + skew) == .stale
+                )
             }
             #expect(verifier().verify(body: vector.bodyBytes, signature: vector.signature, timestamp: vector.timestamp, now: sent - 299) == .valid)
         }
@@ -55,7 +69,9 @@ struct SignatureVerifierTests {
         #expect(verifier(require: false).verify(body: vector.bodyBytes, signature: nil, timestamp: nil, now: 0) == .unsigned)
         #expect(verifier(require: false).verify(body: vector.bodyBytes, signature: vector.signature, timestamp: nil, now: 0) == .missing)
         // With a secret, a present signature is checked even when signatures are not required.
-        #expect(verifier(require: false).verify(body: vector.bodyBytes, signature: "AAAA", timestamp: vector.timestamp, now: now(for: vector)) == .invalid)
+        #expect(
+            verifier(require: false).verify(body: vector.bodyBytes, signature: "AAAA", timestamp: vector.timestamp, now: now(for: vector)) == .invalid
+        )
         #expect(verifier([], require: false).verify(body: vector.bodyBytes, signature: "AAAA", timestamp: "1", now: 0) == .unsigned)
     }
 }

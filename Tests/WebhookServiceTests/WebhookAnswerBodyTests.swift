@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import WebhookService
 
 /// The webhook's answer is written by hand (it is every webhook's answer); it must be what JSONEncoder writes.

@@ -128,10 +128,12 @@ enum PostgresSchema {
             do {
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS schema_migration (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-                    logger: logger)
+                    logger: logger
+                )
                 let applied = Set(
                     try await connection.query("SELECT name FROM schema_migration", logger: logger).collect()
-                        .map { try $0.decode(String.self) })
+                        .map { try $0.decode(String.self) }
+                )
                 for migration in migrations where !applied.contains(migration.name) {
                     try await connection.query("BEGIN", logger: logger)
                     do {

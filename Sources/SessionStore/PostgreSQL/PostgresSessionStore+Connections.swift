@@ -16,20 +16,27 @@ extension PostgresSessionStore {
         // given, which `require` then checks like `verify-ca`); `verify-ca` checks the signer, `verify-full` the name too.
         switch location.sslMode {
         case .disable, .allow, .prefer, .require:
-            tls.certificateVerification = location.sslMode == .require && location.sslRootCertificate != nil
+            tls.certificateVerification =
+                location.sslMode == .require && location.sslRootCertificate != nil
                 ? .noHostnameVerification : .none
         case .verifyCA: tls.certificateVerification = .noHostnameVerification
         case .verifyFull: tls.certificateVerification = .fullVerification
         }
         if let root = location.sslRootCertificate { tls.trustRoots = .file(root) }
-        let mode: PostgresClient.Configuration.TLS = switch location.sslMode {
-        case .disable: .disable
-        case .allow, .prefer: .prefer(tls)
-        case .require, .verifyCA, .verifyFull: .require(tls)
-        }
+        let mode: PostgresClient.Configuration.TLS =
+            switch location.sslMode {
+            case .disable: .disable
+            case .allow, .prefer: .prefer(tls)
+            case .require, .verifyCA, .verifyFull: .require(tls)
+            }
         return .init(
-            host: location.host, port: location.port, username: location.user, password: location.password,
-            database: location.database, tls: mode)
+            host: location.host,
+            port: location.port,
+            username: location.user,
+            password: location.password,
+            database: location.database,
+            tls: mode
+        )
     }
 
     /// postgres-nio keeps a server's message out of an error's text; ours shows its code and message (never a value).
@@ -43,7 +50,8 @@ extension PostgresSessionStore {
     /// Runs `body` in one transaction on one connection; a deadlock or serialization failure runs it again.
     /// Rooms it marks changed are announced as it commits.
     func transaction<T: Sendable>(
-        deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
+        deadline: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
     ) async throws -> T {
         var attempt = 0
         while true {
@@ -93,7 +101,8 @@ extension PostgresSessionStore {
     /// the wait after `deadline`, never a transaction under way. Operations take no timer of their own: one per
     /// operation cost more than the query on this path (BENCHMARKS.md).
     func withConnection<T: Sendable>(
-        deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        deadline: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         guard let deadline else { return try await client.withConnection { connection in try await body(connection) } }
         let lease = LeaseGate()

@@ -13,15 +13,17 @@ extension PostgresSessionStore {
             let key = event.presenceChange?.key ?? ""
             let admitted = event.admittedKnockerKey ?? ""
             // Invariant 3 and the room's lock: no row when the id was seen before.
-            guard let roomRow = try await tx.rows(
-                """
-                WITH fresh AS (
-                    INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id)
-                INSERT INTO room (name, url, last_event_at) SELECT \(room), \(event.roomURL), \(now) FROM fresh
-                ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
-                RETURNING retry_at, waiting_since, CASE WHEN room.service_created THEN room.profile END
-                """
-            ).first else {
+            guard
+                let roomRow = try await tx.rows(
+                    """
+                    WITH fresh AS (
+                        INSERT INTO seen_event (id, received_at) VALUES (\(event.id), \(now)) ON CONFLICT DO NOTHING RETURNING id)
+                    INSERT INTO room (name, url, last_event_at) SELECT \(room), \(event.roomURL), \(now) FROM fresh
+                    ON CONFLICT (name) DO UPDATE SET url = coalesce(excluded.url, room.url), last_event_at = excluded.last_event_at
+                    RETURNING retry_at, waiting_since, CASE WHEN room.service_created THEN room.profile END
+                    """
+                ).first
+            else {
                 return EventOutcome(decision: nil, action: .duplicate, reason: "duplicate_event", session: nil)
             }
             let (retryAt, waitingSince, madeFor) = try roomRow.decode((Double?, Double?, String?).self)
@@ -48,14 +50,19 @@ extension PostgresSessionStore {
             let active = try columns["id"].bytes == nil ? nil : Session(postgres: snapshotRow)
             let recordedPresent = try columns["recorded_present"].decode(Bool?.self)
             let facts = RoomFacts(
-                activeState: active?.state, stopScheduled: active?.stopAt != nil, humans: try columns["humans"].decode(Int.self),
+                activeState: active?.state,
+                stopScheduled: active?.stopAt != nil,
+                humans: try columns["humans"].decode(Int.self),
                 knockers: try columns["knockers"].decode(Int.self),
                 recorded: try recordedPresent.map {
                     RecordedPresence(present: $0, sentAt: try columns["recorded_sent_at"].decode(Double?.self))
                 },
                 admittedKnockerPresent: try columns["admitted"].decode(Bool.self),
-                activeSessions: try columns["active_sessions"].decode(Int.self), retryAt: retryAt, isWaiting: waitingSince != nil,
-                madeFor: madeFor)
+                activeSessions: try columns["active_sessions"].decode(Int.self),
+                retryAt: retryAt,
+                isWaiting: waitingSince != nil,
+                madeFor: madeFor
+            )
             var plan = planEvent(event, facts: facts, claim: nil, arriving: arriving, mayClaim: mayClaim, settings: settings, now: now)
             if let profile = plan.needsClaimFacts {
                 // Plan again on the count read under its lock: another replica may have taken the last place.
@@ -63,7 +70,15 @@ extension PostgresSessionStore {
                 plan = planEvent(event, facts: facts, claim: claim, arriving: arriving, mayClaim: mayClaim, settings: settings, now: now)
             }
             let session = try await Self.apply(
-                plan.effects, room: room, url: event.roomURL, active: active, launcher: launcher, owner: owner, now: now, tx)
+                plan.effects,
+                room: room,
+                url: event.roomURL,
+                active: active,
+                launcher: launcher,
+                owner: owner,
+                now: now,
+                tx
+            )
             let decision = plan.decision
             let (action, reason) = decision.answer(to: event.kind)
             return EventOutcome(decision: decision, action: action, reason: reason, session: session)

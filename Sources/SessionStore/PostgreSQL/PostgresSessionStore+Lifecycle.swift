@@ -12,8 +12,14 @@ extension PostgresSessionStore {
             _ = try await Self.lockRoom(room, url: url, tx)
             let hasActive = try await Self.activeSession(room: room, tx) != nil
             let facts = try await Self.claimFacts(profile: profile, owner: owner, settings: settings, tx)
-            guard let effects = planDirectClaim(
-                profile: profile, body: body, roomHasActiveSession: hasActive, facts: facts, settings: settings)
+            guard
+                let effects = planDirectClaim(
+                    profile: profile,
+                    body: body,
+                    roomHasActiveSession: hasActive,
+                    facts: facts,
+                    settings: settings
+                )
             else { return nil }
             return try await Self.apply(effects, room: room, url: url, active: nil, launcher: launcher, owner: owner, now: now, tx)
         }
@@ -66,7 +72,12 @@ extension PostgresSessionStore {
     }
 
     package func finish(
-        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
+        _ id: String,
+        state: SessionState,
+        reason: EndReason,
+        exitCode: Int?,
+        now: Double,
+        claimSuccessor: Bool
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { tx -> Ending? in
@@ -78,24 +89,45 @@ extension PostgresSessionStore {
             guard let active = try await Self.session(id: id, tx), active.state.isActive else { return nil }
             let plan = planEnd(
                 active.ending(now: now, previousFailures: roomState.failures, respawnPending: roomState.respawnPending),
-                state: state, reason: reason, backoff: settings.restartBackoff, now: now)
+                state: state,
+                reason: reason,
+                backoff: settings.restartBackoff,
+                now: now
+            )
             let session = active.ended(by: plan, exitCode: exitCode, now: now)
             try await tx.execute(
                 """
                 UPDATE session SET state = \(plan.state.rawValue), end_reason = \(plan.reason.rawValue), exit_code = \(exitCode),
                     ended_at = \(now), updated_at = \(now), stop_at = NULL
                 WHERE id = \(id)
-                """)
+                """
+            )
             if let url = session.roomURL {
                 try await tx.execute("UPDATE room SET url = coalesce(url, \(url)) WHERE name = \(room)")
             }
             _ = try await Self.apply(
-                plan.roomEffects, room: room, url: session.roomURL, active: nil, launcher: launcher, owner: owner, now: now, tx)
+                plan.roomEffects,
+                room: room,
+                url: session.roomURL,
+                active: nil,
+                launcher: launcher,
+                owner: owner,
+                now: now,
+                tx
+            )
             // A place freed: for this instance's and other instances' waiting rooms and sessions.
             tx.wantPlacement()
-            let successor = claimSuccessor
+            let successor =
+                claimSuccessor
                 ? try await Self.claimIfWaiting(
-                    room: room, url: session.roomURL, launcher: launcher, owner: owner, settings: settings, now: now, tx)
+                    room: room,
+                    url: session.roomURL,
+                    launcher: launcher,
+                    owner: owner,
+                    settings: settings,
+                    now: now,
+                    tx
+                )
                 : nil
             return Ending(ended: session, successor: successor)
         }
@@ -109,7 +141,8 @@ extension PostgresSessionStore {
                 UPDATE session SET owner_instance = \(owner), pid = \(pid), pid_start_time = \(Int64(bitPattern: pidStartTime)),
                     updated_at = \(now), placed_at = coalesce(placed_at, created_at), state = CASE state WHEN 'starting' THEN 'running' ELSE state END
                 WHERE id = \(id) AND state IN \(unescaped: activeStates)
-                """)
+                """
+            )
             let session = try await Self.session(id: id, tx)
             if let session { tx.changed(session.roomName) }
             return session
@@ -125,7 +158,9 @@ extension PostgresSessionStore {
                 """
                 SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= \(now))
                    AND (SELECT n FROM active_count WHERE id = 1) < \(maxConcurrency)
-                """, as: Bool.self) ?? false
+                """,
+                as: Bool.self
+            ) ?? false
         }
         guard anyWaiting else { return [] }
         let (launcher, owner, settings) = (launcher, instanceID, settings)
@@ -134,13 +169,20 @@ extension PostgresSessionStore {
                 """
                 SELECT name, url FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= \(now)
                 ORDER BY waiting_since, name LIMIT 100 FOR UPDATE SKIP LOCKED
-                """)
+                """
+            )
             var claimed: [Session] = []
             for row in rooms {
                 let (name, url) = try row.decode((String, String?).self)
                 if let session = try await Self.claimIfWaiting(
-                    room: name, url: url, launcher: launcher, owner: owner, settings: settings, now: now, tx)
-                {
+                    room: name,
+                    url: url,
+                    launcher: launcher,
+                    owner: owner,
+                    settings: settings,
+                    now: now,
+                    tx
+                ) {
                     claimed.append(session)
                 }
             }
@@ -157,7 +199,9 @@ extension PostgresSessionStore {
             try await tx.value(
                 """
                 SELECT EXISTS (SELECT 1 FROM session WHERE owner_instance = \(unplaced) AND state = 'starting')
-                """, as: Bool.self) ?? false
+                """,
+                as: Bool.self
+            ) ?? false
         }
         guard anyWaiting else { return [] }
         let (owner, settings) = (instanceID, settings)
@@ -173,7 +217,8 @@ extension PostgresSessionStore {
                     SELECT id FROM session WHERE owner_instance = \(unplaced) AND state = 'starting'
                     ORDER BY created_at, id LIMIT \(free) FOR UPDATE SKIP LOCKED)
                 RETURNING *
-                """)
+                """
+            )
             for session in placed { tx.changed(session.roomName) }
             return placed.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
         }
@@ -187,7 +232,8 @@ extension PostgresSessionStore {
                 """
                 SELECT * FROM session WHERE owner_instance = \(unplaced) AND state IN \(unescaped: activeStates)
                 ORDER BY created_at, id
-                """)
+                """
+            )
         }
     }
 }

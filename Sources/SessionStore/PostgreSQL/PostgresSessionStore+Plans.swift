@@ -9,31 +9,46 @@ extension PostgresSessionStore {
 
     /// What a claim for a bot of `profile` is weighed against, read under the lock of the count of active sessions,
     /// which keeps every other claim (this instance's own count among them) out until the commit (invariant 2).
-    static func claimFacts(profile: String, owner: String, settings: PolicySettings, _ tx: PostgresTransaction) async throws
+    static func claimFacts(
+        profile: String,
+        owner: String,
+        settings: PolicySettings,
+        _ tx: PostgresTransaction
+    ) async throws
         -> ClaimFacts
     {
         ClaimFacts(
             activeSessions: try await activeCount(tx, locking: true),
-            profileLoad: try await profileLoad(profile, settings: settings, tx), localSessions: try await localCount(owner: owner, tx))
+            profileLoad: try await profileLoad(profile, settings: settings, tx),
+            localSessions: try await localCount(owner: owner, tx)
+        )
     }
 
     /// The room as a claim of its next bot weighs it.
     static func waitingRoomFacts(room: String, _ tx: PostgresTransaction) async throws -> WaitingRoomFacts {
-        guard let row = try await tx.rows(
-            """
-            SELECT room.retry_at, room.waiting_since IS NOT NULL, room.profile, last.profile, last.body,
-                   (SELECT count(*) FROM participant WHERE room_name = \(room) AND present AND key NOT LIKE \(knockerKeyPattern)),
-                   EXISTS (SELECT 1 FROM session WHERE room_name = \(room) AND state IN \(unescaped: activeStates))
-            FROM room LEFT JOIN (
-                SELECT profile, body FROM session WHERE room_name = \(room) ORDER BY created_at DESC LIMIT 1) AS last ON TRUE
-            WHERE room.name = \(room)
-            """
-        ).first else { return WaitingRoomFacts(isWaiting: false, humans: 0) }
+        guard
+            let row = try await tx.rows(
+                """
+                SELECT room.retry_at, room.waiting_since IS NOT NULL, room.profile, last.profile, last.body,
+                       (SELECT count(*) FROM participant WHERE room_name = \(room) AND present AND key NOT LIKE \(knockerKeyPattern)),
+                       EXISTS (SELECT 1 FROM session WHERE room_name = \(room) AND state IN \(unescaped: activeStates))
+                FROM room LEFT JOIN (
+                    SELECT profile, body FROM session WHERE room_name = \(room) ORDER BY created_at DESC LIMIT 1) AS last ON TRUE
+                WHERE room.name = \(room)
+                """
+            ).first
+        else { return WaitingRoomFacts(isWaiting: false, humans: 0) }
         let (retryAt, waiting, roomProfile, lastProfile, lastBody, humans, hasActive) =
             try row.decode((Double?, Bool, String?, String?, String?, Int, Bool).self)
         return WaitingRoomFacts(
-            isWaiting: waiting, retryAt: retryAt, roomProfile: roomProfile, lastProfile: lastProfile, lastBody: lastBody,
-            humans: humans, hasActiveSession: hasActive)
+            isWaiting: waiting,
+            retryAt: retryAt,
+            roomProfile: roomProfile,
+            lastProfile: lastProfile,
+            lastBody: lastBody,
+            humans: humans,
+            hasActiveSession: hasActive
+        )
     }
 
     // MARK: Effects
@@ -42,7 +57,13 @@ extension PostgresSessionStore {
     /// the one a claim made). Every replica hears of the room; a wait or a claim that no instance runs yet wakes
     /// every replica's placement.
     static func apply(
-        _ effects: [RoomEffect], room: String, url: String?, active: Session?, launcher: LauncherKind, owner: String, now: Double,
+        _ effects: [RoomEffect],
+        room: String,
+        url: String?,
+        active: Session?,
+        launcher: LauncherKind,
+        owner: String,
+        now: Double,
         _ tx: PostgresTransaction
     ) async throws -> Session? {
         var session = active
@@ -53,7 +74,8 @@ extension PostgresSessionStore {
                 try await tx.execute("DELETE FROM participant WHERE room_name = \(room)")
             case .admitKnocker(let key):
                 try await tx.execute(
-                    "UPDATE participant SET present = FALSE, updated_at = \(now) WHERE room_name = \(room) AND key = \(key) AND present")
+                    "UPDATE participant SET present = FALSE, updated_at = \(now) WHERE room_name = \(room) AND key = \(key) AND present"
+                )
             case .recordPresence(let key, let present, let sentAt):
                 try await tx.execute(
                     """
@@ -61,7 +83,8 @@ extension PostgresSessionStore {
                     VALUES (\(room), \(key), \(present), \(sentAt), \(now))
                     ON CONFLICT (room_name, key) DO UPDATE SET present = excluded.present,
                         sent_at = coalesce(excluded.sent_at, participant.sent_at), updated_at = excluded.updated_at
-                    """)
+                    """
+                )
             case .clearWaiting:
                 try await tx.execute("UPDATE room SET waiting_since = NULL WHERE name = \(room)")
             case .markWaiting(let profile):
@@ -70,7 +93,8 @@ extension PostgresSessionStore {
                     UPDATE room SET waiting_since = coalesce(waiting_since, \(now)),
                         profile = CASE WHEN service_created THEN profile ELSE coalesce(\(profile), profile) END
                     WHERE name = \(room)
-                    """)
+                    """
+                )
                 tx.wantPlacement()
             case .setRespawnPending(let pending):
                 try await tx.execute("UPDATE room SET respawn_pending = \(pending) WHERE name = \(room)")
@@ -85,18 +109,27 @@ extension PostgresSessionStore {
                     """
                     INSERT INTO room (name, url, last_event_at, profile, service_created) VALUES (\(room), \(url), \(now), \(profile), TRUE)
                     ON CONFLICT (name) DO UPDATE SET profile = excluded.profile, service_created = TRUE
-                    """)
+                    """
+                )
             case .claim(let claim):
                 // The unique index of one active session per room is the last line of defence.
                 let claimed = Session.claimed(
-                    claim, id: UUID().uuidString.lowercased(), room: room, url: url, launcher: launcher, owner: owner, now: now)
+                    claim,
+                    id: UUID().uuidString.lowercased(),
+                    room: room,
+                    url: url,
+                    launcher: launcher,
+                    owner: owner,
+                    now: now
+                )
                 try await tx.execute(
                     """
                     INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,
                         bot_user_id, placed_at, profile)
                     VALUES (\(claimed.id), \(room), \(url), 'starting', \(claimed.launcher.rawValue), \(now), \(now),
                         \(claimed.ownerInstance ?? unplacedOwner), \(claimed.body), \(claimed.botUserID), \(claimed.placedAt), \(claimed.profile))
-                    """)
+                    """
+                )
                 if !claim.placedHere { tx.wantPlacement() }
                 session = claimed
             case .beginStop(let reason):
@@ -118,14 +151,20 @@ extension PostgresSessionStore {
             """
             UPDATE session SET state = 'stopping', stop_reason = \(reason.rawValue), stop_at = NULL, updated_at = \(now)
             WHERE id = \(id) AND state IN ('starting','running')
-            """)
+            """
+        )
         return try await session(id: id, tx)
     }
 
     /// Plans and applies the claim of the room's next bot, if its humans wait for one and policy allows it now. The
     /// caller holds the room's lock.
     static func claimIfWaiting(
-        room: String, url: String?, launcher: LauncherKind, owner: String, settings: PolicySettings, now: Double,
+        room: String,
+        url: String?,
+        launcher: LauncherKind,
+        owner: String,
+        settings: PolicySettings,
+        now: Double,
         _ tx: PostgresTransaction
     ) async throws -> Session? {
         let facts = try await waitingRoomFacts(room: room, tx)

@@ -16,7 +16,8 @@ extension PostgresSessionStore {
                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start_time = excluded.pid_start_time,
                     started_at = excluded.started_at, host_id = excluded.host_id, lease_until = excluded.lease_until,
                     advertise_url = coalesce(excluded.advertise_url, instance.advertise_url)
-                """)
+                """
+            )
             return try await tx.rows("SELECT * FROM instance WHERE id <> \(instance.id)").map(ServiceInstance.init(postgres:))
         }
     }
@@ -64,7 +65,9 @@ extension PostgresSessionStore {
         let owner = instanceID
         return try await read { tx in
             try await Self.sessions(
-                tx, "SELECT * FROM session WHERE state IN \(unescaped: activeStates) AND owner_instance = \(owner)")
+                tx,
+                "SELECT * FROM session WHERE state IN \(unescaped: activeStates) AND owner_instance = \(owner)"
+            )
         }
     }
 
@@ -77,18 +80,20 @@ extension PostgresSessionStore {
                 SELECT * FROM session
                 WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance IN (\(owner), \(unplaced))
                 ORDER BY stop_at
-                """)
+                """
+            )
         }
     }
 
     package func sessions(_ query: SessionQuery) async throws -> [Session] {
         try await read { tx in
-            var sql: PostgresQuery = switch query.states {
-            case .active: "SELECT * FROM session WHERE state IN \(unescaped: activeStates)"
-            case .ended: "SELECT * FROM session WHERE state IN ('ended','failed')"
-            case .failed: "SELECT * FROM session WHERE state = 'failed'"
-            case .all: "SELECT * FROM session WHERE TRUE"
-            }
+            var sql: PostgresQuery =
+                switch query.states {
+                case .active: "SELECT * FROM session WHERE state IN \(unescaped: activeStates)"
+                case .ended: "SELECT * FROM session WHERE state IN ('ended','failed')"
+                case .failed: "SELECT * FROM session WHERE state = 'failed'"
+                case .all: "SELECT * FROM session WHERE TRUE"
+                }
             if let room = query.roomName {
                 sql.sql += " AND room_name = $\(sql.binds.count + 1)"
                 sql.binds.append(room)
@@ -111,12 +116,14 @@ extension PostgresSessionStore {
                 SELECT room_name, count(*) FILTER (WHERE key NOT LIKE \(knockerKeyPattern)),
                        count(*) FILTER (WHERE key LIKE \(knockerKeyPattern))
                 FROM participant WHERE present AND room_name = ANY(\(Array(rooms))) GROUP BY room_name
-                """)
+                """
+            )
             return Dictionary(
                 uniqueKeysWithValues: try rows.map {
                     let (room, humans, knockers) = try $0.decode((String, Int, Int).self)
                     return (room, RoomPresence(humans: humans, knockers: knockers))
-                })
+                }
+            )
         }
     }
 
@@ -125,7 +132,11 @@ extension PostgresSessionStore {
             let url = try await tx.value("SELECT url FROM room WHERE name = \(room)", as: String.self)
             let presence = try await Self.presence(room: room, tx)
             return RoomStatus(
-                session: try await Self.activeSession(room: room, tx), humans: presence.humans, knockers: presence.knockers, url: url)
+                session: try await Self.activeSession(room: room, tx),
+                humans: presence.humans,
+                knockers: presence.knockers,
+                url: url
+            )
         }
     }
 
@@ -139,7 +150,8 @@ extension PostgresSessionStore {
                     """
                     INSERT INTO ready_probe (instance_id, checked_at) VALUES (\(id), \(now))
                     ON CONFLICT (instance_id) DO UPDATE SET checked_at = excluded.checked_at
-                    """)
+                    """
+                )
             }
             return true
         } catch {
@@ -159,7 +171,8 @@ extension PostgresSessionStore {
                 WHERE session.state = 'running' AND session.owner_instance = \(owner)
                   AND greatest(session.created_at, coalesce(room.last_event_at, 0), coalesce(room.presence_checked_at, 0))
                       < \(now - silentFor)
-                """)
+                """
+            )
         }
     }
 
@@ -169,7 +182,8 @@ extension PostgresSessionStore {
                 """
                 INSERT INTO room (name, last_event_at, presence_checked_at) VALUES (\(room), 0, \(now))
                 ON CONFLICT (name) DO UPDATE SET presence_checked_at = excluded.presence_checked_at
-                """)
+                """
+            )
         }
     }
 
@@ -187,13 +201,15 @@ extension PostgresSessionStore {
                 DELETE FROM room WHERE last_event_at < \(endedBefore) AND waiting_since IS NULL AND NOT respawn_pending
                   AND NOT EXISTS (SELECT 1 FROM session WHERE session.room_name = room.name)
                   AND NOT EXISTS (SELECT 1 FROM participant WHERE participant.room_name = room.name)
-                """)
+                """
+            )
             try await tx.execute("DELETE FROM seen_event WHERE received_at < \(seenBefore)")
             try await tx.execute(
                 """
                 DELETE FROM instance WHERE lease_until < \(endedBefore)
                   AND NOT EXISTS (SELECT 1 FROM session WHERE session.owner_instance = instance.id)
-                """)
+                """
+            )
             return ids
         }
     }

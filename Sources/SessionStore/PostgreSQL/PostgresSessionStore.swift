@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 import Logging
 import Policy
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The PostgreSQL backend: the store of a cluster, whose replicas share one database.
 ///
@@ -36,7 +36,11 @@ package final class PostgresSessionStore: SessionStorage, Service {
     static let maximumConnections = 10
 
     package init(
-        location: PostgresLocation, settings: PolicySettings, launcher: LauncherKind, instanceID: String, logger: Logger
+        location: PostgresLocation,
+        settings: PolicySettings,
+        launcher: LauncherKind,
+        instanceID: String,
+        logger: Logger
     ) throws(SessionStoreError) {
         self.location = location
         self.settings = settings
@@ -64,8 +68,11 @@ package final class PostgresSessionStore: SessionStorage, Service {
             group.addTask { await self.listenForChanges() }
             group.addTask {
                 await self.announcer.run(
-                    channel: Self.changesChannel, instance: self.instanceID,
-                    send: { query in _ = try await self.read { tx in try await tx.execute(query) } }, logger: self.logger)
+                    channel: Self.changesChannel,
+                    instance: self.instanceID,
+                    send: { query in _ = try await self.read { tx in try await tx.execute(query) } },
+                    logger: self.logger
+                )
             }
         }
     }
@@ -108,7 +115,8 @@ package final class PostgresSessionStore: SessionStorage, Service {
     /// The count of active sessions, kept by a trigger; `locking` holds its row until the transaction ends, which
     /// a claim must (invariant 2).
     static func activeCount(_ tx: PostgresTransaction, locking: Bool) async throws -> Int {
-        let count: Int? = locking
+        let count: Int? =
+            locking
             ? try await tx.value("SELECT n FROM active_count WHERE id = 1 FOR UPDATE")
             : try await tx.value("SELECT n FROM active_count WHERE id = 1")
         return count ?? 0
@@ -117,11 +125,14 @@ package final class PostgresSessionStore: SessionStorage, Service {
     /// Locks the room's row (inserting it when new) and returns what a session's end weighs of it.
     static func lockRoom(_ room: String, url: String?, _ tx: PostgresTransaction) async throws -> (failures: Int, respawnPending: Bool) {
         try await tx.execute(
-            "INSERT INTO room (name, url, last_event_at) VALUES (\(room), \(url), 0) ON CONFLICT (name) DO NOTHING")
+            "INSERT INTO room (name, url, last_event_at) VALUES (\(room), \(url), 0) ON CONFLICT (name) DO NOTHING"
+        )
         tx.changed(room)
-        guard let row = try await tx.rows(
-            "SELECT failures, respawn_pending FROM room WHERE name = \(room) FOR UPDATE"
-        ).first else { return (0, false) }
+        guard
+            let row = try await tx.rows(
+                "SELECT failures, respawn_pending FROM room WHERE name = \(room) FOR UPDATE"
+            ).first
+        else { return (0, false) }
         let (failures, respawnPending) = try row.decode((Int, Bool).self)
         return (failures, respawnPending)
     }
@@ -130,9 +141,11 @@ package final class PostgresSessionStore: SessionStorage, Service {
     /// lock, so the number cannot change before the claim commits.
     static func profileLoad(_ profile: String, settings: PolicySettings, _ tx: PostgresTransaction) async throws -> ProfileLoad? {
         guard let cap = settings.cap(ofProfile: profile) else { return nil }
-        let active = try await tx.value(
-            "SELECT count(*) FROM session WHERE profile = \(profile) AND state IN \(unescaped: activeStates)",
-            as: Int.self) ?? 0
+        let active =
+            try await tx.value(
+                "SELECT count(*) FROM session WHERE profile = \(profile) AND state IN \(unescaped: activeStates)",
+                as: Int.self
+            ) ?? 0
         return ProfileLoad(active: active, cap: cap)
     }
 
@@ -140,6 +153,7 @@ package final class PostgresSessionStore: SessionStorage, Service {
     static func localCount(owner: String, _ tx: PostgresTransaction) async throws -> Int {
         try await tx.value(
             "SELECT count(*) FROM session WHERE owner_instance = \(owner) AND state IN \(unescaped: activeStates)",
-            as: Int.self) ?? 0
+            as: Int.self
+        ) ?? 0
     }
 }

@@ -30,21 +30,24 @@ actor GroupCommit {
     /// Runs `body` in the next batch and returns its result once that batch is committed.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            pending.append(Write(
-                run: { db in
-                    do {
-                        var result: T?
-                        try db.inSavepoint {
-                            result = try body(db)
-                            return .commit
+            pending.append(
+                Write(
+                    run: { db in
+                        do {
+                            var result: T?
+                            try db.inSavepoint {
+                                result = try body(db)
+                                return .commit
+                            }
+                            guard let result else { return { continuation.resume(throwing: DatabaseError(message: "no result")) } }
+                            return { continuation.resume(returning: result) }
+                        } catch {
+                            return { continuation.resume(throwing: error) }
                         }
-                        guard let result else { return { continuation.resume(throwing: DatabaseError(message: "no result")) } }
-                        return { continuation.resume(returning: result) }
-                    } catch {
-                        return { continuation.resume(throwing: error) }
-                    }
-                },
-                fail: { error in continuation.resume(throwing: error) }))
+                    },
+                    fail: { error in continuation.resume(throwing: error) }
+                )
+            )
             if !committing {
                 committing = true
                 Task { await commitPending() }

@@ -19,11 +19,26 @@ extension Session: FetchableRecord, PersistableRecord {
             throw DatabaseError(message: "session \(row["id"] as String? ?? "?") has no state or launcher")
         }
         self.init(
-            id: row["id"], roomName: row["room_name"], roomURL: row["room_url"], state: state, launcher: launcher,
-            createdAt: row["created_at"], updatedAt: row["updated_at"], endedAt: row["ended_at"], endReason: try known("end_reason"),
-            exitCode: row["exit_code"], pid: row["pid"], pidStartTime: row["pid_start_time"], ownerInstance: placedOwner(row["owner_instance"]),
-            stopAt: row["stop_at"], stopReason: try known("stop_reason"), body: row["body"], botUserID: row["bot_user_id"],
-            placedAt: row["placed_at"], profile: row["profile"])
+            id: row["id"],
+            roomName: row["room_name"],
+            roomURL: row["room_url"],
+            state: state,
+            launcher: launcher,
+            createdAt: row["created_at"],
+            updatedAt: row["updated_at"],
+            endedAt: row["ended_at"],
+            endReason: try known("end_reason"),
+            exitCode: row["exit_code"],
+            pid: row["pid"],
+            pidStartTime: row["pid_start_time"],
+            ownerInstance: placedOwner(row["owner_instance"]),
+            stopAt: row["stop_at"],
+            stopReason: try known("stop_reason"),
+            body: row["body"],
+            botUserID: row["bot_user_id"],
+            placedAt: row["placed_at"],
+            profile: row["profile"]
+        )
     }
 
     package func encode(to container: inout PersistenceContainer) throws {

@@ -12,9 +12,14 @@ extension SQLiteSessionStore {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let session = try await transaction { db -> Session? in
             let facts = try Self.claimFacts(profile: profile, owner: owner, settings: settings, db: db)
-            guard let effects = planDirectClaim(
-                profile: profile, body: body, roomHasActiveSession: try Self.activeSession(room: room, db: db) != nil, facts: facts,
-                settings: settings)
+            guard
+                let effects = planDirectClaim(
+                    profile: profile,
+                    body: body,
+                    roomHasActiveSession: try Self.activeSession(room: room, db: db) != nil,
+                    facts: facts,
+                    settings: settings
+                )
             else { return nil }
             return try Self.apply(effects, room: room, url: url, active: nil, launcher: launcher, owner: owner, now: now, db: db)
         }
@@ -28,7 +33,9 @@ extension SQLiteSessionStore {
         _ = try await transaction { db in
             try db.executeCached(sql: "UPDATE session SET room_url = ?, updated_at = ? WHERE id = ?", arguments: [url, now, id])
             try db.executeCached(
-                sql: "UPDATE room SET url = ? WHERE name = (SELECT room_name FROM session WHERE id = ?)", arguments: [url, id])
+                sql: "UPDATE room SET url = ? WHERE name = (SELECT room_name FROM session WHERE id = ?)",
+                arguments: [url, id]
+            )
         }
     }
 
@@ -52,7 +59,8 @@ extension SQLiteSessionStore {
                     UPDATE session SET pid = ?, pid_start_time = ?, updated_at = ?, state = 'running'
                     WHERE id = ? AND state = 'starting'
                     """,
-                arguments: [pid, pidStartTime, now, id])
+                arguments: [pid, pidStartTime, now, id]
+            )
             guard db.changesCount == 1 else { return nil }
             return try Self.session(id: id, db: db)
         }
@@ -78,28 +86,55 @@ extension SQLiteSessionStore {
     /// its next session, which is claimed in the same transaction when `claimSuccessor` and policy allow.
     /// Nil when it had already ended.
     package func finish(
-        _ id: String, state: SessionState, reason: EndReason, exitCode: Int?, now: Double, claimSuccessor: Bool
+        _ id: String,
+        state: SessionState,
+        reason: EndReason,
+        exitCode: Int?,
+        now: Double,
+        claimSuccessor: Bool
     ) async throws -> Ending? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let ending = try await transaction { db -> Ending? in
             guard let active = try Self.session(id: id, db: db), active.state.isActive else { return nil }
             let room = try Row.fetchOne(
-                cached: db, sql: "SELECT failures, respawn_pending FROM room WHERE name = ?", arguments: [active.roomName])
+                cached: db,
+                sql: "SELECT failures, respawn_pending FROM room WHERE name = ?",
+                arguments: [active.roomName]
+            )
             let plan = planEnd(
                 active.ending(now: now, previousFailures: room?["failures"] ?? 0, respawnPending: room?["respawn_pending"] ?? false),
-                state: state, reason: reason, backoff: settings.restartBackoff, now: now)
+                state: state,
+                reason: reason,
+                backoff: settings.restartBackoff,
+                now: now
+            )
             let session = active.ended(by: plan, exitCode: exitCode, now: now)
             try session.update(db)
             try db.executeCached(
                 sql: "INSERT INTO room (name, url, last_event_at) VALUES (?, ?, 0) ON CONFLICT(name) DO NOTHING",
-                arguments: [session.roomName, session.roomURL])
+                arguments: [session.roomName, session.roomURL]
+            )
             _ = try Self.apply(
-                plan.roomEffects, room: session.roomName, url: session.roomURL, active: nil, launcher: launcher, owner: owner,
-                now: now, db: db)
-            let successor = claimSuccessor
+                plan.roomEffects,
+                room: session.roomName,
+                url: session.roomURL,
+                active: nil,
+                launcher: launcher,
+                owner: owner,
+                now: now,
+                db: db
+            )
+            let successor =
+                claimSuccessor
                 ? try Self.claimIfWaiting(
-                    room: session.roomName, url: session.roomURL, launcher: launcher, owner: owner, settings: settings, now: now,
-                    db: db)
+                    room: session.roomName,
+                    url: session.roomURL,
+                    launcher: launcher,
+                    owner: owner,
+                    settings: settings,
+                    now: now,
+                    db: db
+                )
                 : nil
             return Ending(ended: session, successor: successor)
         }
@@ -120,7 +155,8 @@ extension SQLiteSessionStore {
                         state = CASE state WHEN 'starting' THEN 'running' ELSE state END
                     WHERE id = ? AND state IN \(activeStates)
                     """,
-                arguments: [owner, pid, pidStartTime, now, id])
+                arguments: [owner, pid, pidStartTime, now, id]
+            )
             return try Self.session(id: id, db: db)
         }
     }
@@ -137,7 +173,8 @@ extension SQLiteSessionStore {
                     SELECT EXISTS (SELECT 1 FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?)
                        AND (SELECT count(*) FROM session WHERE state IN \(activeStates)) < ?
                     """,
-                arguments: [now, maxConcurrency]) ?? false
+                arguments: [now, maxConcurrency]
+            ) ?? false
         }
         guard anyWaiting else { return [] }
         let (launcher, owner, settings) = (launcher, instanceID, settings)
@@ -148,12 +185,19 @@ extension SQLiteSessionStore {
                     SELECT name, url FROM room WHERE waiting_since IS NOT NULL AND coalesce(retry_at, 0) <= ?
                     ORDER BY waiting_since, name
                     """,
-                arguments: [now])
+                arguments: [now]
+            )
             var claimed: [Session] = []
             for room in rooms {
                 if let session = try Self.claimIfWaiting(
-                    room: room["name"], url: room["url"], launcher: launcher, owner: owner, settings: settings, now: now, db: db)
-                {
+                    room: room["name"],
+                    url: room["url"],
+                    launcher: launcher,
+                    owner: owner,
+                    settings: settings,
+                    now: now,
+                    db: db
+                ) {
                     claimed.append(session)
                 }
             }
@@ -173,7 +217,8 @@ extension SQLiteSessionStore {
             try Bool.fetchOne(
                 db,
                 sql: "SELECT EXISTS (SELECT 1 FROM session WHERE owner_instance = ? AND state IN \(activeStates))",
-                arguments: [unplaced]) ?? false
+                arguments: [unplaced]
+            ) ?? false
         }
         guard anyWaiting else { return [] }
         let (owner, settings) = (instanceID, settings)
@@ -185,12 +230,14 @@ extension SQLiteSessionStore {
                 sql: """
                     SELECT id FROM session WHERE owner_instance = ? AND state = 'starting' ORDER BY created_at, id LIMIT ?
                     """,
-                arguments: [unplaced, free])
+                arguments: [unplaced, free]
+            )
             var placed: [Session] = []
             for id in ids {
                 try db.executeCached(
                     sql: "UPDATE session SET owner_instance = ?, placed_at = ?, updated_at = ? WHERE id = ?",
-                    arguments: [owner, now, now, id])
+                    arguments: [owner, now, now, id]
+                )
                 if let session = try Self.session(id: id, db: db) { placed.append(session) }
             }
             return placed
@@ -209,7 +256,8 @@ extension SQLiteSessionStore {
                     SELECT * FROM session WHERE owner_instance = ? AND state IN \(activeStates)
                     ORDER BY created_at, id
                     """,
-                arguments: [unplaced])
+                arguments: [unplaced]
+            )
         }
     }
 }

@@ -17,7 +17,8 @@ extension SQLiteSessionStore {
                 arguments: [
                     instance.id, instance.pid, instance.pidStartTime, instance.startedAt, instance.hostID, instance.leaseUntil,
                     instance.advertiseURL,
-                ])
+                ]
+            )
             return try ServiceInstance.filter(Column("id") != instance.id).fetchAll(db)
         }
     }
@@ -67,8 +68,10 @@ extension SQLiteSessionStore {
         let owner = instanceID
         return try await pool.read { db in
             try Session.fetchAll(
-                db, sql: "SELECT * FROM session WHERE state IN \(activeStates) AND owner_instance = ?",
-                arguments: [owner])
+                db,
+                sql: "SELECT * FROM session WHERE state IN \(activeStates) AND owner_instance = ?",
+                arguments: [owner]
+            )
         }
     }
 
@@ -83,7 +86,8 @@ extension SQLiteSessionStore {
                     WHERE state IN ('starting','running') AND stop_at IS NOT NULL AND owner_instance IN (?, ?)
                     ORDER BY stop_at
                     """,
-                arguments: [owner, unplacedOwner])
+                arguments: [owner, unplacedOwner]
+            )
         }
     }
 
@@ -104,7 +108,10 @@ extension SQLiteSessionStore {
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             _ = arguments.append(contentsOf: [query.limit])
             return try Session.fetchAll(
-                db, sql: "SELECT * FROM session \(whereClause) ORDER BY created_at DESC, id LIMIT ?", arguments: arguments)
+                db,
+                sql: "SELECT * FROM session \(whereClause) ORDER BY created_at DESC, id LIMIT ?",
+                arguments: arguments
+            )
         }
     }
 
@@ -124,9 +131,12 @@ extension SQLiteSessionStore {
                     WHERE present = 1 AND room_name IN (\(placeholders)) GROUP BY room_name
                     """,
                 arguments: StatementArguments(
-                    [knockerKeyPattern, knockerKeyPattern] + Array(rooms).map { $0 as any DatabaseValueConvertible }))
+                    [knockerKeyPattern, knockerKeyPattern] + Array(rooms).map { $0 as any DatabaseValueConvertible }
+                )
+            )
             return Dictionary(
-                uniqueKeysWithValues: rows.map { ($0["room_name"], RoomPresence(humans: $0["humans"], knockers: $0["knockers"])) })
+                uniqueKeysWithValues: rows.map { ($0["room_name"], RoomPresence(humans: $0["humans"], knockers: $0["knockers"])) }
+            )
         }
     }
 
@@ -136,7 +146,11 @@ extension SQLiteSessionStore {
             let url = try String.fetchOne(cached: db, sql: "SELECT url FROM room WHERE name = ?", arguments: [room])
             let presence = try Self.presence(room: room, db: db)
             return RoomStatus(
-                session: try Self.activeSession(room: room, db: db), humans: presence.humans, knockers: presence.knockers, url: url)
+                session: try Self.activeSession(room: room, db: db),
+                humans: presence.humans,
+                knockers: presence.knockers,
+                url: url
+            )
         }
     }
 
@@ -165,7 +179,8 @@ extension SQLiteSessionStore {
                     WHERE session.state = 'running' AND session.owner_instance = ?
                       AND max(session.created_at, coalesce(room.last_event_at, 0), coalesce(room.presence_checked_at, 0)) < ?
                     """,
-                arguments: [owner, now - silentFor])
+                arguments: [owner, now - silentFor]
+            )
         }
     }
 
@@ -177,7 +192,8 @@ extension SQLiteSessionStore {
                     INSERT INTO room (name, last_event_at, presence_checked_at) VALUES (?, 0, ?)
                     ON CONFLICT(name) DO UPDATE SET presence_checked_at = excluded.presence_checked_at
                     """,
-                arguments: [room, now])
+                arguments: [room, now]
+            )
         }
     }
 
@@ -187,11 +203,14 @@ extension SQLiteSessionStore {
     package func prune(endedBefore: Double, seenBefore: Double) async throws -> [String] {
         try await transaction { db in
             let ids = try String.fetchAll(
-                db, sql: "SELECT id FROM session WHERE state IN ('ended','failed') AND coalesce(ended_at, updated_at) < ?",
-                arguments: [endedBefore])
+                db,
+                sql: "SELECT id FROM session WHERE state IN ('ended','failed') AND coalesce(ended_at, updated_at) < ?",
+                arguments: [endedBefore]
+            )
             try db.execute(
                 sql: "DELETE FROM session WHERE state IN ('ended','failed') AND coalesce(ended_at, updated_at) < ?",
-                arguments: [endedBefore])
+                arguments: [endedBefore]
+            )
             try db.execute(sql: "DELETE FROM participant WHERE present = 0 AND updated_at < ?", arguments: [endedBefore])
             try db.execute(
                 sql: """
@@ -199,7 +218,8 @@ extension SQLiteSessionStore {
                       AND NOT EXISTS (SELECT 1 FROM session WHERE session.room_name = room.name)
                       AND NOT EXISTS (SELECT 1 FROM participant WHERE participant.room_name = room.name)
                     """,
-                arguments: [endedBefore])
+                arguments: [endedBefore]
+            )
             try db.execute(sql: "DELETE FROM seen_event WHERE received_at < ?", arguments: [seenBefore])
             // Instances that died long ago and own no session any more.
             try db.execute(
@@ -207,7 +227,8 @@ extension SQLiteSessionStore {
                     DELETE FROM instance WHERE lease_until < ?
                       AND NOT EXISTS (SELECT 1 FROM session WHERE session.owner_instance = instance.id)
                     """,
-                arguments: [endedBefore])
+                arguments: [endedBefore]
+            )
             return ids
         }
     }

@@ -87,8 +87,15 @@ package final class SQLiteSessionStore: SessionStorage {
                 plan = planEvent(event, facts: facts, claim: claim, arriving: arriving, mayClaim: mayClaim, settings: settings, now: now)
             }
             let session = try Self.apply(
-                plan.effects, room: event.roomName, url: event.roomURL, active: active, launcher: launcher, owner: owner, now: now,
-                db: db)
+                plan.effects,
+                room: event.roomName,
+                url: event.roomURL,
+                active: active,
+                launcher: launcher,
+                owner: owner,
+                now: now,
+                db: db
+            )
             let (action, reason) = plan.decision.answer(to: event.kind)
             return EventOutcome(decision: plan.decision, action: action, reason: reason, session: session)
         }

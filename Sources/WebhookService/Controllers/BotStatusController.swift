@@ -30,8 +30,14 @@ struct BotStatusReader: Sendable {
         let status = try await store.roomStatus(name)
         let url = status.session?.roomURL ?? status.url ?? dailyDomain.map { "https://\($0).daily.co/\(name)" }
         return BotStatus(
-            roomName: name, roomURL: url, status: status.session?.state.rawValue ?? "absent",
-            sessionID: status.session?.id, since: status.session.map { rfc3339($0.updatedAt) },
-            participants: status.humans, knocking: status.knockers, profile: status.session?.profile)
+            roomName: name,
+            roomURL: url,
+            status: status.session?.state.rawValue ?? "absent",
+            sessionID: status.session?.id,
+            since: status.session.map { rfc3339($0.updatedAt) },
+            participants: status.humans,
+            knocking: status.knockers,
+            profile: status.session?.profile
+        )
     }
 }

@@ -36,8 +36,11 @@ struct DialinController: Sendable {
         guard let calls else { throw APIError(.notFound, .notFound) }
         let body = try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds)
         let verdict = verifier.verify(
-            body: body, signature: request.headers[Self.signature], timestamp: request.headers[Self.timestamp],
-            now: Date().timeIntervalSince1970)
+            body: body,
+            signature: request.headers[Self.signature],
+            timestamp: request.headers[Self.timestamp],
+            now: Date().timeIntervalSince1970
+        )
         guard verdict == .valid else {
             // Daily may probe the URL unsigned when the config is saved; the probe creates nothing.
             if EventNormaliser.isProbe(body) { return json(.ok, ["ok": true]) }
@@ -76,7 +79,7 @@ struct DialinController: Sendable {
             throw APIError(.badRequest, .malformedJSON)
         }
         guard case .string(let callID)? = document["callId"], case .string(let callDomain)? = document["callDomain"],
-              case .string(let sipURI)? = document["sipUri"]
+            case .string(let sipURI)? = document["sipUri"]
         else {
             throw APIError(.badRequest, .invalidCallUpdate)
         }

@@ -35,8 +35,10 @@ struct SessionsController: Sendable {
         parts.metrics.sessions(active: try await store.activeCount(), capacity: maxConcurrency)
         parts.metrics.statusStreams(streams.publicSlots.count + streams.operatorSlots.count)
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: parts.registry.emitToBuffer())))
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: parts.registry.emitToBuffer()))
+        )
     }
 
     /// `?state=&room=&limit=`.
@@ -59,8 +61,11 @@ struct SessionsController: Sendable {
         return json(
             .ok,
             SessionList(
-                sessions: try await SessionView.of(sessions, store: store), active: try await store.activeCount(),
-                maxConcurrency: maxConcurrency))
+                sessions: try await SessionView.of(sessions, store: store),
+                active: try await store.activeCount(),
+                maxConcurrency: maxConcurrency
+            )
+        )
     }
 
     private func session(_ context: BasicRequestContext) async throws -> Session {
@@ -84,20 +89,24 @@ struct SessionsController: Sendable {
         // A call's bot was given a key to forward its call with, and may print its body.
         let callKey = parts.calls.flatMap { calls in DialinCall.callID(ofRoom: session.roomName).map(calls.keys.key(forCall:)) }
         if request.headers[LogForwarder.forwardedHeader] == nil,
-           let answer = await parts.logs.ownersAnswer(for: session, tail: lines, authorization: request.headers[.authorization])
+            let answer = await parts.logs.ownersAnswer(for: session, tail: lines, authorization: request.headers[.authorization])
         {
             // Another instance ran this bot: its answer, or 502 when it cannot be reached.
             guard let answer else { throw APIError(.badGateway, .logUnavailable) }
             return Response(
                 status: .init(code: answer.status),
                 headers: [.contentType: answer.status == 200 ? "text/plain; charset=utf-8" : "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(answer.text, also: [callKey ?? ""]))))
+                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(answer.text, also: [callKey ?? ""])))
+            )
         }
         // The bot wrote this file, and it holds its own meeting token: hand out none of it.
         let path = parts.supervisor.logPath(for: session.id)
         let text = redactor.redact(LogTail.lastLines(of: [path + ".1", path], count: lines), also: [callKey ?? ""])
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            status: .ok,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 }
 

@@ -47,7 +47,9 @@ struct StartController: Sendable {
         }
         guard let body = (start["body"] ?? .object([:])).object else { throw APIError(.badRequest, .invalidBody) }
         // Properties that are not objects were ignored, and the start went ahead without them.
-        for (field, error) in [("dailyRoomProperties", APIError.Code.invalidRoomProperties), ("dailyMeetingTokenProperties", .invalidTokenProperties)] {
+        for (field, error) in [
+            ("dailyRoomProperties", APIError.Code.invalidRoomProperties), ("dailyMeetingTokenProperties", .invalidTokenProperties),
+        ] {
             if let value = start[field], value.object == nil { throw APIError(.badRequest, error) }
         }
         var profile = pathProfile
@@ -56,8 +58,11 @@ struct StartController: Sendable {
             profile = name
         }
         let started = try await starter.start(
-            profile: profile, roomProperties: start["dailyRoomProperties"]?.object ?? [:],
-            tokenProperties: start["dailyMeetingTokenProperties"]?.object ?? [:], body: body)
+            profile: profile,
+            roomProperties: start["dailyRoomProperties"]?.object ?? [:],
+            tokenProperties: start["dailyMeetingTokenProperties"]?.object ?? [:],
+            body: body
+        )
         return json(.ok, started)
     }
 }

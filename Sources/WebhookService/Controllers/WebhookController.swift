@@ -18,11 +18,16 @@ struct WebhookController: Sendable {
             guard enabled else { throw APIError(.notFound, .notFound) }
             let body = try await requestBytes(request, upTo: Self.maxBody, within: requestTimeoutSeconds)
             let answer = await webhooks.handle(
-                body: body, signature: request.headers[Self.signature], timestamp: request.headers[Self.timestamp],
-                now: Date().timeIntervalSince1970)
+                body: body,
+                signature: request.headers[Self.signature],
+                timestamp: request.headers[Self.timestamp],
+                now: Date().timeIntervalSince1970
+            )
             return Response(
-                status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(bytes: answer.body.jsonBytes)))
+                status: HTTPResponse.Status(code: answer.status),
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: answer.body.jsonBytes))
+            )
         }
     }
 }
