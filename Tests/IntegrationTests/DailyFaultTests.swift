@@ -43,8 +43,9 @@ struct DailyFaultTests {
                 rooms.append(room)
                 let started = Date()
                 let answer = try await service.webhook(Fixtures.variant("daily/participant-joined.json", id: room, room: room))
-                // The answer never waits on Daily: launching happens after it.
-                #expect(Date().timeIntervalSince(started) < 2, "\(name): the webhook waited on Daily")
+                // The answer never waits on Daily: launching happens after it. Bounded by the slow fault's delay, not by a
+                // guess at how fast a loaded machine answers.
+                #expect(Date().timeIntervalSince(started) < 6, "\(name): the webhook waited on Daily")
                 #expect(answer.status == 200)
                 #expect(answer.string("action") == "spawned")
                 ids.append(try #require(answer.string("session_id")))
