@@ -220,10 +220,8 @@ package func buildApplication(
                 // their calls there.
                 let url = config.advertisedURL(port: port)
                 address.set(url)
-                Task {
-                    do { try await store.setAdvertiseURL(url) } catch {
-                        logger.error("could not record this instance's address", metadata: ["error": "\(error)"])
-                    }
+                do { try await store.setAdvertiseURL(url) } catch {
+                    logger.error("could not record this instance's address", metadata: ["error": "\(error)"])
                 }
             }
             onListening?(port)

@@ -73,6 +73,7 @@ struct LiveStreams: Sendable {
         return eventStream(
             onEnd: { [rooms, publicSlots] in
                 publicSlots.release()
+                // The stream's end is told synchronously; the room's reader (an actor) hears of it right after.
                 Task { await rooms.unsubscribe(room, subscriber) }
             },
             { send in
@@ -176,19 +177,20 @@ struct LiveStreams: Sendable {
                 }
                 // Written first, so the client knows the stream is open before anything changes.
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                let producer = Task {
-                    try? await cancelWhenGracefulShutdown { try await produce(send) }
-                    output.finish()
+                let clientLeft = await withTaskGroup(of: Void.self, returning: Bool.self) { group in
+                    group.addTask {
+                        try? await cancelWhenGracefulShutdown { try await produce(send) }
+                        output.finish()
+                    }
+                    do {
+                        for await chunk in chunks { try await writer.write(chunk) }
+                        return false
+                    } catch {
+                        group.cancelAll()
+                        return true
+                    }
                 }
-                defer { producer.cancel() }
-                do {
-                    for await chunk in chunks { try await writer.write(chunk) }
-                } catch {
-                    // The client went away.
-                    producer.cancel()
-                    return
-                }
-                try await writer.finish(nil)
+                if !clientLeft { try await writer.finish(nil) }
             }
         )
     }
@@ -265,6 +267,8 @@ actor RoomStatusReaders {
         let (stream, continuation) = AsyncStream.makeStream(of: BotStatus?.self, bufferingPolicy: .bufferingNewest(8))
         if readers[room] == nil {
             let readerID = UUID()
+            // One reader per room, shared by its streams: it outlives the request that started it and ends with the
+            // last stream (`unsubscribe`) or the database (`finish`).
             let task = Task {
                 do {
                     try await read { status in

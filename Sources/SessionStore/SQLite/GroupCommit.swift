@@ -50,6 +50,8 @@ actor GroupCommit {
             )
             if !committing {
                 committing = true
+                // The batch's commit outlives the write that began it, whose caller waits only for its own answer;
+                // every write of the batch, that one included, is answered by it.
                 Task { await commitPending() }
             }
         }
