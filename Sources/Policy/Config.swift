@@ -166,20 +166,8 @@ package struct Config: Sendable {
         let port = try reader.integer("AUTOSPAWN_PORT", default: 8080, range: 0...65535)
         let database = try DatabaseLocation.parse(try reader.nonEmpty("AUTOSPAWN_DB") ?? "autospawn.sqlite")
         let webhookEnabled = try reader.flag("AUTOSPAWN_WEBHOOK", default: true)
-        let secrets = try reader.secrets("AUTOSPAWN_WEBHOOK_SECRET")
-        // A secret that is set is enforced: only an explicit AUTOSPAWN_REQUIRE_SIGNATURE=0 lets unsigned events in.
-        let requireSignature = try reader.flag("AUTOSPAWN_REQUIRE_SIGNATURE", default: !secrets.isEmpty)
-        if requireSignature && secrets.isEmpty {
-            throw ConfigError("AUTOSPAWN_WEBHOOK_SECRET", "must be set when AUTOSPAWN_REQUIRE_SIGNATURE=1")
-        }
         var warnings: [String] = []
-        if secrets.isEmpty {
-            warnings.append(
-                "AUTOSPAWN_WEBHOOK_SECRET is not set: unsigned webhooks are accepted, so anyone who reaches this port can start and stop bots"
-            )
-        } else if !requireSignature {
-            warnings.append("AUTOSPAWN_REQUIRE_SIGNATURE=0: unsigned webhooks are accepted although a secret is set")
-        }
+        let (secrets, requireSignature) = try webhookSignatures(reader, warnings: &warnings)
         let tolerance = try reader.seconds("AUTOSPAWN_SIGNATURE_TOLERANCE_S", default: 300, allowZero: false)
         let maxConcurrency = try reader.integer("AUTOSPAWN_MAX_CONCURRENCY", default: 5, range: 1...100_000)
         let pattern = reader.string("AUTOSPAWN_ALLOWED_ROOM_REGEX") ?? ".*"
@@ -193,23 +181,7 @@ package struct Config: Sendable {
         let profilesPath = try reader.nonEmpty("AUTOSPAWN_PROFILES")
         let command = try reader.nonEmpty("AUTOSPAWN_BOT_COMMAND")
         let agentURL = try reader.nonEmpty("AUTOSPAWN_AGENT_URL")
-        // With a profiles file the two are optional: when set, they form the default profile.
-        var launcher: Launcher?
-        switch (command, agentURL) {
-        case (nil, nil):
-            if profilesPath == nil {
-                throw ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL, or AUTOSPAWN_PROFILES) to say how a bot is started")
-            }
-        case (.some, .some):
-            throw ConfigError("AUTOSPAWN_AGENT_URL", "set either AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL, not both")
-        case (let command?, nil):
-            launcher = .process(arguments: try commandWords(command))
-        case (nil, let url?):
-            guard Self.isHTTPURL(url) else {
-                throw ConfigError("AUTOSPAWN_AGENT_URL", "'\(url)' is not an http:// or https:// URL")
-            }
-            launcher = .agent(baseURL: Self.trimmingTrailingSlashes(url))
-        }
+        let launcher = try defaultLauncher(command: command, agentURL: agentURL, hasProfiles: profilesPath != nil)
         let botLogDirectory: String
         switch database {
         case .sqlite(let path):
@@ -248,53 +220,30 @@ package struct Config: Sendable {
         }
         let logLevel = try reader.choice("AUTOSPAWN_LOG_LEVEL", default: LogLevel.info)
         let logFormat = try reader.choice("AUTOSPAWN_LOG_FORMAT", default: LogFormat.text)
-        let botEnvironmentNames = try reader.botEnvironmentNames("AUTOSPAWN_BOT_ENV")
-        var botEnvironment: [String: String] = [:]
-        for name in botBaseVariables + botEnvironmentNames {
-            if let value = environment[name] { botEnvironment[name] = value }
-        }
-        // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
-        if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
-        let botAccount = try accounts.botAccount(
-            user: try reader.nonEmpty("AUTOSPAWN_BOT_USER"),
-            group: try reader.nonEmpty("AUTOSPAWN_BOT_GROUP")
+        let (botEnvironment, botAccount) = try botEnvironmentAndAccount(
+            reader,
+            environment: environment,
+            apiKey: apiKey,
+            accounts: accounts,
+            warnings: &warnings
         )
-        // A bot's HOME is its own user's, which it can write; the service's is not.
-        if let home = botAccount?.home { botEnvironment["HOME"] = home }
-        if botAccount == nil, accounts.currentUID == 0 {
-            warnings.append(
-                "AUTOSPAWN_BOT_USER is not set: bots run as root, and a bot can read everything of the service (its secrets, database and other bots' files)"
-            )
-        }
         var profiles: [BotProfile] = []
         if let path = profilesPath {
-            let document: JSONValue
-            do {
-                document = try readProfiles(path)
-            } catch {
-                throw ConfigError("AUTOSPAWN_PROFILES", "\(path): \(error)")
-            }
             var lookup = environment
             lookup["DAILY_API_KEY"] = apiKey
-            let file = ProfileFile(
+            profiles = try fileProfiles(
                 path: path,
+                readProfiles: readProfiles,
+                besideDefault: launcher != nil,
                 inherited: .init(
                     botName: botName,
                     botEnvironment: botEnvironment,
                     environment: lookup,
                     hasDailyAPIKey: apiKey != nil,
                     maxConcurrency: maxConcurrency
-                )
+                ),
+                warnings: &warnings
             )
-            let (listed, profileWarnings) = try file.profiles(document)
-            if launcher != nil, listed.contains(where: { $0.name == BotProfile.defaultName }) {
-                throw ConfigError(
-                    "AUTOSPAWN_PROFILES",
-                    "\(path): profile 'default', field 'name' is the profile AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL forms: rename one of them"
-                )
-            }
-            profiles = listed
-            warnings += profileWarnings
         }
         let botLogMaxBytes = try reader.integer("AUTOSPAWN_BOT_LOG_MAX_BYTES", default: 10 * 1024 * 1024, range: 4096...(1 << 40))
         let retentionDays = try reader.days("AUTOSPAWN_RETENTION_DAYS", default: 7)
@@ -310,25 +259,7 @@ package struct Config: Sendable {
             throw ConfigError("AUTOSPAWN_ADVERTISE_URL", "'\(advertiseURL)' is not an http:// or https:// URL")
         }
         let warmBots = try reader.integer("AUTOSPAWN_WARM_BOTS", default: 0, range: 0...1000)
-        if warmBots > 0 {
-            guard case .process(let words)? = launcher else {
-                throw ConfigError(
-                    "AUTOSPAWN_WARM_BOTS",
-                    "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed (a profile has warm_bots of its own)"
-                )
-            }
-            if let placeholder = placeholder(in: words) {
-                throw ConfigError(
-                    "AUTOSPAWN_WARM_BOTS",
-                    "AUTOSPAWN_BOT_COMMAND uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)"
-                )
-            }
-            if warmBots > maxLocalBots {
-                warnings.append(
-                    "AUTOSPAWN_WARM_BOTS=\(warmBots) keeps more idle bots than this instance ever runs at once (AUTOSPAWN_MAX_LOCAL_BOTS=\(maxLocalBots))"
-                )
-            }
-        }
+        try checkWarmBots(warmBots, launcher: launcher, maxLocalBots: maxLocalBots, warnings: &warnings)
         if let launcher {
             profiles.append(
                 BotProfile(
@@ -340,14 +271,7 @@ package struct Config: Sendable {
                 )
             )
         }
-        // The meeting token is a secret: on a command line every user of the machine sees it (ps).
-        for profile in profiles {
-            guard case .process(let words) = profile.launcher, words.contains(where: { $0.contains("{token}") }) else { continue }
-            let source = profile.name == BotProfile.defaultName ? "AUTOSPAWN_BOT_COMMAND" : "AUTOSPAWN_PROFILES: profile '\(profile.name)'"
-            warnings.append(
-                "\(source) puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead"
-            )
-        }
+        warnings += tokenOnCommandLineWarnings(profiles)
         let leaseSeconds = try reader.seconds("AUTOSPAWN_LEASE_S", default: 10, allowZero: false)
         let hostID = try reader.nonEmpty("AUTOSPAWN_HOST_ID")
         let handoverWait = try reader.seconds("AUTOSPAWN_HANDOVER_WAIT_S", default: 120, allowZero: true)
@@ -420,6 +344,132 @@ package struct Config: Sendable {
         config.secretTexts = secretTexts.filter { !$0.isEmpty }
         config.warnings = warnings
         return config
+    }
+
+    /// `AUTOSPAWN_WEBHOOK_SECRET` and `AUTOSPAWN_REQUIRE_SIGNATURE`: a secret that is set is enforced, and only an
+    /// explicit `AUTOSPAWN_REQUIRE_SIGNATURE=0` lets unsigned events in.
+    private static func webhookSignatures(_ reader: Reader, warnings: inout [String]) throws(ConfigError) -> ([[UInt8]], Bool) {
+        let secrets = try reader.secrets("AUTOSPAWN_WEBHOOK_SECRET")
+        let requireSignature = try reader.flag("AUTOSPAWN_REQUIRE_SIGNATURE", default: !secrets.isEmpty)
+        if requireSignature && secrets.isEmpty {
+            throw ConfigError("AUTOSPAWN_WEBHOOK_SECRET", "must be set when AUTOSPAWN_REQUIRE_SIGNATURE=1")
+        }
+        if secrets.isEmpty {
+            warnings.append(
+                "AUTOSPAWN_WEBHOOK_SECRET is not set: unsigned webhooks are accepted, so anyone who reaches this port can start and stop bots"
+            )
+        } else if !requireSignature {
+            warnings.append("AUTOSPAWN_REQUIRE_SIGNATURE=0: unsigned webhooks are accepted although a secret is set")
+        }
+        return (secrets, requireSignature)
+    }
+
+    /// `AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL`: the default profile's launcher. With a profiles file both are
+    /// optional (nil: no default profile of their making).
+    private static func defaultLauncher(command: String?, agentURL: String?, hasProfiles: Bool) throws(ConfigError) -> Launcher? {
+        switch (command, agentURL) {
+        case (nil, nil):
+            if !hasProfiles {
+                throw ConfigError("AUTOSPAWN_BOT_COMMAND", "set it (or AUTOSPAWN_AGENT_URL, or AUTOSPAWN_PROFILES) to say how a bot is started")
+            }
+            return nil
+        case (.some, .some):
+            throw ConfigError("AUTOSPAWN_AGENT_URL", "set either AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL, not both")
+        case (let command?, nil):
+            return .process(arguments: try commandWords(command))
+        case (nil, let url?):
+            guard isHTTPURL(url) else {
+                throw ConfigError("AUTOSPAWN_AGENT_URL", "'\(url)' is not an http:// or https:// URL")
+            }
+            return .agent(baseURL: trimmingTrailingSlashes(url))
+        }
+    }
+
+    /// The bots' allow-listed variables (`AUTOSPAWN_BOT_ENV`) and the user they run as (`AUTOSPAWN_BOT_USER`).
+    private static func botEnvironmentAndAccount(
+        _ reader: Reader,
+        environment: [String: String],
+        apiKey: String?,
+        accounts: SystemAccounts,
+        warnings: inout [String]
+    ) throws(ConfigError) -> ([String: String], BotAccount?) {
+        let botEnvironmentNames = try reader.botEnvironmentNames("AUTOSPAWN_BOT_ENV")
+        var botEnvironment: [String: String] = [:]
+        for name in botBaseVariables + botEnvironmentNames {
+            if let value = environment[name] { botEnvironment[name] = value }
+        }
+        // A key read from DAILY_API_KEY_FILE is not in the environment: a bot that is to have it gets the value read.
+        if botEnvironmentNames.contains("DAILY_API_KEY"), let apiKey { botEnvironment["DAILY_API_KEY"] = apiKey }
+        let botAccount = try accounts.botAccount(
+            user: try reader.nonEmpty("AUTOSPAWN_BOT_USER"),
+            group: try reader.nonEmpty("AUTOSPAWN_BOT_GROUP")
+        )
+        // A bot's HOME is its own user's, which it can write; the service's is not.
+        if let home = botAccount?.home { botEnvironment["HOME"] = home }
+        if botAccount == nil, accounts.currentUID == 0 {
+            warnings.append(
+                "AUTOSPAWN_BOT_USER is not set: bots run as root, and a bot can read everything of the service (its secrets, database and other bots' files)"
+            )
+        }
+        return (botEnvironment, botAccount)
+    }
+
+    /// The profiles of the file `AUTOSPAWN_PROFILES` names. One named `default` may not stand beside the default profile
+    /// that `AUTOSPAWN_BOT_COMMAND` or `AUTOSPAWN_AGENT_URL` forms.
+    private static func fileProfiles(
+        path: String,
+        readProfiles: (String) throws -> JSONValue,
+        besideDefault: Bool,
+        inherited: ProfileFile.Inherited,
+        warnings: inout [String]
+    ) throws(ConfigError) -> [BotProfile] {
+        let document: JSONValue
+        do {
+            document = try readProfiles(path)
+        } catch {
+            throw ConfigError("AUTOSPAWN_PROFILES", "\(path): \(error)")
+        }
+        let (listed, profileWarnings) = try ProfileFile(path: path, inherited: inherited).profiles(document)
+        if besideDefault, listed.contains(where: { $0.name == BotProfile.defaultName }) {
+            throw ConfigError(
+                "AUTOSPAWN_PROFILES",
+                "\(path): profile 'default', field 'name' is the profile AUTOSPAWN_BOT_COMMAND or AUTOSPAWN_AGENT_URL forms: rename one of them"
+            )
+        }
+        warnings += profileWarnings
+        return listed
+    }
+
+    /// `AUTOSPAWN_WARM_BOTS` needs a command that waits for its room on its standard input.
+    private static func checkWarmBots(_ warmBots: Int, launcher: Launcher?, maxLocalBots: Int, warnings: inout [String]) throws(ConfigError) {
+        guard warmBots > 0 else { return }
+        guard case .process(let words)? = launcher else {
+            throw ConfigError(
+                "AUTOSPAWN_WARM_BOTS",
+                "needs AUTOSPAWN_BOT_COMMAND: an agent (AUTOSPAWN_AGENT_URL) cannot be prewarmed (a profile has warm_bots of its own)"
+            )
+        }
+        if let placeholder = placeholder(in: words) {
+            throw ConfigError(
+                "AUTOSPAWN_WARM_BOTS",
+                "AUTOSPAWN_BOT_COMMAND uses \(placeholder), but a warm bot starts before its room: let it read the room from its standard input (README, Warm bots)"
+            )
+        }
+        if warmBots > maxLocalBots {
+            warnings.append(
+                "AUTOSPAWN_WARM_BOTS=\(warmBots) keeps more idle bots than this instance ever runs at once (AUTOSPAWN_MAX_LOCAL_BOTS=\(maxLocalBots))"
+            )
+        }
+    }
+
+    /// The meeting token is a secret: on a command line every user of the machine sees it (ps).
+    private static func tokenOnCommandLineWarnings(_ profiles: [BotProfile]) -> [String] {
+        profiles.compactMap { profile in
+            guard case .process(let words) = profile.launcher, words.contains(where: { $0.contains("{token}") }) else { return nil }
+            let source = profile.name == BotProfile.defaultName ? "AUTOSPAWN_BOT_COMMAND" : "AUTOSPAWN_PROFILES: profile '\(profile.name)'"
+            return
+                "\(source) puts {token}, the bot's meeting token, on its command line, which every user of this machine sees (ps): read DAILY_ROOM_TOKEN instead"
+        }
     }
 
     /// Secrets that can be given as a `serve` flag, and so be seen by every user of the machine (`ps`).
