@@ -50,31 +50,11 @@ package func buildApplication(
     onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
     var config = config
-    var factory = PrometheusMetricsFactory(registry: registry)
-    // Bots start in milliseconds, Daily-backed ones in seconds: buckets for both.
-    factory.durationHistogramBuckets["autospawn_spawn_latency_seconds"] = [
-        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
-    ]
-    let metrics = ServiceMetrics(factory: factory)
+    let metrics = serviceMetrics(registry)
     let daily = config.dailyAPIKey.map {
         DailyClient(baseURL: config.dailyAPIURL, apiKey: $0, logger: logger, metrics: metrics)
     }
-    if let daily, config.dailyDomain == nil {
-        do {
-            config.dailyDomain = try await daily.domainName()
-            logger.info("Daily domain read from the API root", metadata: ["domain": "\(config.dailyDomain ?? "")"])
-        } catch let error as DailyAPIError where error.status == 401 || error.status == 403 {
-            throw ConfigError("DAILY_API_KEY", "Daily refused it (\(error.type)); check the key")
-        } catch {
-            throw StartupError("cannot read the Daily domain from \(config.dailyAPIURL): \(error); set AUTOSPAWN_DAILY_DOMAIN to start without it")
-        }
-    }
-    if config.dailyDomain == nil && config.dailyAPIKey == nil {
-        logger.warning(
-            "neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)"
-        )
-    }
+    config.dailyDomain = try await dailyDomain(config, daily: daily, logger: logger)
     let store = try store ?? openSQLiteStore(config)
     // Known now unless the port is chosen at start; then once the server listens.
     let address = ServiceAddress(config.advertisedURL(port: config.port))
@@ -82,18 +62,7 @@ package func buildApplication(
     if !config.dialinSecrets.isEmpty {
         callForwardingURL = { address.baseURL + DialinController.forwardingPath }
     }
-    var settings = Supervisor.Settings(
-        profiles: config.profiles,
-        logDirectory: config.botLogDirectory,
-        stopGraceSeconds: config.stopGraceSeconds,
-        maxSessionSeconds: config.maxSessionSeconds,
-        botLogMaxBytes: config.botLogMaxBytes,
-        shutdownMode: config.shutdownMode,
-        drainTimeoutSeconds: config.drainTimeoutSeconds,
-        restartBackoff: config.restartBackoff,
-        callForwardingURL: callForwardingURL
-    )
-    settings.botAccount = config.botAccount
+    var settings = Supervisor.Settings(config, callForwardingURL: callForwardingURL)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     settings.otherInstancesAlive = { await Recovery.othersAlive(store: store, hostID: hostID, now: Date().timeIntervalSince1970) }
     let supervisor = Supervisor(store: store, settings: settings, logger: logger, daily: daily, metrics: metrics)
@@ -121,18 +90,7 @@ package func buildApplication(
         store: store,
         supervisor: supervisor,
         recovery: recovery,
-        settings: .init(
-            interval: config.reaperIntervalSeconds,
-            startTimeoutSeconds: config.startTimeoutSeconds,
-            maxSessionSeconds: config.maxSessionSeconds,
-            orphanAfterSeconds: config.orphanAfterSeconds,
-            botNames: config.policySettings.botNames,
-            retentionSeconds: config.retentionSeconds,
-            signatureToleranceSeconds: config.signatureToleranceSeconds,
-            recoveryInterval: config.leaseSeconds / 2,
-            spawnOn: config.spawnOn,
-            knockWaitSeconds: config.knockWaitSeconds
-        ),
+        settings: Reaper.Settings(config),
         daily: daily,
         metrics: metrics,
         logger: logger
@@ -201,13 +159,7 @@ package func buildApplication(
         logs: LogForwarder(store: store, http: .shared)
     )
     let router = buildRouter(config, parts)
-    parts.routes = router.routes.map { route in
-        let path = route.path.components.map { component in
-            let text = "\(component)"
-            return text.hasPrefix(":") ? "{\(text.dropFirst())}" : text
-        }
-        return "\(route.method) /" + path.joined(separator: "/")
-    }.sorted()
+    parts.routes = servedRoutes(router)
     let app = Application(
         router: router,
         // A connection that sends nothing (or a head that never ends) for this long is closed: slowloris.
@@ -229,6 +181,81 @@ package func buildApplication(
         logger: logger
     )
     return (app, parts)
+}
+
+extension Supervisor.Settings {
+    init(_ config: Config, callForwardingURL: (@Sendable () -> String)?) {
+        self.init(
+            profiles: config.profiles,
+            logDirectory: config.botLogDirectory,
+            stopGraceSeconds: config.stopGraceSeconds,
+            maxSessionSeconds: config.maxSessionSeconds,
+            botLogMaxBytes: config.botLogMaxBytes,
+            shutdownMode: config.shutdownMode,
+            drainTimeoutSeconds: config.drainTimeoutSeconds,
+            restartBackoff: config.restartBackoff,
+            callForwardingURL: callForwardingURL
+        )
+        botAccount = config.botAccount
+    }
+}
+
+extension Reaper.Settings {
+    /// Recovery looks for dead instances every half lease, apart from the other rules.
+    init(_ config: Config) {
+        self.init(
+            interval: config.reaperIntervalSeconds,
+            startTimeoutSeconds: config.startTimeoutSeconds,
+            maxSessionSeconds: config.maxSessionSeconds,
+            orphanAfterSeconds: config.orphanAfterSeconds,
+            botNames: config.policySettings.botNames,
+            retentionSeconds: config.retentionSeconds,
+            signatureToleranceSeconds: config.signatureToleranceSeconds,
+            recoveryInterval: config.leaseSeconds / 2,
+            spawnOn: config.spawnOn,
+            knockWaitSeconds: config.knockWaitSeconds
+        )
+    }
+}
+
+/// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
+private func servedRoutes(_ router: Router<BasicRequestContext>) -> [String] {
+    router.routes.map { route in
+        let path = route.path.components.map { component in
+            let text = "\(component)"
+            return text.hasPrefix(":") ? "{\(text.dropFirst())}" : text
+        }
+        return "\(route.method) /" + path.joined(separator: "/")
+    }.sorted()
+}
+
+/// The service's metrics in `registry`; bots start in milliseconds, Daily-backed ones in seconds: buckets for both.
+private func serviceMetrics(_ registry: PrometheusCollectorRegistry) -> ServiceMetrics {
+    var factory = PrometheusMetricsFactory(registry: registry)
+    factory.durationHistogramBuckets["autospawn_spawn_latency_seconds"] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+    ]
+    return ServiceMetrics(factory: factory)
+}
+
+/// `AUTOSPAWN_DAILY_DOMAIN`, or the domain Daily's API root names for the key: rooms of events that give only their
+/// name get their URL from it.
+private func dailyDomain(_ config: Config, daily: DailyClient?, logger: Logger) async throws -> String? {
+    if let domain = config.dailyDomain { return domain }
+    guard let daily else {
+        logger.warning("neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
+        return nil
+    }
+    do {
+        let domain = try await daily.domainName()
+        logger.info("Daily domain read from the API root", metadata: ["domain": "\(domain)"])
+        return domain
+    } catch let error as DailyAPIError where error.status == 401 || error.status == 403 {
+        throw ConfigError("DAILY_API_KEY", "Daily refused it (\(error.type)); check the key")
+    } catch {
+        throw StartupError("cannot read the Daily domain from \(config.dailyAPIURL): \(error); set AUTOSPAWN_DAILY_DOMAIN to start without it")
+    }
 }
 
 private func openSQLiteStore(_ config: Config) throws -> any SessionStorage {
