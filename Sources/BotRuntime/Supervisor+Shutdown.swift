@@ -64,9 +64,12 @@ extension Supervisor {
         for session in sessions {
             _ = try? await requestStop(session.id, reason: .shutdown)
         }
-        // Ended sessions leave `bots` in botExited; stop waiting once none is left.
-        while !bots.isEmpty {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        await waitForNoBots()
+    }
+
+    /// Returns once no bot of this instance is left (`botExited` tells), at once when none is.
+    func waitForNoBots() async {
+        guard !bots.isEmpty else { return }
+        await withCheckedContinuation { whenNoBots.append($0) }
     }
 }

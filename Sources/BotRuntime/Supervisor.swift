@@ -32,6 +32,8 @@ package actor Supervisor: Service {
     let reaper = ChildReaper()
     /// Launches under way, so that `drain` can wait for them.
     var pendingLaunches: [String: Task<Void, Never>] = [:]
+    /// Shutdowns waiting for the last bot to end (`waitForNoBots`).
+    var whenNoBots: [CheckedContinuation<Void, Never>] = []
     /// Sessions whose end is being written (retried while the database fails): the reaper leaves them alone.
     var ending: Set<String> = []
     /// Each bot's log, rotated log and body file.
@@ -196,6 +198,10 @@ package actor Supervisor: Service {
         ProcessLauncher.signalGroup(pid, SIGKILL)
         let logger = logger(for: sessionID, room: nil)
         bots[sessionID] = nil
+        if bots.isEmpty {
+            for waiter in whenNoBots { waiter.resume() }
+            whenNoBots = []
+        }
         let (state, reason) = status.sessionEnd
         logger.info("bot exited", metadata: ["pid": "\(pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")"])
         await finish(sessionID, state: state, reason: reason, exitCode: status.exitCode)
