@@ -1,3 +1,4 @@
+import Foundation
 import Policy
 
 /// Where the service keeps its account of rooms, sessions, participants, seen events and instances: the one
@@ -179,6 +180,11 @@ package struct RoomStatus: Sendable, Equatable {
 }
 
 /// `LIKE` patterns of participant keys: knockers' (`RoomEvent.knockerKeyPrefix`), kept apart from the room's humans.
+/// The session a claim makes, under a new id.
+func newSession(_ claim: Claim, room: String, url: String?, launcher: LauncherKind, owner: String, now: Double) -> Session {
+    Session.claimed(claim, id: UUID().uuidString.lowercased(), room: room, url: url, launcher: launcher, owner: owner, now: now)
+}
+
 /// How the tables spell a session's missing owner (`Session.ownerInstance` nil: it waits for an instance with room).
 let unplacedOwner = ""
 

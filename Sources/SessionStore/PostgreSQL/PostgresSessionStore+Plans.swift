@@ -113,15 +113,7 @@ extension PostgresSessionStore {
                 )
             case .claim(let claim):
                 // The unique index of one active session per room is the last line of defence.
-                let claimed = Session.claimed(
-                    claim,
-                    id: UUID().uuidString.lowercased(),
-                    room: room,
-                    url: url,
-                    launcher: launcher,
-                    owner: owner,
-                    now: now
-                )
+                let claimed = newSession(claim, room: room, url: url, launcher: launcher, owner: owner, now: now)
                 try await tx.execute(
                     """
                     INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,

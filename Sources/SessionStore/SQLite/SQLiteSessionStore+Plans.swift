@@ -189,15 +189,7 @@ extension SQLiteSessionStore {
                 )
             case .claim(let claim):
                 // The unique index of one active session per room is the last line of defence.
-                let claimed = Session.claimed(
-                    claim,
-                    id: UUID().uuidString.lowercased(),
-                    room: room,
-                    url: url,
-                    launcher: launcher,
-                    owner: owner,
-                    now: now
-                )
+                let claimed = newSession(claim, room: room, url: url, launcher: launcher, owner: owner, now: now)
                 try claimed.insert(db)
                 session = claimed
             case .beginStop(let reason):
