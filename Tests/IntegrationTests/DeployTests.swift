@@ -50,6 +50,8 @@ struct DeployTests {
         let joined = Fixtures.variant("daily/participant-joined.json", id: UUID().uuidString, room: "new-room", participant: "n1")
         #expect(try await second.webhook(joined).string("action") == "spawned")
         await second.shutdown()
+        // A test leaves no bot behind, whatever its instance's shutdown mode.
+        #expect(second.liveBots().isEmpty)
     }
 
     /// Ctrl+C in the README's terminal: the bots are stopped and the service exits, whatever the mode.

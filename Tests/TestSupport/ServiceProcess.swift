@@ -134,10 +134,11 @@ package final class ServiceProcess: @unchecked Sendable {
         return process.isRunning ? nil : process.terminationStatus
     }
 
-    /// Stops the service (SIGTERM, then SIGKILL) if it still runs.
+    /// Stops the service and its bots (SIGINT, which stops the bots whatever `AUTOSPAWN_SHUTDOWN` says; SIGKILL if it
+    /// still runs 20 s later): a test leaves nothing running, even one whose instance would hand its bots over.
     package func shutdown() async {
         guard process.isRunning else { return }
-        signal(SIGTERM)
+        signal(SIGINT)
         if await waitForExit(timeout: 20) == nil {
             signal(SIGKILL)
             _ = await waitForExit(timeout: 5)
