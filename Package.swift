@@ -1,6 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+import class Foundation.ProcessInfo
+
 // Linux only: the bots' spawn and watch (Sources/CProcessSpawn, ProcessTable) use Linux's system calls and /proc.
 #if !os(Linux)
 #error("autospawn builds and runs on Linux only (Sources/CProcessSpawn uses vfork, pidfd_open, memfd_create, prctl and /proc)")
@@ -32,8 +34,6 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
         // AUTOSPAWN_PROFILES, and openapi.yaml in the tests.
         .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
-        // Benchmarks/ only; the trait list leaves out the runtime interposer, which is not mirrored here.
-        .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .target(
@@ -127,19 +127,6 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // `swift package benchmark` (see BENCHMARKS.md): the webhook path's parts, time and allocations per operation.
-        .executableTarget(
-            name: "WebhookPathBenchmarks",
-            dependencies: [
-                "Policy",
-                "SessionStore",
-                "WebhookService",
-                .product(name: "Benchmark", package: "benchmark"),
-            ],
-            path: "Benchmarks/WebhookPathBenchmarks",
-            swiftSettings: swiftSettings,
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
         .target(
             name: "TestSupport",
             dependencies: [
@@ -197,3 +184,28 @@ let package = Package(
         ),
     ]
 )
+
+// The micro-benchmarks (`swift package benchmark`, BENCHMARKS.md) join the package only when `bench/run` asks
+// (AUTOSPAWN_BENCHMARKS=1): `swift build` and `swift test` then neither resolve nor compile ordo-one/benchmark and what
+// it brings, which nothing else uses.
+if ProcessInfo.processInfo.environment["AUTOSPAWN_BENCHMARKS"] == "1" {
+    // The trait list leaves out the runtime interposer, which is not mirrored here.
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", exact: "1.38.1", traits: ["MallocInterposer"])
+    )
+    // The webhook path's parts, time and allocations per operation.
+    package.targets.append(
+        .executableTarget(
+            name: "WebhookPathBenchmarks",
+            dependencies: [
+                "Policy",
+                "SessionStore",
+                "WebhookService",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/WebhookPathBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}

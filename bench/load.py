@@ -691,7 +691,7 @@ and loaded again: the steady state of a pool sized for its traffic). The example
 
 ## Micro-benchmarks: the webhook path's parts
 
-`swift package -c release benchmark --target WebhookPathBenchmarks` (ordo-one/benchmark 1.38.1), per
+`AUTOSPAWN_BENCHMARKS=1 swift package -c release benchmark --target WebhookPathBenchmarks` (ordo-one/benchmark 1.38.1), per
 operation: wall clock and allocations (`Malloc (total)`), p50 of the samples unless said otherwise.
 
 {micro}
