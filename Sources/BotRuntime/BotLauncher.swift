@@ -31,8 +31,8 @@ package struct RunningBot: Sendable {
     package var handle: BotHandle
     package var pid: Int32? { handle.pid }
     package var startTime: UInt64? { handle.startTime }
-    /// Ends with the bot.
-    package var exit: Task<ExitStatus, Never>
+    /// Tells how the bot ended.
+    package var exit: BotExit
     /// Asks the bot to stop, and makes it stop once `grace` seconds have passed; returns when it has ended.
     package var stop: @Sendable (_ grace: Double) async -> Void
     /// A warm bot's room, given once the session has recorded the process (so that a crash in between leaves no
@@ -41,7 +41,7 @@ package struct RunningBot: Sendable {
 
     package init(
         handle: BotHandle,
-        exit: Task<ExitStatus, Never>,
+        exit: BotExit,
         assignRoom: (@Sendable () async -> Void)? = nil,
         stop: @escaping @Sendable (_ grace: Double) async -> Void
     ) {
@@ -123,7 +123,7 @@ package struct ProcessBotLauncher: BotLauncher {
         )
         reaper.expect(pid)
         let startTime = ProcessTable.startTime(pid: pid) ?? 0
-        return Self.running(pid: pid, startTime: startTime, exit: Task { [reaper] in await reaper.exit(of: pid) })
+        return Self.running(pid: pid, startTime: startTime, exit: reaper.exit(of: pid))
     }
 
     /// The bot process of an earlier instance, found alive by its recorded pid and start time, or by its
@@ -135,7 +135,7 @@ package struct ProcessBotLauncher: BotLauncher {
         } else if session.pid == nil {
             found = ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: session.id).first
         }
-        return found.map { Self.adopted(pid: $0.pid, startTime: $0.startTime) }
+        return found.map { Self.running(pid: $0.pid, startTime: $0.startTime, exit: reaper.exit(of: $0.pid, adoptedWithStartTime: $0.startTime)) }
     }
 
     /// Process-group leaders carrying `AUTOSPAWN_SESSION_ID` (one pass over /proc).
@@ -149,14 +149,8 @@ package struct ProcessBotLauncher: BotLauncher {
         if case .process(let pid, _) = handle { ProcessLauncher.signalGroup(pid, SIGKILL) }
     }
 
-    /// A bot process of an earlier instance, found alive after a restart: not this process's child, so its end
-    /// is seen in /proc.
-    static func adopted(pid: Int32, startTime: UInt64) -> RunningBot {
-        running(pid: pid, startTime: startTime, exit: Task { await ProcessLauncher.pollForExit(pid: pid, startTime: startTime) })
-    }
-
     /// SIGTERM to the group, SIGKILL after the grace.
-    static func running(pid: Int32, startTime: UInt64, exit: Task<ExitStatus, Never>) -> RunningBot {
+    static func running(pid: Int32, startTime: UInt64, exit: BotExit) -> RunningBot {
         RunningBot(handle: .process(pid: pid, startTime: startTime), exit: exit) { grace in
             ProcessLauncher.signalGroup(pid, SIGTERM)
             await awaitExit(exit, grace: grace) { ProcessLauncher.signalGroup(pid, SIGKILL) }
@@ -221,11 +215,17 @@ package struct AgentBotLauncher: BotLauncher {
     package func start(_ session: Session, token: String?) async throws -> RunningBot {
         let request = AgentRequest(baseURL: baseURL, session: session, token: token ?? "", timeoutSeconds: timeoutSeconds)
         let (logger, daily) = (logger, daily)
-        let exit = Task { await request.run(logger: logger) }
+        let exit = BotExit()
+        // The open request is the bot: it runs as long as the bot does, whoever watches it (a supervisor that hands
+        // over or is cancelled stops watching, not the bot), and the stop cancels it past the grace.
+        let opened = Task {
+            let status = await request.run(logger: logger)
+            exit.fulfil(status)
+        }
         let (room, userID) = (session.roomName, session.botUserID ?? botUserID(sessionID: session.id))
         return RunningBot(handle: .request, exit: exit) { grace in
             await Self.eject(room: room, userID: userID, daily: daily, logger: logger)
-            await awaitExit(exit, grace: grace) { exit.cancel() }
+            await awaitExit(exit, grace: grace) { opened.cancel() }
         }
     }
 
@@ -249,15 +249,19 @@ package struct AgentBotLauncher: BotLauncher {
 }
 
 /// Waits for a bot to end; if it has not after `grace` seconds, `escalate` (SIGKILL, or closing an agent's
-/// request) makes it, and the wait goes on until it has.
-func awaitExit(_ exit: Task<ExitStatus, Never>, grace: Double, escalate: @escaping @Sendable () -> Void) async {
-    await withTaskGroup(of: Void.self) { group in
-        group.addTask { _ = await exit.value }
+/// request) makes it, and the wait goes on until it has. A cancelled wait returns at once and escalates nothing.
+func awaitExit(_ exit: BotExit, grace: Double, escalate: @escaping @Sendable () -> Void) async {
+    let endedInGrace = await withTaskGroup(of: Bool.self) { group in
+        group.addTask { await exit.wait() != nil }
         group.addTask {
             try? await Task.sleep(for: .seconds(grace))
-            if !Task.isCancelled { escalate() }
+            return false
         }
-        await group.next()
+        let first = await group.next() ?? false
         group.cancelAll()
+        return first
     }
+    guard !endedInGrace, !Task.isCancelled else { return }
+    escalate()
+    _ = await exit.wait()
 }

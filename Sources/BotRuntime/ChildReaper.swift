@@ -14,7 +14,9 @@ import Glibc
 package final class ChildReaper: Sendable {
     private struct Waiter {
         let descriptor: Int32
-        let continuation: CheckedContinuation<ExitStatus, Never>
+        /// False for a process of an earlier instance: not this process's child, its status is not ours to take.
+        let reaps: Bool
+        let onExit: @Sendable (ExitStatus) -> Void
     }
 
     private struct State {
@@ -49,28 +51,55 @@ package final class ChildReaper: Sendable {
 
     /// How the child `pid` (started by this process) ended, once it has.
     package func exit(of pid: Int32) async -> ExitStatus {
+        await withCheckedContinuation { continuation in watch(pid) { continuation.resume(returning: $0) } }
+    }
+
+    /// The end of the process `pid`, as a `BotExit`: a child of this process (its status), or, given its start time, a
+    /// process of an earlier instance found alive after a restart (`vanished`: not ours to wait for, its end is seen
+    /// but not its status).
+    package func exit(of pid: Int32, adoptedWithStartTime startTime: UInt64? = nil) -> BotExit {
+        let exit = BotExit()
+        watch(pid, adoptedWithStartTime: startTime) { exit.fulfil($0) }
+        return exit
+    }
+
+    /// Calls `onExit` on this reaper's thread when the process `pid` has ended.
+    package func watch(
+        _ pid: Int32,
+        adoptedWithStartTime startTime: UInt64? = nil,
+        onExit: @escaping @Sendable (ExitStatus) -> Void
+    ) {
         let descriptor = autospawn_pidfd_open(pid)
         guard descriptor >= 0, wakeup >= 0 else {
-            let status = await ProcessLauncher.waitForExit(pid: pid)
-            state.withLock { _ = $0.expected.remove(pid) }
-            return status
+            // Without pidfds (Linux before 5.3): a thread per process, which waits for a child and looks at /proc for
+            // an adopted process.
+            let thread = Thread { [self] in
+                if let startTime {
+                    while ProcessTable.isAlive(pid: pid, startTime: startTime) { usleep(200_000) }
+                    onExit(.vanished)
+                } else {
+                    onExit(ProcessLauncher.blockingWait(pid: pid))
+                }
+                state.withLock { _ = $0.expected.remove(pid) }
+            }
+            thread.stackSize = 256 * 1024
+            thread.start()
+            return
         }
         _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)  // a bot started meanwhile must not inherit it
-        return await withCheckedContinuation { continuation in
-            let start = state.withLock { state in
-                state.waiters[pid] = Waiter(descriptor: descriptor, continuation: continuation)
-                state.expected.remove(pid)
-                defer { state.running = true }
-                return !state.running
-            }
-            if start {
-                let thread = Thread { [self] in pollForever() }
-                thread.name = "autospawn-reaper"
-                thread.stackSize = 256 * 1024
-                thread.start()
-            } else {
-                autospawn_wakeup_signal(wakeup)
-            }
+        let start = state.withLock { state in
+            state.waiters[pid] = Waiter(descriptor: descriptor, reaps: startTime == nil, onExit: onExit)
+            state.expected.remove(pid)
+            defer { state.running = true }
+            return !state.running
+        }
+        if start {
+            let thread = Thread { [self] in pollForever() }
+            thread.name = "autospawn-reaper"
+            thread.stackSize = 256 * 1024
+            thread.start()
+        } else {
+            autospawn_wakeup_signal(wakeup)
         }
     }
 
@@ -97,12 +126,12 @@ package final class ChildReaper: Sendable {
     private func pollForever() {
         while true {
             // With no bot left the thread ends; the next bot starts another.
-            let current = state.withLock { state -> [(Int32, Int32)]? in
+            let current = state.withLock { state -> [(Int32, Int32, Bool)]? in
                 if state.waiters.isEmpty {
                     state.running = false
                     return nil
                 }
-                return state.waiters.map { ($0.key, $0.value.descriptor) }
+                return state.waiters.map { ($0.key, $0.value.descriptor, $0.value.reaps) }
             }
             guard let watched = current else { return }
             var descriptors = [pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
@@ -115,9 +144,10 @@ package final class ChildReaper: Sendable {
             if descriptors[0].revents != 0 {
                 autospawn_wakeup_drain(wakeup)
             }
-            for (index, (pid, descriptor)) in watched.enumerated() where descriptors[index + 1].revents != 0 {
+            for (index, (pid, descriptor, reaps)) in watched.enumerated() where descriptors[index + 1].revents != 0 {
                 var status: Int32 = 0
-                let result = waitpid(pid, &status, WNOHANG)
+                // A process that is not ours ended when its descriptor became readable.
+                let result = reaps ? waitpid(pid, &status, WNOHANG) : -1
                 if result == 0 { continue }  // readable yet not waitable: look again on the next round
                 let ended: ExitStatus
                 if result == pid {
@@ -128,7 +158,7 @@ package final class ChildReaper: Sendable {
                 }
                 let waiter = state.withLock { state in state.waiters.removeValue(forKey: pid) }
                 close(descriptor)
-                waiter?.continuation.resume(returning: ended)
+                waiter?.onExit(ended)
             }
         }
     }

@@ -78,25 +78,20 @@ package enum ProcessLauncher {
 
     /// Waits for a child to end. The wait blocks a thread of its own, never one of Swift's cooperative pool.
     package static func waitForExit(pid: Int32) async -> ExitStatus {
-        await onOwnThread {
-            var status: Int32 = 0
-            while true {
-                let result = waitpid(pid, &status, 0)
-                if result == pid { break }
-                if result == -1 && errno == EINTR { continue }
-                return .vanished
-            }
-            let signal = status & 0x7F
-            return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
-        }
+        await onOwnThread { blockingWait(pid: pid) }
     }
 
-    /// Waits for a process that is not our child (adopted after a restart) by looking at /proc.
-    package static func pollForExit(pid: Int32, startTime: UInt64, interval: Duration = .milliseconds(200)) async -> ExitStatus {
-        while ProcessTable.isAlive(pid: pid, startTime: startTime) {
-            try? await Task.sleep(for: interval)
+    /// Waits for a child to end, blocking the calling thread.
+    static func blockingWait(pid: Int32) -> ExitStatus {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, 0)
+            if result == pid { break }
+            if result == -1 && errno == EINTR { continue }
+            return .vanished
         }
-        return .vanished
+        let signal = status & 0x7F
+        return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
     }
 
     /// Makes this process the subreaper of its descendants (prctl PR_SET_CHILD_SUBREAPER): what a bot's own

@@ -12,6 +12,19 @@ import Glibc
 extension Supervisor {
 
     package func run() async throws {
+        await withDiscardingTaskGroup { botWork in
+            // Every launch, watch and stop, for as long as the supervisor runs, its shutdown included.
+            botWork.addTask { await self.performWork() }
+            await maintainUntilShutdown()
+            await shutDown()
+            inbox.continuation.finish()
+            // Handed over, the bots run on for the next instance: their watches end here, not the bots.
+            if handsOver { botWork.cancelAll() }
+        }
+    }
+
+    /// The poll loop, placements as they are heard of and the warm pools, until the graceful shutdown.
+    private func maintainUntilShutdown() async {
         let wakeups = store.changes.placementWakeups()
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
@@ -25,6 +38,10 @@ extension Supervisor {
                 for pool in self.warmPools { group.addTask { await pool.run() } }
             }
         }
+    }
+
+    /// What the shutdown does with the bots (`AUTOSPAWN_SHUTDOWN`, a SIGINT).
+    private func shutDown() async {
         let configured = settings.shutdownMode
         let othersAlive = configured == .auto && !interrupted ? await settings.otherInstancesAlive() : false
         let mode = Config.shutdownMode(configured: configured, interrupted: interrupted, othersAlive: othersAlive)

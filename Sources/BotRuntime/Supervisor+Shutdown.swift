@@ -28,7 +28,7 @@ extension Supervisor {
             "draining: the bots run until their calls end; a second SIGTERM or SIGINT stops them now",
             metadata: ["count": "\(bots.count)", "drain_timeout_s": "\(settings.drainTimeoutSeconds)"]
         )
-        while !(bots.isEmpty && pendingLaunches.isEmpty) && now < deadline && !stopNowRequested {
+        while !(bots.isEmpty && pendingLaunches.isEmpty) && now < deadline && !stopNowRequested && !Task.isCancelled {
             await syncStops()
             rotateLogs()
             try? await Task.sleep(for: settings.pollInterval)
@@ -67,9 +67,10 @@ extension Supervisor {
         await waitForNoBots()
     }
 
-    /// Returns once no bot of this instance is left (`botExited` tells), at once when none is.
+    /// Returns once no bot of this instance is left (`botExited` tells), at once when none is, or when the supervisor is
+    /// cancelled rather than shut down (its watches are cancelled with it: the next instance recovers the bots).
     func waitForNoBots() async {
-        guard !bots.isEmpty else { return }
+        guard !bots.isEmpty, !Task.isCancelled else { return }
         await withCheckedContinuation { whenNoBots.append($0) }
     }
 }

@@ -32,6 +32,8 @@ package actor Supervisor: Service {
     let reaper = ChildReaper()
     /// Launches under way, so that `drain` can wait for them.
     var pendingLaunches: [String: Task<Void, Never>] = [:]
+    /// The bot work `run()` does as its children (`Work`).
+    nonisolated let inbox = AsyncStream.makeStream(of: Work.self)
     /// Shutdowns waiting for the last bot to end (`waitForNoBots`).
     var whenNoBots: [CheckedContinuation<Void, Never>] = []
     /// Sessions whose end is being written (retried while the database fails): the reaper leaves them alone.
@@ -89,10 +91,15 @@ package actor Supervisor: Service {
 
     // MARK: Launching
 
-    /// Starts the session's bot after the caller's answer has gone out; returns at once.
+    /// Starts the session's bot after the caller's answer has gone out (a child of `run()`); returns at once.
     /// - Parameter isCall: a phone call's session, which a drain still starts (`takesCalls`).
     package nonisolated func launchSoon(_ session: Session, isCall: Bool = false) {
-        Task { await self.launch(session, isCall: isCall) }
+        inbox.continuation.yield(.launch(session, isCall: isCall))
+    }
+
+    /// Stops the session's bot, or ends a session no instance had taken, after the caller's answer has gone out.
+    package nonisolated func stopSoon(_ session: Session) {
+        inbox.continuation.yield(.stopSession(session))
     }
 
     /// Starts the session's bot and records its process; a bot that cannot start fails its session. Only a session
@@ -103,6 +110,7 @@ package actor Supervisor: Service {
         guard bots[session.id] == nil, pendingLaunches[session.id] == nil else { return }
         // Decided now, while the drain (which waits for launches under way) cannot end meanwhile.
         let mayStart = !isDraining || (isCall && takesCalls)
+        // A task of its own, awaited here, so that the reaper can give up this one launch (`giveUpStart`).
         let task = Task { await self.performLaunch(session, mayStart: mayStart) }
         pendingLaunches[session.id] = task
         await task.value
@@ -187,10 +195,7 @@ package actor Supervisor: Service {
 
     private func watch(_ session: Session, _ bot: RunningBot) {
         bots[session.id] = Bot(room: session.roomName, running: bot)
-        Task {
-            let status = await bot.exit.value
-            await self.botExited(session.id, pid: bot.pid ?? 0, status: status)
-        }
+        inbox.continuation.yield(.watch(session, bot))
     }
 
     private func botExited(_ sessionID: String, pid: Int32, status: ExitStatus) async {
@@ -297,7 +302,43 @@ package actor Supervisor: Service {
         bots[sessionID] = bot
         let (running, grace) = (bot.running, settings.stopGraceSeconds)
         logger(for: sessionID, room: bot.room).info("stopping bot", metadata: ["pid": "\(running.pid.map(String.init) ?? "none")"])
-        Task.detached { await running.stop(grace) }
+        inbox.continuation.yield(.stop(running, grace: grace))
+    }
+
+    // MARK: Bot work
+
+    /// What `run()` does with the bots, each a child task of it.
+    enum Work: Sendable {
+        case launch(Session, isCall: Bool)
+        /// Waits for the bot's end, then ends its session.
+        case watch(Session, RunningBot)
+        /// SIGTERM (or an agent's eject), SIGKILL after the grace.
+        case stop(RunningBot, grace: Double)
+        case stopSession(Session)
+    }
+
+    /// Every launch, watch and stop, each a child of `run()`'s task group until the supervisor's shutdown is over.
+    nonisolated func performWork() async {
+        await withDiscardingTaskGroup { group in
+            for await work in inbox.stream {
+                group.addTask { await self.perform(work) }
+            }
+        }
+    }
+
+    private func perform(_ work: Work) async {
+        switch work {
+        case .launch(let session, let isCall):
+            await launch(session, isCall: isCall)
+        case .watch(let session, let bot):
+            // Nil: the watch was cancelled, as a handover does; the bot runs on for the next instance.
+            guard let status = await bot.exit.wait() else { return }
+            await botExited(session.id, pid: bot.pid ?? 0, status: status)
+        case .stop(let bot, let grace):
+            await bot.stop(grace)
+        case .stopSession(let session):
+            await stop(session)
+        }
     }
 
     // MARK: Adoption

@@ -24,8 +24,8 @@ struct WarmBot: Sendable {
     /// Where its output goes while it is idle.
     let logPath: String
     let startedAt: ContinuousClock.Instant
-    /// Ends with the process.
-    let exit: Task<ExitStatus, Never>
+    /// Tells how the process ended.
+    let exit: BotExit
 
     /// Starts one from `arguments`, its output appended to a file in `directory` that is named for the process
     /// (`<pool>.<pid>.<start time>.log`), so that a file left by a crash can be told from one still in use.
@@ -37,7 +37,7 @@ struct WarmBot: Sendable {
         account: BotAccount?,
         directory: String,
         reaper: ChildReaper,
-        exited: @escaping @Sendable (Int32, ExitStatus) async -> Void
+        exited: @escaping @Sendable (Int32, ExitStatus) -> Void
     ) throws -> WarmBot {
         try BotFiles.makePrivateDirectory(directory)
         var ends: [Int32] = [-1, -1]
@@ -72,6 +72,11 @@ struct WarmBot: Sendable {
         // The process holds the file open: renaming it moves nothing it writes.
         let logPath = WarmLogName(pool: pool, pid: pid, startTime: startTime).path(in: directory)
         rename(startingLog, logPath)
+        let exit = BotExit()
+        reaper.watch(pid) { status in
+            exit.fulfil(status)
+            exited(pid, status)
+        }
         return WarmBot(
             pid: pid,
             startTime: startTime,
@@ -79,11 +84,7 @@ struct WarmBot: Sendable {
             body: BotInput(body),
             logPath: logPath,
             startedAt: .now,
-            exit: Task {
-                let status = await reaper.exit(of: pid)
-                await exited(pid, status)
-                return status
-            }
+            exit: exit
         )
     }
 

@@ -37,8 +37,13 @@ package actor WarmPool {
     /// Deaths while idle in a row, and the earliest time of the next start after them.
     private var failures = 0
     private var notBefore: ContinuousClock.Instant?
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
+    /// What `run()` acts on: a place to refill, or a process that ended (heard on the child reaper's thread).
+    private enum Event {
+        case refill
+        case exited(Int32, ExitStatus)
+    }
+    private let events: AsyncStream<Event>
+    private let wake: AsyncStream<Event>.Continuation
     private let idleGauge = Atomic<Int>(0)
 
     package init(
@@ -70,7 +75,7 @@ package actor WarmPool {
         var logger = logger
         logger[metadataKey: "pool"] = .string(name)
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (events, wake) = AsyncStream.makeStream(of: Event.self)
     }
 
     /// Idle processes now (for `/metrics` and the dashboard, read without waiting for the actor).
@@ -85,7 +90,7 @@ package actor WarmPool {
         let bot = idle.removeFirst()
         publish()
         metrics.warmBotAssigned(pool: name)
-        wake.yield()
+        wake.yield(.refill)
         return bot
     }
 
@@ -94,9 +99,12 @@ package actor WarmPool {
         await removeLeftovers()
         await withDiscardingTaskGroup { group in
             refill(&group)
-            for await _ in wakeups {
+            for await event in events {
                 if Task.isCancelled { break }
-                refill(&group)
+                switch event {
+                case .refill: refill(&group)
+                case .exited(let pid, let status): exited(pid, status: status)
+                }
             }
             await stopIdle()
         }
@@ -108,7 +116,7 @@ package actor WarmPool {
             if let notBefore, ContinuousClock.now < notBefore {
                 group.addTask { [wake] in
                     try? await Task.sleep(until: notBefore, clock: .continuous)
-                    wake.yield()
+                    wake.yield(.refill)
                 }
                 return
             }
@@ -122,8 +130,8 @@ package actor WarmPool {
                     account: account,
                     directory: directory,
                     reaper: reaper
-                ) { pid, status in
-                    await self.exited(pid, status: status)
+                ) { [wake] pid, status in
+                    wake.yield(.exited(pid, status))
                 }
                 idle.append(bot)
                 publish()
@@ -155,7 +163,7 @@ package actor WarmPool {
             metadata: ["pid": "\(bot.pid)", "exit_code": "\(status.exitCode.map(String.init) ?? "unknown")", "log": "\(kept)"]
         )
         failed(ranFor: bot.startedAt.duration(to: .now) / .seconds(1))
-        wake.yield()
+        wake.yield(.refill)
     }
 
     private func failed(ranFor seconds: Double) {
@@ -196,8 +204,8 @@ package actor WarmPool {
                 }
                 if let parent = ProcessTable.parent(of: file.pid), ProcessTable.runsThisProgram(pid: parent) { continue }
                 logger.warning("stopping an idle warm bot an earlier instance left running", metadata: ["pid": "\(file.pid)"])
-                group.addTask { [stopGraceSeconds] in
-                    let exit = Task { await ProcessLauncher.pollForExit(pid: file.pid, startTime: file.startTime) }
+                group.addTask { [stopGraceSeconds, reaper] in
+                    let exit = reaper.exit(of: file.pid, adoptedWithStartTime: file.startTime)
                     await ProcessBotLauncher.running(pid: file.pid, startTime: file.startTime, exit: exit).stop(stopGraceSeconds)
                     unlink(path)
                 }

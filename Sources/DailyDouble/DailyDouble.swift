@@ -132,6 +132,7 @@ package enum DailyDouble {
             continuation.finish()
         }
         let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "daily-double")))
+        // The double outlives this call: a test starts it, uses it and stops it (`Running.stop`), which ends this task.
         let task = Task {
             defer { continuation.finish() }
             try await group.run()

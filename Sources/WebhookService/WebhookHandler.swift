@@ -154,7 +154,7 @@ package struct WebhookHandler: Sendable {
             case .spawn?:
                 supervisor.launchSoon(session)
             case .stop?:
-                Task { [supervisor] in await supervisor.stop(session) }
+                supervisor.stopSoon(session)
             default:
                 break
             }

@@ -81,13 +81,26 @@ struct ProcessLauncherTests {
         #expect(ProcessTable.groupLeaders(withEnvironment: "AUTOSPAWN_SESSION_ID", equalTo: "find-me-\(getpid())").isEmpty)
     }
 
-    @Test func adoptedProcessesAreWatchedByPolling() async throws {
+    @Test func anAdoptedProcessesEndIsHeardThoughItsStatusIsNot() async throws {
         let pid = try ProcessLauncher.spawn(arguments: ["sleep", "0.3"], environment: ["PATH": "/usr/bin:/bin"], logPath: temporaryLog())
         let start = try #require(ProcessTable.startTime(pid: pid))
         // Reap it elsewhere, as a process that is not our child would be.
         let reaped = Task { await ProcessLauncher.waitForExit(pid: pid) }
-        #expect(await ProcessLauncher.pollForExit(pid: pid, startTime: start, interval: .milliseconds(20)) == .vanished)
+        let exit = ChildReaper().exit(of: pid, adoptedWithStartTime: start)
+        #expect(await exit.wait() == .vanished)
         _ = await reaped.value
+    }
+
+    @Test func aCancelledWaitForABotsEndReturnsAndTheBotRunsOn() async throws {
+        let pid = try ProcessLauncher.spawn(arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin"], logPath: temporaryLog())
+        let reaper = ChildReaper()
+        let exit = reaper.exit(of: pid) as BotExit
+        let waiting = Task { await exit.wait() }
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        #expect(exit.status == nil)
+        ProcessLauncher.signalGroup(pid, SIGKILL)
+        #expect(await exit.wait() == .signaled(SIGKILL))
     }
 }
 

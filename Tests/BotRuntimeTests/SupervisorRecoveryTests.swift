@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Policy
 import SessionStore
+import TestSupport
 import Testing
 
 @testable import BotRuntime
@@ -84,25 +85,36 @@ struct SupervisorRecoveryTests {
 
         let next = try makeStore(path, instance: "next")
         let supervisor = makeSupervisor(next)
-        try await Recovery(store: next, supervisor: supervisor, logger: Logger(label: "test")).run()
+        try await whileRunning(supervisor) {
+            try await Recovery(store: next, supervisor: supervisor, logger: Logger(label: "test")).run()
 
-        let adopted = try #require(try await next.session(started.id))
-        #expect(adopted.state == .running)
-        #expect(adopted.pid == pid)
-        #expect(adopted.ownerInstance == "next")
-        let lost = try #require(try await next.session(never.id))
-        #expect(lost.state == .failed)
-        #expect(lost.endReason == .lost)
+            let adopted = try #require(try await next.session(started.id))
+            #expect(adopted.state == .running)
+            #expect(adopted.pid == pid)
+            #expect(adopted.ownerInstance == "next")
+            let lost = try #require(try await next.session(never.id))
+            #expect(lost.state == .failed)
+            #expect(lost.endReason == .lost)
 
-        // The adopted bot can be stopped by the new owner.
-        _ = try await supervisor.requestStop(started.id, reason: .stopRequested)
-        #expect(await reaper.value == .signaled(SIGTERM))
-        var ended = false
-        for _ in 0..<100 where !ended {
-            ended = try await next.session(started.id)?.state == .ended
-            try await Task.sleep(for: .milliseconds(20))
+            // The adopted bot can be stopped by the new owner.
+            _ = try await supervisor.requestStop(started.id, reason: .stopRequested)
+            #expect(await reaper.value == .signaled(SIGTERM))
+            #expect(try await eventually { try await next.session(started.id)?.state == .ended })
         }
-        #expect(ended)
+    }
+
+    /// Runs `body` while the supervisor runs: its launches, watches and stops are children of its `run()`.
+    func whileRunning(_ supervisor: Supervisor, _ body: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await supervisor.run() }
+            do {
+                try await body()
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
     }
 
     @Test func sessionsOfALiveInstanceAreLeftAlone() async throws {
