@@ -114,10 +114,10 @@ package final class ServiceProcess: @unchecked Sendable {
         self.environment = environment
     }
 
-    /// A test that fails before its `shutdown()` must not leave the service (and its bots) running:
-    /// SIGTERM makes the service stop its bots and exit by itself.
+    /// A test that fails before its `shutdown()` must not leave the service (and its bots) running: SIGINT makes the
+    /// service stop its bots and exit by itself, whatever its `AUTOSPAWN_SHUTDOWN` (SIGTERM may hand them over).
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        if process.isRunning { kill(process.processIdentifier, SIGINT) }
     }
 
     /// Sends a signal to the service.
