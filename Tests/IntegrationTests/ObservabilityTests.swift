@@ -113,8 +113,10 @@ struct ObservabilityTests {
     @Test func statusStreamPushesEachChangeOfTheRoomsBot() async throws {
         let double = try await DailyDouble.start(apiKey: "k", domain: "acme")
         defer { Task { await double.stop() } }
+        // A bot that ignores SIGTERM stays `stopping` for the stop grace: long enough to see it, whatever the load.
         let service = try await ServiceProcess.start([
             "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_DAILY_DOMAIN": "",
+            "AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("ignore-term"), "AUTOSPAWN_STOP_GRACE_S": "1",
         ])
         #expect(try await service.request(.GET, "/bot/status/stream").status == 400)
         let stream = try await EventStreamClient(url: service.baseURL + "/bot/status/stream?room=demo-room")
