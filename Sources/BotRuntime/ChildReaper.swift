@@ -49,11 +49,6 @@ package final class ChildReaper: Sendable {
         state.withLock { $0.waiters[pid] != nil || $0.expected.contains(pid) }
     }
 
-    /// How the child `pid` (started by this process) ended, once it has.
-    package func exit(of pid: Int32) async -> ExitStatus {
-        await withCheckedContinuation { continuation in watch(pid) { continuation.resume(returning: $0) } }
-    }
-
     /// The end of the process `pid`, as a `BotExit`: a child of this process (its status), or, given its start time, a
     /// process of an earlier instance found alive after a restart (`vanished`: not ours to wait for, its end is seen
     /// but not its status).

@@ -24,7 +24,7 @@ struct ChildReaperTests {
             children.append((pid, index % 5 == 4 ? .signaled(SIGTERM) : .exited(code)))
         }
         let statuses = await withTaskGroup(of: (Int32, Policy.ExitStatus).self) { group in
-            for child in children { group.addTask { (child.pid, await reaper.exit(of: child.pid)) } }
+            for child in children { group.addTask { (child.pid, await reaper.exit(of: child.pid).wait() ?? .vanished) } }
             // While sixty children run, the waiting costs one thread, not one each (as the old waiter's way did).
             try? await Task.sleep(for: .milliseconds(150))
             // (Other tests run alongside and start threads too: the old way would have added sixty here.)
@@ -38,6 +38,6 @@ struct ChildReaperTests {
         let reaper = ChildReaper()
         let pid = try ProcessLauncher.spawn(arguments: ["sh", "-c", "exit 3"], environment: ["PATH": "/usr/bin:/bin"], logPath: "/dev/null")
         try await Task.sleep(for: .milliseconds(200))
-        #expect(await reaper.exit(of: pid) == .exited(3))
+        #expect(await reaper.exit(of: pid).wait() == .exited(3))
     }
 }

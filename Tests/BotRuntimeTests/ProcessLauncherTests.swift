@@ -94,7 +94,7 @@ struct ProcessLauncherTests {
     @Test func aCancelledWaitForABotsEndReturnsAndTheBotRunsOn() async throws {
         let pid = try ProcessLauncher.spawn(arguments: ["sleep", "30"], environment: ["PATH": "/usr/bin:/bin"], logPath: temporaryLog())
         let reaper = ChildReaper()
-        let exit = reaper.exit(of: pid) as BotExit
+        let exit = reaper.exit(of: pid)
         let waiting = Task { await exit.wait() }
         waiting.cancel()
         #expect(await waiting.value == nil)
