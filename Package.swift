@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "WebhookServiceTests",
             dependencies: [
-                "WebhookService", "TestSupport",
+                "WebhookService", "TestSupport", "DailyDouble",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -37,6 +37,8 @@ package struct InstanceLease: Service {
     }
 
     package func run() async throws {
+        // Registered by `Recovery.start` (before the server starts); nothing to keep if start-up failed.
+        guard await recovery.started.wait() != nil else { return }
         let period = Duration.milliseconds(Int64(max(0.1, leaseSeconds / 3) * 1000))
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

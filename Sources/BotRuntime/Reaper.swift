@@ -93,6 +93,8 @@ package struct Reaper: Service {
     }
 
     package func run() async throws {
+        // After the first recovery (`Recovery.start`, before the server starts), never beside it.
+        guard await recovery.started.wait() != nil else { return }
         await cancelWhenGracefulShutdown {
             var lastPass = ContinuousClock.now - .seconds(settings.interval)
             while !Task.isCancelled {

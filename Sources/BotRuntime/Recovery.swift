@@ -18,8 +18,8 @@ import Glibc
 /// - Bot processes on this host whose session is no longer active, or belongs to another host's instance (this
 ///   machine was taken for dead and came back), are stopped: no bot outlives its session unaccounted for.
 ///
-/// `register` once before serving (`InstanceLease` keeps the lease from then on); `run` before serving and
-/// again every half lease (an instance may die meanwhile).
+/// `start` once before serving (registers; `InstanceLease` keeps the lease from then on, and the `Reaper` runs
+/// recovery again every half lease: an instance may die meanwhile).
 package struct Recovery: Sendable {
     let store: any SessionStorage
     let supervisor: Supervisor
@@ -33,6 +33,9 @@ package struct Recovery: Sendable {
     let leaseSeconds: Double
     /// How other instances reach this one (nil until it listens on a port chosen at start-up).
     let advertiseURL: String?
+    /// Comes once this instance has registered and made its first pass (`start`): the lease and the reaper begin
+    /// after it.
+    package let started: Outcome<Void>
 
     package init(
         store: any SessionStorage,
@@ -43,8 +46,10 @@ package struct Recovery: Sendable {
         clock: any WallClock = SystemClock(),
         hostID: String = ProcessTable.hostIdentity(),
         leaseSeconds: Double = 10,
-        advertiseURL: String? = nil
+        advertiseURL: String? = nil,
+        started: Outcome<Void> = Outcome()
     ) {
+        self.started = started
         self.advertiseURL = advertiseURL
         self.store = store
         self.supervisor = supervisor
@@ -54,6 +59,13 @@ package struct Recovery: Sendable {
         self.clock = clock
         self.hostID = hostID
         self.leaseSeconds = leaseSeconds
+    }
+
+    /// Registers this instance and takes over or ends what earlier instances left, once, before the service serves.
+    package func start() async throws {
+        try await register()
+        try await run()
+        started.fulfil(())
     }
 
     /// Registers this instance with its process, host and a first lease.

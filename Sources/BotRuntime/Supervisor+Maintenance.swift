@@ -25,6 +25,7 @@ extension Supervisor {
 
     /// The poll loop, placements as they are heard of and the warm pools, until the graceful shutdown.
     private func maintainUntilShutdown() async {
+        if let gate = settings.upkeepAfter, await gate.wait() == nil { return }
         let wakeups = store.changes.placementWakeups()
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in

@@ -25,6 +25,9 @@ extension Supervisor {
         package var botAccount: BotAccount?
         /// Whether another live instance shares the store: `AUTOSPAWN_SHUTDOWN=auto` asks it at SIGTERM.
         package var otherInstancesAlive: @Sendable () async -> Bool = { true }
+        /// What the upkeep (placing bots, waiting rooms, warm bots) waits for: the first recovery of earlier
+        /// instances' bots (`Recovery.started`), so the two never act on one session at once. Nil: none.
+        package var upkeepAfter: Outcome<Void>?
 
         /// - Parameters:
         ///   - profiles: the service's profiles; without any, `launcher`, `botName`, `botEnvironment` and `warmBots`

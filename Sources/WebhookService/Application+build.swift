@@ -31,14 +31,16 @@ package struct AutospawnService: Sendable {
     let reaper: Reaper
     /// This instance's lease, for instances on other hosts.
     let lease: InstanceLease
+    let domain: DailyDomain
     /// Bots' logs on the instances that ran them.
     let logs: LogForwarder
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     package internal(set) var routes: [String] = []
 }
 
-/// Recovers the bots of earlier instances and builds the HTTP application on `store` (`withSessionStore`); without
-/// one, it opens the SQLite file the configuration names (tests that drive the router in process).
+/// Builds the HTTP application on `store` (`withSessionStore`); without one, it opens the SQLite file the
+/// configuration names (tests that drive the router in process). It reads nothing but that file: the Daily domain
+/// and the recovery of earlier instances' bots run in the application's run, before its server starts.
 ///
 /// Run the result with `runService(_:)`, or drive its router in tests.
 /// Metrics go to `registry`: its own for each application, so tests never share one.
@@ -49,12 +51,11 @@ package func buildApplication(
     registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
     onListening: (@Sendable (Int) -> Void)? = nil
 ) async throws -> (some ApplicationProtocol, AutospawnService) {
-    var config = config
     let metrics = serviceMetrics(registry)
     let daily = config.dailyAPIKey.map {
         DailyClient(baseURL: config.dailyAPIURL, apiKey: $0, logger: logger, metrics: metrics)
     }
-    config.dailyDomain = try await dailyDomain(config, daily: daily, logger: logger)
+    let domain = DailyDomain(config.dailyDomain)
     let store = try store ?? openSQLiteStore(config)
     // Known now unless the port is chosen at start; then once the server listens.
     let address = ServiceAddress(config.advertisedURL(port: config.port))
@@ -65,6 +66,9 @@ package func buildApplication(
     var settings = Supervisor.Settings(config, callForwardingURL: callForwardingURL)
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     settings.otherInstancesAlive = { await Recovery.othersAlive(store: store, hostID: hostID, now: Date().timeIntervalSince1970) }
+    // The supervisor's upkeep, the lease and the reaper begin after the first recovery (`Recovery.start`).
+    let recovered = Outcome<Void>()
+    settings.upkeepAfter = recovered
     let supervisor = Supervisor(store: store, settings: settings, logger: logger, daily: daily, metrics: metrics)
     let recovery = Recovery(
         store: store,
@@ -74,7 +78,8 @@ package func buildApplication(
         logger: logger,
         hostID: hostID,
         leaseSeconds: config.leaseSeconds,
-        advertiseURL: config.port == 0 ? nil : config.advertisedURL(port: config.port)
+        advertiseURL: config.port == 0 ? nil : config.advertisedURL(port: config.port),
+        started: recovered
     )
     let lease = InstanceLease(
         store: store,
@@ -84,8 +89,6 @@ package func buildApplication(
         handsOver: { await supervisor.handsOver },
         logger: logger
     )
-    try await recovery.register()
-    try await recovery.run()
     let reaper = Reaper(
         store: store,
         supervisor: supervisor,
@@ -102,7 +105,7 @@ package func buildApplication(
             toleranceSeconds: config.signatureToleranceSeconds,
             requireSignature: config.requireSignature
         ),
-        normaliser: EventNormaliser(domain: config.dailyDomain),
+        domain: domain,
         settings: config.policySettings,
         store: store,
         supervisor: supervisor,
@@ -114,7 +117,7 @@ package func buildApplication(
         RoomStarter(
             daily: daily,
             rooms: ServiceRooms(daily: daily, logger: logger),
-            domain: config.dailyDomain ?? "",
+            domain: domain,
             profiles: config.profiles,
             maxSessionSeconds: config.maxSessionSeconds,
             store: store,
@@ -156,11 +159,12 @@ package func buildApplication(
         watchdog: watchdog,
         reaper: reaper,
         lease: lease,
+        domain: domain,
         logs: LogForwarder(store: store, http: .shared)
     )
     let router = buildRouter(config, parts)
     parts.routes = servedRoutes(router)
-    let app = Application(
+    var app = Application(
         router: router,
         // A connection that sends nothing (or a head that never ends) for this long is closed: slowloris.
         server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)))),
@@ -180,6 +184,12 @@ package func buildApplication(
         },
         logger: logger
     )
+    // Before the server answers: the domain that webhooks' room names need, then this instance's registration and
+    // the bots earlier instances left (the lease and the reaper start after it, `Recovery.started`).
+    app.beforeServerStarts {
+        try await domain.resolve(daily: daily, apiURL: config.dailyAPIURL, logger: logger)
+        try await recovery.start()
+    }
     return (app, parts)
 }
 
@@ -237,25 +247,6 @@ private func serviceMetrics(_ registry: PrometheusCollectorRegistry) -> ServiceM
         .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
     ]
     return ServiceMetrics(factory: factory)
-}
-
-/// `AUTOSPAWN_DAILY_DOMAIN`, or the domain Daily's API root names for the key: rooms of events that give only their
-/// name get their URL from it.
-private func dailyDomain(_ config: Config, daily: DailyClient?, logger: Logger) async throws -> String? {
-    if let domain = config.dailyDomain { return domain }
-    guard let daily else {
-        logger.warning("neither AUTOSPAWN_DAILY_DOMAIN nor DAILY_API_KEY is set: joins that name only their room are ignored (no_domain)")
-        return nil
-    }
-    do {
-        let domain = try await daily.domainName()
-        logger.info("Daily domain read from the API root", metadata: ["domain": "\(domain)"])
-        return domain
-    } catch let error as DailyAPIError where error.status == 401 || error.status == 403 {
-        throw ConfigError("DAILY_API_KEY", "Daily refused it (\(error.type)); check the key")
-    } catch {
-        throw StartupError("cannot read the Daily domain from \(config.dailyAPIURL): \(error); set AUTOSPAWN_DAILY_DOMAIN to start without it")
-    }
 }
 
 private func openSQLiteStore(_ config: Config) throws -> any SessionStorage {

@@ -17,7 +17,7 @@ struct RoomStarter: Sendable {
 
     let daily: DailyClient
     let rooms: ServiceRooms
-    let domain: String
+    let domain: DailyDomain
     /// Which bot a start gets: the one it names, else the default profile.
     let profiles: BotProfiles
     let maxSessionSeconds: Double
@@ -72,8 +72,9 @@ struct RoomStarter: Sendable {
         return Started(dailyRoom: session.roomURL ?? "", dailyToken: token, sessionId: session.id)
     }
 
-    /// `https://<domain>.daily.co/<name>`, until Daily's answer says otherwise.
-    func url(of name: String) -> String { "https://\(domain).daily.co/\(name)" }
+    /// `https://<domain>.daily.co/<name>`, until Daily's answer says otherwise. The domain is known: with a Daily key
+    /// (a `RoomStarter` has one) it is read before the server starts, or the service does not start.
+    func url(of name: String) -> String { "https://\(domain.name ?? "").daily.co/\(name)" }
 
     /// Creates the claimed session's room and records its URL; when Daily fails, the session fails and no room is
     /// left.

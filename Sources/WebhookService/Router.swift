@@ -17,7 +17,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     // The folders whose free space matters here: the bots' logs, and SQLite's file.
     var folders = [config.botLogDirectory]
     if case .sqlite(let path) = config.database { folders.insert((path as NSString).deletingLastPathComponent, at: 0) }
-    let status = BotStatusReader(store: parts.store, dailyDomain: config.dailyDomain)
+    let status = BotStatusReader(store: parts.store, domain: parts.domain)
     let streams = LiveStreams(
         store: parts.store,
         recent: parts.recent,

@@ -51,7 +51,8 @@ package struct WebhookAnswerBody: Codable, Sendable, Equatable {
 /// with the bot's start or stop handed to the supervisor after the decision is durable.
 package struct WebhookHandler: Sendable {
     let verifier: SignatureVerifier
-    let normaliser: EventNormaliser
+    /// Names the rooms of events that give only their name (`EventNormaliser`).
+    let domain: DailyDomain
     let settings: PolicySettings
     let store: any SessionStorage
     let supervisor: Supervisor
@@ -108,7 +109,7 @@ package struct WebhookHandler: Sendable {
         }
         let parsed: WebhookBody
         do {
-            parsed = try normaliser.normalise(body)
+            parsed = try EventNormaliser(domain: domain.name).normalise(body)
         } catch {
             subject.type = "invalid"
             return WebhookAnswer(status: 400, body: .refused(error.code))

@@ -98,7 +98,7 @@ struct ProcessLauncherTests {
         let waiting = Task { await exit.wait() }
         waiting.cancel()
         #expect(await waiting.value == nil)
-        #expect(exit.status == nil)
+        #expect(exit.value == nil)
         ProcessLauncher.signalGroup(pid, SIGKILL)
         #expect(await exit.wait() == .signaled(SIGKILL))
     }

@@ -1,3 +1,4 @@
+import DailyDouble
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -30,6 +31,17 @@ struct RouterTests {
                 #expect(response.status == .ok)
             }
         }
+    }
+
+    /// Building the application reads nothing remote: Daily's domain is read when it runs, before its server starts,
+    /// and a key Daily refuses stops it there, naming the setting.
+    @Test func theDailyDomainIsReadWhenTheApplicationRunsNotWhenItIsBuilt() async throws {
+        let double = try await DailyDouble.start(apiKey: "right-key")
+        defer { Task { await double.stop() } }
+        let app = try await makeApp(["AUTOSPAWN_DAILY_DOMAIN": "", "DAILY_API_KEY": "wrong-key", "DAILY_API_URL": double.baseURL])
+        #expect(try await double.logged("requests").isEmpty)
+        let error = await #expect(throws: ConfigError.self) { try await app.test(.router) { _ in } }
+        #expect(error?.variable == "DAILY_API_KEY")
     }
 
     /// A known path with a method it does not serve was answered 404.

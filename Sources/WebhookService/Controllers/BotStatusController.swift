@@ -23,12 +23,12 @@ struct BotStatusController: Sendable {
 /// A room's `BotStatus`, as `/bot/status` and its stream show it.
 struct BotStatusReader: Sendable {
     let store: any SessionStorage
-    /// `AUTOSPAWN_DAILY_DOMAIN`: a room never seen still has its URL.
-    let dailyDomain: String?
+    /// A room never seen still has its URL.
+    let domain: DailyDomain
 
     func callAsFunction(of name: String) async throws -> BotStatus {
         let status = try await store.roomStatus(name)
-        let url = status.session?.roomURL ?? status.url ?? dailyDomain.map { "https://\($0).daily.co/\(name)" }
+        let url = status.session?.roomURL ?? status.url ?? domain.url(ofRoom: name)
         return BotStatus(
             roomName: name,
             roomURL: url,

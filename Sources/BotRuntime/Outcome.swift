@@ -1,13 +1,16 @@
 import Policy
 import Synchronization
 
-/// How a bot ended, once it has: set once by what hears the end (the child reaper's thread, an agent's request),
-/// awaited by any number of waiters. A waiter that is cancelled stops waiting and the bot runs on: a handover
-/// leaves its bots to the next instance, and the supervisor's watches of them end with its `run()`.
-package final class BotExit: Sendable {
+/// How a bot ended, once it has: set once by what hears the end (the child reaper's thread, an agent's request).
+/// A waiter that is cancelled stops waiting and the bot runs on: a handover leaves its bots to the next instance,
+/// and the supervisor's watches of them end with its `run()`.
+package typealias BotExit = Outcome<ExitStatus>
+
+/// A value that comes once, awaited by any number of waiters, each of which may be cancelled.
+package final class Outcome<Value: Sendable>: Sendable {
     private enum State {
-        case running(waiters: [UInt64: CheckedContinuation<ExitStatus?, Never>])
-        case ended(ExitStatus)
+        case running(waiters: [UInt64: CheckedContinuation<Value?, Never>])
+        case ended(Value)
     }
 
     private let state = Mutex(State.running(waiters: [:]))
@@ -15,32 +18,32 @@ package final class BotExit: Sendable {
 
     package init() {}
 
-    /// The status, once the bot has ended.
-    package var status: ExitStatus? {
+    /// The value, once it has come.
+    package var value: Value? {
         state.withLock { state in
-            if case .ended(let status) = state { return status }
+            if case .ended(let value) = state { return value }
             return nil
         }
     }
 
-    /// Records the end (the first one heard counts) and wakes every waiter.
-    package func fulfil(_ status: ExitStatus) {
+    /// Records the value (the first one counts) and wakes every waiter.
+    package func fulfil(_ value: Value) {
         state.withLock { state in
             guard case .running(let waiters) = state else { return }
-            state = .ended(status)
-            for waiter in waiters.values { waiter.resume(returning: status) }
+            state = .ended(value)
+            for waiter in waiters.values { waiter.resume(returning: value) }
         }
     }
 
-    /// How the bot ended, once it has; nil when the waiting task is cancelled first.
-    package func wait() async -> ExitStatus? {
+    /// The value, once it has come; nil when the waiting task is cancelled first.
+    package func wait() async -> Value? {
         let id = nextWaiter.add(1, ordering: .relaxed).newValue
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 state.withLock { state in
                     switch state {
-                    case .ended(let status):
-                        continuation.resume(returning: status)
+                    case .ended(let value):
+                        continuation.resume(returning: value)
                     case .running(var waiters):
                         // Cancelled before this waiter was recorded: the handler found nothing to end.
                         if Task.isCancelled {
