@@ -15,9 +15,9 @@ package struct BotCommand: Sendable, Equatable {
     /// Replaces the placeholders in each word of the configured command, and builds the bot's variables.
     /// Room names never contain anything but `[A-Za-z0-9_-]` (the normaliser refuses others), and a word is
     /// never split again after substitution, so nothing from a webhook can add an argument.
-    package init(template: [String], session: Session, token: String?, botName: String, bodyFile: String) {
+    package init(template: [String], session: Session, access: BotAccess, botName: String, bodyFile: String) {
         let roomURL = session.roomURL ?? ""
-        let values = [roomURL, session.roomName, token ?? "", session.id]
+        let values = [roomURL, session.roomName, access.token ?? "", session.id, access.streamURL ?? ""]
         let replacements = Dictionary(uniqueKeysWithValues: zip(Config.botCommandPlaceholders, values))
         arguments = template.map { word in
             replacements.reduce(word) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
@@ -30,6 +30,7 @@ package struct BotCommand: Sendable, Equatable {
             "AUTOSPAWN_BODY_FILE": bodyFile,
         ]
         if session.body.utf8.count <= Self.maxEnvironmentBody { environment["AUTOSPAWN_BODY"] = session.body }
-        if let token { environment["DAILY_ROOM_TOKEN"] = token }
+        if let token = access.token { environment["DAILY_ROOM_TOKEN"] = token }
+        if let url = access.streamURL { environment["AUTOSPAWN_CALL_WS_URL"] = url }
     }
 }

@@ -56,11 +56,23 @@ package struct RunningBot: Sendable {
 /// does the rest (tokens, recording, watching, ending) the same way for every launcher, and `Recovery` asks the
 /// launcher about the bots of an instance that died. A new launcher is a type of this protocol, its kind
 /// (`LauncherKind`, `Config.Launcher` and its profile fields) and its case in `BotLaunchers` (docs/DESIGN.md).
+/// What a bot is given to reach its caller: a Daily room's meeting token (when one was minted), or a phone call's
+/// stream URL (`ws_url`, on the instance that launched it, carrying a key only this session's bot has).
+package struct BotAccess: Sendable, Equatable {
+    package var token: String?
+    package var streamURL: String?
+
+    package init(token: String? = nil, streamURL: String? = nil) {
+        self.token = token
+        self.streamURL = streamURL
+    }
+}
+
 package protocol BotLauncher: Sendable {
     /// The sessions' `launcher`.
     var kind: LauncherKind { get }
-    /// Starts the session's bot, with its meeting token when one was minted. The bot stops by its `stop`.
-    func start(_ session: Session, token: String?) async throws -> RunningBot
+    /// Starts the session's bot, with what it reaches its caller by. The bot stops by its `stop`.
+    func start(_ session: Session, access: BotAccess) async throws -> RunningBot
     /// The bot of a session whose instance on this host is gone, if it still runs: it is adopted. Nil when it is
     /// gone (the session ends `lost`), once whatever it left is cleared up (an agent's bot is ejected).
     func recover(_ session: Session) async -> RunningBot?
@@ -101,11 +113,11 @@ package struct ProcessBotLauncher: BotLauncher {
         self.reaper = reaper
     }
 
-    package func start(_ session: Session, token: String?) async throws -> RunningBot {
+    package func start(_ session: Session, access: BotAccess) async throws -> RunningBot {
         let command = BotCommand(
             template: template,
             session: session,
-            token: token,
+            access: access,
             botName: botName,
             bodyFile: ProcessLauncher.bodyPath
         )
@@ -170,11 +182,11 @@ package struct WarmBotLauncher: BotLauncher {
         self.cold = cold
     }
 
-    package func start(_ session: Session, token: String?) async throws -> RunningBot {
-        guard let warm = await pool.take() else { return try await cold.start(session, token: token) }
+    package func start(_ session: Session, access: BotAccess) async throws -> RunningBot {
+        guard let warm = await pool.take() else { return try await cold.start(session, access: access) }
         let line: [UInt8]
         do {
-            line = try RoomAssignment(session: session, token: token, bodyFile: ProcessLauncher.bodyPath).line()
+            line = try RoomAssignment(session: session, access: access, bodyFile: ProcessLauncher.bodyPath).line()
         } catch {
             await warm.stop(grace: 0)
             throw error
@@ -212,8 +224,8 @@ package struct AgentBotLauncher: BotLauncher {
         self.logger = logger
     }
 
-    package func start(_ session: Session, token: String?) async throws -> RunningBot {
-        let request = AgentRequest(baseURL: baseURL, session: session, token: token ?? "", timeoutSeconds: timeoutSeconds)
+    package func start(_ session: Session, access: BotAccess) async throws -> RunningBot {
+        let request = AgentRequest(baseURL: baseURL, session: session, token: access.token ?? "", timeoutSeconds: timeoutSeconds)
         let (logger, daily) = (logger, daily)
         let exit = BotExit()
         // The open request is the bot: it runs as long as the bot does, whoever watches it (a supervisor that hands

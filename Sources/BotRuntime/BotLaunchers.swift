@@ -14,6 +14,8 @@ struct BotLaunchers: Sendable {
     private let maxSessionSeconds: Double
     /// With dial-in: this instance's forwarding route for its call bots.
     private let callForwardingURL: (@Sendable () -> String)?
+    /// A phone call's bot's `ws_url`.
+    private let callStreamURL: (@Sendable (Session) -> String)?
     /// A launcher of each kind, for the bots of sessions whose profile this instance lacks (recovery finds them by
     /// their kind), and for every bot of this host.
     private let byKind: [LauncherKind: any BotLauncher]
@@ -88,12 +90,15 @@ struct BotLaunchers: Sendable {
         self.daily = daily
         maxSessionSeconds = settings.maxSessionSeconds
         callForwardingURL = settings.callForwardingURL
+        callStreamURL = settings.callStreamURL
     }
 
     /// The session's bot's meeting token; nil without a Daily key (or a profile to name the bot).
-    func token(for session: Session) async throws -> String? {
-        guard let daily, let botName = launchers[session.profile]?.botName else { return nil }
-        return try await daily.meetingToken(tokenProperties(session, botName: botName))
+    /// What the session's bot reaches its caller by: a phone call's stream URL, or a Daily room's meeting token.
+    func access(for session: Session) async throws -> BotAccess {
+        if session.transport.carrier != nil { return BotAccess(streamURL: callStreamURL?(session)) }
+        guard let daily, let botName = launchers[session.profile]?.botName else { return BotAccess() }
+        return BotAccess(token: try await daily.meetingToken(tokenProperties(session, botName: botName)))
     }
 
     /// The launcher that knows the session's bot: its profile's, or one of its kind.
@@ -106,9 +111,9 @@ struct BotLaunchers: Sendable {
     var ofEveryKind: [any BotLauncher] { LauncherKind.allCases.compactMap { byKind[$0] } }
 
     /// Starts the session's bot with its profile's launcher.
-    func start(_ session: Session, token: String?) async throws -> RunningBot {
+    func start(_ session: Session, access: BotAccess) async throws -> RunningBot {
         guard let profile = launchers[session.profile] else { throw UnknownProfile(name: session.profile) }
-        return try await profile.launcher.start(forwardingHere(session), token: token)
+        return try await profile.launcher.start(forwardingHere(session), access: access)
     }
 
     /// A call's bot forwards its call through the instance that runs it, which stays up while the call lasts (it

@@ -21,6 +21,8 @@ extension Supervisor {
         package var restartBackoff: RestartBackoff
         /// With dial-in: where this instance's call bots forward their calls (its own forwarding route).
         package var callForwardingURL: (@Sendable () -> String)?
+        /// The `ws_url` a phone call's bot connects to (`CallRelay`): on this instance, with the session's key.
+        package var callStreamURL: (@Sendable (Session) -> String)?
         /// `AUTOSPAWN_BOT_USER`: the user bot processes run as; nil: the service's.
         package var botAccount: BotAccount?
         /// Whether another live instance shares the store: `AUTOSPAWN_SHUTDOWN=auto` asks it at SIGTERM.

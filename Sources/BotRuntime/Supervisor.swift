@@ -135,9 +135,9 @@ package actor Supervisor: Service {
             await finish(session.id, state: .failed, reason: .shutdown, exitCode: nil)
             return
         }
-        let token: String?
+        let access: BotAccess
         do {
-            token = try await launchers.token(for: session)
+            access = try await launchers.access(for: session)
         } catch {
             if Task.isCancelled { return }  // given up by the reaper, which ended the session
             logger.error("no meeting token for the bot", metadata: ["error": "\(error)"])
@@ -153,7 +153,7 @@ package actor Supervisor: Service {
         }
         let bot: RunningBot
         do {
-            bot = try await launchers.start(session, token: token)
+            bot = try await launchers.start(session, access: access)
         } catch {
             logger.error("bot could not start", metadata: ["error": "\(error)"])
             files.append("autospawn: \(error)\n", for: session.id)

@@ -160,6 +160,8 @@ struct RoomAssignment: Encodable {
     var roomName: String
     /// The bot's meeting token, when one was minted.
     var token: String?
+    /// A phone call's stream URL (`AUTOSPAWN_CALL_WS_URL` of a cold bot).
+    var wsURL: String?
     var sessionID: String
     /// The session's body, a JSON object.
     var body: JSONValue
@@ -170,15 +172,17 @@ struct RoomAssignment: Encodable {
         case roomURL = "room_url"
         case roomName = "room_name"
         case token
+        case wsURL = "ws_url"
         case sessionID = "session_id"
         case body
         case bodyFile = "body_file"
     }
 
-    init(session: Session, token: String?, bodyFile: String) {
+    init(session: Session, access: BotAccess, bodyFile: String) {
         roomURL = session.roomURL ?? ""
         roomName = session.roomName
-        self.token = token
+        token = access.token
+        wsURL = access.streamURL
         sessionID = session.id
         body = (try? JSONValue(parsing: Array(session.body.utf8))) ?? .object([:])
         self.bodyFile = bodyFile

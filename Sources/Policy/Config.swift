@@ -129,6 +129,8 @@ package struct Config: Sendable {
     package var dialinSecrets: [[UInt8]] = []
     /// `AUTOSPAWN_DIALIN_WAIT_S`: how long a call at capacity waits for a place (the caller hears hold music).
     package var dialinWaitSeconds: Double = 20
+    /// The phone carriers' settings (`AUTOSPAWN_PUBLIC_URL`, their secrets).
+    package var telephony = TelephonySettings()
     /// `AUTOSPAWN_SPAWN_ON`.
     package var spawnOn: SpawnOn = .join
     /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, how long a bot waits in a room without a human before it ends `knock_timeout`.
@@ -140,14 +142,15 @@ package struct Config: Sendable {
 
     /// What `AUTOSPAWN_BOT_COMMAND` may name of the room; a command that does cannot be started before its room
     /// (`AUTOSPAWN_WARM_BOTS`).
-    package static let botCommandPlaceholders = ["{room_url}", "{room_name}", "{token}", "{session_id}"]
+    package static let botCommandPlaceholders = ["{room_url}", "{room_name}", "{token}", "{session_id}", "{ws_url}"]
 
     /// Variables every bot gets when the service has them: what a program needs to run, nothing of the service's.
     package static let botBaseVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"]
     /// Secrets of the service itself, which no bot may be given.
-    package static let serviceOnlySecrets = [
-        "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_DB",
-    ]
+    package static let serviceOnlySecrets =
+        [
+            "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "AUTOSPAWN_DB",
+        ] + TelephonySettings.secretVariables
 
     /// The room-eligibility rule derived from `allowedRoomPattern`.
     package var roomFilter: RoomFilter
@@ -280,6 +283,7 @@ package struct Config: Sendable {
             throw ConfigError("AUTOSPAWN_DIALIN_SECRET", "dial-in needs DAILY_API_KEY: each call's room is made through Daily's API")
         }
         let dialinWait = try reader.seconds("AUTOSPAWN_DIALIN_WAIT_S", default: 20, allowZero: true)
+        let (telephony, telephonySecrets) = try TelephonySettings.parse(reader)
         let spawnOn = try reader.choice("AUTOSPAWN_SPAWN_ON", default: SpawnOn.join)
         let knockWait = try reader.seconds("AUTOSPAWN_KNOCK_WAIT_S", default: 120, allowZero: false)
         if adminToken == nil {
@@ -287,7 +291,7 @@ package struct Config: Sendable {
                 "AUTOSPAWN_ADMIN_TOKEN is not set: /sessions, /start, /daily, /metrics and the dashboard are open to anyone who reaches this port"
             )
         }
-        var secretTexts = [adminToken, apiKey].compactMap { $0 }
+        var secretTexts = [adminToken, apiKey].compactMap { $0 } + telephonySecrets
         if case .postgres(let location) = database, let password = location.password { secretTexts.append(password) }
         for name in ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET"] {
             secretTexts += (reader.string(name) ?? "").split(separator: ",").map { String($0).trimmingBlanks() }
@@ -338,6 +342,7 @@ package struct Config: Sendable {
         config.profiles = BotProfiles(profiles, fromFile: profilesPath != nil)
         config.dialinSecrets = dialinSecrets
         config.dialinWaitSeconds = dialinWait
+        config.telephony = telephony
         config.spawnOn = spawnOn
         config.knockWaitSeconds = knockWait
         config.botAccount = botAccount

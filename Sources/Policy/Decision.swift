@@ -20,6 +20,10 @@ package enum EndReason: String, Sendable, Codable, CaseIterable {
     case knockTimeout = "knock_timeout"
     case lost
     case shutdown
+    /// A phone call's caller hung up (the carrier's `stop`, or its stream closed).
+    case callerHungUp = "caller_hung_up"
+    /// A phone call's bot closed its WebSocket while the caller was on the line.
+    case botHungUp = "bot_hung_up"
 }
 
 /// Session states; the first three are *active*.

@@ -38,6 +38,8 @@ package struct Claim: Sendable, Equatable {
     package var launcher: LauncherKind?
     /// True when this instance runs the bot; false when the session waits for an instance with room (`placesHere`).
     package var placedHere: Bool
+    /// How the caller reaches the bot: a Daily room unless a carrier's call is claimed (`planDirectClaim`).
+    package var transport: Transport = .daily
 
     package init(profile: String, body: String, launcher: LauncherKind? = nil, placedHere: Bool) {
         self.profile = profile
@@ -225,16 +227,16 @@ package func planEvent(
 package func planDirectClaim(
     profile: String,
     body: String,
+    transport: Transport = .daily,
     roomHasActiveSession: Bool,
     facts: ClaimFacts,
     settings: PolicySettings
 ) -> [RoomEffect]? {
     guard !roomHasActiveSession, facts.activeSessions < settings.maxConcurrency, facts.profileLoad?.isFull != true
     else { return nil }
-    return [
-        .markServiceRoom(profile: profile), .claim(claim(profile: profile, body: body, facts: facts, settings: settings)),
-        .clearWaiting,
-    ]
+    var claimed = claim(profile: profile, body: body, facts: facts, settings: settings)
+    claimed.transport = transport
+    return [.markServiceRoom(profile: profile), .claim(claimed), .clearWaiting]
 }
 
 // MARK: Waiting rooms
@@ -352,7 +354,8 @@ extension Session {
             body: claim.body,
             botUserID: Policy.botUserID(sessionID: id),
             placedAt: claim.placedHere ? now : nil,
-            profile: claim.profile
+            profile: claim.profile,
+            transport: claim.transport
         )
     }
 

@@ -3,9 +3,10 @@ extension Config {
     /// file whose content, less one trailing newline, is the value. So no secret has to sit in the service's
     /// environment or on its command line, where `ps` shows it.
     /// `AUTOSPAWN_DB` is among them: a PostgreSQL URL carries its password.
-    package static let fileSecrets = [
-        "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY", "AUTOSPAWN_DB",
-    ]
+    package static let fileSecrets =
+        [
+            "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY", "AUTOSPAWN_DB",
+        ] + TelephonySettings.secretVariables
 
     /// The environment with every `<NAME>_FILE` of `fileSecrets` replaced by `<NAME>` and the file's content.
     /// Reading is the caller's (`read` returns a file's content or throws), so that this stays free of I/O.

@@ -30,6 +30,8 @@ package struct Session: Sendable, Equatable, Codable {
     package var placedAt: Double?
     /// The bot profile it runs (`AUTOSPAWN_PROFILES`; `default` without a file).
     package var profile: String
+    /// How its caller reaches the bot: a Daily room, or a phone carrier's stream.
+    package var transport: Transport
 
     /// False while the session waits for an instance with room for its bot.
     package var isPlaced: Bool { ownerInstance != nil }
@@ -61,9 +63,11 @@ package struct Session: Sendable, Equatable, Codable {
         body: String = "{}",
         botUserID: String? = nil,
         placedAt: Double? = nil,
-        profile: String = BotProfile.defaultName
+        profile: String = BotProfile.defaultName,
+        transport: Transport = .daily
     ) {
         self.profile = profile
+        self.transport = transport
         self.placedAt = placedAt
         self.id = id
         self.roomName = roomName
@@ -85,7 +89,7 @@ package struct Session: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, state, launcher, pid, body, profile
+        case id, state, launcher, pid, body, profile, transport
         case roomName = "room_name"
         case roomURL = "room_url"
         case createdAt = "created_at"

@@ -20,7 +20,7 @@ package protocol SessionStorage: Sendable {
     func record(_ event: RoomEvent, now: Double, mayClaim: Bool) async throws -> EventOutcome
     /// Claims a room directly (rooms the service creates) for a bot of `profile`: nil when it has an active session,
     /// or the service or the profile is at capacity. The room keeps the profile and counts as the service's own.
-    func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session?
+    func claim(room: String, url: String?, profile: String, body: String, transport: Transport, now: Double) async throws -> Session?
     /// True when the service created the room: its events count whatever the room filter or the profiles say.
     func isServiceRoom(_ room: String) async throws -> Bool
     func setRoomURL(_ id: String, url: String, now: Double) async throws
@@ -50,6 +50,13 @@ package protocol SessionStorage: Sendable {
     ) async throws -> Ending?
     /// Hands a session to this instance with the bot process it found alive.
     func adopt(_ id: String, pid: Int32, pidStartTime: UInt64, now: Double) async throws -> Session?
+
+    // Phone calls
+    /// Gives an active session the one stream token its carrier may open the call's stream with (the token's SHA-256
+    /// digest, hex), good until `until`; false when the session is over.
+    func issueStreamToken(_ id: String, digest: String, until: Double) async throws -> Bool
+    /// Takes the stream token of this digest: its active session, once; nil when it is unknown, used or expired.
+    func redeemStreamToken(digest: String, now: Double) async throws -> Session?
 
     // Instances
     /// Registers this instance and returns every other registered one.
@@ -99,7 +106,12 @@ extension SessionStorage {
     }
 
     package func claim(room: String, url: String?, now: Double) async throws -> Session? {
-        try await claim(room: room, url: url, profile: BotProfile.defaultName, body: "{}", now: now)
+        try await claim(room: room, url: url, profile: BotProfile.defaultName, body: "{}", transport: .daily, now: now)
+    }
+
+    /// Claims a Daily room directly.
+    package func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
+        try await claim(room: room, url: url, profile: profile, body: body, transport: .daily, now: now)
     }
 
     package func finish(

@@ -1,8 +1,11 @@
 import BotRuntime
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import Metrics
+import NIOCore
 import Policy
 import Prometheus
 import ServiceLifecycle
@@ -32,8 +35,32 @@ package struct AutospawnService: Sendable {
     /// This instance's lease, for instances on other hosts.
     let lease: InstanceLease
     let domain: DailyDomain
+    /// With a carrier's secret: phone calls' webhooks and their streams' relay.
+    let phoneCalls: PhoneCalls?
+    let callSockets: CallSocketRoutes?
     /// Bots' logs on the instances that ran them.
     let logs: LogForwarder
+    /// HTTP/1.1, and with phone calls the WebSocket upgrade of their streams. A connection that sends nothing (or a head
+    /// that never ends) for `AUTOSPAWN_REQUEST_TIMEOUT_S` is closed: slowloris.
+    private func httpServer(_ config: Config, callSockets: CallSocketRoutes?) -> HTTPServerBuilder {
+        let idle = TimeAmount.milliseconds(Int64(config.requestTimeoutSeconds * 1000))
+        guard let callSockets else { return .http1(configuration: .init(idleTimeout: idle)) }
+        // A carrier's frames are a few hundred bytes; 64 KiB leaves room for a bot's larger ones.
+        return .http1WebSocketUpgrade(
+            webSocketRouter: callSockets.router(),
+            configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: 1 << 16))
+        )
+    }
+
+    /// This instance's own address for processes on its host: the loopback address when it listens on every interface.
+    private func localURL(host: String, port: Int) -> String {
+        switch host {
+        case "0.0.0.0", "", "*": "http://127.0.0.1:\(port)"
+        case "::", "[::]": "http://[::1]:\(port)"
+        default: host.contains(":") && !host.hasPrefix("[") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+        }
+    }
+
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     package internal(set) var routes: [String] = []
 }
@@ -64,6 +91,12 @@ package func buildApplication(
         callForwardingURL = { address.baseURL + DialinController.forwardingPath }
     }
     var settings = Supervisor.Settings(config, callForwardingURL: callForwardingURL)
+    // A call's bot connects to the instance that launched it, on its own host (DESIGN "Phone calls over a WebSocket").
+    let localAddress = ServiceAddress(localURL(host: config.host, port: config.port))
+    let callKeys = CallKeys()
+    settings.callStreamURL = { session in
+        "ws" + localAddress.baseURL.dropFirst(4) + "/\(CallSocketRoutes.botPath)/\(session.id)/ws/" + callKeys.botKey(forSession: session.id)
+    }
     let hostID = config.hostID ?? ProcessTable.hostIdentity()
     settings.otherInstancesAlive = { await Recovery.othersAlive(store: store, hostID: hostID, now: Date().timeIntervalSince1970) }
     // The supervisor's upkeep, the lease and the reaper begin after the first recovery (`Recovery.start`).
@@ -145,6 +178,32 @@ package func buildApplication(
             metrics: metrics
         )
     }
+    let carriers = config.telephony.carriers
+    let relay = CallRelay(
+        store: store,
+        supervisor: supervisor,
+        keys: callKeys,
+        settings: .init(
+            bufferSeconds: config.telephony.streamBufferSeconds,
+            restartBackoff: config.restartBackoff,
+            startTimeoutSeconds: config.startTimeoutSeconds
+        ),
+        logger: logger
+    )
+    let phoneCalls =
+        carriers.isEmpty
+        ? nil
+        : PhoneCalls(
+            store: store,
+            supervisor: supervisor,
+            profiles: config.profiles,
+            telephony: config.telephony,
+            wait: PlaceWait(seconds: config.dialinWaitSeconds),
+            startTimeoutSeconds: config.startTimeoutSeconds,
+            logger: logger
+        )
+    let callSockets =
+        carriers.isEmpty ? nil : CallSocketRoutes(relay: relay, store: store, keys: callKeys, carriers: carriers, logger: logger)
     var parts = AutospawnService(
         store: store,
         supervisor: supervisor,
@@ -160,14 +219,15 @@ package func buildApplication(
         reaper: reaper,
         lease: lease,
         domain: domain,
+        phoneCalls: phoneCalls,
+        callSockets: callSockets,
         logs: LogForwarder(store: store, http: .shared)
     )
     let router = buildRouter(config, parts)
     parts.routes = servedRoutes(router)
     var app = Application(
         router: router,
-        // A connection that sends nothing (or a head that never ends) for this long is closed: slowloris.
-        server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.requestTimeoutSeconds * 1000)))),
+        server: httpServer(config, callSockets: callSockets),
         configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "autospawn"),
         onServerRunning: { [config] channel in
             guard let port = channel.localAddress?.port else { return }
@@ -176,6 +236,7 @@ package func buildApplication(
                 // their calls there.
                 let url = config.advertisedURL(port: port)
                 address.set(url)
+                localAddress.set(localURL(host: config.host, port: port))
                 do { try await store.setAdvertiseURL(url) } catch {
                     logger.error("could not record this instance's address", metadata: ["error": "\(error)"])
                 }
@@ -225,6 +286,27 @@ extension Reaper.Settings {
             spawnOn: config.spawnOn,
             knockWaitSeconds: config.knockWaitSeconds
         )
+    }
+}
+
+/// HTTP/1.1, and with phone calls the WebSocket upgrade of their streams. A connection that sends nothing (or a head
+/// that never ends) for `AUTOSPAWN_REQUEST_TIMEOUT_S` is closed: slowloris.
+private func httpServer(_ config: Config, callSockets: CallSocketRoutes?) -> HTTPServerBuilder {
+    let idle = TimeAmount.milliseconds(Int64(config.requestTimeoutSeconds * 1000))
+    guard let callSockets else { return .http1(configuration: .init(idleTimeout: idle)) }
+    // A carrier's frames are a few hundred bytes; 64 KiB leaves room for a bot's larger ones.
+    return .http1WebSocketUpgrade(
+        webSocketRouter: callSockets.router(),
+        configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: 1 << 16))
+    )
+}
+
+/// This instance's own address for processes on its host: the loopback address when it listens on every interface.
+private func localURL(host: String, port: Int) -> String {
+    switch host {
+    case "0.0.0.0", "", "*": "http://127.0.0.1:\(port)"
+    case "::", "[::]": "http://[::1]:\(port)"
+    default: host.contains(":") && !host.hasPrefix("[") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
     }
 }
 

@@ -39,6 +39,12 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         metrics: parts.metrics,
         logger: parts.logger
     ).addRoutes(to: router)
+    TelephonyController(
+        calls: parts.phoneCalls,
+        webhook: CarrierWebhook(settings: config.telephony),
+        requestTimeoutSeconds: config.requestTimeoutSeconds,
+        logger: parts.logger
+    ).addRoutes(to: router)
     BotStatusController(status: status, streams: streams).addRoutes(to: router)
     let admin = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: "Bearer"))
     SessionsController(parts: parts, streams: streams, redactor: SecretRedactor(config), maxConcurrency: config.maxConcurrency)

@@ -20,9 +20,11 @@ package struct SessionView: Codable, Sendable, Equatable {
     package var exitCode: Int?
     /// The bot profile it runs.
     package var profile: String
+    /// How its caller reaches the bot: `daily`, or a phone carrier's stream (`twilio`, `telnyx`, `plivo`, `exotel`).
+    package var transport: Transport
 
     enum CodingKeys: String, CodingKey {
-        case id, state, participants, knocking, launcher, pid, profile
+        case id, state, participants, knocking, launcher, pid, profile, transport
         case roomName = "room_name"
         case roomURL = "room_url"
         case createdAt = "created_at"
@@ -53,6 +55,7 @@ package struct SessionView: Codable, Sendable, Equatable {
         pid = session.pid
         exitCode = session.exitCode
         profile = session.profile
+        transport = session.transport
     }
 }
 

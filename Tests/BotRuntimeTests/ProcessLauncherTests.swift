@@ -121,7 +121,7 @@ struct BotCommandTests {
         let command = BotCommand(
             template: ["python3", "bot.py", "--url={room_url}", "{room_name}", "{session_id}", "{token}", "--x", "{room_url} {room_name}"],
             session: session,
-            token: nil,
+            access: BotAccess(),
             botName: "Bot",
             bodyFile: "/logs/b.body.json"
         )
@@ -134,7 +134,7 @@ struct BotCommandTests {
     }
 
     @Test func environmentFollowsTheBotContract() {
-        let command = BotCommand(template: ["bot"], session: session, token: "tok", botName: "Bot", bodyFile: "/logs/b.body.json")
+        let command = BotCommand(template: ["bot"], session: session, access: BotAccess(token: "tok"), botName: "Bot", bodyFile: "/logs/b.body.json")
         #expect(
             command.environment == [
                 "DAILY_ROOM_URL": "https://d.daily.co/demo-room", "DAILY_ROOM_TOKEN": "tok",
@@ -142,7 +142,7 @@ struct BotCommandTests {
                 "AUTOSPAWN_BODY": #"{"lang":"en"}"#, "AUTOSPAWN_BODY_FILE": "/logs/b.body.json", "AUTOSPAWN_BOT_NAME": "Bot",
             ]
         )
-        let tokenless = BotCommand(template: ["bot"], session: session, token: nil, botName: "Bot", bodyFile: "/b")
+        let tokenless = BotCommand(template: ["bot"], session: session, access: BotAccess(), botName: "Bot", bodyFile: "/b")
         #expect(tokenless.environment["DAILY_ROOM_TOKEN"] == nil)
     }
 
@@ -150,7 +150,7 @@ struct BotCommandTests {
     @Test func aBodyTooLargeForTheEnvironmentIsGivenOnlyInItsFile() {
         var large = session
         large.body = #"{"text":""# + String(repeating: "x", count: 200 * 1024) + #""}"#
-        let command = BotCommand(template: ["bot"], session: large, token: nil, botName: "Bot", bodyFile: "/logs/b.body.json")
+        let command = BotCommand(template: ["bot"], session: large, access: BotAccess(), botName: "Bot", bodyFile: "/logs/b.body.json")
         #expect(command.environment["AUTOSPAWN_BODY"] == nil)
         #expect(command.environment["AUTOSPAWN_BODY_FILE"] == "/logs/b.body.json")
     }

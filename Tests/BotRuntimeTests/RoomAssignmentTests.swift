@@ -19,7 +19,7 @@ struct RoomAssignmentTests {
     )
 
     @Test func theRoomIsOneLineOfJSONWithTheDocumentedKeys() throws {
-        let line = try RoomAssignment(session: session, token: "tok", bodyFile: "/logs/b.body.json").line()
+        let line = try RoomAssignment(session: session, access: BotAccess(token: "tok"), bodyFile: "/logs/b.body.json").line()
         #expect(line.last == UInt8(ascii: "\n"))
         #expect(line.filter { $0 == UInt8(ascii: "\n") }.count == 1)
         #expect(
@@ -32,7 +32,7 @@ struct RoomAssignmentTests {
     }
 
     @Test func withoutATokenTheKeyIsLeftOut() throws {
-        let line = try RoomAssignment(session: session, token: nil, bodyFile: "/b").line()
+        let line = try RoomAssignment(session: session, access: BotAccess(), bodyFile: "/b").line()
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])
         #expect(Set(object.keys) == ["room_url", "room_name", "session_id", "body", "body_file"])
     }

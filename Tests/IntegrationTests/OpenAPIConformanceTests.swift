@@ -1,6 +1,7 @@
 import DailyDouble
 import Foundation
 import NIOHTTP1
+import PhoneDouble
 import Policy
 import TestSupport
 import Testing
@@ -19,7 +20,12 @@ struct OpenAPIConformanceTests {
         "GET /daily 409",
         // The same checks as `/start`'s 409 and 504 (RoomStarter.launch), which are produced.
         "POST /daily/dialin 409", "POST /daily/dialin 504",
+        // `draining` comes only once a drain's calls are over, and `database_unavailable` needs a failing database:
+        // the same check as `/daily/dialin`'s 503, which is produced.
+        "POST /telephony/{carrier}/call 503",
     ]
+
+    static let form = "application/x-www-form-urlencoded"
 
     /// The answers seen, checked as they come.
     final class Recorder: @unchecked Sendable {
@@ -214,7 +220,43 @@ struct OpenAPIConformanceTests {
         try await recorder.call(keyless, .POST, "/daily/webhook", body: Fixtures.bytes("daily/participant-joined.json"))
         try await recorder.call(keyless, .POST, "/daily/dialin", body: Fixtures.bytes("dialin/call.json"))
         try await recorder.call(keyless, .POST, "/daily/dialin-api/dialin/pinlessCallUpdate", body: Fixtures.bytes("dialin/call.json"))
+        try await recorder.call(keyless, .POST, "/telephony/twilio/call", body: Array("CallSid=CA1".utf8), contentType: Self.form)
         await keyless.shutdown()
+
+        // A carrier's call webhook: answered with TwiML, or refused.
+        let twilioToken = "the conformance test's twilio token"
+        let carrier = try await ServiceProcess.start([
+            "AUTOSPAWN_PUBLIC_URL": "https://bots.example.com", "AUTOSPAWN_TWILIO_AUTH_TOKEN": twilioToken,
+            "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
+        ])
+        let twilio = CallDouble(
+            carrier: .twilio,
+            callID: "CA0123",
+            credentials: .twilio(authToken: twilioToken),
+            publicURL: "https://bots.example.com"
+        )
+        for fields in [[("CallSid", "CA0123"), ("From", "+15105550199"), ("To", "+15550001111")], [("From", "+15105550199")]] {
+            let form = FormFields(fields)
+            let headers = try twilio.signatureHeaders(url: "https://bots.example.com/telephony/twilio/call", fields: form, body: [])
+            try await recorder.call(
+                carrier,
+                .POST,
+                "/telephony/twilio/call",
+                body: Array(form.encoded.utf8),
+                headers: headers,
+                contentType: Self.form
+            )
+        }
+        try await recorder.call(carrier, .POST, "/telephony/twilio/call", body: Array("CallSid=CA0123".utf8), contentType: Self.form)
+        try await recorder.call(
+            carrier,
+            .POST,
+            "/telephony/twilio/call",
+            body: [UInt8](repeating: 0x61, count: 64 * 1024 + 1),
+            contentType: Self.form
+        )
+        try await recorder.trickle(carrier, "/telephony/twilio/call")
+        await carrier.shutdown()
 
         // Dial-in: a call that Daily fails to make a room for, one that gets its room, one at capacity; what is not
         // a call; and the call's bot forwarding it.

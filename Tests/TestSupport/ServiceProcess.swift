@@ -33,14 +33,17 @@ package final class ServiceProcess: @unchecked Sendable {
     }
 
     /// The `autospawn` executable next to the test bundle (`swift build --build-tests` builds both).
-    package static var executable: String {
+    package static var executable: String { built("autospawn") }
+
+    /// A product of the package (`autospawn`, `phone-double`), next to the test bundle.
+    package static func built(_ name: String) -> String {
         let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for candidate in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("autospawn").path
+            let path = candidate.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
         return Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/autospawn").path
+            .appendingPathComponent(".build/debug/\(name)").path
     }
 
     /// A new, empty folder for one test.

@@ -19,8 +19,10 @@ extension Session {
             }
             return value
         }
-        guard let state: SessionState = try known("state"), let launcher: LauncherKind = try known("launcher") else {
-            throw PostgresRecordError(description: "session \(id) has no state or launcher")
+        guard let state: SessionState = try known("state"), let launcher: LauncherKind = try known("launcher"),
+            let transport: Transport = try known("transport")
+        else {
+            throw PostgresRecordError(description: "session \(id) has no state, launcher or transport")
         }
         self.init(
             id: id,
@@ -41,7 +43,8 @@ extension Session {
             body: try columns["body"].decode(String.self),
             botUserID: try columns["bot_user_id"].decode(String?.self),
             placedAt: try columns["placed_at"].decode(Double?.self),
-            profile: try columns["profile"].decode(String.self)
+            profile: try columns["profile"].decode(String.self),
+            transport: transport
         )
     }
 }

@@ -119,6 +119,17 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (
+            "v3-phone-calls",
+            [
+                // How the session's caller reaches its bot (a Daily room, a carrier's stream), and the digest of the one
+                // stream token the carrier may open the call's stream with, until when.
+                "ALTER TABLE session ADD COLUMN transport TEXT NOT NULL DEFAULT 'daily'",
+                "ALTER TABLE session ADD COLUMN stream_token TEXT",
+                "ALTER TABLE session ADD COLUMN stream_token_until DOUBLE PRECISION",
+                "CREATE UNIQUE INDEX session_stream_token ON session(stream_token) WHERE stream_token IS NOT NULL",
+            ]
+        ),
     ]
 
     /// Applies the migrations this database lacks, under a session-level advisory lock held on one connection.

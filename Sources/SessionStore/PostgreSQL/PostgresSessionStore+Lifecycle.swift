@@ -6,7 +6,14 @@ import PostgresNIO
 extension PostgresSessionStore {
     // MARK: Claims outside webhooks
 
-    package func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
+    package func claim(
+        room: String,
+        url: String?,
+        profile: String,
+        body: String,
+        transport: Transport,
+        now: Double
+    ) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         return try await transaction { tx -> Session? in
             _ = try await Self.lockRoom(room, url: url, tx)
@@ -16,6 +23,7 @@ extension PostgresSessionStore {
                 let effects = planDirectClaim(
                     profile: profile,
                     body: body,
+                    transport: transport,
                     roomHasActiveSession: hasActive,
                     facts: facts,
                     settings: settings

@@ -117,9 +117,10 @@ extension PostgresSessionStore {
                 try await tx.execute(
                     """
                     INSERT INTO session (id, room_name, room_url, state, launcher, created_at, updated_at, owner_instance, body,
-                        bot_user_id, placed_at, profile)
+                        bot_user_id, placed_at, profile, transport)
                     VALUES (\(claimed.id), \(room), \(url), 'starting', \(claimed.launcher.rawValue), \(now), \(now),
-                        \(claimed.ownerInstance ?? unplacedOwner), \(claimed.body), \(claimed.botUserID), \(claimed.placedAt), \(claimed.profile))
+                        \(claimed.ownerInstance ?? unplacedOwner), \(claimed.body), \(claimed.botUserID), \(claimed.placedAt), \(claimed.profile),
+                        \(claimed.transport.rawValue))
                     """
                 )
                 if !claim.placedHere { tx.wantPlacement() }

@@ -15,8 +15,10 @@ extension Session: FetchableRecord, PersistableRecord {
             }
             return value
         }
-        guard let state: SessionState = try known("state"), let launcher: LauncherKind = try known("launcher") else {
-            throw DatabaseError(message: "session \(row["id"] as String? ?? "?") has no state or launcher")
+        guard let state: SessionState = try known("state"), let launcher: LauncherKind = try known("launcher"),
+            let transport: Transport = try known("transport")
+        else {
+            throw DatabaseError(message: "session \(row["id"] as String? ?? "?") has no state, launcher or transport")
         }
         self.init(
             id: row["id"],
@@ -37,7 +39,8 @@ extension Session: FetchableRecord, PersistableRecord {
             body: row["body"],
             botUserID: row["bot_user_id"],
             placedAt: row["placed_at"],
-            profile: row["profile"]
+            profile: row["profile"],
+            transport: transport
         )
     }
 
@@ -61,6 +64,7 @@ extension Session: FetchableRecord, PersistableRecord {
         container["bot_user_id"] = botUserID
         container["placed_at"] = placedAt
         container["profile"] = profile
+        container["transport"] = transport.rawValue
     }
 }
 

@@ -139,6 +139,14 @@ enum SQLiteSchema {
                     """
             )
         }
+        migrator.registerMigration("v9-phone-calls") { db in
+            // How the session's caller reaches its bot (a Daily room, a carrier's stream), and the digest of the one
+            // stream token the carrier may open the call's stream with, until when.
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN transport TEXT NOT NULL DEFAULT 'daily'")
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN stream_token TEXT")
+            try db.execute(sql: "ALTER TABLE session ADD COLUMN stream_token_until DOUBLE")
+            try db.execute(sql: "CREATE UNIQUE INDEX session_stream_token ON session(stream_token) WHERE stream_token IS NOT NULL")
+        }
         return migrator
     }
 }

@@ -8,7 +8,14 @@ extension SQLiteSessionStore {
 
     /// Claims a room directly (for rooms the service creates itself): nil when the room already has an active
     /// session or the service is at capacity.
-    package func claim(room: String, url: String?, profile: String, body: String, now: Double) async throws -> Session? {
+    package func claim(
+        room: String,
+        url: String?,
+        profile: String,
+        body: String,
+        transport: Transport,
+        now: Double
+    ) async throws -> Session? {
         let (launcher, owner, settings) = (launcher, instanceID, settings)
         let session = try await transaction { db -> Session? in
             let facts = try Self.claimFacts(profile: profile, owner: owner, settings: settings, db: db)
@@ -16,6 +23,7 @@ extension SQLiteSessionStore {
                 let effects = planDirectClaim(
                     profile: profile,
                     body: body,
+                    transport: transport,
                     roomHasActiveSession: try Self.activeSession(room: room, db: db) != nil,
                     facts: facts,
                     settings: settings

@@ -1,0 +1,64 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+
+/// A call bot without Pipecat, for tests and for trying a phone call with nothing else installed: it connects to
+/// its `ws_url` (`AUTOSPAWN_CALL_WS_URL`) and sends every frame back unchanged, so the caller hears themselves.
+package struct EchoBot: Sendable {
+    package struct Behaviour: Sendable {
+        /// Closes its socket (hangs up) after this many media frames, then exits 0.
+        package var hangUpAfter: Int?
+        /// Exits with `exitCode` after this many media frames, without closing its socket (a crash).
+        package var failAfter: Int?
+        package var exitCode: Int32 = 3
+        /// Appends each frame it receives, a line each, to this file.
+        package var record: String?
+
+        package init() {}
+    }
+
+    let url: String
+    let behaviour: Behaviour
+    let logger: Logger
+
+    package init(url: String, behaviour: Behaviour, logger: Logger = Logger(label: "echo-bot")) {
+        self.url = url
+        self.behaviour = behaviour
+        self.logger = logger
+    }
+
+    /// Runs until the call ends: the service closes the socket (the caller hung up), or the behaviour ends it.
+    package func run() async throws {
+        let record = behaviour.record.flatMap { FileHandle(forWritingAtPath: $0) ?? Self.create($0) }
+        let behaviour = behaviour
+        _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, outbound, _ in
+            var media = 0
+            for try await frame in inbound {
+                let bytes = Array(frame.data.readableBytesView)
+                record?.write(Data(bytes + [0x0A]))
+                let isMedia = frame.opcode == .text && bytes.starts(with: Array(#"{"event":"media""#.utf8))
+                switch frame.opcode {
+                case .text: try await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))
+                case .binary: try await outbound.write(.binary(frame.data))
+                case .continuation: break
+                }
+                guard isMedia else { continue }
+                media += 1
+                if let failAfter = behaviour.failAfter, media >= failAfter {
+                    // A crash: no close frame, the socket dies with the process.
+                    exit(behaviour.exitCode)
+                }
+                if let hangUpAfter = behaviour.hangUpAfter, media >= hangUpAfter {
+                    try await outbound.close(.normalClosure, reason: "the bot hung up")
+                    return
+                }
+            }
+        }
+    }
+
+    private static func create(_ path: String) -> FileHandle? {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forWritingAtPath: path)
+    }
+}

@@ -1,0 +1,234 @@
+import BotRuntime
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import Policy
+import SessionStore
+
+/// The phone calls this instance relays (DESIGN "Phone calls over a WebSocket"): for each, the carrier's stream and
+/// its bot's WebSocket (`CallLeg`), and what happens when either side goes: the caller hangs up, the bot hangs up,
+/// or the bot fails and the call gets a new one while the caller stays on the line.
+actor CallRelay {
+    struct Settings: Sendable {
+        /// `AUTOSPAWN_STREAM_BUFFER_S`.
+        var bufferSeconds: Double
+        /// `AUTOSPAWN_RESTART_BACKOFF_S` and its maximum: a call's next bot after a failure waits as a room's does.
+        var restartBackoff: RestartBackoff
+        /// `AUTOSPAWN_START_TIMEOUT_S`: how long a call whose bot failed waits for a place for its next one.
+        var startTimeoutSeconds: Double
+    }
+
+    let store: any SessionStorage
+    let supervisor: Supervisor
+    let keys: CallKeys
+    let settings: Settings
+    let logger: Logger
+    private var legs: [String: CallLeg] = [:]
+
+    /// How long a bot's socket end waits to learn whether the bot failed (its process's exit).
+    static let exitWait = Duration.seconds(2)
+    /// How often a call whose bot failed tries for a place for its next bot.
+    static let retryInterval = Duration.milliseconds(200)
+
+    init(store: any SessionStorage, supervisor: Supervisor, keys: CallKeys, settings: Settings, logger: Logger) {
+        self.store = store
+        self.supervisor = supervisor
+        self.keys = keys
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The call's leg for this session: its own, or a new one (a call that came back after its stream was let go).
+    func leg(for session: Session) async -> CallLeg {
+        if let leg = legs[session.roomName], await leg.end == nil, await leg.sessionID == session.id { return leg }
+        let leg = CallLeg(room: session.roomName, sessionID: session.id, bufferSeconds: settings.bufferSeconds)
+        legs[session.roomName] = leg
+        return leg
+    }
+
+    /// The logger for lines about one call's session.
+    nonisolated func logger(for sessionID: String, room: String) -> Logger {
+        var logger = logger
+        logger[metadataKey: "session_id"] = .string(sessionID)
+        logger[metadataKey: "room"] = .string(room)
+        return logger
+    }
+
+    /// The calls relayed now.
+    var count: Int { legs.count }
+
+    /// Its frames pass between the call's two sockets through the leg alone: only these look-ups are the relay's.
+    private func forget(_ leg: CallLeg) async {
+        if legs[leg.room] === leg, await !leg.hasCarrier, await !leg.hasBot {
+            legs[leg.room] = nil
+        }
+    }
+
+    // MARK: The carrier's stream
+
+    /// Relays the carrier's stream of a session's call until it ends.
+    nonisolated func carrierStream(_ session: Session, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let leg = await leg(for: session)
+        guard await leg.attachCarrier(outbound) else {
+            try? await outbound.close(.policyViolation, reason: "the call has a stream")
+            return
+        }
+        let log = logger(for: session.id, room: session.roomName)
+        log.info("a call's stream is connected", metadata: ["carrier": "\(session.transport.rawValue)"])
+        var handshake = CarrierHandshake(call: PhoneCall.ofBody(session.body, carrier: session.transport.carrier ?? .twilio))
+        do {
+            for try await frame in inbound {
+                switch handshake.read(frame) {
+                case .wrongCall:
+                    log.warning("a stream's start names another call: closed")
+                    try? await outbound.close(.policyViolation, reason: "not this call's stream")
+                    await finishCarrier(leg, session: session, end: .handedOn)
+                    return
+                case .relay:
+                    await leg.fromCarrier(frame, at: .now)
+                case .stop:
+                    await leg.fromCarrier(frame, at: .now)
+                    try? await outbound.close(.normalClosure, reason: nil)
+                }
+                if handshake.stopped { break }
+            }
+        } catch {
+            // The carrier's connection broke: the call is over all the same.
+        }
+        await finishCarrier(leg, session: session, end: nil)
+    }
+
+    private nonisolated func finishCarrier(_ leg: CallLeg, session: Session, end: CallEnd?) async {
+        let ended = await leg.carrierLeft()
+        let current = await leg.sessionID
+        if (end ?? ended) == .callerHungUp {
+            logger(for: current, room: leg.room).info("the caller hung up")
+            _ = try? await supervisor.requestStop(current, reason: .callerHungUp)
+        }
+        await forget(leg)
+    }
+
+    // MARK: The bot's socket
+
+    /// Relays the bot's socket of a session's call until it ends; then the bot has hung up, or failed.
+    nonisolated func botSocket(_ session: Session, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let leg = await leg(for: session)
+        guard await leg.attachBot(outbound, session: session.id) else {
+            try? await outbound.close(.policyViolation, reason: "another connection serves this call")
+            return
+        }
+        logger(for: session.id, room: session.roomName).info("a call's bot is connected")
+        do {
+            for try await frame in inbound { await leg.fromBot(frame, at: .now) }
+        } catch {
+            // The bot's connection broke: what its process did says why.
+        }
+        await leg.botLeft(session: session.id)
+        await botLeft(session, leg: leg)
+        await forget(leg)
+    }
+
+    /// The bot's socket ended while the call was on: a bot that failed gets a successor, any other hung up.
+    private nonisolated func botLeft(_ session: Session, leg: CallLeg) async {
+        guard await leg.end == nil, await leg.sessionID == session.id else { return }
+        let ended = await endOf(session.id)
+        if let ended, isBotFailure(state: ended.state, reason: ended.endReason ?? .botFailed), await leg.hasCarrier {
+            await next(after: ended, leg: leg)
+            return
+        }
+        logger(for: session.id, room: session.roomName).info("the bot hung up")
+        await leg.hangUp()
+        _ = try? await supervisor.requestStop(session.id, reason: .botHungUp)
+    }
+
+    /// The session once it has ended, waiting a little for its process's exit; nil while it still runs.
+    private nonisolated func endOf(_ id: String) async -> Session? {
+        let deadline = ContinuousClock.now + Self.exitWait
+        while ContinuousClock.now < deadline {
+            if let session = try? await store.session(id), !session.state.isActive { return session }
+            try? await Task.sleep(for: .milliseconds(25))
+        }
+        return nil
+    }
+
+    /// A new session and bot for a call whose bot failed, after the restart backoff; handed the carrier's first
+    /// frames again. When no place comes free here, the carrier's stream is let go: its `<Redirect>` takes the call on.
+    private nonisolated func next(after failed: Session, leg: CallLeg) async {
+        let count = await leg.recordFailure()
+        let log = logger(for: failed.id, room: failed.roomName)
+        let delay = settings.restartBackoff.delay(failures: count)
+        log.warning("a call's bot failed: the caller waits for a new one", metadata: ["backoff_s": "\(delay)"])
+        try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+        let deadline = ContinuousClock.now + .milliseconds(Int64(settings.startTimeoutSeconds * 1000))
+        while await leg.end == nil, await leg.hasCarrier {
+            let claimed = try? await store.claim(
+                room: failed.roomName,
+                url: nil,
+                profile: failed.profile,
+                body: failed.body,
+                transport: failed.transport,
+                now: Date().timeIntervalSince1970
+            )
+            if let claimed {
+                guard claimed.ownerInstance == store.instanceID else {
+                    await leg.letGo()
+                    return
+                }
+                await leg.serve(session: claimed.id)
+                supervisor.launchSoon(claimed, isCall: true)
+                return
+            }
+            guard ContinuousClock.now < deadline else { break }
+            try? await Task.sleep(for: Self.retryInterval)
+        }
+        log.warning("no place for a call's next bot: its stream is let go")
+        await leg.letGo()
+    }
+}
+
+/// What the relay reads of a carrier's frames: that the stream's `start` is the session's call, and its `stop`.
+struct CarrierHandshake {
+    /// The session's call; nil: none recorded, nothing to check.
+    let call: PhoneCall?
+    private var started = false
+    private(set) var stopped = false
+
+    init(call: PhoneCall?) { self.call = call }
+
+    enum Verdict { case relay, stop, wrongCall }
+
+    mutating func read(_ frame: WebSocketDataFrame) -> Verdict {
+        guard frame.opcode == .text else { return .relay }
+        // Media frames are most of a call: only a frame that names an event other than media is parsed.
+        let view = frame.data.readableBytesView
+        if started, !view.contains(subsequence: Self.stopWord) { return .relay }
+        guard let document = try? JSONValue(parsing: Array(view)) else { return .relay }
+        switch document["event"]?.string {
+        case "start":
+            started = true
+            guard let call else { return .relay }
+            let start = document["start"]
+            let id = start?["callSid"]?.string ?? start?["call_control_id"]?.string ?? start?["callId"]?.string ?? start?["call_sid"]?.string
+            return id == call.callID ? .relay : .wrongCall
+        case "stop":
+            stopped = true
+            return .stop
+        default:
+            return .relay
+        }
+    }
+
+    private static let stopWord = Array(#""stop""#.utf8)
+}
+
+extension Collection where Element == UInt8 {
+    fileprivate func contains(subsequence: [UInt8]) -> Bool {
+        guard let first = subsequence.first else { return true }
+        var index = startIndex
+        while let found = self[index...].firstIndex(of: first) {
+            if self[found...].starts(with: subsequence) { return true }
+            index = self.index(after: found)
+        }
+        return false
+    }
+}

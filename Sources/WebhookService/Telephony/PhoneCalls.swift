@@ -1,0 +1,83 @@
+import BotRuntime
+import Foundation
+import Logging
+import Policy
+import SessionStore
+
+/// A carrier's call, answered (DESIGN "Phone calls over a WebSocket"): its session (claimed now, its bot started
+/// while the carrier opens the stream), and the markup that connects the call's media to this service.
+struct PhoneCalls: Sendable {
+    let store: any SessionStorage
+    let supervisor: Supervisor
+    let profiles: BotProfiles
+    let telephony: TelephonySettings
+    let wait: PlaceWait
+    /// `AUTOSPAWN_START_TIMEOUT_S`: a stream token is good for this long.
+    let startTimeoutSeconds: Double
+    let logger: Logger
+
+    /// What the carrier is told to do with the call: stream it here, hang it up, or refuse it.
+    func answer(_ call: PhoneCall) async throws(APIError) -> String {
+        guard let profile = profiles.forCall(to: call.to) else {
+            logger.warning("a call to a number no profile takes: refused", metadata: ["carrier": "\(call.carrier.rawValue)"])
+            return CallMarkup.reject(call.carrier)
+        }
+        // Shutting down (past a drain's calls): the carrier is told to try again, no session made.
+        guard supervisor.takesCalls else { throw APIError(.serviceUnavailable, .draining) }
+        let room = call.roomName
+        let body = JSONValue.object(profile.body(mergedWith: ["call": call.bodyField])).text
+        let attempt: () async throws -> String? = {
+            let sessions = try await store.sessions(SessionQuery(states: .all, roomName: room, limit: 20))
+            switch planCallAnswer(roomSessions: sessions) {
+            case .hangUp:
+                return CallMarkup.hangUp(call.carrier)
+            case .stream(let id):
+                // The carrier asked again (its stream closed, or it repeats itself): the same session, a new token.
+                return try await streamAnswer(call, sessionID: id)
+            case .claim:
+                guard
+                    let claimed = try await store.claim(
+                        room: room,
+                        url: nil,
+                        profile: profile.name,
+                        body: body,
+                        transport: Transport(call.carrier),
+                        now: Date().timeIntervalSince1970
+                    )
+                else { return nil }
+                let answer = try await streamAnswer(call, sessionID: claimed.id)
+                logger.info(
+                    "a call got its session",
+                    metadata: ["room": "\(room)", "session": "\(claimed.id)", "profile": "\(profile.name)"]
+                )
+                supervisor.launchSoon(claimed, isCall: true)
+                return answer
+            }
+        }
+        let answer = try await wait.run(
+            waits: { logger.info("a call waits for a place", metadata: ["room": "\(room)", "profile": "\(profile.name)"]) },
+            attempt
+        )
+        guard let answer else {
+            logger.warning("a call waited for a place in vain", metadata: ["room": "\(room)", "wait_s": "\(wait.seconds)"])
+            return CallMarkup.busy(call.carrier)
+        }
+        return answer
+    }
+
+    /// The markup that streams the call to the session, with a new single-use token; nil when the session ended
+    /// meanwhile (the next try sees why).
+    private func streamAnswer(_ call: PhoneCall, sessionID: String) async throws -> String? {
+        let (token, digest) = CallKeys.newStreamToken()
+        let until = Date().timeIntervalSince1970 + startTimeoutSeconds
+        guard try await store.issueStreamToken(sessionID, digest: digest, until: until), let publicURL = telephony.publicURL else {
+            return nil
+        }
+        let streamBase = publicURL.hasPrefix("https://") ? "wss://" + publicURL.dropFirst(8) : "ws://" + publicURL.dropFirst(7)
+        return CallMarkup.stream(
+            call.carrier,
+            streamURL: streamBase + "/telephony/\(call.carrier.rawValue)/stream/\(token)",
+            webhookURL: publicURL + "/telephony/\(call.carrier.rawValue)/call"
+        )
+    }
+}

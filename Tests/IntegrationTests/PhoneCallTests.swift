@@ -1,0 +1,176 @@
+import Crypto
+import Foundation
+import PhoneDouble
+import Policy
+import TestSupport
+import Testing
+
+/// Phone calls over a WebSocket with the real service, the carrier double and real bot processes (the echo bot).
+@Suite(.timeLimit(.minutes(2)))
+struct PhoneCallTests {
+    static let publicURL = "https://bots.example.com"
+    static let twilioToken = "test-twilio-auth-token"
+
+    /// The service with Twilio's calls, its bots the echo bot (`echo` its options).
+    static func start(_ settings: [String: String] = [:], echo: String = "") async throws -> ServiceProcess {
+        let directory = try ServiceProcess.makeDirectory()
+        let record = directory.appendingPathComponent("bot-{session_id}.frames").path
+        return try await ServiceProcess.start(
+            in: directory,
+            [
+                "AUTOSPAWN_PUBLIC_URL": publicURL, "AUTOSPAWN_TWILIO_AUTH_TOKEN": "old-token,\(twilioToken)",
+                "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot --record \(record) \(echo)",
+                "AUTOSPAWN_RESTART_BACKOFF_S": "0.2", "AUTOSPAWN_DIALIN_WAIT_S": "1",
+            ].merging(settings) { $1 }
+        )
+    }
+
+    static func call(_ service: ServiceProcess, id: String = "CA" + UUID().uuidString.lowercased().filter(\.isHexDigit)) -> CallDouble {
+        CallDouble(carrier: .twilio, callID: id, credentials: .twilio(authToken: twilioToken), publicURL: publicURL, serviceURL: service.baseURL)
+    }
+
+    /// What the bot of a session received, a frame a line (the echo bot's `--record`).
+    static func botFrames(_ service: ServiceProcess, session id: String) -> [String] {
+        let path = service.directory.appendingPathComponent("bot-\(id).frames").path
+        return ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    @Test func aCallIsRelayedBothWaysUnchangedAndInOrderUntilTheCallerHangsUp() async throws {
+        let service = try await Self.start()
+        let call = Self.call(service)
+        guard case .stream(let url, let redirect) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        #expect(url.hasPrefix("wss://bots.example.com/telephony/twilio/stream/"))
+        #expect(redirect == "https://bots.example.com/telephony/twilio/call")
+        let stream = try await call.connect(url)
+        let media = (1...20).map { call.frames.media($0, payload: CarrierFrames.silence) }
+        for frame in media { stream.send(frame) }
+        let sent = call.frames.opening + media
+        // The echo bot sends back what it got: the carrier's frames came to it, and its frames to the carrier, as sent.
+        #expect(await stream.waitForReceived(sent.count) == sent)
+        let session = try #require(try await service.sessions().first)
+        let id = try #require(session["id"] as? String)
+        #expect(session["transport"] as? String == "twilio")
+        #expect(session["room_name"] as? String == "twilio-\(call.frames.callID)")
+        #expect(Self.botFrames(service, session: id) == sent)
+        stream.hangUp(stop: call.frames.stop)
+        #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "caller_hung_up" })
+        #expect(try await eventually { service.liveBots().isEmpty })
+        // The carrier's <Redirect> after the call is over: hung up.
+        #expect(try await call.dial() == .hangUp)
+        await service.shutdown()
+    }
+
+    @Test func forgedUnsignedAndWronglyAddressedWebhooksAreRefusedWithNothingStarted() async throws {
+        let service = try await Self.start()
+        let id = "CA" + UUID().uuidString.lowercased().filter(\.isHexDigit)
+        let forged = CallDouble(
+            carrier: .twilio,
+            callID: id,
+            credentials: .twilio(authToken: "not-the-token"),
+            publicURL: Self.publicURL,
+            serviceURL: service.baseURL
+        )
+        #expect(try await forged.dial() == .refused(status: 403, body: #"{"error":"invalid_signature","ok":false}"#))
+        #expect(try await Self.call(service, id: id).dial(signed: false) == .refused(status: 403, body: #"{"error":"invalid_signature","ok":false}"#))
+        // Signed for another address than the service's public URL.
+        let elsewhere = CallDouble(
+            carrier: .twilio,
+            callID: id,
+            credentials: .twilio(authToken: Self.twilioToken),
+            publicURL: "https://attacker.example.com",
+            serviceURL: service.baseURL
+        )
+        #expect(try await elsewhere.dial() == .refused(status: 403, body: #"{"error":"invalid_signature","ok":false}"#))
+        // Carriers without a secret here have no route.
+        let telnyx = CallDouble(
+            carrier: .telnyx,
+            callID: id,
+            credentials: .telnyx(privateKey: Array(Curve25519.Signing.PrivateKey().rawRepresentation)),
+            publicURL: Self.publicURL,
+            serviceURL: service.baseURL
+        )
+        guard case .refused(status: 404, _) = try await telnyx.dial() else {
+            Issue.record("telnyx answered")
+            return
+        }
+        #expect(try await service.sessions().isEmpty)
+        #expect(service.liveBots().isEmpty)
+        await service.shutdown()
+    }
+
+    @Test func aUsedOrUnknownStreamTokenIsRefusedBeforeTheUpgrade() async throws {
+        let service = try await Self.start()
+        let call = Self.call(service)
+        guard case .stream(let url, _) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let stream = try await call.connect(url)
+        await #expect(throws: StreamRefused.self) { _ = try await call.connect(url) }
+        let unknown = url.prefix(while: { $0 != "m" }) + "m/" + String(repeating: "A", count: 43)
+        await #expect(throws: StreamRefused.self) { _ = try await call.connect(String(unknown)) }
+        #expect(try await service.sessions().count == 1)
+        stream.hangUp(stop: call.frames.stop)
+        await service.shutdown()
+    }
+
+    @Test func theBotHangingUpClosesTheCallersStreamAndTheCallIsOver() async throws {
+        let service = try await Self.start(echo: "--hang-up-after 3")
+        let call = Self.call(service)
+        guard case .stream(let url, _) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let stream = try await call.connect(url)
+        for sequence in 1...3 { stream.send(call.frames.media(sequence, payload: CarrierFrames.silence)) }
+        #expect(await stream.waitClosed())
+        let session = try #require(try await service.sessions().first)
+        #expect(try await eventually { try await service.session(session["id"] as? String ?? "")["state"] as? String == "ended" })
+        #expect(try await call.dial() == .hangUp)
+        #expect(try await service.sessions().count == 1)
+        await service.shutdown()
+    }
+
+    @Test func aBotThatFailsMidCallIsReplacedWhileTheCallerStaysOnTheLine() async throws {
+        let service = try await Self.start(echo: "--fail-after 3 --exit-code 3")
+        let call = Self.call(service)
+        guard case .stream(let url, _) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let stream = try await call.connect(url)
+        for sequence in 1...3 { stream.send(call.frames.media(sequence, payload: CarrierFrames.silence)) }
+        // The first bot crashes; the next one is handed the carrier's `connected` and `start` again.
+        #expect(try await eventually { try await service.sessions().count >= 2 })
+        let sessions = try await service.sessions()
+        let first = try #require(sessions.first { $0["state"] as? String == "failed" })
+        #expect(first["end_reason"] as? String == "bot_failed")
+        let next = try #require(sessions.first { $0["id"] as? String != first["id"] as? String })
+        let nextID = try #require(next["id"] as? String)
+        #expect(try await eventually { Self.botFrames(service, session: nextID).count >= 2 })
+        #expect(Array(Self.botFrames(service, session: nextID).prefix(2)) == call.frames.opening)
+        #expect(!stream.isClosed)
+        stream.hangUp(stop: call.frames.stop)
+        await service.shutdown()
+    }
+
+    @Test func atCapacityACallWaitsThenHearsBusyWithNothingLeftBehind() async throws {
+        let service = try await Self.start(["AUTOSPAWN_MAX_CONCURRENCY": "1"])
+        let first = Self.call(service)
+        guard case .stream(let url, _) = try await first.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let stream = try await first.connect(url)
+        let second = Self.call(service)
+        let started = ContinuousClock.now
+        #expect(try await second.dial() == .reject(reason: "busy"))
+        #expect(ContinuousClock.now - started >= .seconds(1))
+        #expect(try await service.sessions().count == 1)
+        stream.hangUp(stop: first.frames.stop)
+        await service.shutdown()
+    }
+}
