@@ -297,7 +297,8 @@ private func httpServer(_ config: Config, callSockets: CallSocketRoutes?) -> HTT
     // A carrier's frames are a few hundred bytes; 64 KiB leaves room for a bot's larger ones.
     return .http1WebSocketUpgrade(
         webSocketRouter: callSockets.router(),
-        configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: 1 << 16))
+        configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: 1 << 16)),
+        headDeadline: idle
     )
 }
 

@@ -89,8 +89,11 @@ struct HostileInputTests {
         await service.shutdown()
     }
 
-    @Test func slowClientsAreCutOffWhileOthersAreServed() async throws {
-        let service = try await ServiceProcess.start(Self.settings)
+    /// With phone calls on, the server also upgrades to WebSockets: a slow client is cut off all the same.
+    @Test(arguments: [false, true])
+    func slowClientsAreCutOffWhileOthersAreServed(phoneCalls: Bool) async throws {
+        let calls = ["AUTOSPAWN_PUBLIC_URL": "https://bots.example.com", "AUTOSPAWN_TWILIO_AUTH_TOKEN": "token"]
+        let service = try await ServiceProcess.start(Self.settings.merging(phoneCalls ? calls : [:]) { $1 })
         let before = service.resources()
         // Heads that never end, and bodies trickled a byte at a time.
         let slowHeads = try (0..<40).map { _ in try RawConnection(port: service.port) }
