@@ -105,7 +105,7 @@ package struct Recovery: Sendable {
 
     /// The ids of the live instances among `others`, and this one's (`Policy.isInstanceAlive`: by lease on other
     /// hosts, by process on this one).
-    static func liveInstances(_ others: [ServiceInstance], of store: any SessionStorage, hostID: String, now: Double) -> Set<String> {
+    package static func liveInstances(_ others: [ServiceInstance], of store: any SessionStorage, hostID: String, now: Double) -> Set<String> {
         var live: Set<String> = [store.instanceID]
         for other in others {
             let processAlive = ProcessTable.isAlive(pid: other.pid, startTime: other.pidStartTime)
@@ -130,6 +130,14 @@ package struct Recovery: Sendable {
 
     /// A session of an instance on this host that is gone: its launcher finds its bot, which is adopted, or it is lost.
     private func recover(_ session: Session) async {
+        guard isAdoptable(session) else {
+            // A call's bot went with its relay: stopped if it still runs; the carrier's <Redirect> gets a new one.
+            logger(for: session).warning("a call's instance is gone: its bot is stopped and the call gets a new one")
+            await supervisor.stopLeftBot(session)
+            metrics.reaperAction("lost")
+            await supervisor.end(session.id, state: .failed, reason: .lost)
+            return
+        }
         guard await !supervisor.recover(session) else { return }
         logger(for: session).warning("bot of an earlier instance is gone")
         metrics.reaperAction("lost")
@@ -146,7 +154,7 @@ package struct Recovery: Sendable {
     }
 
     private func eject(_ session: Session) async {
-        guard let daily, let userID = session.botUserID else { return }
+        guard session.transport == .daily, let daily, let userID = session.botUserID else { return }
         do {
             try await daily.eject(room: session.roomName, userIDs: [userID])
         } catch {

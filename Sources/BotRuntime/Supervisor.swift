@@ -351,6 +351,12 @@ package actor Supervisor: Service {
         return true
     }
 
+    /// Stops the bot an instance of this host that is gone left, if it still runs, without adopting it.
+    func stopLeftBot(_ session: Session) async {
+        guard let launcher = launchers.launcher(of: session), let bot = await launcher.recover(session) else { return }
+        launcher.kill(bot.handle)
+    }
+
     /// Takes over a live bot of an instance that is gone: recorded as this instance's, then watched like any other
     /// (and stopped at once if its session was already stopping).
     private func adopt(_ session: Session, _ bot: RunningBot, from launcher: any BotLauncher) async {

@@ -59,6 +59,9 @@ package struct PhoneCall: Sendable, Equatable {
 package enum CallAnswerPlan: Sendable, Equatable {
     /// The call's session is active: a new stream token for it.
     case stream(sessionID: String)
+    /// The call's session is active on an instance that is gone (the carrier's `<Redirect>` after a replica died):
+    /// it ends `lost`, and the call gets a new session.
+    case replaceLost(sessionID: String)
     /// The call was recorded as over (the caller or the bot hung up): `<Hangup/>`.
     case hangUp
     /// No session serves the call (it never had one, or it was lost with a replica, or its bot failed): a new
@@ -66,11 +69,21 @@ package enum CallAnswerPlan: Sendable, Equatable {
     case claim
 }
 
-/// The rule of a call's webhook, asked again for the same call, from its room's sessions (newest first).
-package func planCallAnswer(roomSessions: [Session]) -> CallAnswerPlan {
-    if let active = roomSessions.first(where: { $0.state.isActive }) { return .stream(sessionID: active.id) }
+/// The rule of a call's webhook, asked again for the same call, from its room's sessions (newest first) and the
+/// live instances (nil: not asked, every owner taken for alive).
+package func planCallAnswer(roomSessions: [Session], liveInstances: Set<String>? = nil) -> CallAnswerPlan {
+    if let active = roomSessions.first(where: { $0.state.isActive }) {
+        if let liveInstances, active.hasLostOwner(liveInstances: liveInstances) { return .replaceLost(sessionID: active.id) }
+        return .stream(sessionID: active.id)
+    }
     if roomSessions.contains(where: { $0.endReason.map(endsCall) ?? false }) { return .hangUp }
     return .claim
+}
+
+/// Whether the session's bot may outlive the instance that launched it (recovery adopts it): not a call's, which
+/// lives only as long as the relay of the instance that holds the carrier's stream.
+package func isAdoptable(_ session: Session) -> Bool {
+    session.transport.carrier == nil
 }
 
 /// Which ends of a call's session end the call itself: a hang-up on either side (a bot that exits 0 has hung up),

@@ -200,6 +200,10 @@ package func buildApplication(
             telephony: config.telephony,
             wait: PlaceWait(seconds: config.dialinWaitSeconds),
             startTimeoutSeconds: config.startTimeoutSeconds,
+            liveInstances: {
+                guard let others = try? await store.otherInstances() else { return nil }
+                return Recovery.liveInstances(others, of: store, hostID: hostID, now: Date().timeIntervalSince1970)
+            },
             logger: logger
         )
     let callSockets =

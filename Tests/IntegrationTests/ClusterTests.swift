@@ -1,5 +1,6 @@
 import DailyDouble
 import Foundation
+import PhoneDouble
 import Policy
 import Synchronization
 import TestSupport
@@ -39,6 +40,44 @@ struct ClusterTests {
 
     func leave(_ room: String, _ index: Int) -> [UInt8] {
         Fixtures.variant("daily/participant-left.json", id: "leave-\(room)-\(index)", room: room, participant: "p-\(room)-\(index)")
+    }
+
+    @Test func aCallsStreamThatReachesAnotherReplicaIsPassedOnToTheReplicaOfItsBot() async throws {
+        let token = "cluster-twilio-token"
+        let cluster = try await replicas(
+            3,
+            [
+                "AUTOSPAWN_PUBLIC_URL": "https://bots.example.com", "AUTOSPAWN_TWILIO_AUTH_TOKEN": token,
+                "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot",
+            ]
+        )
+        let callID = "CA" + UUID().uuidString.lowercased().filter(\.isHexDigit)
+        func call(through replica: ServiceProcess) -> CallDouble {
+            CallDouble(
+                carrier: .twilio,
+                callID: callID,
+                credentials: .twilio(authToken: token),
+                publicURL: "https://bots.example.com",
+                serviceURL: replica.baseURL
+            )
+        }
+        // The webhook reaches one replica, which runs the bot; the balancer sends the stream to another.
+        guard case .stream(let url, _) = try await call(through: cluster[0]).dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let carrier = call(through: cluster[1])
+        let stream = try await carrier.connect(url)
+        let media = (1...10).map { carrier.frames.media($0, payload: CarrierFrames.silence) }
+        for frame in media { stream.send(frame) }
+        let sent = carrier.frames.opening + media
+        #expect(await stream.waitForReceived(sent.count) == sent)
+        #expect(cluster[0].liveBots().count == 1)
+        #expect(cluster[1].liveBots().isEmpty && cluster[2].liveBots().isEmpty)
+        stream.hangUp(stop: carrier.frames.stop)
+        let id = try #require(try await cluster[2].sessions().first?["id"] as? String)
+        #expect(try await eventually { try await cluster[2].session(id)["end_reason"] as? String == "caller_hung_up" })
+        for replica in cluster { await replica.shutdown() }
     }
 
     @Test func aThousandJoinsAcrossThreeReplicasKeepOneBotPerRoomTheCapAndEachLocalLimit() async throws {

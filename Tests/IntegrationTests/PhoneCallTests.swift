@@ -157,6 +157,44 @@ struct PhoneCallTests {
         await service.shutdown()
     }
 
+    @Test func aReplicaKilledMidCallLeavesTheCallerABotAfterTheRedirect() async throws {
+        let first = try await Self.start()
+        let second = try await ServiceProcess.start(in: first.directory, first.environment)
+        let call = Self.call(first)
+        guard case .stream(let url, let redirect) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let stream = try await call.connect(url)
+        #expect(await stream.waitForReceived(2) == call.frames.opening)
+        let lostID = try #require(try await first.sessions().first?["id"] as? String)
+        first.signal(SIGKILL)
+        _ = await first.waitForExit()
+        #expect(await stream.waitClosed())
+        // The carrier follows <Redirect>; the balancer sends it to the replica that is left.
+        let again = CallDouble(
+            carrier: .twilio,
+            callID: call.frames.callID,
+            credentials: .twilio(authToken: Self.twilioToken),
+            publicURL: Self.publicURL,
+            serviceURL: second.baseURL
+        )
+        guard case .stream(let nextURL, _) = try await again.dial(path: URLComponents(string: try #require(redirect))?.path) else {
+            Issue.record("no stream after the redirect")
+            return
+        }
+        let resumed = try await again.connect(nextURL)
+        resumed.send(again.frames.media(1, payload: CarrierFrames.silence))
+        #expect(await resumed.waitForReceived(3).count == 3)
+        #expect(try await second.session(lostID)["end_reason"] as? String == "lost")
+        let sessions = try await second.sessions()
+        #expect(sessions.count == 2)
+        #expect(sessions.contains { $0["state"] as? String == "running" && $0["room_name"] as? String == "twilio-\(call.frames.callID)" })
+        resumed.hangUp(stop: again.frames.stop)
+        #expect(try await eventually { second.liveBots().isEmpty })
+        await second.shutdown()
+    }
+
     @Test func atCapacityACallWaitsThenHearsBusyWithNothingLeftBehind() async throws {
         let service = try await Self.start(["AUTOSPAWN_MAX_CONCURRENCY": "1"])
         let first = Self.call(service)

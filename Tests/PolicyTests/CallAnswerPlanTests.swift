@@ -37,6 +37,22 @@ struct CallAnswerPlanTests {
         #expect(planCallAnswer(roomSessions: sessions) == plan)
     }
 
+    @Test func aCallWhoseInstanceIsGoneGetsANewSession() {
+        let running = CallAnswerPlanTests.session(.running)
+        #expect(planCallAnswer(roomSessions: [running], liveInstances: ["i"]) == .stream(sessionID: running.id))
+        #expect(planCallAnswer(roomSessions: [running], liveInstances: ["other"]) == .replaceLost(sessionID: running.id))
+        var waiting = running
+        waiting.ownerInstance = nil
+        #expect(planCallAnswer(roomSessions: [waiting], liveInstances: []) == .stream(sessionID: running.id))
+    }
+
+    @Test func aCallsBotIsNeverAdopted() {
+        #expect(!isAdoptable(CallAnswerPlanTests.session(.running)))
+        var daily = CallAnswerPlanTests.session(.running)
+        daily.transport = .daily
+        #expect(isAdoptable(daily))
+    }
+
     @Test func aCallsRoomAndBodyNameItsCarrierAndCall() throws {
         let call = PhoneCall(carrier: .telnyx, callID: "v3:abc-_1", from: "+15105550199", to: "+15550001111")
         #expect(call.roomName == "telnyx-v3:abc-_1")

@@ -48,7 +48,7 @@ actor CallLeg {
 
     /// A frame from the carrier: to the bot, or queued for it.
     func fromCarrier(_ frame: WebSocketDataFrame, at now: ContinuousClock.Instant) async {
-        let outgoing = WebSocketFrame(fin: frame.fin, opcode: frame.opcode.frameOpcode, data: frame.data)
+        let outgoing = frame.outgoing
         // The first frames are kept for every bot of the call, whether this one has them now or not.
         let isFirst = toBot.keepIfFirst(outgoing)
         if let bot, !flushingBot, (try? await bot.write(.custom(outgoing))) != nil {
@@ -60,11 +60,15 @@ actor CallLeg {
     }
 
     /// The carrier's stream ended (its `stop`, or it closed). The call is over unless the bot ended it first.
-    func carrierLeft() async -> CallEnd {
+    func carrierLeft() -> CallEnd {
         carrier = nil
         if end == nil { end = .callerHungUp }
-        if let bot { try? await bot.close(.normalClosure, reason: "the caller hung up") }
         return end ?? .callerHungUp
+    }
+
+    /// Closes the bot's socket: its caller is gone.
+    func closeBot() async {
+        if let bot { try? await bot.close(.normalClosure, reason: "the caller hung up") }
     }
 
     // MARK: The bot's side
@@ -85,7 +89,7 @@ actor CallLeg {
 
     /// A frame from the bot: to the carrier, or queued for it.
     func fromBot(_ frame: WebSocketDataFrame, at now: ContinuousClock.Instant) async {
-        let outgoing = WebSocketFrame(fin: frame.fin, opcode: frame.opcode.frameOpcode, data: frame.data)
+        let outgoing = frame.outgoing
         if let carrier, !flushingCarrier {
             if (try? await carrier.write(.custom(outgoing))) != nil { return }
         }
@@ -133,6 +137,11 @@ enum CallEnd: Sendable, Equatable {
     case botHungUp
     /// Closed so that the carrier's `<Redirect>` takes the call on (to a new session elsewhere).
     case handedOn
+}
+
+extension WebSocketDataFrame {
+    /// The same frame, to send on.
+    var outgoing: WebSocketFrame { WebSocketFrame(fin: fin, opcode: opcode.frameOpcode, data: data) }
 }
 
 extension WebSocketDataFrame.Opcode {

@@ -1,5 +1,6 @@
 import BotRuntime
 import Foundation
+import HummingbirdWSClient
 import HummingbirdWebSocket
 import Logging
 import Policy
@@ -103,9 +104,41 @@ actor CallRelay {
         let current = await leg.sessionID
         if (end ?? ended) == .callerHungUp {
             logger(for: current, room: leg.room).info("the caller hung up")
+            // Recorded before the bot hears of it: a bot that exits as its socket closes ends the session as the
+            // caller's hang-up, not as its own.
             _ = try? await supervisor.requestStop(current, reason: .callerHungUp)
         }
+        await leg.closeBot()
         await forget(leg)
+    }
+
+    /// Passes a carrier's stream on to the instance that runs the call's bot (a balancer may send it to any
+    /// replica), frame by frame, both ways, until either side closes.
+    nonisolated func passOn(_ session: Session, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, to url: String) async {
+        let log = logger(for: session.id, room: session.roomName)
+        log.info("a call's stream is passed on to the instance that runs its bot")
+        do {
+            _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { upstream, upstreamOut, _ in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            for try await frame in inbound { try await upstreamOut.write(.custom(frame.outgoing)) }
+                        } catch {}
+                        try? await upstreamOut.close(.normalClosure, reason: nil)
+                    }
+                    group.addTask {
+                        do {
+                            for try await frame in upstream { try await outbound.write(.custom(frame.outgoing)) }
+                        } catch {}
+                        try? await outbound.close(.normalClosure, reason: nil)
+                    }
+                    await group.waitForAll()
+                }
+            }
+        } catch {
+            log.warning("a call's stream could not be passed on: closed", metadata: ["error": "\(error)"])
+            try? await outbound.close(.goingAway, reason: "the call's instance cannot be reached")
+        }
     }
 
     // MARK: The bot's socket

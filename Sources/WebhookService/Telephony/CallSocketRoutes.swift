@@ -10,6 +10,8 @@ struct CallSocketContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<CallSocketContext>
     var session: Session?
+    /// A carrier's stream that another instance relays (it runs the call's bot): where this one passes it on.
+    var passOnTo: String?
 
     init(source: Source) {
         coreContext = .init(source: source)
@@ -37,7 +39,11 @@ struct CallSocketRoutes: Sendable {
                 context.session == nil ? .dontUpgrade : .upgrade()
             } onUpgrade: { [relay] inbound, outbound, context in
                 guard let session = context.requestContext.session else { return }
-                await relay.carrierStream(session, inbound: inbound, outbound: outbound)
+                if let url = context.requestContext.passOnTo {
+                    await relay.passOn(session, inbound: inbound, outbound: outbound, to: url)
+                } else {
+                    await relay.carrierStream(session, inbound: inbound, outbound: outbound)
+                }
             }
         router.group("\(Self.botPath)/:session").add(middleware: BotKeyCheck(store: store, keys: keys))
             .ws("ws/:key") { _, context in
@@ -51,28 +57,46 @@ struct CallSocketRoutes: Sendable {
 }
 
 /// Takes the stream token (single-use) of a carrier's stream: the session it was issued for, while that is active.
+/// When another instance runs the session's bot, the stream is passed on to it with a new token of its own.
 struct StreamTokenCheck: RouterMiddleware {
     let store: any SessionStorage
     let carriers: [Carrier]
     let logger: Logger
 
+    /// How long the instance that passes a stream on has to open it at the bot's instance.
+    static let passOnSeconds = 30.0
+
     func handle(_ request: Request, context: CallSocketContext, next: (Request, CallSocketContext) async throws -> Response) async throws -> Response
     {
         var context = context
+        let now = Date().timeIntervalSince1970
         if let carrier = context.parameters.get("carrier").flatMap(Carrier.init(rawValue:)), carriers.contains(carrier),
             let token = context.parameters.get("token"), CallKeys.looksLikeStreamToken(token),
-            let session = try? await store.redeemStreamToken(digest: CallKeys.digest(ofStreamToken: token), now: Date().timeIntervalSince1970),
+            let session = try? await store.redeemStreamToken(digest: CallKeys.digest(ofStreamToken: token), now: now),
             session.transport == Transport(carrier)
         {
             if session.ownerInstance == store.instanceID {
                 context.session = session
+            } else if let url = try? await passOnURL(session, carrier: carrier, now: now) {
+                context.session = session
+                context.passOnTo = url
             } else {
-                logger.warning("a call's stream reached an instance that does not run its bot: refused", metadata: ["session_id": "\(session.id)"])
+                logger.warning("a call's stream refused: the instance of its bot cannot be reached", metadata: ["session_id": "\(session.id)"])
             }
         } else {
             logger.warning("a call's stream refused: unknown, used or expired token")
         }
         return try await next(request, context)
+    }
+
+    /// The stream URL of the session at the instance that runs its bot (`AUTOSPAWN_ADVERTISE_URL`), with a new token.
+    private func passOnURL(_ session: Session, carrier: Carrier, now: Double) async throws -> String? {
+        guard let owner = session.ownerInstance, let base = try await store.otherInstances().first(where: { $0.id == owner })?.advertiseURL
+        else { return nil }
+        let (token, digest) = CallKeys.newStreamToken()
+        guard try await store.issueStreamToken(session.id, digest: digest, until: now + Self.passOnSeconds) else { return nil }
+        let webSocketBase = base.hasPrefix("https://") ? "wss://" + base.dropFirst(8) : "ws://" + base.dropFirst(7)
+        return webSocketBase + "/telephony/\(carrier.rawValue)/stream/\(token)"
     }
 }
 

@@ -14,6 +14,8 @@ struct PhoneCalls: Sendable {
     let wait: PlaceWait
     /// `AUTOSPAWN_START_TIMEOUT_S`: a stream token is good for this long.
     let startTimeoutSeconds: Double
+    /// The instances alive now (`Recovery.liveInstances`); nil when the database cannot say.
+    let liveInstances: @Sendable () async -> Set<String>?
     let logger: Logger
 
     /// What the carrier is told to do with the call: stream it here, hang it up, or refuse it.
@@ -26,32 +28,42 @@ struct PhoneCalls: Sendable {
         guard supervisor.takesCalls else { throw APIError(.serviceUnavailable, .draining) }
         let room = call.roomName
         let body = JSONValue.object(profile.body(mergedWith: ["call": call.bodyField])).text
+        let claim: () async throws -> String? = {
+            guard
+                let claimed = try await store.claim(
+                    room: room,
+                    url: nil,
+                    profile: profile.name,
+                    body: body,
+                    transport: Transport(call.carrier),
+                    now: Date().timeIntervalSince1970
+                )
+            else { return nil }
+            let answer = try await streamAnswer(call, sessionID: claimed.id)
+            logger.info("a call got its session", metadata: ["room": "\(room)", "session": "\(claimed.id)", "profile": "\(profile.name)"])
+            supervisor.launchSoon(claimed, isCall: true)
+            return answer
+        }
         let attempt: () async throws -> String? = {
             let sessions = try await store.sessions(SessionQuery(states: .all, roomName: room, limit: 20))
-            switch planCallAnswer(roomSessions: sessions) {
+            var plan = planCallAnswer(roomSessions: sessions)
+            // Another instance's session: is that instance still there? (Asked only then: it costs a query.)
+            if case .stream(let id) = plan, let owner = sessions.first(where: { $0.id == id })?.ownerInstance, owner != store.instanceID {
+                plan = planCallAnswer(roomSessions: sessions, liveInstances: await liveInstances())
+            }
+            switch plan {
             case .hangUp:
                 return CallMarkup.hangUp(call.carrier)
             case .stream(let id):
                 // The carrier asked again (its stream closed, or it repeats itself): the same session, a new token.
                 return try await streamAnswer(call, sessionID: id)
+            case .replaceLost(let id):
+                // The carrier's <Redirect> after the replica that ran the call died: the caller gets a new bot.
+                logger.warning("a call's instance is gone: the call gets a new session", metadata: ["room": "\(room)", "session": "\(id)"])
+                await supervisor.end(id, state: .failed, reason: .lost)
+                return try await claim()
             case .claim:
-                guard
-                    let claimed = try await store.claim(
-                        room: room,
-                        url: nil,
-                        profile: profile.name,
-                        body: body,
-                        transport: Transport(call.carrier),
-                        now: Date().timeIntervalSince1970
-                    )
-                else { return nil }
-                let answer = try await streamAnswer(call, sessionID: claimed.id)
-                logger.info(
-                    "a call got its session",
-                    metadata: ["room": "\(room)", "session": "\(claimed.id)", "profile": "\(profile.name)"]
-                )
-                supervisor.launchSoon(claimed, isCall: true)
-                return answer
+                return try await claim()
             }
         }
         let answer = try await wait.run(
