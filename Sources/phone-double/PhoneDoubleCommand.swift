@@ -80,6 +80,7 @@ struct Call: AsyncParsableCommand {
 }
 
 struct EchoBotCommand: AsyncParsableCommand {
+    // `record` may name `{warm}`: a warm bot's session id, known only once its call comes.
     static let configuration = CommandConfiguration(
         commandName: "echo-bot",
         abstract: "A call bot that sends the caller's frames back: it connects to AUTOSPAWN_CALL_WS_URL."
@@ -88,15 +89,32 @@ struct EchoBotCommand: AsyncParsableCommand {
     @Option(help: "Hang up (close the socket) after this many media frames") var hangUpAfter: Int?
     @Option(help: "Crash (exit without closing) after this many media frames") var failAfter: Int?
     @Option(help: "The exit code of a crash") var exitCode: Int32 = 3
-    @Option(help: "Append every frame received to this file") var record: String?
+    @Option(help: "Append every frame received to this file ({warm}: a warm bot's session id)") var record: String?
 
-    func run() async throws {
-        guard let url = ProcessInfo.processInfo.environment["AUTOSPAWN_CALL_WS_URL"], !url.isEmpty else {
+    mutating func run() async throws {
+        // A stop is a SIGTERM: the bot ends cleanly.
+        signal(SIGTERM) { _ in _exit(0) }
+        var url = ProcessInfo.processInfo.environment["AUTOSPAWN_CALL_WS_URL"] ?? ""
+        if ProcessInfo.processInfo.environment["AUTOSPAWN_WARM"] == "1" {
+            // A warm bot: its call comes as one JSON line on standard input (`ws_url`), once it is needed.
+            print("echo-bot: warm, waiting for a call")
+            guard let line = readLine() else {
+                print("echo-bot: end of input")
+                return
+            }
+            guard let assignment = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let assigned = assignment["ws_url"] as? String
+            else {
+                FileHandle.standardError.write(Data("echo-bot: the line on standard input names no ws_url\n".utf8))
+                throw ExitCode(2)
+            }
+            url = assigned
+            if let id = assignment["session_id"] as? String, let record { self.record = record.replacingOccurrences(of: "{warm}", with: id) }
+        }
+        guard !url.isEmpty else {
             FileHandle.standardError.write(Data("echo-bot: AUTOSPAWN_CALL_WS_URL is not set\n".utf8))
             throw ExitCode(2)
         }
-        // A stop is a SIGTERM: the bot ends cleanly.
-        signal(SIGTERM) { _ in _exit(0) }
         var behaviour = EchoBot.Behaviour()
         behaviour.hangUpAfter = hangUpAfter
         behaviour.failAfter = failAfter

@@ -12,15 +12,17 @@ struct PhoneCallTests {
     static let twilioToken = "test-twilio-auth-token"
 
     /// The service with Twilio's calls, its bots the echo bot (`echo` its options).
-    static func start(_ settings: [String: String] = [:], echo: String = "") async throws -> ServiceProcess {
+    static func start(_ settings: [String: String] = [:], echo: String = "", warm: Bool = false) async throws -> ServiceProcess {
         let directory = try ServiceProcess.makeDirectory()
-        let record = directory.appendingPathComponent("bot-{session_id}.frames").path
+        // A warm bot's command names no session (it starts before its call): the echo bot fills `{warm}` in itself.
+        let record = directory.appendingPathComponent(warm ? "bot-{warm}.frames" : "bot-{session_id}.frames").path
         return try await ServiceProcess.start(
             in: directory,
             [
                 "AUTOSPAWN_PUBLIC_URL": publicURL, "AUTOSPAWN_TWILIO_AUTH_TOKEN": "old-token,\(twilioToken)",
                 "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot --record \(record) \(echo)",
                 "AUTOSPAWN_RESTART_BACKOFF_S": "0.2", "AUTOSPAWN_DIALIN_WAIT_S": "1",
+                "AUTOSPAWN_WARM_BOTS": warm ? "1" : "0",
             ].merging(settings) { $1 }
         )
     }
@@ -193,6 +195,29 @@ struct PhoneCallTests {
         resumed.hangUp(stop: again.frames.stop)
         #expect(try await eventually { second.liveBots().isEmpty })
         await second.shutdown()
+    }
+
+    @Test func aWarmBotTakesTheCallWithItsStreamURLOnItsInput() async throws {
+        let service = try await Self.start(warm: true)
+        #expect(try await eventually { service.idleWarmBots().count == 1 })
+        let warm = try #require(service.idleWarmBots().first)
+        let call = Self.call(service)
+        guard case .stream(let url, _) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        let stream = try await call.connect(url)
+        let media = (1...5).map { call.frames.media($0, payload: CarrierFrames.silence) }
+        for frame in media { stream.send(frame) }
+        #expect(await stream.waitForReceived(7) == call.frames.opening + media)
+        // The idle process took the call.
+        let session = try #require(try await service.sessions().first)
+        #expect(session["pid"] as? Int == Int(warm))
+        let id = try #require(session["id"] as? String)
+        #expect(Self.botFrames(service, session: id) == call.frames.opening + media)
+        stream.hangUp(stop: call.frames.stop)
+        #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "caller_hung_up" })
+        await service.shutdown()
     }
 
     @Test func atCapacityACallWaitsThenHearsBusyWithNothingLeftBehind() async throws {
