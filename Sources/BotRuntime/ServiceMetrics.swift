@@ -31,13 +31,27 @@ package struct ServiceMetrics: Sendable {
             .recordNanoseconds(Int64((max(seconds, 0) * 1e9).rounded()))
     }
 
-    /// A session ended, by its final state (`ended`, `failed`), reason and bot profile.
-    package func sessionEnded(state: String, reason: String, profile: String) {
+    /// A session ended, by its final state (`ended`, `failed`), reason, bot profile and transport (`daily`, or a
+    /// phone carrier's).
+    package func sessionEnded(state: String, reason: String, profile: String, transport: String) {
         Counter(
             label: "autospawn_session_ends_total",
-            dimensions: [("state", state), ("reason", reason), ("profile", profile)],
+            dimensions: [("state", state), ("reason", reason), ("profile", profile), ("transport", transport)],
             factory: factory
         ).increment()
+    }
+
+    /// A carrier's call webhook answered, by carrier and result: `streamed` (a new or the same session),
+    /// `hung_up` (the call is over), `busy` (no place in time), `rejected` (no profile), `refused` (signature),
+    /// `invalid`.
+    package func carrierCall(carrier: String, result: String) {
+        Counter(label: "autospawn_carrier_calls_total", dimensions: [("carrier", carrier), ("result", result)], factory: factory)
+            .increment()
+    }
+
+    /// The phone calls this instance relays now (their carrier's stream or their bot's socket is here).
+    package func callsRelayed(_ count: Int) {
+        Gauge(label: "autospawn_calls_relayed", factory: factory).record(count)
     }
 
     /// A bot started (its process runs, or its agent took the request), by its profile.

@@ -238,7 +238,8 @@ package actor Supervisor: Service {
                     metrics.sessionEnded(
                         state: ended.state.rawValue,
                         reason: (ended.endReason ?? reason).rawValue,
-                        profile: ended.profile
+                        profile: ended.profile,
+                        transport: ended.transport.rawValue
                     )
                     logger(for: ended).info(
                         "session ended",

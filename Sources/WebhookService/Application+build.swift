@@ -188,6 +188,7 @@ package func buildApplication(
             restartBackoff: config.restartBackoff,
             startTimeoutSeconds: config.startTimeoutSeconds
         ),
+        metrics: metrics,
         logger: logger
     )
     let phoneCalls =

@@ -43,6 +43,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         calls: parts.phoneCalls,
         webhook: CarrierWebhook(settings: config.telephony),
         requestTimeoutSeconds: config.requestTimeoutSeconds,
+        metrics: parts.metrics,
         logger: parts.logger
     ).addRoutes(to: router)
     BotStatusController(status: status, streams: streams).addRoutes(to: router)

@@ -62,6 +62,10 @@ struct PhoneCallTests {
         #expect(try await eventually { service.liveBots().isEmpty })
         // The carrier's <Redirect> after the call is over: hung up.
         #expect(try await call.dial() == .hangUp)
+        let metrics = try await service.request(.GET, "/metrics").text
+        #expect(metrics.contains(#"autospawn_carrier_calls_total{carrier="twilio",result="streamed"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"autospawn_carrier_calls_total{carrier="twilio",result="hung_up"} 1"#))
+        #expect(metrics.contains(#"reason="caller_hung_up""#) && metrics.contains(#"transport="twilio""#))
         await service.shutdown()
     }
 

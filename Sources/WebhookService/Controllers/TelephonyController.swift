@@ -1,3 +1,4 @@
+import BotRuntime
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -11,6 +12,7 @@ struct TelephonyController: Sendable {
     let calls: PhoneCalls?
     let webhook: CarrierWebhook
     let requestTimeoutSeconds: Double
+    let metrics: ServiceMetrics
     let logger: Logger
 
     /// A call's webhook is a short form.
@@ -36,15 +38,18 @@ struct TelephonyController: Sendable {
             )
         } catch .signature {
             logger.warning("a call webhook refused: its signature does not hold", metadata: ["carrier": "\(carrier.rawValue)"])
+            metrics.carrierCall(carrier: carrier.rawValue, result: "refused")
             throw APIError(.forbidden, .invalidSignature)
         } catch .field(let field) {
+            metrics.carrierCall(carrier: carrier.rawValue, result: "invalid")
             throw APIError(.badRequest, .invalidCall, fields: ["field": .string(field)])
         }
-        let markup = try await calls.answer(call)
+        let answer = try await calls.answer(call)
+        metrics.carrierCall(carrier: carrier.rawValue, result: answer.result)
         return Response(
             status: .ok,
             headers: [.contentType: "text/xml; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: markup))
+            body: .init(byteBuffer: ByteBuffer(string: answer.markup))
         )
     }
 }

@@ -54,10 +54,13 @@ function sessionRow(session) {
   row.dataset.state = session.state;
   row.dataset.room = session.room_name;
   row.dataset.profile = session.profile;
+  row.dataset.transport = session.transport;
+  // A phone call's row says whose call it is (its carrier); a Daily room's says nothing more.
+  const via = session.transport && session.transport !== "daily" ? session.transport + " call · " : "";
   if (isActive(session)) {
     row.append(cell(session.room_name), stateBadge(session.state), cell(humans(session)),
       cell(clock(session.created_at), "muted"),
-      cell(session.profile + " · " + (session.pid ? "pid " + session.pid : session.launcher), "muted"),
+      cell(via + session.profile + " · " + (session.pid ? "pid " + session.pid : session.launcher), "muted"),
       stopButton(session));
   } else {
     const how = (session.end_reason || session.state) + (session.exit_code != null ? " (exit " + session.exit_code + ")" : "");

@@ -23,6 +23,7 @@ actor CallRelay {
     let supervisor: Supervisor
     let keys: CallKeys
     let settings: Settings
+    let metrics: ServiceMetrics
     let logger: Logger
     private var legs: [String: CallLeg] = [:]
 
@@ -31,7 +32,8 @@ actor CallRelay {
     /// How often a call whose bot failed tries for a place for its next bot.
     static let retryInterval = Duration.milliseconds(200)
 
-    init(store: any SessionStorage, supervisor: Supervisor, keys: CallKeys, settings: Settings, logger: Logger) {
+    init(store: any SessionStorage, supervisor: Supervisor, keys: CallKeys, settings: Settings, metrics: ServiceMetrics, logger: Logger) {
+        self.metrics = metrics
         self.store = store
         self.supervisor = supervisor
         self.keys = keys
@@ -44,6 +46,7 @@ actor CallRelay {
         if let leg = legs[session.roomName], await leg.end == nil, await leg.sessionID == session.id { return leg }
         let leg = CallLeg(room: session.roomName, sessionID: session.id, bufferSeconds: settings.bufferSeconds)
         legs[session.roomName] = leg
+        metrics.callsRelayed(legs.count)
         return leg
     }
 
@@ -62,6 +65,7 @@ actor CallRelay {
     private func forget(_ leg: CallLeg) async {
         if legs[leg.room] === leg, await !leg.hasCarrier, await !leg.hasBot {
             legs[leg.room] = nil
+            metrics.callsRelayed(legs.count)
         }
     }
 

@@ -18,17 +18,23 @@ struct PhoneCalls: Sendable {
     let liveInstances: @Sendable () async -> Set<String>?
     let logger: Logger
 
+    /// The markup a call is answered with, and what it says (`autospawn_carrier_calls_total`'s `result`).
+    struct Answer: Sendable {
+        var markup: String
+        var result: String
+    }
+
     /// What the carrier is told to do with the call: stream it here, hang it up, or refuse it.
-    func answer(_ call: PhoneCall) async throws(APIError) -> String {
+    func answer(_ call: PhoneCall) async throws(APIError) -> Answer {
         guard let profile = profiles.forCall(to: call.to) else {
             logger.warning("a call to a number no profile takes: refused", metadata: ["carrier": "\(call.carrier.rawValue)"])
-            return CallMarkup.reject(call.carrier)
+            return Answer(markup: CallMarkup.reject(call.carrier), result: "rejected")
         }
         // Shutting down (past a drain's calls): the carrier is told to try again, no session made.
         guard supervisor.takesCalls else { throw APIError(.serviceUnavailable, .draining) }
         let room = call.roomName
         let body = JSONValue.object(profile.body(mergedWith: ["call": call.bodyField])).text
-        let claim: () async throws -> String? = {
+        let claim: () async throws -> Answer? = {
             guard
                 let claimed = try await store.claim(
                     room: room,
@@ -39,12 +45,12 @@ struct PhoneCalls: Sendable {
                     now: Date().timeIntervalSince1970
                 )
             else { return nil }
-            let answer = try await streamAnswer(call, sessionID: claimed.id)
+            let markup = try await streamAnswer(call, sessionID: claimed.id)
             logger.info("a call got its session", metadata: ["room": "\(room)", "session": "\(claimed.id)", "profile": "\(profile.name)"])
             supervisor.launchSoon(claimed, isCall: true)
-            return answer
+            return markup.map { Answer(markup: $0, result: "streamed") }
         }
-        let attempt: () async throws -> String? = {
+        let attempt: () async throws -> Answer? = {
             let sessions = try await store.sessions(SessionQuery(states: .all, roomName: room, limit: 20))
             var plan = planCallAnswer(roomSessions: sessions)
             // Another instance's session: is that instance still there? (Asked only then: it costs a query.)
@@ -53,10 +59,10 @@ struct PhoneCalls: Sendable {
             }
             switch plan {
             case .hangUp:
-                return CallMarkup.hangUp(call.carrier)
+                return Answer(markup: CallMarkup.hangUp(call.carrier), result: "hung_up")
             case .stream(let id):
                 // The carrier asked again (its stream closed, or it repeats itself): the same session, a new token.
-                return try await streamAnswer(call, sessionID: id)
+                return try await streamAnswer(call, sessionID: id).map { Answer(markup: $0, result: "streamed") }
             case .replaceLost(let id):
                 // The carrier's <Redirect> after the replica that ran the call died: the caller gets a new bot.
                 logger.warning("a call's instance is gone: the call gets a new session", metadata: ["room": "\(room)", "session": "\(id)"])
@@ -72,7 +78,7 @@ struct PhoneCalls: Sendable {
         )
         guard let answer else {
             logger.warning("a call waited for a place in vain", metadata: ["room": "\(room)", "wait_s": "\(wait.seconds)"])
-            return CallMarkup.busy(call.carrier)
+            return Answer(markup: CallMarkup.busy(call.carrier), result: "busy")
         }
         return answer
     }
