@@ -478,7 +478,10 @@ package struct Config: Sendable {
     }
 
     /// Secrets that can be given as a `serve` flag, and so be seen by every user of the machine (`ps`).
-    package static let secretVariables = ["AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY"]
+    package static let secretVariables = [
+        "AUTOSPAWN_WEBHOOK_SECRET", "AUTOSPAWN_DIALIN_SECRET", "AUTOSPAWN_ADMIN_TOKEN", "DAILY_API_KEY", "AUTOSPAWN_TWILIO_AUTH_TOKEN",
+        "AUTOSPAWN_PLIVO_AUTH_TOKEN", "AUTOSPAWN_EXOTEL_TOKEN",
+    ]
 
     /// A warning for each secret among the `serve` flags given (named by their variables), naming its `_FILE` form.
     package static func secretFlagWarnings(_ flags: some Sequence<String>) -> [String] {

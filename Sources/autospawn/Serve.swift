@@ -59,11 +59,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_PROFILES (a YAML file of bot profiles)") var profiles: String?
     @Option(help: "AUTOSPAWN_DIALIN_SECRET (base64, comma-separated)") var dialinSecret: String?
     @Option(help: "AUTOSPAWN_PUBLIC_URL (the base URL phone carriers reach)") var publicUrl: String?
+    @Option(help: "AUTOSPAWN_TWILIO_AUTH_TOKEN (comma-separated; prefer the _FILE form)") var twilioAuthToken: String?
     @Option(help: "AUTOSPAWN_TWILIO_AUTH_TOKEN_FILE (a file holding Twilio's auth tokens)") var twilioAuthTokenFile: String?
     @Option(help: "AUTOSPAWN_TWILIO_ACCOUNT_SID") var twilioAccountSid: String?
     @Option(help: "AUTOSPAWN_TWILIO_API_URL") var twilioApiUrl: String?
     @Option(help: "AUTOSPAWN_TELNYX_PUBLIC_KEY (base64 Ed25519 keys, comma-separated)") var telnyxPublicKey: String?
+    @Option(help: "AUTOSPAWN_PLIVO_AUTH_TOKEN (comma-separated; prefer the _FILE form)") var plivoAuthToken: String?
     @Option(help: "AUTOSPAWN_PLIVO_AUTH_TOKEN_FILE (a file holding Plivo's auth tokens)") var plivoAuthTokenFile: String?
+    @Option(help: "AUTOSPAWN_EXOTEL_TOKEN (prefer the _FILE form)") var exotelToken: String?
     @Option(help: "AUTOSPAWN_EXOTEL_TOKEN_FILE (a file holding the Exotel stream token)") var exotelTokenFile: String?
     @Option(name: .customLong("stream-buffer-s"), help: "AUTOSPAWN_STREAM_BUFFER_S") var streamBuffer: String?
     @Option(help: "AUTOSPAWN_DIALIN_SECRET_FILE (a file holding the secret)") var dialinSecretFile: String?
@@ -105,6 +108,8 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_TWILIO_ACCOUNT_SID": twilioAccountSid, "AUTOSPAWN_TWILIO_API_URL": twilioApiUrl,
             "AUTOSPAWN_TELNYX_PUBLIC_KEY": telnyxPublicKey, "AUTOSPAWN_PLIVO_AUTH_TOKEN_FILE": plivoAuthTokenFile,
             "AUTOSPAWN_EXOTEL_TOKEN_FILE": exotelTokenFile, "AUTOSPAWN_STREAM_BUFFER_S": streamBuffer,
+            "AUTOSPAWN_TWILIO_AUTH_TOKEN": twilioAuthToken, "AUTOSPAWN_PLIVO_AUTH_TOKEN": plivoAuthToken,
+            "AUTOSPAWN_EXOTEL_TOKEN": exotelToken,
         ]
     }
 

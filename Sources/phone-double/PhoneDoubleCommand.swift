@@ -27,6 +27,7 @@ struct Call: AsyncParsableCommand {
     @Option(help: "The number called") var to = "+15550001111"
     @Option(help: "The caller's number") var from = "+15105550199"
     @Option(help: "Seconds of silence to stream before hanging up") var seconds = 3.0
+    @Option(help: "Before hanging up, wait up to 15 s for this many frames back from the bot") var expectBack = 0
 
     func run() async throws {
         guard let carrier = Carrier(rawValue: carrier), carrier != .exotel else { throw ValidationError("--carrier: twilio, telnyx or plivo") }
@@ -61,6 +62,7 @@ struct Call: AsyncParsableCommand {
                 stream.send(call.frames.media(sequence, payload: CarrierFrames.silence))
                 try await Task.sleep(for: .milliseconds(20))
             }
+            if expectBack > 0 { _ = await stream.waitForReceived(expectBack, timeout: .seconds(15)) }
             print("the bot sent \(stream.received.count) frames back")
             if stream.isClosed, let redirect {
                 // The service closed the stream: the carrier follows <Redirect>.

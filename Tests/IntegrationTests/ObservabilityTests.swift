@@ -38,7 +38,7 @@ struct ObservabilityTests {
         #expect(metrics["autospawn_spawn_latency_seconds_count"] == 1)
         #expect((metrics["autospawn_spawn_latency_seconds_sum"] ?? 0) > 0)
         #expect(metrics[#"autospawn_spawn_latency_seconds_bucket{le="+Inf"}"#] == 1)
-        #expect(metrics[#"autospawn_session_ends_total{state="ended",reason="meeting_ended",profile="default"}"#] == 1)
+        #expect(metrics[#"autospawn_session_ends_total{state="ended",reason="meeting_ended",profile="default",transport="daily"}"#] == 1)
         #expect(metrics["autospawn_active_sessions"] == 0)
         // Hummingbird's own request metrics go to the same registry.
         #expect(answer.text.contains(#"hb_requests{http_route="/daily/webhook""#))
@@ -69,7 +69,7 @@ struct ObservabilityTests {
         #expect((metrics[#"autospawn_daily_api_requests_total{endpoint="GET /rooms/:name/presence",status="200"}"#] ?? 0) >= 1)
         #expect((metrics[#"autospawn_reaper_actions_total{action="presence_check"}"#] ?? 0) >= 1)
         #expect(metrics[#"autospawn_reaper_actions_total{action="orphaned"}"#] == 1)
-        #expect(metrics[#"autospawn_session_ends_total{state="ended",reason="orphaned",profile="default"}"#] == 1)
+        #expect(metrics[#"autospawn_session_ends_total{state="ended",reason="orphaned",profile="default",transport="daily"}"#] == 1)
         // No room name is ever a label: the series do not grow with the rooms.
         #expect(!metrics.keys.contains { $0.contains("orphan-room") })
         await service.shutdown()

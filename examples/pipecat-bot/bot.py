@@ -15,6 +15,12 @@ A phone call (autospawn's dial-in, AUTOSPAWN_DIALIN_SECRET) puts `dialin_setting
 call to the room once Daily says the room is ready. The key is good for that call only; the service's own Daily
 key never reaches the bot.
 
+A phone call over a WebSocket (a carrier's stream, AUTOSPAWN_TWILIO_AUTH_TOKEN and the others) gives it
+AUTOSPAWN_CALL_WS_URL (a warm bot: `ws_url` on its input line) and `call: {"carrier", ...}` in its body: it
+connects there with Pipecat's WebSocket client transport and the carrier's serializer, and hears the carrier's
+frames as the carrier sent them (`connected` and `start` first). It hangs up by closing its socket; the service
+closing it means the caller hung up, and the bot exits 0.
+
 autospawn stops it with SIGTERM when the humans are gone; it leaves the room and exits 0.
 
     python bot.py            join DAILY_ROOM_URL and echo
@@ -37,7 +43,14 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.serializers.exotel import ExotelFrameSerializer
+from pipecat.serializers.plivo import PlivoFrameSerializer
+from pipecat.serializers.telnyx import TelnyxFrameSerializer
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.daily.transport import DailyDialinSettings, DailyParams, DailyTransport
+from pipecat.transports.websocket.client import WebsocketClientParams, WebsocketClientTransport
 from pipecat.workers.runner import WorkerRunner
 
 
@@ -49,6 +62,8 @@ class BotSettings:
     token: str | None
     body: dict[str, Any]
     name: str
+    # A phone call's stream (AUTOSPAWN_CALL_WS_URL): the bot connects there instead of joining a room.
+    ws_url: str | None = None
 
 
 class SettingsError(Exception):
@@ -56,9 +71,13 @@ class SettingsError(Exception):
 
 
 def settings_from(environ: dict[str, str]) -> BotSettings:
-    """Reads DAILY_ROOM_URL, DAILY_ROOM_TOKEN and the body: AUTOSPAWN_BODY_FILE (any size), else AUTOSPAWN_BODY."""
+    """Reads DAILY_ROOM_URL (or a call's AUTOSPAWN_CALL_WS_URL), DAILY_ROOM_TOKEN and the body: AUTOSPAWN_BODY_FILE
+    (any size), else AUTOSPAWN_BODY."""
     room_url = environ.get("DAILY_ROOM_URL", "").strip()
-    if not room_url.startswith(("https://", "http://")):
+    ws_url = environ.get("AUTOSPAWN_CALL_WS_URL", "").strip() or None
+    if ws_url is not None and not ws_url.startswith(("ws://", "wss://")):
+        raise SettingsError(f"AUTOSPAWN_CALL_WS_URL: '{ws_url}' is not a WebSocket URL")
+    if ws_url is None and not room_url.startswith(("https://", "http://")):
         raise SettingsError(f"DAILY_ROOM_URL: '{room_url}' is not a room URL")
     source = "AUTOSPAWN_BODY"
     text = environ.get("AUTOSPAWN_BODY") or "{}"
@@ -77,7 +96,11 @@ def settings_from(environ: dict[str, str]) -> BotSettings:
         raise SettingsError(f"{source}: not a JSON object")
     # autospawn tells bots from humans by this name, and gives it to the bot (AUTOSPAWN_BOT_NAME).
     name = environ.get("AUTOSPAWN_BOT_NAME") or "Pipecat Bot"
-    return BotSettings(room_url=room_url, token=environ.get("DAILY_ROOM_TOKEN") or None, body=body, name=name)
+    if ws_url is not None:
+        call = body.get("call")
+        if not isinstance(call, dict) or call.get("carrier") not in SERIALIZERS:
+            raise SettingsError("body: a phone call's stream needs call.carrier (twilio, telnyx, plivo or exotel)")
+    return BotSettings(room_url=room_url, token=environ.get("DAILY_ROOM_TOKEN") or None, body=body, name=name, ws_url=ws_url)
 
 
 def variables_from_line(line: str, environ: dict[str, str]) -> dict[str, str]:
@@ -94,6 +117,8 @@ def variables_from_line(line: str, environ: dict[str, str]) -> dict[str, str]:
     variables["AUTOSPAWN_BODY"] = json.dumps(room.get("body", {}))
     if room.get("token"):
         variables["DAILY_ROOM_TOKEN"] = str(room["token"])
+    if room.get("ws_url"):
+        variables["AUTOSPAWN_CALL_WS_URL"] = str(room["ws_url"])
     for key, name in (("session_id", "AUTOSPAWN_SESSION_ID"), ("room_name", "AUTOSPAWN_ROOM_NAME")):
         if room.get(key):
             variables[name] = str(room[key])
@@ -131,8 +156,66 @@ def transport_params(body: dict[str, Any]) -> DailyParams:
     return params
 
 
-def build(settings: BotSettings, vad: VADAnalyzer) -> tuple[DailyTransport, PipelineWorker]:
-    """The transport and the pipeline: Daily in, voice activity, echo, Daily out."""
+# Each carrier's serializer, with no hang-up of its own: the bot holds no carrier credential; it hangs up by closing
+# its socket. The ids it writes into what it sends come in the carrier's `start` frame (`learning_start`).
+SERIALIZERS = {
+    "twilio": lambda: TwilioFrameSerializer("", params=TwilioFrameSerializer.InputParams(auto_hang_up=False)),
+    "telnyx": lambda: TelnyxFrameSerializer("", "PCMU", "PCMU", params=TelnyxFrameSerializer.InputParams(auto_hang_up=False)),
+    "plivo": lambda: PlivoFrameSerializer("", params=PlivoFrameSerializer.InputParams(auto_hang_up=False)),
+    "exotel": lambda: ExotelFrameSerializer(""),
+}
+
+
+def learning_start(serializer: FrameSerializer) -> FrameSerializer:
+    """The serializer, taking its stream id from the carrier's `start` frame (the first frames of the stream, as
+    Pipecat's parse_telephony_websocket reads them) before it decodes anything else."""
+    decode = serializer.deserialize
+
+    async def deserialize(data: str | bytes) -> Frame | None:
+        try:
+            message = json.loads(data)
+        except (ValueError, TypeError):
+            return await decode(data)
+        if isinstance(message, dict) and message.get("event") == "start":
+            start = message.get("start") or {}
+            stream = message.get("streamSid") or message.get("stream_id") or start.get("streamId") or start.get("stream_sid")
+            for name in ("_stream_sid", "_stream_id"):
+                if hasattr(serializer, name) and stream:
+                    setattr(serializer, name, stream)
+            logger.info(f"the call's stream started: {stream}")
+            return None
+        return await decode(data)
+
+    serializer.deserialize = deserialize
+    return serializer
+
+
+def call_transport(settings: BotSettings) -> WebsocketClientTransport:
+    """A phone call: Pipecat's WebSocket client on the call's stream, with the carrier's serializer."""
+    serializer = learning_start(SERIALIZERS[settings.body["call"]["carrier"]]())
+    params = WebsocketClientParams(serializer=serializer, add_wav_header=False, audio_in_enabled=True, audio_out_enabled=True)
+    logger.info(f"a {settings.body['call']['carrier']} call: {settings.body['call'].get('call_id')}")
+    return WebsocketClientTransport(settings.ws_url, params)
+
+
+def build(settings: BotSettings, vad: VADAnalyzer) -> tuple[BaseTransport, PipelineWorker]:
+    """The transport and the pipeline: Daily (or a phone call's stream) in, voice activity, echo, out."""
+    if settings.ws_url is not None:
+        call = call_transport(settings)
+        pipeline = Pipeline([call.input(), VADProcessor(vad_analyzer=vad), Echo(), call.output()])
+        worker = PipelineWorker(pipeline, params=PipelineParams(allow_interruptions=False))
+
+        @call.event_handler("on_connected")
+        async def on_connected(_transport, _websocket):
+            logger.info("connected to the call")
+
+        @call.event_handler("on_disconnected")
+        async def on_disconnected(_transport, _websocket):
+            # The service closed the socket: the caller hung up.
+            logger.info("the call is over")
+            await worker.cancel()
+
+        return call, worker
     transport = DailyTransport(settings.room_url, settings.token, settings.name, params=transport_params(settings.body))
     pipeline = Pipeline([transport.input(), VADProcessor(vad_analyzer=vad), Echo(), transport.output()])
     worker = PipelineWorker(pipeline, params=PipelineParams(allow_interruptions=False))
@@ -177,7 +260,9 @@ def main(check: bool) -> int:
         logger.error(str(error))
         return 2
     # The body's keys only: its values may be anything the caller sent.
-    logger.info(f"room received at {received:.6f}: {settings.room_url}; body keys: {sorted(settings.body)}")
+    # A call's ws_url is not logged: it carries the key of the bot's socket.
+    where = "a phone call's stream" if settings.ws_url else settings.room_url
+    logger.info(f"room received at {received:.6f}: {where}; body keys: {sorted(settings.body)}")
     if check:
         try:
             build(settings, vad)
