@@ -69,6 +69,48 @@ struct PhoneCallTests {
         await service.shutdown()
     }
 
+    /// The Telnyx account's key pair (raw private key; its public one is the service's setting).
+    static let telnyxKey = Array(Curve25519.Signing.PrivateKey().rawRepresentation)
+    static let plivoToken = "test-plivo-auth-token"
+
+    /// Each carrier's webhook, markup and stream, with its own frames: relayed both ways unchanged.
+    @Test(arguments: [Carrier.twilio, .telnyx, .plivo])
+    func eachCarriersCallIsRelayedAsItsCarrierSpellsIt(carrier: Carrier) async throws {
+        let service = try await Self.start([
+            "AUTOSPAWN_TELNYX_PUBLIC_KEY": try Curve25519.Signing.PrivateKey(rawRepresentation: Self.telnyxKey).publicKey.rawRepresentation
+                .base64EncodedString(),
+            "AUTOSPAWN_PLIVO_AUTH_TOKEN": Self.plivoToken,
+        ])
+        let credentials: CallDouble.Credentials =
+            switch carrier {
+            case .telnyx: .telnyx(privateKey: Self.telnyxKey)
+            case .plivo: .plivo(authToken: Self.plivoToken)
+            default: .twilio(authToken: Self.twilioToken)
+            }
+        let call = CallDouble(
+            carrier: carrier,
+            callID: carrier == .telnyx ? "v3:" + UUID().uuidString.lowercased() : UUID().uuidString.lowercased(),
+            credentials: credentials,
+            publicURL: Self.publicURL,
+            serviceURL: service.baseURL
+        )
+        guard case .stream(let url, let redirect) = try await call.dial() else {
+            Issue.record("no stream")
+            return
+        }
+        #expect(redirect == "https://bots.example.com/telephony/\(carrier.rawValue)/call")
+        let stream = try await call.connect(url)
+        let media = (1...5).map { call.frames.media($0, payload: CarrierFrames.silence) }
+        for frame in media { stream.send(frame) }
+        let sent = call.frames.opening + media
+        #expect(await stream.waitForReceived(sent.count) == sent)
+        let session = try #require(try await service.sessions().first)
+        #expect(session["transport"] as? String == carrier.rawValue)
+        stream.hangUp(stop: call.frames.stop)
+        #expect(try await eventually { try await service.session(session["id"] as? String ?? "")["end_reason"] as? String == "caller_hung_up" })
+        await service.shutdown()
+    }
+
     @Test func forgedUnsignedAndWronglyAddressedWebhooksAreRefusedWithNothingStarted() async throws {
         let service = try await Self.start()
         let id = "CA" + UUID().uuidString.lowercased().filter(\.isHexDigit)
