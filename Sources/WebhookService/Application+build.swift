@@ -207,8 +207,17 @@ package func buildApplication(
             },
             logger: logger
         )
-    let callSockets =
-        carriers.isEmpty ? nil : CallSocketRoutes(relay: relay, store: store, keys: callKeys, carriers: carriers, logger: logger)
+    let callSockets = phoneCalls.map { calls in
+        CallSocketRoutes(
+            relay: relay,
+            store: store,
+            keys: callKeys,
+            carriers: carriers,
+            exotelToken: config.telephony.exotelToken,
+            claimStream: { call in await calls.session(forStream: call) },
+            logger: logger
+        )
+    }
     var parts = AutospawnService(
         store: store,
         supervisor: supervisor,

@@ -111,6 +111,33 @@ struct PhoneCallTests {
         await service.shutdown()
     }
 
+    /// Exotel has no webhook and signs nothing: its stream URL carries AUTOSPAWN_EXOTEL_TOKEN, and the call's session
+    /// is claimed when the stream's `start` names the call.
+    @Test func anExotelStreamWithItsTokenGetsASessionAtItsStart() async throws {
+        let token = String(repeating: "x", count: 20) + UUID().uuidString.lowercased().filter(\.isHexDigit)
+        let service = try await Self.start(["AUTOSPAWN_EXOTEL_TOKEN": token])
+        let call = CallDouble(
+            carrier: .exotel,
+            callID: UUID().uuidString.lowercased(),
+            credentials: .twilio(authToken: ""),
+            publicURL: service.baseURL
+        )
+        let streamBase = "ws://127.0.0.1:\(service.port)/telephony/exotel/stream/"
+        let refused = await #expect(throws: StreamRefused.self) { _ = try await call.connect(streamBase + token.dropLast() + "y") }
+        #expect(refused?.reason == "WebSocket upgrade failed", "\(refused?.reason ?? "")")
+        #expect(try await service.sessions().isEmpty)
+        let stream = try await call.connect(streamBase + token)
+        let media = (1...5).map { call.frames.media($0, payload: CarrierFrames.silence) }
+        for frame in media { stream.send(frame) }
+        #expect(await stream.waitForReceived(7) == call.frames.opening + media)
+        let session = try #require(try await service.sessions().first)
+        #expect(session["transport"] as? String == "exotel")
+        #expect(session["room_name"] as? String == "exotel-\(call.frames.callID)")
+        stream.hangUp(stop: call.frames.stop)
+        #expect(try await eventually { try await service.session(session["id"] as? String ?? "")["end_reason"] as? String == "caller_hung_up" })
+        await service.shutdown()
+    }
+
     @Test func forgedUnsignedAndWronglyAddressedWebhooksAreRefusedWithNothingStarted() async throws {
         let service = try await Self.start()
         let id = "CA" + UUID().uuidString.lowercased().filter(\.isHexDigit)
@@ -157,7 +184,8 @@ struct PhoneCallTests {
             return
         }
         let stream = try await call.connect(url)
-        await #expect(throws: StreamRefused.self) { _ = try await call.connect(url) }
+        let used = await #expect(throws: StreamRefused.self) { _ = try await call.connect(url) }
+        #expect(used?.reason == "WebSocket upgrade failed")
         let unknown = url.prefix(while: { $0 != "m" }) + "m/" + String(repeating: "A", count: 43)
         await #expect(throws: StreamRefused.self) { _ = try await call.connect(String(unknown)) }
         #expect(try await service.sessions().count == 1)

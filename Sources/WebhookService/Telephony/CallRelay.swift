@@ -73,6 +73,40 @@ actor CallRelay {
 
     /// Relays the carrier's stream of a session's call until it ends.
     nonisolated func carrierStream(_ session: Session, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        var frames = inbound.makeAsyncIterator()
+        await carrierStream(session, frames: &frames, read: [], outbound: outbound)
+    }
+
+    /// Exotel's stream, which no webhook announced: its call is in its `start` frame, and its session is claimed
+    /// then (`claim`; nil: no place or no profile, and the stream is closed).
+    nonisolated func exotelStream(
+        inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter,
+        claim: @Sendable (PhoneCall) async -> Session?
+    ) async {
+        var frames = inbound.makeAsyncIterator()
+        var read: [WebSocketDataFrame] = []
+        var call: PhoneCall?
+        // `connected`, then `start`: a stream that names no call within its first frames is not Exotel's.
+        while call == nil, read.count < 4, let frame = try? await frames.next() {
+            read.append(frame)
+            call = CarrierHandshake.exotelCall(in: frame)
+        }
+        guard let call, let session = await claim(call) else {
+            logger.warning("an Exotel stream got no session: closed")
+            try? await outbound.close(.unknown(1013), reason: "no place for the call")
+            return
+        }
+        await carrierStream(session, frames: &frames, read: read, outbound: outbound)
+    }
+
+    /// Relays the carrier's stream of a session's call until it ends, the frames already `read` first.
+    private nonisolated func carrierStream(
+        _ session: Session,
+        frames: inout WebSocketInboundStream.AsyncIterator,
+        read: [WebSocketDataFrame],
+        outbound: WebSocketOutboundWriter
+    ) async {
         let leg = await leg(for: session)
         guard await leg.attachCarrier(outbound) else {
             try? await outbound.close(.policyViolation, reason: "the call has a stream")
@@ -81,8 +115,12 @@ actor CallRelay {
         let log = logger(for: session.id, room: session.roomName)
         log.info("a call's stream is connected", metadata: ["carrier": "\(session.transport.rawValue)"])
         var handshake = CarrierHandshake(call: PhoneCall.ofBody(session.body, carrier: session.transport.carrier ?? .twilio))
+        var waiting = read[...]
         do {
-            for try await frame in inbound {
+            while true {
+                let next: WebSocketDataFrame?
+                if let first = waiting.popFirst() { next = first } else { next = try await frames.next() }
+                guard let frame = next else { break }
                 switch handshake.read(frame) {
                 case .wrongCall:
                     log.warning("a stream's start names another call: closed")
@@ -256,6 +294,15 @@ struct CarrierHandshake {
     }
 
     private static let stopWord = Array(#""stop""#.utf8)
+
+    /// The call of Exotel's `start` frame: `start.call_sid`, `from`, `to`.
+    static func exotelCall(in frame: WebSocketDataFrame) -> PhoneCall? {
+        guard frame.opcode == .text, let document = try? JSONValue(parsing: Array(frame.data.readableBytesView)),
+            document["event"]?.string == "start", let start = document["start"], let id = start["call_sid"]?.string,
+            PhoneCall.isCallID(id)
+        else { return nil }
+        return PhoneCall(carrier: .exotel, callID: id, from: start["from"]?.string ?? "", to: start["to"]?.string ?? "")
+    }
 }
 
 extension Collection where Element == UInt8 {

@@ -10,6 +10,8 @@ struct CallSocketContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
     let webSocket: WebSocketHandlerReference<CallSocketContext>
     var session: Session?
+    /// Exotel's stream, whose token was its configured one: its session comes with its `start` frame.
+    var isExotel = false
     /// A carrier's stream that another instance relays (it runs the call's bot): where this one passes it on.
     var passOnTo: String?
 
@@ -27,6 +29,10 @@ struct CallSocketRoutes: Sendable {
     let store: any SessionStorage
     let keys: CallKeys
     let carriers: [Carrier]
+    /// `AUTOSPAWN_EXOTEL_TOKEN`.
+    let exotelToken: String?
+    /// Claims the session of a stream that came unannounced (Exotel's).
+    let claimStream: @Sendable (PhoneCall) async -> Session?
     let logger: Logger
 
     static let botPath = "calls"
@@ -34,10 +40,15 @@ struct CallSocketRoutes: Sendable {
     /// The router of every WebSocket the service serves; nil when no carrier is configured.
     func router() -> Router<CallSocketContext> {
         let router = Router(context: CallSocketContext.self)
-        router.group("telephony/:carrier/stream").add(middleware: StreamTokenCheck(store: store, carriers: carriers, logger: logger))
+        router.group("telephony/:carrier/stream")
+            .add(middleware: StreamTokenCheck(store: store, carriers: carriers, exotelToken: exotelToken, logger: logger))
             .ws(":token") { _, context in
-                context.session == nil ? .dontUpgrade : .upgrade()
-            } onUpgrade: { [relay] inbound, outbound, context in
+                context.session == nil && !context.isExotel ? .dontUpgrade : .upgrade()
+            } onUpgrade: { [relay, claimStream] inbound, outbound, context in
+                if context.requestContext.isExotel {
+                    await relay.exotelStream(inbound: inbound, outbound: outbound, claim: claimStream)
+                    return
+                }
                 guard let session = context.requestContext.session else { return }
                 if let url = context.requestContext.passOnTo {
                     await relay.passOn(session, inbound: inbound, outbound: outbound, to: url)
@@ -61,6 +72,7 @@ struct CallSocketRoutes: Sendable {
 struct StreamTokenCheck: RouterMiddleware {
     let store: any SessionStorage
     let carriers: [Carrier]
+    let exotelToken: String?
     let logger: Logger
 
     /// How long the instance that passes a stream on has to open it at the bot's instance.
@@ -70,6 +82,17 @@ struct StreamTokenCheck: RouterMiddleware {
     {
         var context = context
         let now = Date().timeIntervalSince1970
+        if context.parameters.get("carrier") == Carrier.exotel.rawValue {
+            // Exotel signs nothing: its stream URL's token is AUTOSPAWN_EXOTEL_TOKEN, a long secret.
+            if let expected = exotelToken, let token = context.parameters.get("token"),
+                constantTimeEqual(Array(token.utf8), Array(expected.utf8))
+            {
+                context.isExotel = true
+            } else {
+                logger.warning("an Exotel stream refused: wrong token")
+            }
+            return try await next(request, context)
+        }
         if let carrier = context.parameters.get("carrier").flatMap(Carrier.init(rawValue:)), carriers.contains(carrier),
             let token = context.parameters.get("token"), CallKeys.looksLikeStreamToken(token),
             let session = try? await store.redeemStreamToken(digest: CallKeys.digest(ofStreamToken: token), now: now),

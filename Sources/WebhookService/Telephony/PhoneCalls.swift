@@ -83,6 +83,27 @@ struct PhoneCalls: Sendable {
         return answer
     }
 
+    /// The session of a call whose stream came unannounced (Exotel has no webhook): claimed now, waiting for a place
+    /// as a call does, its bot launched; nil when no profile takes the number, or no place came free.
+    func session(forStream call: PhoneCall) async -> Session? {
+        guard let profile = profiles.forCall(to: call.to), supervisor.takesCalls else { return nil }
+        let body = JSONValue.object(profile.body(mergedWith: ["call": call.bodyField])).text
+        let claimed: Session?? = try? await wait.run(waits: { logger.info("a call waits for a place", metadata: ["room": "\(call.roomName)"]) }) {
+            // A stream is one call: an active session of the call is the stream's already (the carrier reconnected).
+            try await store.claim(
+                room: call.roomName,
+                url: nil,
+                profile: profile.name,
+                body: body,
+                transport: Transport(call.carrier),
+                now: Date().timeIntervalSince1970
+            )
+        }
+        guard let claimed, let session = claimed else { return nil }
+        supervisor.launchSoon(session, isCall: true)
+        return session
+    }
+
     /// The markup that streams the call to the session, with a new single-use token; nil when the session ended
     /// meanwhile (the next try sees why).
     private func streamAnswer(_ call: PhoneCall, sessionID: String) async throws -> String? {
