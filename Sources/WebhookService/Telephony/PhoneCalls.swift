@@ -88,8 +88,7 @@ struct PhoneCalls: Sendable {
     func session(forStream call: PhoneCall) async -> Session? {
         guard let profile = profiles.forCall(to: call.to), supervisor.takesCalls else { return nil }
         let body = JSONValue.object(profile.body(mergedWith: ["call": call.bodyField])).text
-        let claimed: Session?? = try? await wait.run(waits: { logger.info("a call waits for a place", metadata: ["room": "\(call.roomName)"]) }) {
-            // A stream is one call: an active session of the call is the stream's already (the carrier reconnected).
+        let claim: () async throws -> Session? = {
             try await store.claim(
                 room: call.roomName,
                 url: nil,
@@ -99,6 +98,10 @@ struct PhoneCalls: Sendable {
                 now: Date().timeIntervalSince1970
             )
         }
+        let claimed: Session?? = try? await wait.run(
+            waits: { logger.info("a call waits for a place", metadata: ["room": "\(call.roomName)"]) },
+            claim
+        )
         guard let claimed, let session = claimed else { return nil }
         supervisor.launchSoon(session, isCall: true)
         return session
