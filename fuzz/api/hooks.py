@@ -1,7 +1,8 @@
 """Schemathesis hooks for autospawn: webhook and dial-in requests that carry both signature headers are signed the
-way Daily signs them, so that the fuzzer reaches their real paths (not only their 401), while requests without
-them still test the refusal. The secrets come from AUTOSPAWN_WEBHOOK_SECRET and AUTOSPAWN_DIALIN_SECRET, as the
-service's do."""
+way Daily signs them, and Twilio's call webhooks that carry X-Twilio-Signature the way Twilio signs them, so that
+the fuzzer reaches their real paths (not only their 401 or 403), while requests without them still test the
+refusal. The secrets come from AUTOSPAWN_WEBHOOK_SECRET, AUTOSPAWN_DIALIN_SECRET and AUTOSPAWN_TWILIO_AUTH_TOKEN
+(with AUTOSPAWN_PUBLIC_URL), as the service's do."""
 
 import base64
 import hashlib
@@ -19,8 +20,27 @@ SIGNED = {
 }
 
 
+def sign_twilio(case):
+    """Twilio's X-Twilio-Signature: HMAC-SHA1 of the public URL and the form's names and values, sorted by name."""
+    token = os.environ.get("AUTOSPAWN_TWILIO_AUTH_TOKEN")
+    headers = case.headers or {}
+    if not token or (case.path_parameters or {}).get("carrier") != "twilio" or "X-Twilio-Signature" not in headers:
+        return
+    if not isinstance(case.body, dict) or not all(isinstance(v, str) for v in case.body.values()):
+        return
+    signed = os.environ["AUTOSPAWN_PUBLIC_URL"] + "/telephony/twilio/call"
+    for name in sorted(case.body):
+        signed += name + case.body[name]
+    mac = hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()
+    headers["X-Twilio-Signature"] = base64.b64encode(mac).decode()
+    case.headers = headers
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    if case.operation.path == "/telephony/{carrier}/call":
+        sign_twilio(case)
+        return
     if case.operation.path not in SIGNED or not isinstance(case.body, dict):
         return
     prefix, secret = SIGNED[case.operation.path]

@@ -30,14 +30,12 @@ struct CarrierWebhook: Sendable {
             throw .field("body")
         }
         guard isSigned(request, fields: fields) else { throw .signature }
-        let (idField, fromField, toField) =
-            switch request.carrier {
-            case .twilio, .telnyx, .exotel: ("CallSid", "From", "To")
-            case .plivo: ("CallUUID", "From", "To")
-            }
-        guard let id = fields[idField], PhoneCall.isCallID(id) else { throw .field(idField) }
-        guard let from = fields[fromField], from.count <= 256 else { throw .field(fromField) }
-        guard let to = fields[toField], !to.isEmpty, to.count <= 256 else { throw .field(toField) }
+        // Twilio and Telnyx name the call `CallSid`, Plivo `CallUUID`: either is the call's id.
+        guard let id = [fields["CallSid"], fields["CallUUID"]].compactMap({ $0 }).first(where: PhoneCall.isCallID) else {
+            throw .field(request.carrier == .plivo ? "CallUUID" : "CallSid")
+        }
+        guard let from = fields["From"], from.count <= 256 else { throw .field("From") }
+        guard let to = fields["To"], !to.isEmpty, to.count <= 256 else { throw .field("To") }
         return PhoneCall(carrier: request.carrier, callID: id, from: from, to: to)
     }
 
