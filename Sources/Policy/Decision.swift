@@ -24,6 +24,11 @@ package enum EndReason: String, Sendable, Codable, CaseIterable {
     case callerHungUp = "caller_hung_up"
     /// A phone call's bot closed its WebSocket while the caller was on the line.
     case botHungUp = "bot_hung_up"
+    /// An outbound call that nobody answered within `AUTOSPAWN_START_TIMEOUT_S` (or a call whose carrier never
+    /// opened its stream).
+    case noAnswer = "no_answer"
+    /// The carrier refused to place an outbound call.
+    case callFailed = "call_failed"
 }
 
 /// Session states; the first three are *active*.

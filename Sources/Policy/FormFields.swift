@@ -42,7 +42,7 @@ package struct FormFields: Sendable, Equatable {
                 let high = bytes.index(after: index)
                 guard high != bytes.endIndex else { return nil }
                 let low = bytes.index(after: high)
-                guard low != bytes.endIndex, let h = hexValue(bytes[high]), let l = hexValue(bytes[low]) else { return nil }
+                guard low != bytes.endIndex, let h = bytes[high].hexDigitValue, let l = bytes[low].hexDigitValue else { return nil }
                 out.append(h << 4 | l)
                 index = low
             } else {
@@ -51,15 +51,6 @@ package struct FormFields: Sendable, Equatable {
             index = bytes.index(after: index)
         }
         return String(validating: out, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// Unreserved characters stay; everything else is `%XX` (a space too: carriers' own encoders differ there,
@@ -75,5 +66,17 @@ package struct FormFields: Sendable, Equatable {
             }
         }
         return out
+    }
+}
+
+extension UInt8 {
+    /// The value of an ASCII hexadecimal digit (`%XX` escapes in URLs and forms).
+    package var hexDigitValue: UInt8? {
+        switch self {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): self - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): self - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): self - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

@@ -23,12 +23,15 @@ package struct PhoneCall: Sendable, Equatable {
     package var callID: String
     package var from: String
     package var to: String
+    /// A call the service placed (`POST /v1/calls`): its id is the service's own, not the carrier's.
+    package var isOutbound: Bool
 
-    package init(carrier: Carrier, callID: String, from: String, to: String) {
+    package init(carrier: Carrier, callID: String, from: String, to: String, isOutbound: Bool = false) {
         self.carrier = carrier
         self.callID = callID
         self.from = from
         self.to = to
+        self.isOutbound = isOutbound
     }
 
     /// The call's room: a call that comes again (a `<Redirect>`, a repeated webhook) finds its session there.
@@ -41,9 +44,14 @@ package struct PhoneCall: Sendable, Equatable {
             && id.unicodeScalars.allSatisfy { $0.isASCII && (Character($0).isLetter || Character($0).isNumber || "_:.-".unicodeScalars.contains($0)) }
     }
 
-    /// What the bot is given in its body: `call: {"carrier","call_id","from","to"}`.
+    /// What the bot is given in its body: `call: {"carrier","call_id","from","to"}`, and `"direction":"outbound"` for a
+    /// call the service placed.
     package var bodyField: JSONValue {
-        .object(["carrier": .string(carrier.rawValue), "call_id": .string(callID), "from": .string(from), "to": .string(to)])
+        var field: [String: JSONValue] = [
+            "carrier": .string(carrier.rawValue), "call_id": .string(callID), "from": .string(from), "to": .string(to),
+        ]
+        if isOutbound { field["direction"] = .string("outbound") }
+        return .object(field)
     }
 
     /// The call of a session's body, when it has one.
@@ -51,7 +59,13 @@ package struct PhoneCall: Sendable, Equatable {
         guard let document = try? JSONValue(parsing: Array(body.utf8)), let call = document["call"],
             call["carrier"]?.string == carrier.rawValue, let id = call["call_id"]?.string
         else { return nil }
-        return PhoneCall(carrier: carrier, callID: id, from: call["from"]?.string ?? "", to: call["to"]?.string ?? "")
+        return PhoneCall(
+            carrier: carrier,
+            callID: id,
+            from: call["from"]?.string ?? "",
+            to: call["to"]?.string ?? "",
+            isOutbound: call["direction"]?.string == "outbound"
+        )
     }
 }
 
@@ -91,7 +105,7 @@ package func isAdoptable(_ session: Session) -> Bool {
 /// the line for a new bot.
 package func endsCall(_ reason: EndReason) -> Bool {
     switch reason {
-    case .callerHungUp, .botHungUp, .botExited, .stopRequested, .maxDuration: true
+    case .callerHungUp, .botHungUp, .botExited, .stopRequested, .maxDuration, .noAnswer, .callFailed: true
     default: false
     }
 }

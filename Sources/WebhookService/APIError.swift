@@ -55,6 +55,8 @@ struct APIError: HTTPResponseError {
         case databaseUnavailable = "database_unavailable"
         case dailyUnavailable = "daily_unavailable"
         case dailyRefused = "daily_refused"
+        case carrierNotConfigured = "carrier_not_configured"
+        case carrierRefused = "carrier_refused"
     }
 
     /// The body's shape: this service's, or Pipecat Cloud's.

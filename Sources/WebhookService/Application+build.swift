@@ -38,6 +38,10 @@ package struct AutospawnService: Sendable {
     /// With a carrier's secret: phone calls' webhooks and their streams' relay.
     let phoneCalls: PhoneCalls?
     let callSockets: CallSocketRoutes?
+    /// The keys of calls' bots' sockets (a bot's log is redacted of its key).
+    let callKeys: CallKeys
+    /// Calls the service places (`POST /v1/calls`).
+    let outboundCalls: OutboundCalls
     /// Bots' logs on the instances that ran them.
     let logs: LogForwarder
     /// HTTP/1.1, and with phone calls the WebSocket upgrade of their streams. A connection that sends nothing (or a head
@@ -218,6 +222,21 @@ package func buildApplication(
             logger: logger
         )
     }
+    let twilio = config.telephony.twilioAccountSID.flatMap { sid in
+        config.telephony.twilioAuthTokens.first.map { token in
+            // Of rotated tokens, the first (the current one) signs requests to Twilio.
+            TwilioClient(baseURL: config.telephony.twilioAPIURL, accountSID: sid, authToken: token, http: .shared)
+        }
+    }
+    let outboundCalls = OutboundCalls(
+        store: store,
+        supervisor: supervisor,
+        profiles: config.profiles,
+        publicURL: config.telephony.publicURL,
+        twilio: twilio,
+        rooms: starter,
+        logger: logger
+    )
     var parts = AutospawnService(
         store: store,
         supervisor: supervisor,
@@ -235,6 +254,8 @@ package func buildApplication(
         domain: domain,
         phoneCalls: phoneCalls,
         callSockets: callSockets,
+        callKeys: callKeys,
+        outboundCalls: outboundCalls,
         logs: LogForwarder(store: store, http: .shared)
     )
     let router = buildRouter(config, parts)

@@ -51,6 +51,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     SessionsController(parts: parts, streams: streams, redactor: SecretRedactor(config), maxConcurrency: config.maxConcurrency)
         .addRoutes(to: admin)
     StartController(starter: parts.starter, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
+    OutboundCallController(calls: parts.outboundCalls, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
     DashboardController().addRoutes(
         to: router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: #"Basic realm="autospawn""#))
     )

@@ -23,6 +23,8 @@ struct OpenAPIConformanceTests {
         // `draining` comes only once a drain's calls are over, and `database_unavailable` needs a failing database:
         // the same check as `/daily/dialin`'s 503, which is produced.
         "POST /telephony/{carrier}/call 503",
+        // A Daily dial-out's room is RoomStarter's, whose 409 and 504 `/start` produces.
+        "POST /v1/calls 409", "POST /v1/calls 504",
     ]
 
     static let form = "application/x-www-form-urlencoded"
@@ -257,6 +259,37 @@ struct OpenAPIConformanceTests {
         )
         try await recorder.trickle(carrier, "/telephony/twilio/call")
         await carrier.shutdown()
+
+        // Calls the service places: through Twilio's double, at capacity, refused by Twilio, asked for wrongly.
+        let accountSID = "AC" + String(repeating: "1", count: 32)
+        let twilioAPI = try await TwilioAPIDouble.start(accountSID: accountSID, authToken: twilioToken)
+        let refusingAPI = try await TwilioAPIDouble.start(accountSID: accountSID, authToken: "not the token")
+        defer {
+            Task {
+                await twilioAPI.stop()
+                await refusingAPI.stop()
+            }
+        }
+        let placing: [String: String] = [
+            "AUTOSPAWN_PUBLIC_URL": "https://bots.example.com", "AUTOSPAWN_TWILIO_AUTH_TOKEN": twilioToken,
+            "AUTOSPAWN_TWILIO_ACCOUNT_SID": accountSID, "AUTOSPAWN_ADMIN_TOKEN": token, "AUTOSPAWN_MAX_CONCURRENCY": "1",
+            "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
+        ]
+        let placer = try await ServiceProcess.start(placing.merging(["AUTOSPAWN_TWILIO_API_URL": twilioAPI.baseURL]) { $1 })
+        let outbound = Array(#"{"carrier":"twilio","to":"+15550002222","from":"+15550001111"}"#.utf8)
+        try await recorder.call(placer, .POST, "/v1/calls", body: outbound, headers: auth)  // 201
+        try await recorder.call(placer, .POST, "/v1/calls", body: outbound, headers: auth)  // 503: capacity
+        try await recorder.call(placer, .POST, "/v1/calls", body: outbound)  // 401
+        try await recorder.call(placer, .POST, "/v1/calls", body: Array(#"{"carrier":"fax","to":"+1"}"#.utf8), headers: auth)
+        let unknownProfile = Array(#"{"carrier":"twilio","to":"+15550002222","from":"+15550001111","profile":"nope"}"#.utf8)
+        try await recorder.call(placer, .POST, "/v1/calls", body: unknownProfile, headers: auth)
+        try await recorder.call(placer, .POST, "/v1/calls", body: outbound, headers: auth, contentType: "text/plain")
+        try await recorder.call(placer, .POST, "/v1/calls", body: [UInt8](repeating: 0x20, count: 64 * 1024 + 1), headers: auth)
+        try await recorder.trickle(placer, "/v1/calls", headers: "Authorization: Bearer \(token)\r\n")
+        await placer.shutdown()
+        let refused = try await ServiceProcess.start(placing.merging(["AUTOSPAWN_TWILIO_API_URL": refusingAPI.baseURL]) { $1 })
+        try await recorder.call(refused, .POST, "/v1/calls", body: outbound, headers: auth)  // 502
+        await refused.shutdown()
 
         // Dial-in: a call that Daily fails to make a room for, one that gets its room, one at capacity; what is not
         // a call; and the call's bot forwarding it.

@@ -19,7 +19,7 @@ struct PhoneCallTests {
         return try await ServiceProcess.start(
             in: directory,
             [
-                "AUTOSPAWN_PUBLIC_URL": publicURL, "AUTOSPAWN_TWILIO_AUTH_TOKEN": "old-token,\(twilioToken)",
+                "AUTOSPAWN_PUBLIC_URL": publicURL, "AUTOSPAWN_TWILIO_AUTH_TOKEN": "\(twilioToken),old-token",
                 "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot --record \(record) \(echo)",
                 "AUTOSPAWN_RESTART_BACKOFF_S": "0.2", "AUTOSPAWN_DIALIN_WAIT_S": "1",
                 "AUTOSPAWN_WARM_BOTS": warm ? "1" : "0",
@@ -29,6 +29,12 @@ struct PhoneCallTests {
 
     static func call(_ service: ServiceProcess, id: String = "CA" + UUID().uuidString.lowercased().filter(\.isHexDigit)) -> CallDouble {
         CallDouble(carrier: .twilio, callID: id, credentials: .twilio(authToken: twilioToken), publicURL: publicURL, serviceURL: service.baseURL)
+    }
+
+    /// Dials the call and opens the stream its answer names.
+    static func answered(_ call: CallDouble) async throws -> StreamDouble {
+        guard case .stream(let url, _) = try await call.dial() else { throw HarnessError("the call got no stream") }
+        return try await call.connect(url)
     }
 
     /// What the bot of a session received, a frame a line (the echo bot's `--record`).
@@ -179,10 +185,7 @@ struct PhoneCallTests {
     @Test func aUsedOrUnknownStreamTokenIsRefusedBeforeTheUpgrade() async throws {
         let service = try await Self.start()
         let call = Self.call(service)
-        guard case .stream(let url, _) = try await call.dial() else {
-            Issue.record("no stream")
-            return
-        }
+        guard case .stream(let url, _) = try await call.dial() else { throw HarnessError("the call got no stream") }
         let stream = try await call.connect(url)
         let used = await #expect(throws: StreamRefused.self) { _ = try await call.connect(url) }
         #expect(used?.reason == "WebSocket upgrade failed")
@@ -196,11 +199,7 @@ struct PhoneCallTests {
     @Test func theBotHangingUpClosesTheCallersStreamAndTheCallIsOver() async throws {
         let service = try await Self.start(echo: "--hang-up-after 3")
         let call = Self.call(service)
-        guard case .stream(let url, _) = try await call.dial() else {
-            Issue.record("no stream")
-            return
-        }
-        let stream = try await call.connect(url)
+        let stream = try await Self.answered(call)
         for sequence in 1...3 { stream.send(call.frames.media(sequence, payload: CarrierFrames.silence)) }
         #expect(await stream.waitClosed())
         let session = try #require(try await service.sessions().first)
@@ -213,11 +212,7 @@ struct PhoneCallTests {
     @Test func aBotThatFailsMidCallIsReplacedWhileTheCallerStaysOnTheLine() async throws {
         let service = try await Self.start(echo: "--fail-after 3 --exit-code 3")
         let call = Self.call(service)
-        guard case .stream(let url, _) = try await call.dial() else {
-            Issue.record("no stream")
-            return
-        }
-        let stream = try await call.connect(url)
+        let stream = try await Self.answered(call)
         for sequence in 1...3 { stream.send(call.frames.media(sequence, payload: CarrierFrames.silence)) }
         // The first bot crashes; the next one is handed the carrier's `connected` and `start` again.
         #expect(try await eventually { try await service.sessions().count >= 2 })
@@ -276,11 +271,7 @@ struct PhoneCallTests {
         #expect(try await eventually { service.idleWarmBots().count == 1 })
         let warm = try #require(service.idleWarmBots().first)
         let call = Self.call(service)
-        guard case .stream(let url, _) = try await call.dial() else {
-            Issue.record("no stream")
-            return
-        }
-        let stream = try await call.connect(url)
+        let stream = try await Self.answered(call)
         let media = (1...5).map { call.frames.media($0, payload: CarrierFrames.silence) }
         for frame in media { stream.send(frame) }
         #expect(await stream.waitForReceived(7) == call.frames.opening + media)
@@ -294,14 +285,36 @@ struct PhoneCallTests {
         await service.shutdown()
     }
 
-    @Test func atCapacityACallWaitsThenHearsBusyWithNothingLeftBehind() async throws {
-        let service = try await Self.start(["AUTOSPAWN_MAX_CONCURRENCY": "1"])
-        let first = Self.call(service)
-        guard case .stream(let url, _) = try await first.dial() else {
+    /// A bot may print its environment: the key of its stream URL is not handed out with its log.
+    @Test func theKeyOfABotsStreamURLIsRedactedFromItsLog() async throws {
+        let service = try await Self.start(["AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("env")])
+        let call = Self.call(service)
+        guard case .stream = try await call.dial() else {
             Issue.record("no stream")
             return
         }
-        let stream = try await first.connect(url)
+        let id = try #require(try await service.sessions().first?["id"] as? String)
+        var url = ""
+        #expect(
+            try await eventually {
+                guard let bot = service.liveBotSessions().first(where: { $0.sessionID == id }) else { return false }
+                url = LiveProcesses.environment(of: bot.pid).first { $0.hasPrefix("AUTOSPAWN_CALL_WS_URL=") } ?? ""
+                return !url.isEmpty
+            }
+        )
+        let key = String(url.split(separator: "/").last ?? "")
+        #expect(key.count > 20)
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)/log").text.contains("AUTOSPAWN_CALL_WS_URL") })
+        let log = try await service.request(.GET, "/sessions/\(id)/log").text
+        #expect(!log.contains(key))
+        #expect(log.contains("/ws/[redacted]"))
+        await service.shutdown()
+    }
+
+    @Test func atCapacityACallWaitsThenHearsBusyWithNothingLeftBehind() async throws {
+        let service = try await Self.start(["AUTOSPAWN_MAX_CONCURRENCY": "1"])
+        let first = Self.call(service)
+        let stream = try await Self.answered(first)
         let second = Self.call(service)
         let started = ContinuousClock.now
         #expect(try await second.dial() == .reject(reason: "busy"))

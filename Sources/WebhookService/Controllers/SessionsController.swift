@@ -86,8 +86,12 @@ struct SessionsController: Sendable {
             guard let value = Int(tail), (1...100_000).contains(value) else { throw APIError(.badRequest, .invalidTail) }
             lines = value
         }
-        // A call's bot was given a key to forward its call with, and may print its body.
-        let callKey = parts.calls.flatMap { calls in DialinCall.callID(ofRoom: session.roomName).map(calls.keys.key(forCall:)) }
+        // A call's bot was given a key to forward its call with (Daily's dial-in) or to reach its stream with (a
+        // carrier's call), and may print its body or its environment.
+        let callKey =
+            session.transport.carrier != nil
+            ? parts.callKeys.botKey(forSession: session.id)
+            : parts.calls.flatMap { calls in DialinCall.callID(ofRoom: session.roomName).map(calls.keys.key(forCall:)) }
         if request.headers[LogForwarder.forwardedHeader] == nil,
             let answer = await parts.logs.ownersAnswer(for: session, tail: lines, authorization: request.headers[.authorization])
         {

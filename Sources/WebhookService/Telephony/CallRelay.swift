@@ -114,7 +114,9 @@ actor CallRelay {
         }
         let log = logger(for: session.id, room: session.roomName)
         log.info("a call's stream is connected", metadata: ["carrier": "\(session.transport.rawValue)"])
-        var handshake = CarrierHandshake(call: PhoneCall.ofBody(session.body, carrier: session.transport.carrier ?? .twilio))
+        // A placed call's `start` carries the carrier's id, which its session never learnt: nothing to check.
+        let call = PhoneCall.ofBody(session.body, carrier: session.transport.carrier ?? .twilio)
+        var handshake = CarrierHandshake(call: call?.isOutbound == true ? nil : call)
         var waiting = read[...]
         do {
             while true {
@@ -193,14 +195,32 @@ actor CallRelay {
             return
         }
         logger(for: session.id, room: session.roomName).info("a call's bot is connected")
-        do {
-            for try await frame in inbound { await leg.fromBot(frame, at: .now) }
-        } catch {
-            // The bot's connection broke: what its process did says why.
+        await withTaskGroup(of: Void.self) { group in
+            // A call whose carrier never opens its stream (an outbound call nobody answers) ends `no_answer`.
+            group.addTask { await self.endUnanswered(session, leg: leg) }
+            do {
+                for try await frame in inbound { await leg.fromBot(frame, at: .now) }
+            } catch {
+                // The bot's connection broke: what its process did says why.
+            }
+            group.cancelAll()
         }
         await leg.botLeft(session: session.id)
         await botLeft(session, leg: leg)
         await forget(leg)
+    }
+
+    /// Ends the call when its carrier has not opened its stream within the start timeout.
+    private nonisolated func endUnanswered(_ session: Session, leg: CallLeg) async {
+        do {
+            try await Task.sleep(for: .milliseconds(Int64(settings.startTimeoutSeconds * 1000)))
+        } catch {
+            return
+        }
+        guard await !leg.hasCarrier, await leg.end == nil, await leg.sessionID == session.id else { return }
+        logger(for: session.id, room: session.roomName).info("the call was not answered: its bot is stopped")
+        await leg.hangUp()
+        _ = try? await supervisor.requestStop(session.id, reason: .noAnswer)
     }
 
     /// The bot's socket ended while the call was on: a bot that failed gets a successor, any other hung up.

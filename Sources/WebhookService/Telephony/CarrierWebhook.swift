@@ -30,6 +30,13 @@ struct CarrierWebhook: Sendable {
             throw .field("body")
         }
         guard isSigned(request, fields: fields) else { throw .signature }
+        // A call the service placed names itself in its webhook URL's query (`?call=`, signed with the URL): its
+        // session was claimed before the carrier gave the call an id.
+        if let placed = Self.placedCall(request.uri) {
+            guard PhoneCall.isCallID(placed) else { throw .field("call") }
+            let to = fields["To"] ?? ""
+            return PhoneCall(carrier: request.carrier, callID: placed, from: fields["From"] ?? "", to: to, isOutbound: true)
+        }
         // Twilio and Telnyx name the call `CallSid`, Plivo `CallUUID`: either is the call's id.
         guard let id = [fields["CallSid"], fields["CallUUID"]].compactMap({ $0 }).first(where: PhoneCall.isCallID) else {
             throw .field(request.carrier == .plivo ? "CallUUID" : "CallSid")
@@ -60,6 +67,12 @@ struct CarrierWebhook: Sendable {
             // Exotel has no call webhook: its stream URL carries AUTOSPAWN_EXOTEL_TOKEN.
             return false
         }
+    }
+
+    /// The service's own id of a call it placed: the `call` parameter of the webhook URL's query.
+    static func placedCall(_ uri: String) -> String? {
+        guard let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        return FormFields(encoded: Array(query.utf8))?["call"]
     }
 
     /// The signature headers a carrier sends.

@@ -26,7 +26,8 @@ struct PhoneCalls: Sendable {
 
     /// What the carrier is told to do with the call: stream it here, hang it up, or refuse it.
     func answer(_ call: PhoneCall) async throws(APIError) -> Answer {
-        guard let profile = profiles.forCall(to: call.to) else {
+        // A call the service placed has its session already (its profile is that session's).
+        guard let profile = profiles.forCall(to: call.to) ?? (call.isOutbound ? profiles.defaultProfile : nil) else {
             logger.warning("a call to a number no profile takes: refused", metadata: ["carrier": "\(call.carrier.rawValue)"])
             return Answer(markup: CallMarkup.reject(call.carrier), result: "rejected")
         }
@@ -116,10 +117,12 @@ struct PhoneCalls: Sendable {
             return nil
         }
         let streamBase = publicURL.hasPrefix("https://") ? "wss://" + publicURL.dropFirst(8) : "ws://" + publicURL.dropFirst(7)
+        // A placed call's webhook names it (`?call=`): its redirect does too.
+        let query = call.isOutbound ? "?call=\(call.callID)" : ""
         return CallMarkup.stream(
             call.carrier,
             streamURL: streamBase + "/telephony/\(call.carrier.rawValue)/stream/\(token)",
-            webhookURL: publicURL + "/telephony/\(call.carrier.rawValue)/call"
+            webhookURL: publicURL + "/telephony/\(call.carrier.rawValue)/call" + query
         )
     }
 }
