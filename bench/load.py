@@ -560,6 +560,51 @@ def warm_bots(impl, workdir, args):
     return results
 
 
+def phone_calls(impl, workdir, args):
+    """Twilio calls through the relay, every bot the phone double's echo bot (release build): the webhook to the bot's
+    first frame back, cold and with warm bots; then the round trip of every 20 ms frame with many calls at once."""
+    phone = ROOT / ".build/release/phone-double"
+    if not phone.exists():
+        raise BenchmarkFailure(f"no release build of phone-double at {phone} (swift build -c release --product phone-double)")
+    token = workdir / "twilio-token"
+    token.write_text("bench-twilio-token\n")
+    results = {}
+    for mode, warm in (("cold", 0), ("warm", args.warm_bots)):
+        folder = workdir / mode
+        folder.mkdir()
+        server = Server(impl, folder, f"{phone} echo-bot", extra={
+            "AUTOSPAWN_PUBLIC_URL": "http://bench.invalid", "AUTOSPAWN_TWILIO_AUTH_TOKEN_FILE": str(token),
+            "AUTOSPAWN_WARM_BOTS": str(warm), "AUTOSPAWN_MAX_LOCAL_BOTS": "100000", "AUTOSPAWN_STOP_GRACE_S": "2",
+        }).start()
+        try:
+            if warm:
+                time.sleep(3)  # the pool fills before the first call
+            calls = args.call_counts if mode == "cold" else "0"
+            command = [str(phone), "bench", "--public-url", "http://bench.invalid", "--service-url",
+                       f"http://127.0.0.1:{server.port}", "--auth-token-file", str(token), "--first-frames",
+                       str(args.bot_starts), "--calls", calls, "--seconds", str(args.call_seconds)]
+            out = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+            if out.returncode != 0:
+                raise BenchmarkFailure(f"phone-double bench failed: {out.stderr[-2000:]}")
+            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        finally:
+            server.stop()
+    return results
+
+
+def calls_report(calls):
+    """BENCHMARKS.md's phone-call tables."""
+    if not calls:
+        return ""
+    first = "| bots | webhook -> first frame back p50 / p99 |\n|---|---|\n" + "\n".join(
+        f"| {mode} | {calls[mode]['first_frame_ms']['p50']:.2f} / {calls[mode]['first_frame_ms']['p99']:.2f} ms |"
+        for mode in ("cold", "warm") if mode in calls)
+    trips = "| calls at once | frames | round trip p50 / p99 / max | later than 20 ms | lost |\n|---|---|---|---|---|\n" + "\n".join(
+        f"| {run['calls']:.0f} | {run['frames']:,.0f} | {run['p50_ms']:.2f} / {run['p99_ms']:.2f} / {run['max_ms']:.2f} ms "
+        f"| {run['late']:,.0f} | {run['lost']:.0f} |" for run in calls.get("cold", {}).get("round_trips", []))
+    return first + "\n\n" + trips
+
+
 def percentile(sorted_values, p):
     index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[index]
@@ -689,6 +734,16 @@ and loaded again: the steady state of a pool sized for its traffic). The example
 
 {warm}
 
+## Phone calls over a WebSocket
+
+Twilio calls from the phone double through the relay to the phone double's echo bot (release builds of both), on
+the same machine: from the webhook sent to the bot's first frame back ({bot_starts} calls one after another, each
+bot started cold, then taken from a pool of `AUTOSPAWN_WARM_BOTS={warm_bots}`), then the round trip of every 20 ms
+media frame (carrier -> relay -> bot -> relay -> carrier: both of the relay's hops and the bot's echo) with many calls
+sending in real time at once.
+
+{calls}
+
 ## Micro-benchmarks: the webhook path's parts
 
 `AUTOSPAWN_BENCHMARKS=1 swift package -c release benchmark --target WebhookPathBenchmarks` (ordo-one/benchmark 1.38.1), per
@@ -719,7 +774,9 @@ def main():
     parser.add_argument("--warm-bots", type=int, default=2, help="AUTOSPAWN_WARM_BOTS in the time-to-bot run")
     parser.add_argument("--pipecat-python", default=str(ROOT / ".build/pipecat-venv/bin/python"),
                         help="the Python with examples/pipecat-bot/requirements.txt (examples/pipecat-bot/check makes it)")
-    parser.add_argument("--skip", choices=["load", "spawn", "scale", "cluster", "warm"], action="append", default=[])
+    parser.add_argument("--skip", choices=["load", "spawn", "scale", "cluster", "warm", "calls"], action="append", default=[])
+    parser.add_argument("--call-counts", default="100,200,400", help="calls at once in the phone-call round-trip runs")
+    parser.add_argument("--call-seconds", type=float, default=5, help="seconds of frames each call sends in those runs")
     parser.add_argument("--micro", help="the micro-benchmarks' Markdown output, for --write")
     parser.add_argument("--write", help="write the report as this Markdown document (BENCHMARKS.md)")
     parser.add_argument("--command", default="bench/run", help="the command named in the document")
@@ -745,6 +802,7 @@ def main():
                      ("large", lambda d: load(impl, seed, d, args, large=True), "scale")]
             if name == "autospawn":
                 steps.append(("warm", lambda d: warm_bots(impl, d, args), "warm"))
+                steps.append(("calls", lambda d: phone_calls(impl, d, args), "calls"))
             if name == "autospawn" and args.postgres:
                 steps += [("pg1", lambda d: cluster_load(impl, d, args, 1), "cluster"),
                           ("pg2", lambda d: cluster_load(impl, d, args, 2), "cluster"),
@@ -760,7 +818,8 @@ def main():
     except BenchmarkFailure as failure:
         sys.exit(f"bench/load.py: {failure} (logs in {scratch})")
     table, conditions, cluster, warm = report(results, args, args.command)
-    print(conditions + "\n\n" + table + "\n\n" + cluster + "\n\n" + warm)
+    calls = calls_report(results.get("autospawn", {}).get("calls"))
+    print(conditions + "\n\n" + table + "\n\n" + cluster + "\n\n" + warm + "\n\n" + calls)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.write:
@@ -770,7 +829,7 @@ def main():
         Path(args.write).write_text(DOCUMENT.format(
             command=args.command, machine=machine(), date=datetime.date.today().isoformat(), conditions=conditions,
             table=table, micro=micro, connections=args.connections, cluster=cluster or "(not run: --postgres)",
-            warm=warm or "(not run)", bot_starts=args.bot_starts, warm_bots=args.warm_bots, history=(ROOT / "bench/history.md").read_text().strip(), fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
+            warm=warm or "(not run)", calls=calls or "(not run)", bot_starts=args.bot_starts, warm_bots=args.warm_bots, history=(ROOT / "bench/history.md").read_text().strip(), fastapi=versions.get("fastapi", "?"), uvicorn=versions.get("uvicorn[standard]", "?")))
     shutil.rmtree(scratch, ignore_errors=True)
 
 

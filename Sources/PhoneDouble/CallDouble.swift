@@ -174,6 +174,8 @@ package final class StreamDouble: Sendable {
 
     struct State {
         var received: [String] = []
+        /// When each of `received` came.
+        var receivedAt: [ContinuousClock.Instant] = []
         var opened = false
         var closed = false
         /// Why the stream could not open.
@@ -211,7 +213,11 @@ package final class StreamDouble: Sendable {
                                     case .text(let text): text
                                     case .binary(let buffer): "binary:" + Data(buffer.readableBytesView).base64EncodedString()
                                     }
-                                self.state.withLock { $0.received.append(text) }
+                                let now = ContinuousClock.now
+                                self.state.withLock {
+                                    $0.received.append(text)
+                                    $0.receivedAt.append(now)
+                                }
                             }
                         } catch {}
                         group.cancelAll()
@@ -237,6 +243,11 @@ package final class StreamDouble: Sendable {
 
     /// What the service sent, in order (binary frames as `binary:<base64>`).
     package var received: [String] { state.withLock { $0.received } }
+
+    /// What the service sent, with when each frame came.
+    package var receivedWithTimes: [(text: String, at: ContinuousClock.Instant)] {
+        state.withLock { Array(zip($0.received, $0.receivedAt)).map { (text: $0.0, at: $0.1) } }
+    }
 
     /// True once the stream is closed, by either side.
     package var isClosed: Bool { state.withLock { $0.closed } }

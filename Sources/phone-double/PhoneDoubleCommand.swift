@@ -12,7 +12,7 @@ struct PhoneDoubleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "phone-double",
         abstract: "A local stand-in for a phone carrier and a call bot (tests and demos only).",
-        subcommands: [Call.self, EchoBotCommand.self]
+        subcommands: [Call.self, EchoBotCommand.self, Bench.self]
     )
 }
 
@@ -125,5 +125,49 @@ struct EchoBotCommand: AsyncParsableCommand {
         print("echo-bot: connecting to the call")
         try await EchoBot(url: url, behaviour: behaviour).run()
         print("echo-bot: the call is over")
+    }
+}
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measures Twilio calls against a running service whose bots are echo bots (bench/run): prints JSON."
+    )
+
+    @Option(help: "The service's AUTOSPAWN_PUBLIC_URL") var publicUrl = "http://127.0.0.1:8080"
+    @Option(help: "Where the service listens, when it differs from the public URL") var serviceUrl: String?
+    @Option(help: "A file holding Twilio's auth token") var authTokenFile: String
+    @Option(help: "Calls, one after another, timed from the webhook to the bot's first frame back") var firstFrames = 50
+    @Option(help: "Numbers of calls at once for the round-trip runs, comma-separated") var calls = "100"
+    @Option(help: "Seconds of 20 ms frames each call sends in a round-trip run") var seconds = 5.0
+
+    func run() async throws {
+        let token = try String(contentsOfFile: authTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (publicURL, serviceURL) = (publicUrl, serviceUrl)
+        let bench = CallBench { id in
+            CallDouble(carrier: .twilio, callID: id, credentials: .twilio(authToken: token), publicURL: publicURL, serviceURL: serviceURL)
+        }
+        var result: [String: JSONValue] = [:]
+        if firstFrames > 0 {
+            let latencies = try await bench.firstFrameLatencies(count: firstFrames).sorted()
+            result["first_frame_ms"] = .object([
+                "p50": .number(CallBench.percentile(latencies, 50)), "p99": .number(CallBench.percentile(latencies, 99)),
+                "count": .number(Double(latencies.count)),
+            ])
+        }
+        var runs: [JSONValue] = []
+        for count in calls.split(separator: ",").compactMap({ Int($0) }) where count > 0 {
+            let (trips, lost) = try await bench.roundTrips(calls: count, seconds: seconds)
+            runs.append(
+                .object([
+                    "calls": .number(Double(count)), "frames": .number(Double(trips.count)), "lost": .number(Double(lost)),
+                    "p50_ms": .number(CallBench.percentile(trips, 50)), "p99_ms": .number(CallBench.percentile(trips, 99)),
+                    "max_ms": .number(trips.last ?? .nan),
+                    // A frame is late when its round trip is longer than a frame (20 ms).
+                    "late": .number(Double(trips.filter { $0 > 20 }.count)),
+                ])
+            )
+        }
+        result["round_trips"] = .array(runs)
+        print(JSONValue.object(result).text)
     }
 }
