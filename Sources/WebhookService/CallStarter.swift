@@ -28,12 +28,6 @@ struct CallStarter: Sendable {
     /// Where this instance's bots reach it (`daily_api_url` is under it).
     let address: ServiceAddress
 
-    /// How often a waiting call tries for a place: places free on other instances too, which this one does not hear.
-    static let retryInterval = Duration.milliseconds(200)
-
-    /// A waiting call whose request was given up: it found no place.
-    static let givenUp = APIError(.serviceUnavailable, .capacity)
-
     func start(_ call: DialinCall) async throws(APIError) -> Started {
         guard let profile = rooms.profiles.forCall(to: call.to) else { throw APIError(.notFound, .noProfile) }
         // Shutting down (past a drain's calls): refused at once, with no room made, rather than a bot never started.
@@ -42,56 +36,46 @@ struct CallStarter: Sendable {
         let apiURL = address.baseURL + DialinController.forwardingPath
         let body = profile.body(mergedWith: call.body(forwardingThrough: apiURL, key: keys.key(forCall: call.callID)))
         let bodyText = JSONValue.object(body).text
-        let deadline = ContinuousClock.now + .milliseconds(Int64(waitSeconds * 1000))
-        var session: Session
+        /// What one try finds: the call's session already (Daily asked again), or a place just claimed.
+        enum Found: Sendable {
+            case existing(Session)
+            case claimed(Session)
+        }
         var waited = false
-        while true {
-            do {
-                // Daily asked again about a call it already gave us: the same room and bot.
-                if let existing = try await rooms.store.roomStatus(name).session {
-                    return Started(sessionID: existing.id, roomURL: existing.roomURL ?? rooms.url(of: name), waited: waited)
-                }
-                // A call id starts one session: a signed request replayed after its call ended starts nothing (its
-                // session is kept longer than a signature is good for, `AUTOSPAWN_RETENTION_DAYS`). No active session
-                // is left here, so each one listed has ended.
-                if DialinCall.isOver(after: try await rooms.store.sessions(SessionQuery(states: .all, roomName: name, limit: 10))) {
-                    throw APIError(.conflict, .callOver)
-                }
-                if let claimed = try await rooms.store.claim(
-                    room: name,
-                    url: rooms.url(of: name),
-                    profile: profile.name,
-                    body: bodyText,
-                    now: Date().timeIntervalSince1970
-                ) {
-                    session = claimed
-                    break
-                }
-            } catch let failure as APIError {
-                throw failure
-            } catch {
-                // A request given up mid-question is refused by the database as cancelled: no place was found, and
-                // the database is not to blame.
-                if Task.isCancelled { throw Self.givenUp }
-                throw APIError(.serviceUnavailable, .databaseUnavailable)
+        let attempt: () async throws -> Found? = {
+            // Daily asked again about a call it already gave us: the same room and bot.
+            if let existing = try await rooms.store.roomStatus(name).session { return .existing(existing) }
+            // A call id starts one session: a signed request replayed after its call ended starts nothing (its
+            // session is kept longer than a signature is good for, `AUTOSPAWN_RETENTION_DAYS`). No active session
+            // is left here, so each one listed has ended.
+            if DialinCall.isOver(after: try await rooms.store.sessions(SessionQuery(states: .all, roomName: name, limit: 10))) {
+                throw APIError(.conflict, .callOver)
             }
-            guard ContinuousClock.now < deadline else {
-                rooms.logger.warning(
-                    "a call waited for a place in vain",
-                    metadata: ["room": "\(name)", "wait_s": "\(waitSeconds)"]
-                )
-                throw APIError(.serviceUnavailable, .capacity)
-            }
-            if !waited {
+            let claimed = try await rooms.store.claim(
+                room: name,
+                url: rooms.url(of: name),
+                profile: profile.name,
+                body: bodyText,
+                now: Date().timeIntervalSince1970
+            )
+            return claimed.map(Found.claimed)
+        }
+        let found = try await PlaceWait(seconds: waitSeconds).run(
+            waits: {
                 rooms.logger.info("a call waits for a place", metadata: ["room": "\(name)", "profile": "\(profile.name)"])
                 waited = true
-            }
-            do {
-                try await Task.sleep(for: min(Self.retryInterval, deadline - ContinuousClock.now))
-            } catch {
-                // The request was given up (the server is shutting down): no more tries, and no database to blame.
-                throw Self.givenUp
-            }
+            },
+            attempt
+        )
+        var session: Session
+        switch found {
+        case .existing(let existing)?:
+            return Started(sessionID: existing.id, roomURL: existing.roomURL ?? rooms.url(of: name), waited: waited)
+        case .claimed(let claimed)?:
+            session = claimed
+        case nil:
+            rooms.logger.warning("a call waited for a place in vain", metadata: ["room": "\(name)", "wait_s": "\(waitSeconds)"])
+            throw APIError(.serviceUnavailable, .capacity)
         }
         let expiry = Date().timeIntervalSince1970 + rooms.maxSessionSeconds
         session = try await rooms.createRoom(

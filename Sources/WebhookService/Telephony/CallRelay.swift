@@ -29,8 +29,6 @@ actor CallRelay {
 
     /// How long a bot's socket end waits to learn whether the bot failed (its process's exit).
     static let exitWait = Duration.seconds(2)
-    /// How often a call whose bot failed tries for a place for its next bot.
-    static let retryInterval = Duration.milliseconds(200)
 
     init(store: any SessionStorage, supervisor: Supervisor, keys: CallKeys, settings: Settings, metrics: ServiceMetrics, logger: Logger) {
         self.metrics = metrics
@@ -274,7 +272,7 @@ actor CallRelay {
                 return
             }
             guard ContinuousClock.now < deadline else { break }
-            try? await Task.sleep(for: Self.retryInterval)
+            try? await Task.sleep(for: PlaceWait.retryInterval)
         }
         log.warning("no place for a call's next bot: its stream is let go")
         await leg.letGo()
