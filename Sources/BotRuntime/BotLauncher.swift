@@ -225,6 +225,7 @@ package struct AgentBotLauncher: BotLauncher {
     }
 
     package func start(_ session: Session, access: BotAccess) async throws -> RunningBot {
+        if let streamURL = access.streamURL { return startCall(session, streamURL: streamURL) }
         let request = AgentRequest(baseURL: baseURL, session: session, token: access.token ?? "", timeoutSeconds: timeoutSeconds)
         let (logger, daily) = (logger, daily)
         let exit = BotExit()
@@ -241,8 +242,22 @@ package struct AgentBotLauncher: BotLauncher {
         }
     }
 
-    /// The open request died with its instance: the agent's bot is made to leave, and the session is lost.
+    /// A phone call's bot: the agent's socket joined to the call's. Stopping it closes the agent's socket (its bot hears
+    /// the call end), and drops it past the grace.
+    private func startCall(_ session: Session, streamURL: String) -> RunningBot {
+        let call = AgentCall(baseURL: baseURL, session: session, streamURL: streamURL)
+        let (logger, exit, hangUp) = (logger, BotExit(), Outcome<Void>())
+        let joined = Task { exit.fulfil(await call.run(hangUp: hangUp, logger: logger)) }
+        return RunningBot(handle: .request, exit: exit) { grace in
+            hangUp.fulfil(())
+            await awaitExit(exit, grace: grace) { joined.cancel() }
+        }
+    }
+
+    /// The open request died with its instance: the agent's bot is made to leave, and the session is lost. A call's
+    /// bot went with the socket that joined it to its call: there is nothing to eject.
     package func recover(_ session: Session) async -> RunningBot? {
+        guard session.transport == .daily else { return nil }
         await Self.eject(room: session.roomName, userID: session.botUserID ?? botUserID(sessionID: session.id), daily: daily, logger: logger)
         return nil
     }

@@ -30,9 +30,34 @@ package struct EchoBot: Sendable {
 
     /// Runs until the call ends: the service closes the socket (the caller hung up), or the behaviour ends it.
     package func run() async throws {
-        let record = behaviour.record.flatMap { FileHandle(forWritingAtPath: $0) ?? Self.create($0) }
-        let behaviour = behaviour
+        let echo = Echo(behaviour: behaviour)
         _ = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, outbound, _ in
+            // A crash: no close frame, the socket dies with the process.
+            if try await echo.answer(inbound, outbound) == .failed { exit(echo.behaviour.exitCode) }
+        }
+    }
+
+    /// What the echo bot does with a call's socket, whichever side opened it (its own `ws_url`, or an agent's `/ws`).
+    package struct Echo: Sendable {
+        package enum Ending: Sendable, Equatable {
+            /// The other side closed the socket.
+            case callEnded
+            /// The bot closed its socket after `hangUpAfter` media frames.
+            case hungUp
+            /// `failAfter` media frames came: the caller decides how the bot dies.
+            case failed
+        }
+
+        package let behaviour: Behaviour
+        let record: FileHandle?
+
+        package init(behaviour: Behaviour) {
+            self.behaviour = behaviour
+            record = behaviour.record.flatMap { FileHandle(forWritingAtPath: $0) ?? EchoBot.create($0) }
+        }
+
+        /// Sends every frame back unchanged until the call or the behaviour ends it.
+        package func answer(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws -> Ending {
             var media = 0
             for try await frame in inbound {
                 let bytes = Array(frame.data.readableBytesView)
@@ -45,19 +70,17 @@ package struct EchoBot: Sendable {
                 }
                 guard isMedia else { continue }
                 media += 1
-                if let failAfter = behaviour.failAfter, media >= failAfter {
-                    // A crash: no close frame, the socket dies with the process.
-                    exit(behaviour.exitCode)
-                }
+                if let failAfter = behaviour.failAfter, media >= failAfter { return .failed }
                 if let hangUpAfter = behaviour.hangUpAfter, media >= hangUpAfter {
                     try await outbound.close(.normalClosure, reason: "the bot hung up")
-                    return
+                    return .hungUp
                 }
             }
+            return .callEnded
         }
     }
 
-    private static func create(_ path: String) -> FileHandle? {
+    fileprivate static func create(_ path: String) -> FileHandle? {
         FileManager.default.createFile(atPath: path, contents: nil)
         return FileHandle(forWritingAtPath: path)
     }

@@ -95,10 +95,16 @@ struct DialinTests {
         #expect(body["daily_api_url"]?.string == service.baseURL + "/daily/dialin-api")
         let key = try #require(body["daily_api_key"]?.string)
         #expect(key != Self.apiKey)
-        let log = try await service.request(.GET, "/sessions/\(id)/log").text
+        // The bot prints its body once it runs, which may be after its environment is readable: wait for the line.
+        var log = ""
+        _ = try await eventually {
+            log = try await service.request(.GET, "/sessions/\(id)/log").text
+            return log.contains("daily_api_key")
+        }
         #expect(!log.contains("environ DAILY_API_KEY"))
         // The bot printed its body: the log API passes on no forwarding key.
         #expect(log.contains(#""daily_api_key":"[redacted]""#))
+        #expect(!log.contains(key))
 
         // The bot forwards the call as Pipecat's transport does: to <daily_api_url>/dialin/pinlessCallUpdate, to its
         // room's SIP endpoint (which Daily's transport reports as dialin-ready).

@@ -139,21 +139,6 @@ enum CallEnd: Sendable, Equatable {
     case handedOn
 }
 
-extension WebSocketDataFrame {
-    /// The same frame, to send on.
-    var outgoing: WebSocketFrame { WebSocketFrame(fin: fin, opcode: opcode.frameOpcode, data: data) }
-}
-
-extension WebSocketDataFrame.Opcode {
-    var frameOpcode: WebSocketOpcode {
-        switch self {
-        case .text: .text
-        case .binary: .binary
-        case .continuation: .continuation
-        }
-    }
-}
-
 /// Frames that wait for a side of a call: the first `keptFirst` for good (a carrier's `connected` and `start`, handed
 /// to every bot of the call), the others while younger than `windowSeconds`, at most `maxFrames`.
 struct FrameQueue {
