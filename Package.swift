@@ -20,7 +20,9 @@ let package = Package(
         .executable(name: "phone-double", targets: ["phone-double"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        // No traits: none of their code is used, and with two the defines come in a different order from `swift build`
+        // and `swift test`, which then rebuilds Hummingbird and everything above it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
