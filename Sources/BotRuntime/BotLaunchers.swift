@@ -96,7 +96,7 @@ struct BotLaunchers: Sendable {
     /// The session's bot's meeting token; nil without a Daily key (or a profile to name the bot).
     /// What the session's bot reaches its caller by: a phone call's stream URL, or a Daily room's meeting token.
     func access(for session: Session) async throws -> BotAccess {
-        if session.transport.carrier != nil { return BotAccess(streamURL: callStreamURL?(session)) }
+        if session.transport.hasBotSocket { return BotAccess(streamURL: callStreamURL?(session)) }
         guard let daily, let botName = launchers[session.profile]?.botName else { return BotAccess() }
         return BotAccess(token: try await daily.meetingToken(tokenProperties(session, botName: botName)))
     }

@@ -14,6 +14,9 @@ package struct EchoBot: Sendable {
         package var exitCode: Int32 = 3
         /// Appends each frame it receives, a line each, to this file.
         package var record: String?
+        /// A browser connection's bot instead: each offer is answered with a fixed description (no media), other
+        /// messages are not sent back. For the signalling's tests and benchmarks, where no peer connects.
+        package var answerOffers = false
 
         package init() {}
     }
@@ -51,6 +54,9 @@ package struct EchoBot: Sendable {
         package let behaviour: Behaviour
         let record: FileHandle?
 
+        /// The answer of `answerOffers`: a session description with no media.
+        static let answer = #"{"type":"answer","sdp":"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n","pc_id":"echo"}"#
+
         package init(behaviour: Behaviour) {
             self.behaviour = behaviour
             record = behaviour.record.flatMap { FileHandle(forWritingAtPath: $0) ?? EchoBot.create($0) }
@@ -62,6 +68,12 @@ package struct EchoBot: Sendable {
             for try await frame in inbound {
                 let bytes = Array(frame.data.readableBytesView)
                 record?.write(Data(bytes + [0x0A]))
+                if behaviour.answerOffers {
+                    if bytes.starts(with: Array(#"{"#.utf8)), String(decoding: bytes, as: UTF8.self).contains(#""type":"offer""#) {
+                        try await outbound.write(.text(Self.answer))
+                    }
+                    continue
+                }
                 let isMedia = frame.opcode == .text && bytes.starts(with: Array(#"{"event":"media""#.utf8))
                 switch frame.opcode {
                 case .text: try await outbound.write(.text(String(decoding: bytes, as: UTF8.self)))

@@ -131,6 +131,8 @@ package struct Config: Sendable {
     package var dialinWaitSeconds: Double = 20
     /// The phone carriers' settings (`AUTOSPAWN_PUBLIC_URL`, their secrets).
     package var telephony = TelephonySettings()
+    /// Browser calls: ICE servers and public keys.
+    package var browser = BrowserSettings()
     /// `AUTOSPAWN_SPAWN_ON`.
     package var spawnOn: SpawnOn = .join
     /// `AUTOSPAWN_KNOCK_WAIT_S`: with `knock`, how long a bot waits in a room without a human before it ends `knock_timeout`.
@@ -284,6 +286,7 @@ package struct Config: Sendable {
         }
         let dialinWait = try reader.seconds("AUTOSPAWN_DIALIN_WAIT_S", default: 20, allowZero: true)
         let (telephony, telephonySecrets) = try TelephonySettings.parse(reader)
+        let browser = try BrowserSettings.parse(reader, adminToken: adminToken)
         let spawnOn = try reader.choice("AUTOSPAWN_SPAWN_ON", default: SpawnOn.join)
         let knockWait = try reader.seconds("AUTOSPAWN_KNOCK_WAIT_S", default: 120, allowZero: false)
         if adminToken == nil {
@@ -343,6 +346,7 @@ package struct Config: Sendable {
         config.dialinSecrets = dialinSecrets
         config.dialinWaitSeconds = dialinWait
         config.telephony = telephony
+        config.browser = browser
         config.spawnOn = spawnOn
         config.knockWaitSeconds = knockWait
         config.botAccount = botAccount

@@ -1,9 +1,15 @@
 /// How a session's caller reaches its bot: a Daily room, or a carrier's media stream relayed over a WebSocket.
 package enum Transport: String, Sendable, Codable, CaseIterable {
     case daily, twilio, telnyx, plivo, exotel
+    /// A browser's WebRTC connection, signalled through the service (DESIGN "Browser calls over WebRTC").
+    case webrtc
 
-    /// The carrier whose stream the session relays; nil for a Daily room.
+    /// The carrier whose stream the session relays; nil for a Daily room or a browser.
     package var carrier: Carrier? { Carrier(rawValue: rawValue) }
+
+    /// Whether the session's bot has a socket of its own on the instance that launched it (`ws_url`): a call's
+    /// stream relayed to it, or a browser's signalling.
+    package var hasBotSocket: Bool { self != .daily }
 
     package init(_ carrier: Carrier) {
         switch carrier {
@@ -94,10 +100,10 @@ package func planCallAnswer(roomSessions: [Session], liveInstances: Set<String>?
     return .claim
 }
 
-/// Whether the session's bot may outlive the instance that launched it (recovery adopts it): not a call's, which
-/// lives only as long as the relay of the instance that holds the carrier's stream.
+/// Whether the session's bot may outlive the instance that launched it (recovery adopts it): not one with a socket of
+/// its own, whose key was good only with the instance that launched it (a call's relay, a browser's signalling).
 package func isAdoptable(_ session: Session) -> Bool {
-    session.transport.carrier == nil
+    !session.transport.hasBotSocket
 }
 
 /// Which ends of a call's session end the call itself: a hang-up on either side (a bot that exits 0 has hung up),

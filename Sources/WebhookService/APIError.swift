@@ -44,6 +44,8 @@ struct APIError: HTTPResponseError {
         case startTimeout = "start_timeout"
         // Calls
         case invalidCall = "invalid_call"
+        case invalidOffer = "invalid_offer"
+        case invalidTransport = "invalid_transport"
         case invalidCallUpdate = "invalid_call_update"
         case callNotFound = "call_not_found"
         case callMismatch = "call_mismatch"
@@ -54,6 +56,7 @@ struct APIError: HTTPResponseError {
         // Dependencies
         case databaseUnavailable = "database_unavailable"
         case dailyUnavailable = "daily_unavailable"
+        case ownerUnavailable = "owner_unavailable"
         case dailyRefused = "daily_refused"
         case carrierNotConfigured = "carrier_not_configured"
         case carrierRefused = "carrier_refused"

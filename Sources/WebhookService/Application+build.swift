@@ -35,36 +35,18 @@ package struct AutospawnService: Sendable {
     /// This instance's lease, for instances on other hosts.
     let lease: InstanceLease
     let domain: DailyDomain
-    /// With a carrier's secret: phone calls' webhooks and their streams' relay.
+    /// With a carrier's secret: phone calls' webhooks.
     let phoneCalls: PhoneCalls?
-    let callSockets: CallSocketRoutes?
+    /// Browsers' WebRTC connections: their sessions and signalling.
+    let browser: BrowserCalls
+    /// Every WebSocket: carriers' streams, and bots' own sockets (calls' relay, browsers' signalling).
+    let callSockets: CallSocketRoutes
     /// The keys of calls' bots' sockets (a bot's log is redacted of its key).
     let callKeys: CallKeys
     /// Calls the service places (`POST /v1/calls`).
     let outboundCalls: OutboundCalls
-    /// Bots' logs on the instances that ran them.
-    let logs: LogForwarder
-    /// HTTP/1.1, and with phone calls the WebSocket upgrade of their streams. A connection that sends nothing (or a head
-    /// that never ends) for `AUTOSPAWN_REQUEST_TIMEOUT_S` is closed: slowloris.
-    private func httpServer(_ config: Config, callSockets: CallSocketRoutes?) -> HTTPServerBuilder {
-        let idle = TimeAmount.milliseconds(Int64(config.requestTimeoutSeconds * 1000))
-        guard let callSockets else { return .http1(configuration: .init(idleTimeout: idle)) }
-        // A carrier's frames are a few hundred bytes; 64 KiB leaves room for a bot's larger ones.
-        return .http1WebSocketUpgrade(
-            webSocketRouter: callSockets.router(),
-            configuration: .init(http1: .init(idleTimeout: idle), ws: .init(maxFrameSize: 1 << 16))
-        )
-    }
-
-    /// This instance's own address for processes on its host: the loopback address when it listens on every interface.
-    private func localURL(host: String, port: Int) -> String {
-        switch host {
-        case "0.0.0.0", "", "*": "http://127.0.0.1:\(port)"
-        case "::", "[::]": "http://[::1]:\(port)"
-        default: host.contains(":") && !host.hasPrefix("[") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
-        }
-    }
-
+    /// What only the instance that runs a bot can answer: its log, its socket.
+    let owners: OwnerForwarder
     /// Every route served, as `GET /sessions/{id}` (OpenAPI's spelling), sorted.
     package internal(set) var routes: [String] = []
 }
@@ -211,17 +193,27 @@ package func buildApplication(
             },
             logger: logger
         )
-    let callSockets = phoneCalls.map { calls in
-        CallSocketRoutes(
-            relay: relay,
-            store: store,
-            keys: callKeys,
-            carriers: carriers,
-            exotelToken: config.telephony.exotelToken,
-            claimStream: { call in await calls.session(forStream: call) },
-            logger: logger
-        )
-    }
+    let owners = OwnerForwarder(store: store, http: .shared)
+    let browser = BrowserCalls(
+        store: store,
+        supervisor: supervisor,
+        profiles: config.profiles,
+        settings: config.browser,
+        lines: SignallingLines(),
+        owners: owners,
+        startTimeoutSeconds: config.startTimeoutSeconds,
+        logger: logger
+    )
+    let callSockets = CallSocketRoutes(
+        relay: relay,
+        browser: browser,
+        store: store,
+        keys: callKeys,
+        carriers: carriers,
+        exotelToken: config.telephony.exotelToken,
+        claimStream: { call in await phoneCalls?.session(forStream: call) },
+        logger: logger
+    )
     let twilio = config.telephony.twilioAccountSID.flatMap { sid in
         config.telephony.twilioAuthTokens.first.map { token in
             // Of rotated tokens, the first (the current one) signs requests to Twilio.
@@ -253,10 +245,11 @@ package func buildApplication(
         lease: lease,
         domain: domain,
         phoneCalls: phoneCalls,
+        browser: browser,
         callSockets: callSockets,
         callKeys: callKeys,
         outboundCalls: outboundCalls,
-        logs: LogForwarder(store: store, http: .shared)
+        owners: owners
     )
     let router = buildRouter(config, parts)
     parts.routes = servedRoutes(router)
@@ -324,11 +317,10 @@ extension Reaper.Settings {
     }
 }
 
-/// HTTP/1.1, and with phone calls the WebSocket upgrade of their streams. A connection that sends nothing (or a head
+/// HTTP/1.1 and the WebSocket upgrade of calls' streams and bots' sockets. A connection that sends nothing (or a head
 /// that never ends) for `AUTOSPAWN_REQUEST_TIMEOUT_S` is closed: slowloris.
-private func httpServer(_ config: Config, callSockets: CallSocketRoutes?) -> HTTPServerBuilder {
+private func httpServer(_ config: Config, callSockets: CallSocketRoutes) -> HTTPServerBuilder {
     let idle = TimeAmount.milliseconds(Int64(config.requestTimeoutSeconds * 1000))
-    guard let callSockets else { return .http1(configuration: .init(idleTimeout: idle)) }
     // A carrier's frames are a few hundred bytes; 64 KiB leaves room for a bot's larger ones.
     return .http1WebSocketUpgrade(
         webSocketRouter: callSockets.router(),

@@ -50,7 +50,12 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
     let admin = router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: "Bearer"))
     SessionsController(parts: parts, streams: streams, redactor: SecretRedactor(config), maxConcurrency: config.maxConcurrency)
         .addRoutes(to: admin)
-    StartController(starter: parts.starter, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
+    // A page in a browser starts sessions and signals with a public key; nothing else takes one.
+    let starting = router.group()
+        .add(middleware: AdminTokenMiddleware(token: config.adminToken, publicKeys: config.browser.publicKeys, challenge: "Bearer"))
+    StartController(starter: parts.starter, browser: parts.browser, requestTimeoutSeconds: config.requestTimeoutSeconds)
+        .addRoutes(to: starting)
+    OfferController(browser: parts.browser, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: starting)
     OutboundCallController(calls: parts.outboundCalls, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
     DashboardController().addRoutes(
         to: router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: #"Basic realm="autospawn""#))
@@ -87,12 +92,18 @@ func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
 /// HTTP Basic with the token as password (any user name), which is what a browser can send.
 struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
+    /// Also accepted here: the public keys (`AUTOSPAWN_PUBLIC_KEYS`) on the routes that start sessions and signal.
+    var publicKeys: [String] = []
     /// The `WWW-Authenticate` of a 401: `Bearer` for the API, Basic for pages, so that a browser asks.
     let challenge: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token else { return try await next(request, context) }
-        guard Self.presents(token, request.headers[.authorization] ?? "") else {
+        let authorization = request.headers[.authorization] ?? ""
+        // Every key is compared, so that the time taken tells nothing of which one nearly matched.
+        var presented = false
+        for key in [token] + publicKeys where Self.presents(key, authorization) { presented = true }
+        guard presented else {
             var error = APIError(.unauthorized, .unauthorized)
             error.headers[.wwwAuthenticate] = challenge
             throw error

@@ -92,6 +92,7 @@ struct EchoBotCommand: AsyncParsableCommand {
     @Option(help: "Crash (exit without closing) after this many media frames") var failAfter: Int?
     @Option(help: "The exit code of a crash") var exitCode: Int32 = 3
     @Option(help: "Append every frame received to this file ({warm}: a warm bot's session id)") var record: String?
+    @Flag(help: "Answer a browser's offers (with a description of no media) instead of echoing") var answerOffers = false
 
     mutating func run() async throws {
         // A stop is a SIGTERM: the bot ends cleanly.
@@ -122,6 +123,7 @@ struct EchoBotCommand: AsyncParsableCommand {
         behaviour.failAfter = failAfter
         behaviour.exitCode = exitCode
         behaviour.record = record
+        behaviour.answerOffers = answerOffers
         print("echo-bot: connecting to the call")
         try await EchoBot(url: url, behaviour: behaviour).run()
         print("echo-bot: the call is over")

@@ -25,6 +25,12 @@ struct OpenAPIConformanceTests {
         "POST /telephony/{carrier}/call 503",
         // A Daily dial-out's room is RoomStarter's, whose 409 and 504 `/start` produces.
         "POST /v1/calls 409", "POST /v1/calls 504",
+        // A browser's signalling: `database_unavailable` needs a failing database, and `draining` (a new connection's)
+        // an instance past its drain's calls, the check `/daily/dialin`'s 503 makes.
+        "POST /api/offer 503", "PATCH /api/offer 503", "POST /sessions/{id}/api/offer 503", "PATCH /sessions/{id}/api/offer 503",
+        // The same forward (`BrowserCalls.forwardIfElsewhere`) as `/api/offer`'s 502, which is produced: each waits out
+        // the forward's timeout.
+        "POST /sessions/{id}/api/offer 502", "PATCH /sessions/{id}/api/offer 502",
     ]
 
     static let form = "application/x-www-form-urlencoded"
@@ -81,9 +87,9 @@ struct OpenAPIConformanceTests {
         }
 
         /// A body trickled in past `AUTOSPAWN_REQUEST_TIMEOUT_S`.
-        func trickle(_ service: ServiceProcess, _ path: String, headers: String = "") async throws {
+        func trickle(_ service: ServiceProcess, _ path: String, method: String = "POST", headers: String = "") async throws {
             let connection = try RawConnection(port: service.port)
-            connection.send("POST \(path) HTTP/1.1\r\nHost: x\r\n\(headers)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
+            connection.send("\(method) \(path) HTTP/1.1\r\nHost: x\r\n\(headers)Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{")
             // A byte every 50 ms: never silent for the idle timeout (the same setting), however busy the
             // machine running the tests is (its own thread, not the cooperative pool's); answered 408 once the
             // setting has passed.
@@ -98,7 +104,7 @@ struct OpenAPIConformanceTests {
                 return text + connection.read(timeout: 1) { $0.hasSuffix("}") }.text
             }
             let (head, body) = Self.split(text)
-            check("POST", path, ServiceProcess.Answer(status: Self.status(head), text: body, headers: Self.headers(head)))
+            check(method, path, ServiceProcess.Answer(status: Self.status(head), text: body, headers: Self.headers(head)))
         }
 
         static func split(_ raw: String) -> (String, String) {
@@ -429,9 +435,86 @@ struct OpenAPIConformanceTests {
         for pid in ownersBots { kill(pid, SIGKILL) }
         await reader.shutdown()
 
+        try await browserCalls(recorder)
+
         let documented = recorder.document.documentedAnswers
         let missing = documented.subtracting(recorder.produced).subtracting(Self.notProduced)
         #expect(missing.isEmpty, "documented but never answered: \(missing.sorted())")
         #expect(Self.notProduced.isSubset(of: documented))
+    }
+
+    /// A browser's signalling, its bots the echo bot answering offers (no peer connects): every answer of the offer
+    /// routes, on one instance and on two sharing a database (the bot's instance gone: 502).
+    func browserCalls(_ recorder: Recorder) async throws {
+        let token = "conformance-token"
+        let auth = [("Authorization", "Bearer \(token)")]
+        let settings = [
+            "AUTOSPAWN_ADMIN_TOKEN": token, "AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
+            "AUTOSPAWN_START_TIMEOUT_S": "2",
+            "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot --answer-offers",
+        ]
+        /// The sessions' ids (the admin token reads them).
+        func sessionIDs(_ service: ServiceProcess, _ state: String = "all") async throws -> [String] {
+            let list = try await service.request(.GET, "/sessions?state=\(state)", headers: auth).json["sessions"] as? [[String: any Sendable]]
+            return (list ?? []).compactMap { $0["id"] as? String }
+        }
+        let offer = Array(#"{"sdp":"v=0\r\n","type":"offer"}"#.utf8)
+        let candidates = { (id: String) in Array(#"{"pc_id":"\#(id)","candidates":[{"candidate":""}]}"#.utf8) }
+        let service = try await ServiceProcess.start(settings)
+        let answered = try await recorder.call(service, .POST, "/api/offer", body: offer, headers: auth)  // 200
+        let pcID = try #require(answered.string("pc_id"))
+        let id = try #require(try await sessionIDs(service).first)
+        let renegotiation = Array(#"{"sdp":"v=0\r\n","type":"offer","pc_id":"\#(pcID)"}"#.utf8)
+        try await recorder.call(service, .POST, "/api/offer", body: renegotiation, headers: auth)  // 200: the same session
+        try await recorder.call(service, .POST, "/api/offer", body: offer, headers: auth)  // 429: the one place is taken
+        try await recorder.call(service, .PATCH, "/api/offer", body: candidates(pcID), headers: auth)  // 200
+        try await recorder.call(service, .PATCH, "/api/offer", body: candidates("pc-unknown"), headers: auth)  // 404
+        try await recorder.call(service, .POST, "/sessions/\(id)/api/offer", body: renegotiation, headers: auth)  // 200
+        try await recorder.call(service, .PATCH, "/sessions/\(id)/api/offer", body: candidates(pcID), headers: auth)  // 200
+        for path in ["/api/offer", "/sessions/\(id)/api/offer"] {
+            for method in [HTTPMethod.POST, .PATCH] {
+                try await recorder.call(service, method, path, body: offer)  // 401
+                try await recorder.call(service, method, path, body: Array(#"{"sdp":1}"#.utf8), headers: auth)  // 400
+                try await recorder.call(service, method, path, body: offer, headers: auth, contentType: "text/plain")  // 415
+                try await recorder.call(service, method, path, body: [UInt8](repeating: 0x20, count: 1024 * 1024 + 1), headers: auth)
+                try await recorder.trickle(service, path, method: method.rawValue, headers: "Authorization: Bearer \(token)\r\n")
+            }
+            try await recorder.call(service, .POST, "/sessions/no-such-session/api/offer", body: offer, headers: auth)  // 404
+            try await recorder.call(service, .PATCH, "/sessions/no-such-session/api/offer", body: candidates(pcID), headers: auth)
+        }
+        _ = try await service.request(.DELETE, "/sessions/\(id)", headers: auth)
+        #expect(try await eventually { try await sessionIDs(service, "active").isEmpty })
+        let unknownProfile = Array(#"{"sdp":"v=0\r\n","type":"offer","request_data":{"profile":"nope"}}"#.utf8)
+        try await recorder.call(service, .POST, "/api/offer", body: unknownProfile, headers: auth)  // 404
+        await service.shutdown()
+
+        // A bot that answers no offer: 504, for a new connection and for a started one's offer.
+        let silent = try await ServiceProcess.start(
+            settings.merging(["AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot"]) { $1 }
+        )
+        try await recorder.call(silent, .POST, "/api/offer", body: offer, headers: auth)  // 504
+        #expect(try await eventually { try await sessionIDs(silent, "active").isEmpty })
+        let started = try await silent.request(.POST, "/start", body: Array(#"{"transport":"webrtc"}"#.utf8), headers: auth)
+        let startedID = try #require(started.string("sessionId"))
+        try await recorder.call(silent, .POST, "/sessions/\(startedID)/api/offer", body: offer, headers: auth)  // 504
+        await silent.shutdown()
+
+        // Two instances on one database: the connection's bot runs on one, which dies while still registered (its lease
+        // outlasts the test). Each forward to it waits its timeout (the HTTP client retries the connection meanwhile).
+        let owner = try await ServiceProcess.start(settings.merging(["AUTOSPAWN_HOST_ID": "host-owner", "AUTOSPAWN_LEASE_S": "60"]) { $1 })
+        let ownersAnswer = try await owner.request(.POST, "/api/offer", body: offer, headers: auth)
+        let ownedPC = try #require(ownersAnswer.string("pc_id"))
+        let other = try await ServiceProcess.start(
+            in: owner.directory,
+            settings.merging(["AUTOSPAWN_HOST_ID": "host-other", "AUTOSPAWN_LEASE_S": "60"]) { $1 }
+        )
+        let ownersBots = owner.liveBots()
+        owner.signal(SIGKILL)
+        _ = await owner.waitForExit()
+        let renegotiateOwned = Array(#"{"sdp":"v=0\r\n","type":"offer","pc_id":"\#(ownedPC)"}"#.utf8)
+        try await recorder.call(other, .POST, "/api/offer", body: renegotiateOwned, headers: auth)  // 502
+        try await recorder.call(other, .PATCH, "/api/offer", body: candidates(ownedPC), headers: auth)  // 502
+        for pid in ownersBots { kill(pid, SIGKILL) }
+        await other.shutdown()
     }
 }

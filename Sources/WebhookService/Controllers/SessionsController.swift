@@ -89,18 +89,22 @@ struct SessionsController: Sendable {
         // A call's bot was given a key to forward its call with (Daily's dial-in) or to reach its stream with (a
         // carrier's call), and may print its body or its environment.
         let callKey =
-            session.transport.carrier != nil
+            session.transport.hasBotSocket
             ? parts.callKeys.botKey(forSession: session.id)
             : parts.calls.flatMap { calls in DialinCall.callID(ofRoom: session.roomName).map(calls.keys.key(forCall:)) }
-        if request.headers[LogForwarder.forwardedHeader] == nil,
-            let answer = await parts.logs.ownersAnswer(for: session, tail: lines, authorization: request.headers[.authorization])
+        if request.headers[OwnerForwarder.forwardedHeader] == nil,
+            let answer = await parts.owners.ownersAnswer(
+                for: session,
+                path: "/sessions/\(session.id)/log?tail=\(lines)",
+                authorization: request.headers[.authorization]
+            )
         {
             // Another instance ran this bot: its answer, or 502 when it cannot be reached.
             guard let answer else { throw APIError(.badGateway, .logUnavailable) }
             return Response(
                 status: .init(code: answer.status),
                 headers: [.contentType: answer.status == 200 ? "text/plain; charset=utf-8" : "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(answer.text, also: [callKey ?? ""])))
+                body: .init(byteBuffer: ByteBuffer(string: redactor.redact(String(buffer: answer.body), also: [callKey ?? ""])))
             )
         }
         // The bot wrote this file, and it holds its own meeting token: hand out none of it.

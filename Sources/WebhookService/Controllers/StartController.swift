@@ -6,8 +6,10 @@ import Policy
 /// `POST /start`, Pipecat Cloud's `POST /v1/public/{profile}/start` and `GET /daily`: a new room with a bot of
 /// a profile in it, for a caller who is about to join (Pipecat's runner and Pipecat Cloud do the same).
 struct StartController: Sendable {
-    /// With `DAILY_API_KEY`; without it these routes answer 404 `daily_not_configured`.
+    /// With `DAILY_API_KEY`; without it these routes answer 404 `daily_not_configured`, but for a browser's start.
     let starter: RoomStarter?
+    /// `{"transport":"webrtc"}`: a browser's connection, its offer to come (`/sessions/{id}/api/offer`).
+    let browser: BrowserCalls
     let requestTimeoutSeconds: Double
 
     /// Bodies larger than this are refused with 413 (Pipecat Cloud's cap).
@@ -33,7 +35,6 @@ struct StartController: Sendable {
     /// `{"createDailyRoom":true,"dailyRoomProperties"?,"dailyMeetingTokenProperties"?,"body"?,"profile"?}`; the
     /// path's profile wins over the body's.
     private func start(_ request: Request, profile pathProfile: String?) async throws -> Response {
-        guard let starter else { throw APIError(.notFound, .dailyNotConfigured) }
         // A form post from another site is a "simple" request that no preflight stops: JSON only.
         guard isJSON(request.headers[.contentType]) else {
             throw APIError(.unsupportedMediaType, .unsupportedMediaType)
@@ -42,20 +43,34 @@ struct StartController: Sendable {
         guard let start = try? JSONValue(parsing: bytes), start.object != nil else {
             throw APIError(.badRequest, .malformedJSON)
         }
+        guard let body = (start["body"] ?? .object([:])).object else { throw APIError(.badRequest, .invalidBody) }
+        var profile = pathProfile
+        if profile == nil, let value = start["profile"] {
+            guard case .string(let name) = value else { throw APIError(.badRequest, .invalidProfile) }
+            profile = name
+        }
+        switch start["transport"] {
+        case nil, .string("daily")?: break
+        case .string("webrtc")?:
+            // Pipecat's SmallWebRTC transport: the session now, its offer to `/sessions/{sessionId}/api/offer`.
+            let session = try await browser.claim(profile: profile, body: body)
+            var answer: [String: JSONValue] = ["sessionId": .string(session.id)]
+            if !browser.settings.iceServers.isEmpty {
+                answer["iceConfig"] = .object(["iceServers": .array(browser.settings.iceServers)])
+            }
+            return json(.ok, JSONValue.object(answer))
+        default:
+            throw APIError(.badRequest, .invalidTransport)
+        }
+        guard let starter else { throw APIError(.notFound, .dailyNotConfigured) }
         guard start["createDailyRoom"] == .bool(true) else {
             throw APIError(.badRequest, .createDailyRoomRequired)
         }
-        guard let body = (start["body"] ?? .object([:])).object else { throw APIError(.badRequest, .invalidBody) }
         // Properties that are not objects were ignored, and the start went ahead without them.
         for (field, error) in [
             ("dailyRoomProperties", APIError.Code.invalidRoomProperties), ("dailyMeetingTokenProperties", .invalidTokenProperties),
         ] {
             if let value = start[field], value.object == nil { throw APIError(.badRequest, error) }
-        }
-        var profile = pathProfile
-        if profile == nil, let value = start["profile"] {
-            guard case .string(let name) = value else { throw APIError(.badRequest, .invalidProfile) }
-            profile = name
         }
         let started = try await starter.start(
             profile: profile,

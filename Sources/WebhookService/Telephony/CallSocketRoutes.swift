@@ -22,10 +22,11 @@ struct CallSocketContext: RequestContext, WebSocketRequestContext {
 }
 
 /// The calls' WebSockets: the carrier's stream (`/telephony/{carrier}/stream/{token}`, the token single-use) and
-/// each call bot's own (`/calls/{session}/ws/{key}`). A socket whose session is not found is refused before the
-/// upgrade, with nothing started.
+/// each call bot's own (`/calls/{session}/ws/{key}`: a phone call's relay, or a browser connection's signalling). A
+/// socket whose session is not found is refused before the upgrade, with nothing started.
 struct CallSocketRoutes: Sendable {
     let relay: CallRelay
+    let browser: BrowserCalls
     let store: any SessionStorage
     let keys: CallKeys
     let carriers: [Carrier]
@@ -37,7 +38,7 @@ struct CallSocketRoutes: Sendable {
 
     static let botPath = "calls"
 
-    /// The router of every WebSocket the service serves; nil when no carrier is configured.
+    /// The router of every WebSocket the service serves.
     func router() -> Router<CallSocketContext> {
         let router = Router(context: CallSocketContext.self)
         router.group("telephony/:carrier/stream")
@@ -59,9 +60,13 @@ struct CallSocketRoutes: Sendable {
         router.group("\(Self.botPath)/:session").add(middleware: BotKeyCheck(store: store, keys: keys))
             .ws("ws/:key") { _, context in
                 context.session == nil ? .dontUpgrade : .upgrade()
-            } onUpgrade: { [relay] inbound, outbound, context in
+            } onUpgrade: { [relay, browser] inbound, outbound, context in
                 guard let session = context.requestContext.session else { return }
-                await relay.botSocket(session, inbound: inbound, outbound: outbound)
+                if session.transport == .webrtc {
+                    await browser.botSocket(session, inbound: inbound, outbound: outbound)
+                } else {
+                    await relay.botSocket(session, inbound: inbound, outbound: outbound)
+                }
             }
         return router
     }
@@ -123,7 +128,7 @@ struct StreamTokenCheck: RouterMiddleware {
     }
 }
 
-/// Checks a call bot's key: the session's own bot, on the instance that runs it, while the session is active.
+/// Checks a bot's key to its socket: the session's own bot, on the instance that runs it, while the session is active.
 struct BotKeyCheck: RouterMiddleware {
     let store: any SessionStorage
     let keys: CallKeys
@@ -132,7 +137,7 @@ struct BotKeyCheck: RouterMiddleware {
     {
         var context = context
         if let id = context.parameters.get("session"), let key = context.parameters.get("key"), keys.isBotKey(key, forSession: id),
-            let session = try? await store.session(id), session.state.isActive, session.transport.carrier != nil,
+            let session = try? await store.session(id), session.state.isActive, session.transport.hasBotSocket,
             session.ownerInstance == store.instanceID
         {
             context.session = session

@@ -2,33 +2,46 @@ import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import Policy
 import SessionStore
 
-/// Reads a bot's log on the instance that ran it: each replica keeps its own bots' logs, and another replica's
-/// `GET /sessions/{id}/log` is answered with what the owner answers (`AUTOSPAWN_ADVERTISE_URL`).
-struct LogForwarder: Sendable {
-    /// Marks a request one instance forwarded to another: it is answered from local files, never forwarded again.
+/// Asks the instance that runs a session's bot (`AUTOSPAWN_ADVERTISE_URL`) what only it can answer: each replica keeps
+/// its own bots' logs (`GET /sessions/{id}/log`) and its own bots' sockets (a browser's offer and candidates).
+struct OwnerForwarder: Sendable {
+    /// Marks a request one instance forwarded to another: it is answered there, never forwarded again.
     static let forwardedHeader = HTTPField.Name("X-Autospawn-Forwarded")!
     let store: any SessionStorage
     let http: HTTPClient
     /// The longest the owner may take to answer.
     var timeout: TimeAmount = .seconds(5)
 
-    /// The owner's answer (status and text); nil when the log is this instance's to read (its own session, one no
-    /// instance took, or an owner no longer registered, whose files can only be here if anywhere).
-    func ownersAnswer(for session: Session, tail: Int, authorization: String?) async -> (status: Int, text: String)?? {
+    /// The owner's answer (status and body); nil when the session is this instance's to answer (its own, one no
+    /// instance took, or an owner no longer registered, whose files can only be here if anywhere), and nil inside
+    /// when the owner cannot be reached.
+    func ownersAnswer(
+        for session: Session,
+        method: HTTPMethod = .GET,
+        path: String,
+        body: [UInt8]? = nil,
+        authorization: String?,
+        timeout: TimeAmount? = nil
+    ) async -> (status: Int, body: ByteBuffer)?? {
         guard session.isPlaced, session.ownerInstance != store.instanceID,
             let owner = try? await store.otherInstances().first(where: { $0.id == session.ownerInstance })
         else { return nil }
         guard let base = owner.advertiseURL else { return .some(nil) }
-        var request = HTTPClientRequest(url: "\(base)/sessions/\(session.id)/log?tail=\(tail)")
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
         request.headers.add(name: Self.forwardedHeader.rawName, value: "1")
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         do {
-            let response = try await http.execute(request, timeout: timeout)
-            let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
-            return .some((Int(response.status.code), String(buffer: body)))
+            let response = try await http.execute(request, timeout: timeout ?? self.timeout)
+            return .some((Int(response.status.code), try await response.body.collect(upTo: 64 * 1024 * 1024)))
         } catch {
             return .some(nil)
         }
