@@ -69,6 +69,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "AUTOSPAWN_EXOTEL_TOKEN (prefer the _FILE form)") var exotelToken: String?
     @Option(help: "AUTOSPAWN_EXOTEL_TOKEN_FILE (a file holding the Exotel stream token)") var exotelTokenFile: String?
     @Option(name: .customLong("stream-buffer-s"), help: "AUTOSPAWN_STREAM_BUFFER_S") var streamBuffer: String?
+    @Option(help: "AUTOSPAWN_ICE_SERVERS (STUN/TURN servers for browser calls)") var iceServers: String?
+    @Option(help: "AUTOSPAWN_PUBLIC_KEYS (keys a browser page may start sessions and signal with)") var publicKeys: String?
     @Option(help: "AUTOSPAWN_DIALIN_SECRET_FILE (a file holding the secret)") var dialinSecretFile: String?
     @Option(name: .customLong("dialin-wait-s"), help: "AUTOSPAWN_DIALIN_WAIT_S") var dialinWait: String?
     @Option(help: "AUTOSPAWN_SPAWN_ON (join or knock)") var spawnOn: String?
@@ -109,7 +111,7 @@ struct Serve: AsyncParsableCommand {
             "AUTOSPAWN_TELNYX_PUBLIC_KEY": telnyxPublicKey, "AUTOSPAWN_PLIVO_AUTH_TOKEN_FILE": plivoAuthTokenFile,
             "AUTOSPAWN_EXOTEL_TOKEN_FILE": exotelTokenFile, "AUTOSPAWN_STREAM_BUFFER_S": streamBuffer,
             "AUTOSPAWN_TWILIO_AUTH_TOKEN": twilioAuthToken, "AUTOSPAWN_PLIVO_AUTH_TOKEN": plivoAuthToken,
-            "AUTOSPAWN_EXOTEL_TOKEN": exotelToken,
+            "AUTOSPAWN_EXOTEL_TOKEN": exotelToken, "AUTOSPAWN_ICE_SERVERS": iceServers, "AUTOSPAWN_PUBLIC_KEYS": publicKeys,
         ]
     }
 
