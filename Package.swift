@@ -102,6 +102,8 @@ let package = Package(
                 .embedInCode("Dashboard/index.html"),
                 .embedInCode("Dashboard/dashboard.css"),
                 .embedInCode("Dashboard/dashboard.js"),
+                .embedInCode("Dashboard/client.html"),
+                .embedInCode("Dashboard/client.js"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -57,7 +57,7 @@ func buildRouter(_ config: Config, _ parts: AutospawnService) -> Router<BasicReq
         .addRoutes(to: starting)
     OfferController(browser: parts.browser, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: starting)
     OutboundCallController(calls: parts.outboundCalls, requestTimeoutSeconds: config.requestTimeoutSeconds).addRoutes(to: admin)
-    DashboardController().addRoutes(
+    DashboardController(profiles: config.profiles.all.map(\.name), iceServers: config.browser.iceServers).addRoutes(
         to: router.group().add(middleware: AdminTokenMiddleware(token: config.adminToken, challenge: #"Basic realm="autospawn""#))
     )
 

@@ -169,4 +169,37 @@ struct BrowserCallTests {
         #expect((session["pid"] as? Int).map { [Int32($0)] } == idle)
         await service.shutdown()
     }
+
+    @Test(.enabled(if: DashboardBrowserTests.runs, "needs Debian's chromium package (.ci/run installs it)"))
+    func theClientPageConnectsChromiumToABotThatItHearsUntilItHangsUp() async throws {
+        let chromium = try #require(Chromium.path, "chromium is not installed: apt-get install chromium")
+        let token = "client-admin-token-0123"
+        let service = try await Self.start(["AUTOSPAWN_ADMIN_TOKEN": token])
+        let browser = try HeadlessBrowser(executable: chromium, arguments: HeadlessBrowser.webRTCArguments)
+        defer { browser.close() }
+        // What a browser sends once its user typed the token into the Basic prompt (the page's requests carry it).
+        try browser.open(service.baseURL + "/client", headers: ["Authorization": "Basic " + Data(":\(token)".utf8).base64EncodedString()])
+        #expect(try await browser.waitFor("document.getElementById('profile').options.length === 1"))
+        _ = try browser.evaluate("document.getElementById('connect').click()")
+        #expect(try await browser.waitFor("document.getElementById('status').dataset.state === 'connected'", timeout: 30))
+        // The bot's tone arrives: packets counted by the page's own connection statistics.
+        #expect(try await browser.waitFor("Number(document.getElementById('packets').dataset.count || 0) > 25", timeout: 15))
+        let session = try #require(
+            try await service.request(.GET, "/sessions", headers: [("Authorization", "Bearer \(token)")]).json["sessions"]
+                as? [[String: any Sendable]]
+        )
+        #expect(session.first?["transport"] as? String == "webrtc")
+        let id = try #require(session.first?["id"] as? String)
+        // The page's microphone reached the bot as a track of its connection.
+        let bearer = [("Authorization", "Bearer \(token)")]
+        #expect(
+            try await eventually {
+                try await service.request(.GET, "/sessions/\(id)/log", headers: bearer).text.contains("the browser's audio track")
+            }
+        )
+        _ = try browser.evaluate("document.getElementById('hang-up').click()")
+        #expect(try await browser.waitFor("document.getElementById('status').dataset.state === 'idle'"))
+        #expect(try await eventually { try await service.request(.GET, "/sessions/\(id)", headers: bearer).json["state"] as? String == "ended" })
+        await service.shutdown()
+    }
 }

@@ -80,6 +80,25 @@ struct ClusterTests {
         for replica in cluster { await replica.shutdown() }
     }
 
+    @Test func aBrowsersOfferThatReachesAnotherReplicaIsAnsweredByTheBotOnItsReplica() async throws {
+        let cluster = try await replicas(3, ["AUTOSPAWN_BOT_COMMAND": try await WebRTCPeers.botCommand()])
+        // The start reaches one replica, which runs the bot; the balancer sends the offer and candidates to another.
+        let seen = try await WebRTCPeers.connect(
+            to: cluster[0].baseURL,
+            ["--via-start", "--trickle", "--signal-url", cluster[1].baseURL, "--seconds", "1"]
+        )
+        #expect(seen.statuses == [200, 200, 200], "\(seen)")
+        #expect(seen.connected)
+        #expect(seen.toneFrames > 10)
+        let id = try #require(try await cluster[2].sessions().first?["id"] as? String)
+        #expect(try await cluster[2].session(id)["transport"] as? String == "webrtc")
+        #expect(cluster[1].liveBots().isEmpty && cluster[2].liveBots().isEmpty)
+        // The browser hung up: the bot on the first replica exited, and the session is over.
+        #expect(try await eventually { try await cluster[2].session(id)["state"] as? String == "ended" })
+        #expect(try await eventually { cluster[0].liveBots().isEmpty })
+        for replica in cluster { await replica.shutdown() }
+    }
+
     @Test func aThousandJoinsAcrossThreeReplicasKeepOneBotPerRoomTheCapAndEachLocalLimit() async throws {
         let cluster = try await replicas(3, ["AUTOSPAWN_MAX_CONCURRENCY": "24", "AUTOSPAWN_MAX_LOCAL_BOTS": "10"])
         // Sampled while the burst runs: the cluster's active sessions and each replica's bot processes.

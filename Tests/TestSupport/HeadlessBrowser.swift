@@ -24,7 +24,15 @@ package final class HeadlessBrowser: @unchecked Sendable {
     private var pending: [UInt8] = []
     private var sessionID: String?
 
-    package init(executable: String, width: Int = 1280, height: Int = 900) throws {
+    /// What a WebRTC test needs: a fake microphone granted without asking, audio that plays without a gesture, and
+    /// candidates that are the machine's own addresses, loopback among them (no mDNS names, no STUN: nothing leaves
+    /// the machine; the bots of the tests offer 127.0.0.1 only).
+    package static let webRTCArguments = [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ]
+
+    package init(executable: String, width: Int = 1280, height: Int = 900, arguments extra: [String] = []) throws {
         profile = FileManager.default.temporaryDirectory.appendingPathComponent("autospawn-chromium-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         var toBrowser: [Int32] = [0, 0]
@@ -41,10 +49,11 @@ package final class HeadlessBrowser: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, fromBrowser[1], 4)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let arguments = [
-            executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--remote-debugging-pipe", "--user-data-dir=\(profile.path)", "--window-size=\(width),\(height)", "about:blank",
-        ]
+        let arguments =
+            [
+                executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--remote-debugging-pipe", "--user-data-dir=\(profile.path)", "--window-size=\(width),\(height)",
+            ] + extra + ["about:blank"]
         var argv = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var child: pid_t = 0

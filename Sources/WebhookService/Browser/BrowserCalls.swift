@@ -111,7 +111,11 @@ struct BrowserCalls: Sendable {
         }
         if let message, let answer = BrowserConnection.answer(fromBot: message, pcID: pcID) { return answer }
         logger.warning("a browser connection's bot gave no answer", metadata: ["session_id": "\(session.id)", "new": "\(isNew)"])
-        if isNew { _ = try? await supervisor.requestStop(session.id, reason: .startTimeout) }
+        if isNew {
+            _ = try? await supervisor.requestStop(session.id, reason: .startTimeout)
+            // A bot that never connected left its line here: nothing will close it.
+            if await !line.hasBot { await lines.forget(session.id) }
+        }
         throw APIError(.gatewayTimeout, .startTimeout)
     }
 

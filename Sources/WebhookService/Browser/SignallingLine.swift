@@ -14,6 +14,8 @@ actor SignallingLine {
     private var awaitingAnswer: [Outcome<JSONValue>] = []
     /// The bot's socket has come and gone: nothing more will be answered.
     private(set) var isClosed = false
+    /// Whether the bot's socket is connected now.
+    var hasBot: Bool { bot != nil }
 
     init(sessionID: String) {
         self.sessionID = sessionID
@@ -44,10 +46,15 @@ actor SignallingLine {
         return answer
     }
 
+    /// What waits for a bot that has not connected: a browser's offer and its candidates are a few; a flood of
+    /// candidates for a bot that never comes is dropped past this many.
+    static let maxUnsent = 256
+
     /// Sends a message that gets no answer (candidates).
     func send(_ text: String) async {
         guard !isClosed else { return }
         if let bot, !flushing, (try? await bot.write(.text(text))) != nil { return }
+        guard unsent.count < Self.maxUnsent else { return }
         unsent.append(text)
     }
 

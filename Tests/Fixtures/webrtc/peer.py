@@ -3,7 +3,8 @@ after POST /start to /sessions/{id}/api/offer), connects to the bot that answers
 It prints one JSON line: the answers' statuses and pc_ids, whether the connection reached `connected`, and the
 audio frames heard (and how many were not silence).
 
-Options: --url (the service), --token (a bearer token), --profile, --via-start, --trickle (the offer goes without its
+Options: --url (the service), --signal-url (where the offers and candidates go, when not --url: another replica),
+--token (a bearer token), --profile, --via-start, --trickle (the offer goes without its
 candidates, which follow by PATCH), --renegotiate (a second offer on the same connection), --restart (an ICE
 restart: restart_pc), --seconds (how long it listens), --pc-id (an offer naming this pc_id). Every ICE candidate is
 127.0.0.1: the tests' traffic stays on loopback."""
@@ -23,7 +24,8 @@ aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
 def call(options, method, path, body):
-    request = urllib.request.Request(options.url + path, data=json.dumps(body).encode(), method=method)
+    base = options.signal_url if options.signal_url and path.endswith("/api/offer") else options.url
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method)
     request.add_header("Content-Type", "application/json")
     if options.token:
         request.add_header("Authorization", f"Bearer {options.token}")
@@ -132,6 +134,7 @@ async def run(options):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
+    parser.add_argument("--signal-url")
     parser.add_argument("--token")
     parser.add_argument("--profile")
     parser.add_argument("--pc-id")
