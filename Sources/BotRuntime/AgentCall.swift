@@ -50,7 +50,7 @@ struct AgentCall: Sendable {
                 logger: logger
             ) { agentIn, agentOut, _ in
                 do {
-                    let closing = try await WebSocketClient.connect(url: streamURL, configuration: .init(maxFrameSize: 1 << 16), logger: logger) {
+                    _ = try await WebSocketClient.connect(url: streamURL, configuration: .init(maxFrameSize: 1 << 16), logger: logger) {
                         callIn,
                         callOut,
                         _ in

@@ -4,7 +4,6 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 /// A local stand-in for a Pipecat Cloud agent's phone calls: the base image's `GET /ws` WebSocket, the session in
@@ -18,28 +17,21 @@ package final class AgentDouble: Sendable {
         package var body: String?
     }
 
-    package let port: Int
+    private let server: LocalServer
     private let box: Box
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
 
-    private init(port: Int, box: Box, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.port = port
+    private init(server: LocalServer, box: Box) {
+        self.server = server
         self.box = box
-        self.group = group
-        self.task = task
     }
 
     /// `AUTOSPAWN_AGENT_URL`.
-    package var baseURL: String { "http://127.0.0.1:\(port)" }
+    package var baseURL: String { server.baseURL }
 
     /// The sockets opened so far, oldest first.
     package var connections: [Connection] { box.connections.withLock { $0 } }
 
-    package func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
-    }
+    package func stop() async { await server.stop() }
 
     /// Starts the agent; each call's bot behaves as `behaviour` says, except that a failure closes the socket with an
     /// error (the base image's server when its bot raises) instead of killing a process.
@@ -61,26 +53,7 @@ package final class AgentDouble: Sendable {
                 if try await echo.answer(inbound, outbound) == .failed { throw AgentBotFailed() }
             }
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: Router(),
-            server: server,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "agent-double"),
-            onServerRunning: { channel in
-                if let port = channel.localAddress?.port { continuation.yield(port) }
-                continuation.finish()
-            },
-            logger: Logger(label: "agent-double")
-        )
-        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "agent-double")))
-        // The double outlives this call: stopped by `stop()`, which ends this task.
-        let task = Task {
-            defer { continuation.finish() }
-            try await group.run()
-        }
-        for await port in ports { return AgentDouble(port: port, box: box, group: group, task: task) }
-        try await task.value
-        throw CancellationError()
+        return AgentDouble(server: try await LocalServer.start(name: "agent-double", router: Router(), server: server), box: box)
     }
 
     private struct AgentBotFailed: Error {}

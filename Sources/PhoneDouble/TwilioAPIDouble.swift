@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import Logging
 import Policy
-import ServiceLifecycle
 import Synchronization
 
 /// A local stand-in for Twilio's REST API, for outbound calls: `POST /2010-04-01/Accounts/{sid}/Calls.json` with the
@@ -18,28 +17,21 @@ package final class TwilioAPIDouble: Sendable {
         package var url: String
     }
 
-    package let port: Int
+    private let server: LocalServer
     private let calls: Box
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
 
-    private init(port: Int, calls: Box, group: ServiceGroup, task: Task<Void, any Error>) {
-        self.port = port
+    private init(server: LocalServer, calls: Box) {
+        self.server = server
         self.calls = calls
-        self.group = group
-        self.task = task
     }
 
     /// `AUTOSPAWN_TWILIO_API_URL`.
-    package var baseURL: String { "http://127.0.0.1:\(port)" }
+    package var baseURL: String { server.baseURL }
 
     /// The calls placed so far, oldest first.
     package var placed: [PlacedCall] { calls.calls.withLock { $0 } }
 
-    package func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
-    }
+    package func stop() async { await server.stop() }
 
     /// Starts the double for the account `accountSID` with `authToken`; `refuse` answers every call 400.
     package static func start(accountSID: String, authToken: String, refuse: Bool = false) async throws -> TwilioAPIDouble {
@@ -61,25 +53,7 @@ package final class TwilioAPIDouble: Sendable {
             placed.calls.withLock { $0.append(PlacedCall(sid: sid, to: to, from: from, url: url)) }
             return Self.json(.created, #"{"sid":"\#(sid)","status":"queued","to":"\#(to)","from":"\#(from)"}"#)
         }
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "twilio-double"),
-            onServerRunning: { channel in
-                if let port = channel.localAddress?.port { continuation.yield(port) }
-                continuation.finish()
-            },
-            logger: Logger(label: "twilio-double")
-        )
-        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "twilio-double")))
-        // The double outlives this call: stopped by `stop()`, which ends this task.
-        let task = Task {
-            defer { continuation.finish() }
-            try await group.run()
-        }
-        for await port in ports { return TwilioAPIDouble(port: port, calls: placed, group: group, task: task) }
-        try await task.value
-        throw CancellationError()
+        return TwilioAPIDouble(server: try await LocalServer.start(name: "twilio-double", router: router), calls: placed)
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

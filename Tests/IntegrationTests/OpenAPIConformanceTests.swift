@@ -131,7 +131,8 @@ struct OpenAPIConformanceTests {
 
     @Test func everyAnswerIsDocumentedAndEveryDocumentedAnswerIsGiven() async throws {
         let recorder = try Recorder()
-        // The browsers' section has services of its own: it runs beside the rest.
+        // The phone calls' and the browsers' sections have services of their own: they run beside the rest.
+        async let phones: Void = phoneCalls(recorder)
         async let browsers: Void = browserCalls(recorder)
         let token = "conformance-token"
         let auth = [("Authorization", "Bearer \(token)")]
@@ -236,6 +237,159 @@ struct OpenAPIConformanceTests {
         try await recorder.call(keyless, .POST, "/telephony/twilio/call", body: Array("CallSid=CA1".utf8), contentType: Self.form)
         await keyless.shutdown()
 
+        // Daily slower than the start timeout (504), a stop while Daily makes the room (409), not JSON (415),
+        // and every stream slot taken (503).
+        let slow = try await ServiceProcess.start([
+            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
+            "AUTOSPAWN_START_TIMEOUT_S": "2", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_MAX_STREAMS": "1",
+            "AUTOSPAWN_MAX_PUBLIC_STREAMS": "1",
+        ])
+        for path in ["/start", cloud] {
+            try await recorder.call(slow, .POST, path, body: start, headers: auth, contentType: "text/plain")
+        }
+        for path in ["/start", cloud, "/daily"] {
+            try await double.control("/_double/faults", body: Array(#"{"delay_s":3.5,"count":1,"path":"/rooms"}"#.utf8))
+            try await recorder.call(slow, path == "/daily" ? .GET : .POST, path, body: path == "/daily" ? nil : start, headers: auth)
+        }
+        for path in ["/start", cloud] {
+            try await double.control("/_double/faults", body: Array(#"{"delay_s":1.5,"count":1,"path":"/rooms"}"#.utf8))
+            let stopped = Task { try await recorder.call(slow, .POST, path, body: start, headers: auth) }
+            #expect(
+                try await eventually {
+                    guard
+                        let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
+                            .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
+                    else { return false }
+                    return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
+                }
+            )
+            #expect(try await stopped.value.status == 409)
+        }
+        try await recorder.call(slow, .POST, cloud, body: start, headers: auth)
+        // The anonymous streams and the operator's have a limit each.
+        let held = try await EventStreamClient(url: slow.baseURL + "/bot/status/stream?room=demo-room")
+        try await recorder.call(slow, .GET, "/bot/status/stream?room=demo-room")
+        let heldByOperator = try await EventStreamClient(url: slow.baseURL + "/sessions/stream", headers: auth)
+        try await recorder.call(slow, .GET, "/sessions/stream", headers: auth)
+        held.close()
+        heldByOperator.close()
+        await slow.shutdown()
+
+        // Draining: a bot that ignores SIGTERM keeps the service draining for the stop grace.
+        let draining = try await ServiceProcess.start([
+            "AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("ignore-term"), "AUTOSPAWN_STOP_GRACE_S": "3",
+        ])
+        let drainingID = try #require(try await draining.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await draining.session(drainingID)["state"] as? String == "running" })
+        #expect(try await eventually { try await draining.request(.GET, "/sessions/\(drainingID)/log").text.contains("ready") })
+        draining.signal(SIGTERM)
+        #expect(try await eventually { try await draining.request(.GET, "/ready").status == 503 })
+        try await recorder.call(draining, .GET, "/ready")
+        await draining.shutdown()
+
+        // Two instances on one database, on "hosts" of their own: a bot's log is read where the bot runs, and is
+        // unavailable while its instance is registered but gone (until its lease runs out).
+        let owner = try await ServiceProcess.start(["AUTOSPAWN_HOST_ID": "host-owner"])
+        let ownedID = try #require(try await owner.webhook(fixture: "daily/participant-joined.json").string("session_id"))
+        #expect(try await eventually { try await owner.request(.GET, "/sessions/\(ownedID)/log").text.contains("ready") })
+        let reader = try await ServiceProcess.start(in: owner.directory, ["AUTOSPAWN_HOST_ID": "host-reader"])
+        let forwarded = try await recorder.call(reader, .GET, "/sessions/\(ownedID)/log")
+        #expect(forwarded.text.contains("ready"))
+        let ownersBots = owner.liveBots()
+        owner.signal(SIGKILL)
+        _ = await owner.waitForExit()
+        try await recorder.call(reader, .GET, "/sessions/\(ownedID)/log")
+        for pid in ownersBots { kill(pid, SIGKILL) }
+        await reader.shutdown()
+
+        try await phones
+        try await browsers
+
+        let documented = recorder.document.documentedAnswers
+        let missing = documented.subtracting(recorder.produced).subtracting(Self.notProduced)
+        #expect(missing.isEmpty, "documented but never answered: \(missing.sorted())")
+        #expect(Self.notProduced.isSubset(of: documented))
+    }
+
+    /// A browser's signalling, its bots the echo bot answering offers (no peer connects): every answer of the offer
+    /// routes, on one instance and on two sharing a database (the bot's instance gone: 502).
+    func browserCalls(_ recorder: Recorder) async throws {
+        let token = "conformance-token"
+        let auth = [("Authorization", "Bearer \(token)")]
+        let settings = [
+            "AUTOSPAWN_ADMIN_TOKEN": token, "AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
+            "AUTOSPAWN_START_TIMEOUT_S": "1",
+            "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot --answer-offers",
+        ]
+        /// The sessions' ids (the admin token reads them).
+        func sessionIDs(_ service: ServiceProcess, _ state: String = "all") async throws -> [String] {
+            let list = try await service.request(.GET, "/sessions?state=\(state)", headers: auth).json["sessions"] as? [[String: any Sendable]]
+            return (list ?? []).compactMap { $0["id"] as? String }
+        }
+        let offer = Array(#"{"sdp":"v=0\r\n","type":"offer"}"#.utf8)
+        let candidates = { (id: String) in Array(#"{"pc_id":"\#(id)","candidates":[{"candidate":""}]}"#.utf8) }
+        let service = try await ServiceProcess.start(settings)
+        let answered = try await recorder.call(service, .POST, "/api/offer", body: offer, headers: auth)  // 200
+        let pcID = try #require(answered.string("pc_id"))
+        let id = try #require(try await sessionIDs(service).first)
+        let renegotiation = Array(#"{"sdp":"v=0\r\n","type":"offer","pc_id":"\#(pcID)"}"#.utf8)
+        try await recorder.call(service, .POST, "/api/offer", body: renegotiation, headers: auth)  // 200: the same session
+        try await recorder.call(service, .POST, "/api/offer", body: offer, headers: auth)  // 429: the one place is taken
+        try await recorder.call(service, .PATCH, "/api/offer", body: candidates(pcID), headers: auth)  // 200
+        try await recorder.call(service, .PATCH, "/api/offer", body: candidates("pc-unknown"), headers: auth)  // 404
+        try await recorder.call(service, .POST, "/sessions/\(id)/api/offer", body: renegotiation, headers: auth)  // 200
+        try await recorder.call(service, .PATCH, "/sessions/\(id)/api/offer", body: candidates(pcID), headers: auth)  // 200
+        for path in ["/api/offer", "/sessions/\(id)/api/offer"] {
+            for method in [HTTPMethod.POST, .PATCH] {
+                try await recorder.call(service, method, path, body: offer)  // 401
+                try await recorder.call(service, method, path, body: Array(#"{"sdp":1}"#.utf8), headers: auth)  // 400
+                try await recorder.call(service, method, path, body: offer, headers: auth, contentType: "text/plain")  // 415
+                try await recorder.call(service, method, path, body: [UInt8](repeating: 0x20, count: 1024 * 1024 + 1), headers: auth)
+                try await recorder.trickle(service, path, method: method.rawValue, headers: "Authorization: Bearer \(token)\r\n")
+            }
+            try await recorder.call(service, .POST, "/sessions/no-such-session/api/offer", body: offer, headers: auth)  // 404
+            try await recorder.call(service, .PATCH, "/sessions/no-such-session/api/offer", body: candidates(pcID), headers: auth)
+        }
+        _ = try await service.request(.DELETE, "/sessions/\(id)", headers: auth)
+        #expect(try await eventually { try await sessionIDs(service, "active").isEmpty })
+        let unknownProfile = Array(#"{"sdp":"v=0\r\n","type":"offer","request_data":{"profile":"nope"}}"#.utf8)
+        try await recorder.call(service, .POST, "/api/offer", body: unknownProfile, headers: auth)  // 404
+        await service.shutdown()
+
+        // A bot that answers no offer: 504, for a new connection and for a started one's offer.
+        let silent = try await ServiceProcess.start(
+            settings.merging(["AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot"]) { $1 }
+        )
+        try await recorder.call(silent, .POST, "/api/offer", body: offer, headers: auth)  // 504
+        #expect(try await eventually { try await sessionIDs(silent, "active").isEmpty })
+        let started = try await silent.request(.POST, "/start", body: Array(#"{"transport":"webrtc"}"#.utf8), headers: auth)
+        let startedID = try #require(started.string("sessionId"))
+        try await recorder.call(silent, .POST, "/sessions/\(startedID)/api/offer", body: offer, headers: auth)  // 504
+        await silent.shutdown()
+
+        // Two instances on one database: the connection's bot runs on one, which dies while still registered (its lease
+        // outlasts the test). Each forward to it waits its timeout (the HTTP client retries the connection meanwhile).
+        let owner = try await ServiceProcess.start(settings.merging(["AUTOSPAWN_HOST_ID": "host-owner", "AUTOSPAWN_LEASE_S": "60"]) { $1 })
+        let ownersAnswer = try await owner.request(.POST, "/api/offer", body: offer, headers: auth)
+        let ownedPC = try #require(ownersAnswer.string("pc_id"))
+        let other = try await ServiceProcess.start(
+            in: owner.directory,
+            settings.merging(["AUTOSPAWN_HOST_ID": "host-other", "AUTOSPAWN_LEASE_S": "60"]) { $1 }
+        )
+        let ownersBots = owner.liveBots()
+        owner.signal(SIGKILL)
+        _ = await owner.waitForExit()
+        let renegotiateOwned = Array(#"{"sdp":"v=0\r\n","type":"offer","pc_id":"\#(ownedPC)"}"#.utf8)
+        try await recorder.call(other, .POST, "/api/offer", body: renegotiateOwned, headers: auth)  // 502
+        for pid in ownersBots { kill(pid, SIGKILL) }
+        await other.shutdown()
+    }
+
+    /// Phone calls: carriers' webhooks, calls the service places, and Daily's dial-in.
+    func phoneCalls(_ recorder: Recorder) async throws {
+        let token = "conformance-token"
+        let auth = [("Authorization", "Bearer \(token)")]
+        let malformed = Fixtures.bytes("malformed/not-json.txt")
         // A carrier's call webhook: answered with TwiML, or refused.
         let twilioToken = "the conformance test's twilio token"
         let carrier = try await ServiceProcess.start([
@@ -374,151 +528,5 @@ struct OpenAPIConformanceTests {
             headers: [("Authorization", "Bearer \(placedKey)")]
         )
         await dialin.shutdown()
-
-        // Daily slower than the start timeout (504), a stop while Daily makes the room (409), not JSON (415),
-        // and every stream slot taken (503).
-        let slow = try await ServiceProcess.start([
-            "DAILY_API_KEY": "k", "DAILY_API_URL": double.baseURL, "AUTOSPAWN_ADMIN_TOKEN": token,
-            "AUTOSPAWN_START_TIMEOUT_S": "2", "AUTOSPAWN_REAPER_INTERVAL_S": "0.3", "AUTOSPAWN_MAX_STREAMS": "1",
-            "AUTOSPAWN_MAX_PUBLIC_STREAMS": "1",
-        ])
-        for path in ["/start", cloud] {
-            try await recorder.call(slow, .POST, path, body: start, headers: auth, contentType: "text/plain")
-        }
-        for path in ["/start", cloud, "/daily"] {
-            try await double.control("/_double/faults", body: Array(#"{"delay_s":3.5,"count":1,"path":"/rooms"}"#.utf8))
-            try await recorder.call(slow, path == "/daily" ? .GET : .POST, path, body: path == "/daily" ? nil : start, headers: auth)
-        }
-        for path in ["/start", cloud] {
-            try await double.control("/_double/faults", body: Array(#"{"delay_s":1.5,"count":1,"path":"/rooms"}"#.utf8))
-            let stopped = Task { try await recorder.call(slow, .POST, path, body: start, headers: auth) }
-            #expect(
-                try await eventually {
-                    guard
-                        let id = try await slow.request(.GET, "/sessions", headers: auth).json["sessions"]
-                            .flatMap({ ($0 as? [[String: any Sendable]])?.first?["id"] as? String })
-                    else { return false }
-                    return try await slow.request(.DELETE, "/sessions/\(id)", headers: auth).status == 202
-                }
-            )
-            #expect(try await stopped.value.status == 409)
-        }
-        try await recorder.call(slow, .POST, cloud, body: start, headers: auth)
-        // The anonymous streams and the operator's have a limit each.
-        let held = try await EventStreamClient(url: slow.baseURL + "/bot/status/stream?room=demo-room")
-        try await recorder.call(slow, .GET, "/bot/status/stream?room=demo-room")
-        let heldByOperator = try await EventStreamClient(url: slow.baseURL + "/sessions/stream", headers: auth)
-        try await recorder.call(slow, .GET, "/sessions/stream", headers: auth)
-        held.close()
-        heldByOperator.close()
-        await slow.shutdown()
-
-        // Draining: a bot that ignores SIGTERM keeps the service draining for the stop grace.
-        let draining = try await ServiceProcess.start([
-            "AUTOSPAWN_BOT_COMMAND": ServiceProcess.botCommand("ignore-term"), "AUTOSPAWN_STOP_GRACE_S": "3",
-        ])
-        let drainingID = try #require(try await draining.webhook(fixture: "daily/participant-joined.json").string("session_id"))
-        #expect(try await eventually { try await draining.session(drainingID)["state"] as? String == "running" })
-        #expect(try await eventually { try await draining.request(.GET, "/sessions/\(drainingID)/log").text.contains("ready") })
-        draining.signal(SIGTERM)
-        #expect(try await eventually { try await draining.request(.GET, "/ready").status == 503 })
-        try await recorder.call(draining, .GET, "/ready")
-        await draining.shutdown()
-
-        // Two instances on one database, on "hosts" of their own: a bot's log is read where the bot runs, and is
-        // unavailable while its instance is registered but gone (until its lease runs out).
-        let owner = try await ServiceProcess.start(["AUTOSPAWN_HOST_ID": "host-owner"])
-        let ownedID = try #require(try await owner.webhook(fixture: "daily/participant-joined.json").string("session_id"))
-        #expect(try await eventually { try await owner.request(.GET, "/sessions/\(ownedID)/log").text.contains("ready") })
-        let reader = try await ServiceProcess.start(in: owner.directory, ["AUTOSPAWN_HOST_ID": "host-reader"])
-        let forwarded = try await recorder.call(reader, .GET, "/sessions/\(ownedID)/log")
-        #expect(forwarded.text.contains("ready"))
-        let ownersBots = owner.liveBots()
-        owner.signal(SIGKILL)
-        _ = await owner.waitForExit()
-        try await recorder.call(reader, .GET, "/sessions/\(ownedID)/log")
-        for pid in ownersBots { kill(pid, SIGKILL) }
-        await reader.shutdown()
-
-        try await browsers
-
-        let documented = recorder.document.documentedAnswers
-        let missing = documented.subtracting(recorder.produced).subtracting(Self.notProduced)
-        #expect(missing.isEmpty, "documented but never answered: \(missing.sorted())")
-        #expect(Self.notProduced.isSubset(of: documented))
-    }
-
-    /// A browser's signalling, its bots the echo bot answering offers (no peer connects): every answer of the offer
-    /// routes, on one instance and on two sharing a database (the bot's instance gone: 502).
-    func browserCalls(_ recorder: Recorder) async throws {
-        let token = "conformance-token"
-        let auth = [("Authorization", "Bearer \(token)")]
-        let settings = [
-            "AUTOSPAWN_ADMIN_TOKEN": token, "AUTOSPAWN_MAX_CONCURRENCY": "1", "AUTOSPAWN_REQUEST_TIMEOUT_S": "2",
-            "AUTOSPAWN_START_TIMEOUT_S": "1",
-            "AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot --answer-offers",
-        ]
-        /// The sessions' ids (the admin token reads them).
-        func sessionIDs(_ service: ServiceProcess, _ state: String = "all") async throws -> [String] {
-            let list = try await service.request(.GET, "/sessions?state=\(state)", headers: auth).json["sessions"] as? [[String: any Sendable]]
-            return (list ?? []).compactMap { $0["id"] as? String }
-        }
-        let offer = Array(#"{"sdp":"v=0\r\n","type":"offer"}"#.utf8)
-        let candidates = { (id: String) in Array(#"{"pc_id":"\#(id)","candidates":[{"candidate":""}]}"#.utf8) }
-        let service = try await ServiceProcess.start(settings)
-        let answered = try await recorder.call(service, .POST, "/api/offer", body: offer, headers: auth)  // 200
-        let pcID = try #require(answered.string("pc_id"))
-        let id = try #require(try await sessionIDs(service).first)
-        let renegotiation = Array(#"{"sdp":"v=0\r\n","type":"offer","pc_id":"\#(pcID)"}"#.utf8)
-        try await recorder.call(service, .POST, "/api/offer", body: renegotiation, headers: auth)  // 200: the same session
-        try await recorder.call(service, .POST, "/api/offer", body: offer, headers: auth)  // 429: the one place is taken
-        try await recorder.call(service, .PATCH, "/api/offer", body: candidates(pcID), headers: auth)  // 200
-        try await recorder.call(service, .PATCH, "/api/offer", body: candidates("pc-unknown"), headers: auth)  // 404
-        try await recorder.call(service, .POST, "/sessions/\(id)/api/offer", body: renegotiation, headers: auth)  // 200
-        try await recorder.call(service, .PATCH, "/sessions/\(id)/api/offer", body: candidates(pcID), headers: auth)  // 200
-        for path in ["/api/offer", "/sessions/\(id)/api/offer"] {
-            for method in [HTTPMethod.POST, .PATCH] {
-                try await recorder.call(service, method, path, body: offer)  // 401
-                try await recorder.call(service, method, path, body: Array(#"{"sdp":1}"#.utf8), headers: auth)  // 400
-                try await recorder.call(service, method, path, body: offer, headers: auth, contentType: "text/plain")  // 415
-                try await recorder.call(service, method, path, body: [UInt8](repeating: 0x20, count: 1024 * 1024 + 1), headers: auth)
-                try await recorder.trickle(service, path, method: method.rawValue, headers: "Authorization: Bearer \(token)\r\n")
-            }
-            try await recorder.call(service, .POST, "/sessions/no-such-session/api/offer", body: offer, headers: auth)  // 404
-            try await recorder.call(service, .PATCH, "/sessions/no-such-session/api/offer", body: candidates(pcID), headers: auth)
-        }
-        _ = try await service.request(.DELETE, "/sessions/\(id)", headers: auth)
-        #expect(try await eventually { try await sessionIDs(service, "active").isEmpty })
-        let unknownProfile = Array(#"{"sdp":"v=0\r\n","type":"offer","request_data":{"profile":"nope"}}"#.utf8)
-        try await recorder.call(service, .POST, "/api/offer", body: unknownProfile, headers: auth)  // 404
-        await service.shutdown()
-
-        // A bot that answers no offer: 504, for a new connection and for a started one's offer.
-        let silent = try await ServiceProcess.start(
-            settings.merging(["AUTOSPAWN_BOT_COMMAND": "\(ServiceProcess.built("phone-double")) echo-bot"]) { $1 }
-        )
-        try await recorder.call(silent, .POST, "/api/offer", body: offer, headers: auth)  // 504
-        #expect(try await eventually { try await sessionIDs(silent, "active").isEmpty })
-        let started = try await silent.request(.POST, "/start", body: Array(#"{"transport":"webrtc"}"#.utf8), headers: auth)
-        let startedID = try #require(started.string("sessionId"))
-        try await recorder.call(silent, .POST, "/sessions/\(startedID)/api/offer", body: offer, headers: auth)  // 504
-        await silent.shutdown()
-
-        // Two instances on one database: the connection's bot runs on one, which dies while still registered (its lease
-        // outlasts the test). Each forward to it waits its timeout (the HTTP client retries the connection meanwhile).
-        let owner = try await ServiceProcess.start(settings.merging(["AUTOSPAWN_HOST_ID": "host-owner", "AUTOSPAWN_LEASE_S": "60"]) { $1 })
-        let ownersAnswer = try await owner.request(.POST, "/api/offer", body: offer, headers: auth)
-        let ownedPC = try #require(ownersAnswer.string("pc_id"))
-        let other = try await ServiceProcess.start(
-            in: owner.directory,
-            settings.merging(["AUTOSPAWN_HOST_ID": "host-other", "AUTOSPAWN_LEASE_S": "60"]) { $1 }
-        )
-        let ownersBots = owner.liveBots()
-        owner.signal(SIGKILL)
-        _ = await owner.waitForExit()
-        let renegotiateOwned = Array(#"{"sdp":"v=0\r\n","type":"offer","pc_id":"\#(ownedPC)"}"#.utf8)
-        try await recorder.call(other, .POST, "/api/offer", body: renegotiateOwned, headers: auth)  // 502
-        for pid in ownersBots { kill(pid, SIGKILL) }
-        await other.shutdown()
     }
 }

@@ -231,36 +231,39 @@ struct PhoneCallTests {
 
     /// The service with Twilio's calls, its bots on the agent stand-in (Pipecat Cloud's base image `/ws`). The agent
     /// launcher needs a Daily key (for rooms' tokens and ejects), so the Daily double runs too.
-    static func startWithAgent(
-        _ behaviour: (inout EchoBot.Behaviour) -> Void = { _ in }
-    ) async throws -> (
-        ServiceProcess, AgentDouble, DailyDouble.Running
-    ) {
-        let directory = try ServiceProcess.makeDirectory()
-        var echo = EchoBot.Behaviour()
-        echo.record = directory.appendingPathComponent("bot-{session_id}.frames").path
-        behaviour(&echo)
-        let agent = try await AgentDouble.start(behaviour: echo)
-        let daily = try await DailyDouble.start(apiKey: "k", domain: "acme")
-        let service = try await ServiceProcess.start(
-            in: directory,
-            [
-                "AUTOSPAWN_PUBLIC_URL": publicURL, "AUTOSPAWN_TWILIO_AUTH_TOKEN": twilioToken, "AUTOSPAWN_BOT_COMMAND": "",
-                "AUTOSPAWN_AGENT_URL": agent.baseURL, "AUTOSPAWN_RESTART_BACKOFF_S": "0.2",
-                "DAILY_API_KEY": "k", "DAILY_API_URL": daily.baseURL,
-            ]
-        )
-        return (service, agent, daily)
+    struct AgentSetup {
+        let service: ServiceProcess
+        let agent: AgentDouble
+        let daily: DailyDouble.Running
+
+        static func start(_ behaviour: (inout EchoBot.Behaviour) -> Void = { _ in }) async throws -> AgentSetup {
+            let directory = try ServiceProcess.makeDirectory()
+            var echo = EchoBot.Behaviour()
+            echo.record = directory.appendingPathComponent("bot-{session_id}.frames").path
+            behaviour(&echo)
+            let agent = try await AgentDouble.start(behaviour: echo)
+            let daily = try await DailyDouble.start(apiKey: "k", domain: "acme")
+            let service = try await ServiceProcess.start(
+                in: directory,
+                [
+                    "AUTOSPAWN_PUBLIC_URL": publicURL, "AUTOSPAWN_TWILIO_AUTH_TOKEN": twilioToken, "AUTOSPAWN_BOT_COMMAND": "",
+                    "AUTOSPAWN_AGENT_URL": agent.baseURL, "AUTOSPAWN_RESTART_BACKOFF_S": "0.2",
+                    "DAILY_API_KEY": "k", "DAILY_API_URL": daily.baseURL,
+                ]
+            )
+            return AgentSetup(service: service, agent: agent, daily: daily)
+        }
+
+        func stop() async {
+            await service.shutdown()
+            await agent.stop()
+            await daily.stop()
+        }
     }
 
     @Test func anAgentTakesTheCallOnItsWebSocketWithTheSessionAndTheBodyButNoKey() async throws {
-        let (service, agent, daily) = try await Self.startWithAgent()
-        defer {
-            Task {
-                await agent.stop()
-                await daily.stop()
-            }
-        }
+        let setup = try await AgentSetup.start()
+        let (service, agent) = (setup.service, setup.agent)
         let call = Self.call(service)
         let stream = try await Self.answered(call)
         let media = (1...10).map { call.frames.media($0, payload: CarrierFrames.silence) }
@@ -282,50 +285,41 @@ struct PhoneCallTests {
         stream.hangUp(stop: call.frames.stop)
         #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "caller_hung_up" })
         #expect(agent.connections.count == 1)
-        await service.shutdown()
+        await setup.stop()
     }
 
-    @Test func anAgentClosingItsSocketHangsUpAndOneClosingForAnErrorGetsANewBot() async throws {
-        let (service, agent, daily) = try await Self.startWithAgent { $0.hangUpAfter = 3 }
-        defer {
-            Task {
-                await agent.stop()
-                await daily.stop()
-            }
-        }
-        let call = Self.call(service)
+    @Test func anAgentClosingItsSocketHangsUp() async throws {
+        let setup = try await AgentSetup.start { $0.hangUpAfter = 3 }
+        let call = Self.call(setup.service)
         let stream = try await Self.answered(call)
         for sequence in 1...3 { stream.send(call.frames.media(sequence, payload: CarrierFrames.silence)) }
         #expect(await stream.waitClosed())
-        let id = try #require(try await service.sessions().first?["id"] as? String)
+        let id = try #require(try await setup.service.sessions().first?["id"] as? String)
         // Ended, not failed: as a bot process that hangs up and exits 0, whichever of the two the service hears first.
-        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
-        #expect(["bot_hung_up", "bot_exited"].contains(try await service.session(id)["end_reason"] as? String ?? ""))
+        #expect(try await eventually { try await setup.service.session(id)["state"] as? String == "ended" })
+        #expect(["bot_hung_up", "bot_exited"].contains(try await setup.service.session(id)["end_reason"] as? String ?? ""))
         #expect(try await call.dial() == .hangUp)
+        await setup.stop()
+    }
 
-        let (failing, failingAgent, failingDaily) = try await Self.startWithAgent { $0.failAfter = 3 }
-        defer {
-            Task {
-                await failingAgent.stop()
-                await failingDaily.stop()
-            }
-        }
-        let next = Self.call(failing)
-        let line = try await Self.answered(next)
-        for sequence in 1...3 { line.send(next.frames.media(sequence, payload: CarrierFrames.silence)) }
+    @Test func anAgentClosingItsSocketForAnErrorGetsTheCallANewBot() async throws {
+        let setup = try await AgentSetup.start { $0.failAfter = 3 }
+        let (service, agent) = (setup.service, setup.agent)
+        let call = Self.call(service)
+        let stream = try await Self.answered(call)
+        for sequence in 1...3 { stream.send(call.frames.media(sequence, payload: CarrierFrames.silence)) }
         // The agent's bot fails: a new bot for the same call, handed `connected` and `start` again.
-        #expect(try await eventually { failingAgent.connections.count >= 2 })
-        let sessions = try await failing.sessions()
+        #expect(try await eventually { agent.connections.count >= 2 })
+        let sessions = try await service.sessions()
         let failed = try #require(sessions.first { $0["state"] as? String == "failed" })
         #expect(failed["end_reason"] as? String == "bot_failed")
-        let second = try #require(failingAgent.connections.last?.sessionID)
+        let second = try #require(agent.connections.last?.sessionID)
         #expect(second != failed["id"] as? String)
-        #expect(try await eventually { Self.botFrames(failing, session: second).count >= 2 })
-        #expect(Array(Self.botFrames(failing, session: second).prefix(2)) == next.frames.opening)
-        #expect(!line.isClosed)
-        line.hangUp(stop: next.frames.stop)
-        await service.shutdown()
-        await failing.shutdown()
+        #expect(try await eventually { Self.botFrames(service, session: second).count >= 2 })
+        #expect(Array(Self.botFrames(service, session: second).prefix(2)) == call.frames.opening)
+        #expect(!stream.isClosed)
+        stream.hangUp(stop: call.frames.stop)
+        await setup.stop()
     }
 
     @Test func aReplicaKilledMidCallLeavesTheCallerABotAfterTheRedirect() async throws {
