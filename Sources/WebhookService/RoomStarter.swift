@@ -34,14 +34,7 @@ struct RoomStarter: Sendable {
         tokenProperties: [String: JSONValue],
         body: [String: JSONValue]
     ) async throws(APIError) -> Started {
-        let chosen: BotProfile
-        if let profile {
-            guard let named = profiles.named(profile) else { throw APIError(.notFound, .unknownProfile) }
-            chosen = named
-        } else {
-            guard let fallback = profiles.defaultProfile else { throw APIError(.badRequest, .profileRequired) }
-            chosen = fallback
-        }
+        let chosen = try profiles.chosen(profile)
         let name = "pipecat-" + String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(8))
         let bodyText = JSONValue.object(chosen.body(mergedWith: body)).text
         let now = Date().timeIntervalSince1970

@@ -31,14 +31,7 @@ struct BrowserCalls: Sendable {
     /// A new browser connection's session, its bot launched: `POST /start` (`{"transport":"webrtc"}`) and a first offer
     /// without a known `pc_id`. At capacity: `429 at_capacity`, nothing started.
     func claim(profile name: String?, body: [String: JSONValue]) async throws(APIError) -> Session {
-        let profile: BotProfile
-        if let name {
-            guard let named = profiles.named(name) else { throw APIError(.notFound, .unknownProfile) }
-            profile = named
-        } else {
-            guard let fallback = profiles.defaultProfile else { throw APIError(.badRequest, .profileRequired) }
-            profile = fallback
-        }
+        let profile = try profiles.chosen(name)
         guard supervisor.takesCalls else { throw APIError(.serviceUnavailable, .draining) }
         let pcID = "pc-" + UUID().uuidString.lowercased().filter(\.isHexDigit)
         let claimed: Session?

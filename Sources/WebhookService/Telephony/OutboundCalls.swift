@@ -87,7 +87,7 @@ struct OutboundCalls: Sendable {
     private func placeWithTwilio(_ request: Request) async throws(APIError) -> Placed {
         guard let twilio, let publicURL else { throw APIError(.notFound, .carrierNotConfigured) }
         guard let from = request.from else { throw APIError(.badRequest, .invalidCall, fields: ["field": .string("from")]) }
-        let profile = try chosen(request.profile)
+        let profile = try profiles.chosen(request.profile)
         let call = PhoneCall(
             carrier: .twilio,
             callID: "out-" + UUID().uuidString.lowercased().filter(\.isHexDigit),
@@ -141,14 +141,5 @@ struct OutboundCalls: Sendable {
         } catch  where error.code == .atCapacity {
             throw APIError(.serviceUnavailable, .capacity)
         }
-    }
-
-    private func chosen(_ name: String?) throws(APIError) -> BotProfile {
-        if let name {
-            guard let profile = profiles.named(name) else { throw APIError(.notFound, .unknownProfile) }
-            return profile
-        }
-        guard let profile = profiles.defaultProfile else { throw APIError(.badRequest, .profileRequired) }
-        return profile
     }
 }
