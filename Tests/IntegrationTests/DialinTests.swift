@@ -139,6 +139,8 @@ struct DialinTests {
             Fixtures.variant("daily/participant-left.json", id: UUID().uuidString, room: room, participant: "caller")
         )
         #expect(try await eventually { try await service.session(id)["end_reason"] as? String == "room_empty" })
+        // The stop's reason is recorded when it begins; the key is good until the bot has gone.
+        #expect(try await eventually { try await service.session(id)["state"] as? String == "ended" })
         // Its key forwards nothing once the call's session is over.
         #expect(try await service.request(.POST, forwardPath, body: update(), headers: [("Authorization", "Bearer \(key)")]).status == 404)
         await service.shutdown()

@@ -136,11 +136,7 @@ struct BrowserCalls: Sendable {
         }
         await line.close()
         await lines.forget(session.id)
-        let deadline = ContinuousClock.now + .seconds(2)
-        while ContinuousClock.now < deadline {
-            if let current = try? await store.session(session.id), !current.state.isActive { return }
-            try? await Task.sleep(for: .milliseconds(25))
-        }
+        if await store.ended(session.id) != nil { return }
         logger.info("a browser connection's bot closed its socket", metadata: ["session_id": "\(session.id)"])
         _ = try? await supervisor.requestStop(session.id, reason: .botHungUp)
     }

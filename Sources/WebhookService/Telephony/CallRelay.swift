@@ -27,9 +27,6 @@ actor CallRelay {
     let logger: Logger
     private var legs: [String: CallLeg] = [:]
 
-    /// How long a bot's socket end waits to learn whether the bot failed (its process's exit).
-    static let exitWait = Duration.seconds(2)
-
     init(store: any SessionStorage, supervisor: Supervisor, keys: CallKeys, settings: Settings, metrics: ServiceMetrics, logger: Logger) {
         self.metrics = metrics
         self.store = store
@@ -224,7 +221,7 @@ actor CallRelay {
     /// The bot's socket ended while the call was on: a bot that failed gets a successor, any other hung up.
     private nonisolated func botLeft(_ session: Session, leg: CallLeg) async {
         guard await leg.end == nil, await leg.sessionID == session.id else { return }
-        let ended = await endOf(session.id)
+        let ended = await store.ended(session.id)
         if let ended, isBotFailure(state: ended.state, reason: ended.endReason ?? .botFailed), await leg.hasCarrier {
             await next(after: ended, leg: leg)
             return
@@ -232,16 +229,6 @@ actor CallRelay {
         logger(for: session.id, room: session.roomName).info("the bot hung up")
         await leg.hangUp()
         _ = try? await supervisor.requestStop(session.id, reason: .botHungUp)
-    }
-
-    /// The session once it has ended, waiting a little for its process's exit; nil while it still runs.
-    private nonisolated func endOf(_ id: String) async -> Session? {
-        let deadline = ContinuousClock.now + Self.exitWait
-        while ContinuousClock.now < deadline {
-            if let session = try? await store.session(id), !session.state.isActive { return session }
-            try? await Task.sleep(for: .milliseconds(25))
-        }
-        return nil
     }
 
     /// A new session and bot for a call whose bot failed, after the restart backoff; handed the carrier's first
